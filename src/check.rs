@@ -1,0 +1,69 @@
+//! Input validation shared by the public functions. Every check is always on.
+
+#![forbid(unsafe_code)]
+
+use crate::Error;
+
+/// `found` must equal `expected`.
+#[inline]
+pub(crate) fn same_len(argument: &'static str, expected: usize, found: usize) -> Result<(), Error> {
+    if expected == found {
+        Ok(())
+    } else {
+        Err(Error::LengthMismatch {
+            argument,
+            expected,
+            found,
+        })
+    }
+}
+
+/// Rows of a batch: `a` and `b` are equally long, a whole number of rows of `dim > 0`.
+/// Returns the number of rows.
+#[inline]
+pub(crate) fn rows(a: &[f32], b: &[f32], dim: usize) -> Result<usize, Error> {
+    if dim == 0 {
+        return Err(Error::ZeroDimension);
+    }
+    same_len("b", a.len(), b.len())?;
+    if a.len() % dim != 0 {
+        return Err(Error::NotMultipleOfDim {
+            argument: "a",
+            len: a.len(),
+            dim,
+        });
+    }
+    Ok(a.len() / dim)
+}
+
+/// Every label lies in `[0, 1]` (NaN does not).
+#[inline]
+pub(crate) fn labels(labels: &[f32]) -> Result<(), Error> {
+    match labels.iter().position(|l| !(0.0..=1.0).contains(l)) {
+        None => Ok(()),
+        Some(index) => Err(Error::InvalidLabel {
+            index,
+            label: labels[index],
+        }),
+    }
+}
+
+/// A margin is finite and non-negative.
+#[inline]
+pub(crate) fn margin(margin: f32) -> Result<(), Error> {
+    if margin.is_finite() && margin >= 0.0 {
+        Ok(())
+    } else {
+        Err(Error::InvalidMargin { margin })
+    }
+}
+
+/// A term weight is finite and non-negative.
+#[inline]
+pub(crate) fn weight(argument: &'static str, weight: f32) -> Result<(), Error> {
+    if weight.is_finite() && weight >= 0.0 {
+        Ok(())
+    } else {
+        Err(Error::InvalidWeight { argument, weight })
+    }
+}

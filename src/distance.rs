@@ -1,0 +1,152 @@
+//! Distances between two vectors, robust to extreme magnitudes: validate, then call the
+//! kernels of the best backend (or of a named one, through [`Backend`]'s methods).
+
+#![forbid(unsafe_code)]
+
+use crate::kernels::{self, Kernels};
+use crate::numerics::{Cosine, Separation};
+use crate::{Backend, Error, check};
+
+/// `Σ (a[i] − b[i])²`.
+///
+/// Accurate for components from 1e-38 to 1e38 (see the crate's numerical guarantees):
+/// a sum that underflows or overflows in f32 is recomputed with a power-of-two scale.
+///
+/// ```
+/// let s = contrastive::squared_euclidean(&[1.0, 2.0], &[4.0, 6.0])?;
+/// assert_eq!(s, 25.0);
+/// # Ok::<(), contrastive::Error>(())
+/// ```
+#[inline]
+pub fn squared_euclidean(a: &[f32], b: &[f32]) -> Result<f32, Error> {
+    squared_euclidean_with(kernels::select(None)?, a, b)
+}
+
+/// `√Σ (a[i] − b[i])²`, right for components from the smallest subnormal to `f32::MAX`.
+///
+/// ```
+/// let d = contrastive::euclidean(&[1e-30, 0.0], &[0.0, 1e-30])?;
+/// assert!((d / 1.414_213_5e-30 - 1.0).abs() < 1e-6); // plain f32 would give 0
+/// # Ok::<(), contrastive::Error>(())
+/// ```
+#[inline]
+pub fn euclidean(a: &[f32], b: &[f32]) -> Result<f32, Error> {
+    euclidean_with(kernels::select(None)?, a, b)
+}
+
+/// `Σ a[i]·b[i]`.
+///
+/// ```
+/// assert_eq!(contrastive::dot(&[1.0, 2.0, 3.0], &[4.0, 5.0, 6.0])?, 32.0);
+/// # Ok::<(), contrastive::Error>(())
+/// ```
+#[inline]
+pub fn dot(a: &[f32], b: &[f32]) -> Result<f32, Error> {
+    dot_with(kernels::select(None)?, a, b)
+}
+
+/// `a·b / (‖a‖‖b‖)`, clamped to `[-1, 1]`; 0 when either vector is zero (including empty
+/// vectors); NaN when any component is NaN or infinite.
+///
+/// ```
+/// let c = contrastive::cosine_similarity(&[1.0, 0.0], &[1.0, 1.0])?;
+/// assert!((c - core::f32::consts::FRAC_1_SQRT_2).abs() < 1e-6);
+/// # Ok::<(), contrastive::Error>(())
+/// ```
+#[inline]
+pub fn cosine_similarity(a: &[f32], b: &[f32]) -> Result<f32, Error> {
+    cosine_similarity_with(kernels::select(None)?, a, b)
+}
+
+/// Squared distances of row-major batches: `out[r] = Σ (a_r − b_r)²` for each of the
+/// `a.len() / dim` rows.
+///
+/// ```
+/// let mut out = [0.0; 2];
+/// contrastive::squared_euclidean_rows(&[0.0, 0.0, 1.0, 1.0], &[3.0, 4.0, 1.0, 1.0], 2, &mut out)?;
+/// assert_eq!(out, [25.0, 0.0]);
+/// # Ok::<(), contrastive::Error>(())
+/// ```
+#[inline]
+pub fn squared_euclidean_rows(
+    a: &[f32],
+    b: &[f32],
+    dim: usize,
+    out: &mut [f32],
+) -> Result<(), Error> {
+    squared_euclidean_rows_with(kernels::select(None)?, a, b, dim, out)
+}
+
+impl Backend {
+    /// [`squared_euclidean`] on this backend; `Err` if it is not available here.
+    pub fn squared_euclidean(self, a: &[f32], b: &[f32]) -> Result<f32, Error> {
+        squared_euclidean_with(kernels::table(self)?, a, b)
+    }
+    /// [`euclidean`] on this backend.
+    pub fn euclidean(self, a: &[f32], b: &[f32]) -> Result<f32, Error> {
+        euclidean_with(kernels::table(self)?, a, b)
+    }
+    /// [`dot`] on this backend.
+    pub fn dot(self, a: &[f32], b: &[f32]) -> Result<f32, Error> {
+        dot_with(kernels::table(self)?, a, b)
+    }
+    /// [`cosine_similarity`] on this backend.
+    pub fn cosine_similarity(self, a: &[f32], b: &[f32]) -> Result<f32, Error> {
+        cosine_similarity_with(kernels::table(self)?, a, b)
+    }
+    /// [`squared_euclidean_rows`] on this backend.
+    pub fn squared_euclidean_rows(
+        self,
+        a: &[f32],
+        b: &[f32],
+        dim: usize,
+        out: &mut [f32],
+    ) -> Result<(), Error> {
+        squared_euclidean_rows_with(kernels::table(self)?, a, b, dim, out)
+    }
+}
+
+fn squared_euclidean_with(k: &Kernels, a: &[f32], b: &[f32]) -> Result<f32, Error> {
+    check::same_len("b", a.len(), b.len())?;
+    Ok(Separation::of(k, a, b).squared)
+}
+
+fn euclidean_with(k: &Kernels, a: &[f32], b: &[f32]) -> Result<f32, Error> {
+    check::same_len("b", a.len(), b.len())?;
+    Ok(Separation::of(k, a, b).distance)
+}
+
+fn dot_with(k: &Kernels, a: &[f32], b: &[f32]) -> Result<f32, Error> {
+    check::same_len("b", a.len(), b.len())?;
+    let plain = (k.dot)(a, b);
+    if plain.is_finite() {
+        Ok(plain)
+    } else {
+        Ok(crate::numerics::dot_rescaled(a, b, plain))
+    }
+}
+
+fn cosine_similarity_with(k: &Kernels, a: &[f32], b: &[f32]) -> Result<f32, Error> {
+    check::same_len("b", a.len(), b.len())?;
+    Ok(Cosine::of(k, a, b).cos)
+}
+
+fn squared_euclidean_rows_with(
+    k: &Kernels,
+    a: &[f32],
+    b: &[f32],
+    dim: usize,
+    out: &mut [f32],
+) -> Result<(), Error> {
+    let rows = check::rows(a, b, dim)?;
+    check::same_len("out", rows, out.len())?;
+    (k.squared_euclidean_rows)(a, b, dim, out);
+    for ((s, ra), rb) in out
+        .iter_mut()
+        .zip(a.chunks_exact(dim))
+        .zip(b.chunks_exact(dim))
+    {
+        *s = Separation::from_sum(*s, ra, rb).squared;
+    }
+    Ok(())
+}

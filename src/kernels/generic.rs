@@ -1,0 +1,235 @@
+//! The loop shapes, written once: four independent accumulators over blocks of
+//! `4 * WIDTH` elements, then single blocks, then a scalar tail. Each backend supplies only
+//! its lanes (a [`Lanes`] impl); scalar is `f32` itself with `WIDTH == 1`.
+//!
+//! Why four accumulators: a sum in one register is bound by the add latency (4 cycles on
+//! most cores), four independent chains keep the FMA units busy. Why a scalar tail rather
+//! than a zero-padded load: a padded copy of a variable-length tail compiles to a `memcpy`
+//! call, and a tail of at most `WIDTH - 1` elements is cheap in scalar code.
+
+/// A vector of `WIDTH` f32 lanes. Every method is lane-wise and never panics when called
+/// as the kernels below call it (slices of exactly `WIDTH` elements).
+pub(crate) trait Lanes: Copy {
+    const WIDTH: usize;
+    fn splat(x: f32) -> Self;
+    /// Loads `chunk[..WIDTH]`; `chunk.len() == WIDTH`.
+    fn load(chunk: &[f32]) -> Self;
+    /// Stores into `chunk[..WIDTH]`; `chunk.len() == WIDTH`.
+    fn store(self, chunk: &mut [f32]);
+    fn add(self, other: Self) -> Self;
+    fn sub(self, other: Self) -> Self;
+    fn mul(self, other: Self) -> Self;
+    /// `self * m + a`, fused where the target has FMA.
+    fn mul_add(self, m: Self, a: Self) -> Self;
+    fn sum(self) -> f32;
+}
+
+impl Lanes for f32 {
+    const WIDTH: usize = 1;
+    #[inline(always)]
+    fn splat(x: f32) -> Self {
+        x
+    }
+    #[inline(always)]
+    fn load(chunk: &[f32]) -> Self {
+        chunk[0]
+    }
+    #[inline(always)]
+    fn store(self, chunk: &mut [f32]) {
+        chunk[0] = self;
+    }
+    #[inline(always)]
+    fn add(self, other: Self) -> Self {
+        self + other
+    }
+    #[inline(always)]
+    fn sub(self, other: Self) -> Self {
+        self - other
+    }
+    #[inline(always)]
+    fn mul(self, other: Self) -> Self {
+        self * other
+    }
+    #[inline(always)]
+    fn mul_add(self, m: Self, a: Self) -> Self {
+        // Two roundings: `f32::mul_add` is a libm call without hardware FMA.
+        self * m + a
+    }
+    #[inline(always)]
+    fn sum(self) -> f32 {
+        self
+    }
+}
+
+/// A reduction of two equal-length slices into `K` sums, defined once for any lanes.
+pub(crate) trait Reduction<const K: usize> {
+    fn step<V: Lanes>(acc: [V; K], x: V, y: V) -> [V; K];
+}
+
+/// A lane-wise map of two slices into two outputs, with `P` per-call parameters.
+pub(crate) trait Map2 {
+    fn apply<V: Lanes>(p: [V; 4], x: V, y: V) -> (V, V);
+}
+
+/// `K` sums of `R::step` over `a` and `b` (equal lengths), with four accumulator sets.
+#[inline(always)]
+pub(crate) fn reduce<V: Lanes, R: Reduction<K>, const K: usize>(a: &[f32], b: &[f32]) -> [f32; K] {
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    let zero = [V::splat(0.0); K];
+    let mut acc = [zero; 4];
+    let block = 4 * V::WIDTH;
+    let mut blocks_a = a.chunks_exact(block);
+    let mut blocks_b = b.chunks_exact(block);
+    for (xa, xb) in (&mut blocks_a).zip(&mut blocks_b) {
+        for (j, acc) in acc.iter_mut().enumerate() {
+            let lanes = j * V::WIDTH..(j + 1) * V::WIDTH;
+            *acc = R::step(*acc, V::load(&xa[lanes.clone()]), V::load(&xb[lanes]));
+        }
+    }
+    let mut singles_a = blocks_a.remainder().chunks_exact(V::WIDTH);
+    let mut singles_b = blocks_b.remainder().chunks_exact(V::WIDTH);
+    for (xa, xb) in (&mut singles_a).zip(&mut singles_b) {
+        acc[0] = R::step(acc[0], V::load(xa), V::load(xb));
+    }
+    let mut tail = [0.0f32; K];
+    for (&x, &y) in singles_a.remainder().iter().zip(singles_b.remainder()) {
+        tail = R::step(tail, x, y);
+    }
+    let mut out = [0.0f32; K];
+    for k in 0..K {
+        let pairs = acc[0][k].add(acc[1][k]).add(acc[2][k].add(acc[3][k]));
+        out[k] = pairs.sum() + tail[k];
+    }
+    out
+}
+
+/// Writes `M::apply(params, a[i], b[i])` into `(out_a[i], out_b[i])`; all four slices have
+/// the same length.
+#[inline(always)]
+pub(crate) fn map2<V: Lanes, M: Map2>(
+    a: &[f32],
+    b: &[f32],
+    params: [f32; 4],
+    out_a: &mut [f32],
+    out_b: &mut [f32],
+) {
+    let n = a.len().min(b.len()).min(out_a.len()).min(out_b.len());
+    let (a, b, out_a, out_b) = (&a[..n], &b[..n], &mut out_a[..n], &mut out_b[..n]);
+    let p = params.map(V::splat);
+    let mut ca = a.chunks_exact(V::WIDTH);
+    let mut cb = b.chunks_exact(V::WIDTH);
+    let mut oa = out_a.chunks_exact_mut(V::WIDTH);
+    let mut ob = out_b.chunks_exact_mut(V::WIDTH);
+    for (((xa, xb), ya), yb) in (&mut ca).zip(&mut cb).zip(&mut oa).zip(&mut ob) {
+        let (ra, rb) = M::apply(p, V::load(xa), V::load(xb));
+        ra.store(ya);
+        rb.store(yb);
+    }
+    let (ca, cb) = (ca.remainder(), cb.remainder());
+    let (oa, ob) = (oa.into_remainder(), ob.into_remainder());
+    for (((&x, &y), ya), yb) in ca.iter().zip(cb).zip(oa).zip(ob) {
+        let (ra, rb) = M::apply(params, x, y);
+        *ya = ra;
+        *yb = rb;
+    }
+}
+
+/// `Σ (a[i] − b[i])²`.
+pub(crate) struct SquaredEuclidean;
+impl Reduction<1> for SquaredEuclidean {
+    #[inline(always)]
+    fn step<V: Lanes>([acc]: [V; 1], x: V, y: V) -> [V; 1] {
+        let d = x.sub(y);
+        [d.mul_add(d, acc)]
+    }
+}
+
+/// `Σ a[i]·b[i]`.
+pub(crate) struct Dot;
+impl Reduction<1> for Dot {
+    #[inline(always)]
+    fn step<V: Lanes>([acc]: [V; 1], x: V, y: V) -> [V; 1] {
+        [x.mul_add(y, acc)]
+    }
+}
+
+/// `[Σ a·b, Σ a·a, Σ b·b]` in one pass.
+pub(crate) struct DotAndNorms;
+impl Reduction<3> for DotAndNorms {
+    #[inline(always)]
+    fn step<V: Lanes>([ab, aa, bb]: [V; 3], x: V, y: V) -> [V; 3] {
+        [x.mul_add(y, ab), x.mul_add(x, aa), y.mul_add(y, bb)]
+    }
+}
+
+/// `out_a = k·(a − b)`, `out_b = −out_a`, with `k = params[0]`.
+pub(crate) struct ScaledDifference;
+impl Map2 for ScaledDifference {
+    #[inline(always)]
+    fn apply<V: Lanes>(p: [V; 4], x: V, y: V) -> (V, V) {
+        let g = p[0].mul(x.sub(y));
+        (g, V::splat(0.0).sub(g))
+    }
+}
+
+/// `out_a = p0·a + p1·b`, `out_b = p2·a + p3·b`.
+pub(crate) struct LinearCombination;
+impl Map2 for LinearCombination {
+    #[inline(always)]
+    fn apply<V: Lanes>(p: [V; 4], x: V, y: V) -> (V, V) {
+        (p[0].mul_add(x, p[1].mul(y)), p[2].mul_add(x, p[3].mul(y)))
+    }
+}
+
+/// Squared distances of consecutive rows of `dim` elements: `out[r] = Σ (a_r − b_r)²`.
+#[inline(always)]
+pub(crate) fn squared_euclidean_rows<V: Lanes>(a: &[f32], b: &[f32], dim: usize, out: &mut [f32]) {
+    if dim == 0 {
+        out.fill(0.0);
+        return;
+    }
+    for ((ra, rb), o) in a.chunks_exact(dim).zip(b.chunks_exact(dim)).zip(out) {
+        *o = reduce::<V, SquaredEuclidean, 1>(ra, rb)[0];
+    }
+}
+
+/// Per-row scaled differences: row `r` of `out_a` is `k[r]·(a_r − b_r)`, `out_b = −out_a`.
+#[inline(always)]
+pub(crate) fn scaled_difference_rows<V: Lanes>(
+    a: &[f32],
+    b: &[f32],
+    dim: usize,
+    k: &[f32],
+    out_a: &mut [f32],
+    out_b: &mut [f32],
+) {
+    if dim == 0 {
+        return;
+    }
+    let rows = a
+        .chunks_exact(dim)
+        .zip(b.chunks_exact(dim))
+        .zip(out_a.chunks_exact_mut(dim).zip(out_b.chunks_exact_mut(dim)));
+    for (((ra, rb), (oa, ob)), &k) in rows.zip(k) {
+        scaled_difference::<V>(ra, rb, k, oa, ob);
+    }
+}
+
+/// `out_a = k·(a − b)`, `out_b = −out_a`; `k == 0` writes exact zeros, so an inactive pair
+/// with an infinite difference gets a zero gradient rather than `0 · ∞ = NaN`.
+#[inline(always)]
+pub(crate) fn scaled_difference<V: Lanes>(
+    a: &[f32],
+    b: &[f32],
+    k: f32,
+    out_a: &mut [f32],
+    out_b: &mut [f32],
+) {
+    if k == 0.0 {
+        out_a.fill(0.0);
+        out_b.fill(0.0);
+    } else {
+        map2::<V, ScaledDifference>(a, b, [k, 0.0, 0.0, 0.0], out_a, out_b);
+    }
+}

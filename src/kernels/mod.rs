@@ -1,0 +1,199 @@
+//! The only hot loops of the crate, and the one place that decides which of them runs.
+//!
+//! A backend is a table of kernel primitives ([`Kernels`]). Kernels trust their caller:
+//! lengths were validated by the public layer, and a kernel never reads or writes past the
+//! shortest slice it is given. Numerical edge cases (underflow, overflow, zero distance)
+//! are the public layer's business, not the kernels'.
+
+mod generic;
+mod lanes_backend;
+mod portable;
+mod scalar;
+#[cfg(target_arch = "x86_64")]
+mod x86_64;
+
+use crate::Error;
+
+/// The primitives every backend provides. Slices passed together have equal lengths.
+pub(crate) struct Kernels {
+    /// `Σ (a[i] − b[i])²`.
+    pub squared_euclidean: fn(&[f32], &[f32]) -> f32,
+    /// `Σ a[i]·b[i]`.
+    pub dot: fn(&[f32], &[f32]) -> f32,
+    /// `[Σ a·b, Σ a·a, Σ b·b]` in one pass.
+    pub dot_and_norms: fn(&[f32], &[f32]) -> [f32; 3],
+    /// `out_a = k·(a − b)`, `out_b = −out_a`; `k == 0` writes exact zeros.
+    pub scaled_difference: fn(&[f32], &[f32], f32, &mut [f32], &mut [f32]),
+    /// `out_a = p0·a + p1·b`, `out_b = p2·a + p3·b`.
+    pub linear_combination: fn(&[f32], &[f32], [f32; 4], &mut [f32], &mut [f32]),
+    /// `out[r] = Σ (a_r − b_r)²` over rows of `dim` (`dim > 0`, `out.len()` rows).
+    pub squared_euclidean_rows: fn(&[f32], &[f32], usize, &mut [f32]),
+    /// Row `r` of `out_a` is `k[r]·(a_r − b_r)`, `out_b = −out_a`; rows with `k[r] == 0`
+    /// are exact zeros.
+    pub scaled_difference_rows: fn(&[f32], &[f32], usize, &[f32], &mut [f32], &mut [f32]),
+}
+
+/// A kernel backend. Every computation of the crate runs on the best available backend
+/// unless one is named (for tests and benchmarks, see
+/// [`ContrastiveLoss::with_backend`](crate::ContrastiveLoss::with_backend)).
+///
+/// ```
+/// use contrastive::Backend;
+/// let best = Backend::best();
+/// assert!(best.is_available());
+/// assert!(Backend::available().any(|b| b == Backend::Scalar));
+/// ```
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Backend {
+    /// Plain Rust with four accumulators; runs everywhere.
+    Scalar,
+    /// `wide::f32x8`: SSE2 on x86-64, NEON on aarch64, simd128 on wasm32 when enabled,
+    /// plain arrays elsewhere.
+    Portable,
+    /// `core::arch` AVX2 + FMA kernels (x86-64 only, detected at run time under `std`).
+    Avx2,
+    /// `core::arch` AVX-512F kernels (x86-64 only, detected at run time under `std`).
+    Avx512,
+}
+
+impl Backend {
+    /// Every backend this crate knows, available here or not.
+    pub const ALL: [Backend; 4] = [
+        Backend::Scalar,
+        Backend::Portable,
+        Backend::Avx2,
+        Backend::Avx512,
+    ];
+
+    /// The backend that runs when none is named: the fastest one available, chosen once.
+    ///
+    /// On x86-64 with `std` this is detected at run time (AVX-512F, then AVX2+FMA, then
+    /// SSE2); elsewhere it is fixed at compile time by `cfg(target_feature)`.
+    #[inline]
+    pub fn best() -> Backend {
+        dispatch::best()
+    }
+
+    /// Whether this backend can run on this CPU and target.
+    pub fn is_available(self) -> bool {
+        table(self).is_ok()
+    }
+
+    /// The backends that can run here, slowest first.
+    pub fn available() -> impl Iterator<Item = Backend> {
+        Self::ALL.into_iter().filter(|b| b.is_available())
+    }
+
+    /// A short lowercase name (`"scalar"`, `"portable"`, `"avx2"`, `"avx512"`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Scalar => "scalar",
+            Backend::Portable => "portable",
+            Backend::Avx2 => "avx2",
+            Backend::Avx512 => "avx512",
+        }
+    }
+}
+
+/// The kernel table of `backend`, or `Err` if it cannot run here.
+pub(crate) fn table(backend: Backend) -> Result<&'static Kernels, Error> {
+    let found = match backend {
+        Backend::Scalar => Some(&scalar::KERNELS),
+        Backend::Portable => Some(&portable::KERNELS),
+        #[cfg(target_arch = "x86_64")]
+        Backend::Avx2 => x86_64::avx2(),
+        #[cfg(target_arch = "x86_64")]
+        Backend::Avx512 => x86_64::avx512(),
+        #[cfg(not(target_arch = "x86_64"))]
+        Backend::Avx2 | Backend::Avx512 => None,
+    };
+    found.ok_or(Error::BackendUnavailable { backend })
+}
+
+/// The table of the named backend, or of the best one.
+#[inline]
+pub(crate) fn select(backend: Option<Backend>) -> Result<&'static Kernels, Error> {
+    match backend {
+        Some(b) => table(b),
+        None => Ok(dispatch::best_table()),
+    }
+}
+
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+mod dispatch {
+    //! Run-time choice, made once and cached (memchr's pattern, without a pointer: the
+    //! cache holds the index of the chosen backend, so no `unsafe` is needed).
+    use super::{Backend, Kernels, table};
+    use core::sync::atomic::{AtomicU8, Ordering};
+
+    const UNKNOWN: u8 = u8::MAX;
+    static BEST: AtomicU8 = AtomicU8::new(UNKNOWN);
+
+    #[cold]
+    fn detect() -> Backend {
+        let best = [Backend::Avx512, Backend::Avx2]
+            .into_iter()
+            .find(|b| b.is_available())
+            .unwrap_or(Backend::Portable);
+        let index = Backend::ALL.iter().position(|&b| b == best).unwrap_or(1);
+        BEST.store(index as u8, Ordering::Relaxed);
+        best
+    }
+
+    #[inline]
+    pub(super) fn best() -> Backend {
+        match Backend::ALL.get(usize::from(BEST.load(Ordering::Relaxed))) {
+            Some(&b) => b,
+            None => detect(),
+        }
+    }
+
+    #[inline]
+    pub(super) fn best_table() -> &'static Kernels {
+        match table(best()) {
+            Ok(k) => k,
+            Err(_) => &super::portable::KERNELS,
+        }
+    }
+}
+
+#[cfg(not(all(feature = "std", target_arch = "x86_64")))]
+mod dispatch {
+    //! Compile-time choice: what `cfg(target_feature)` says this build may use.
+    use super::{Backend, Kernels};
+
+    /// Targets where `wide` maps to real SIMD instructions; elsewhere its arrays are no
+    /// faster than the scalar loops and cost flash.
+    const PORTABLE_IS_SIMD: bool = cfg!(any(
+        target_feature = "sse2",
+        target_feature = "neon",
+        target_feature = "simd128"
+    ));
+
+    #[inline]
+    pub(super) fn best() -> Backend {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if cfg!(all(target_feature = "avx512f", target_feature = "avx512bw")) {
+                return Backend::Avx512;
+            }
+            if cfg!(all(target_feature = "avx2", target_feature = "fma")) {
+                return Backend::Avx2;
+            }
+        }
+        if PORTABLE_IS_SIMD {
+            Backend::Portable
+        } else {
+            Backend::Scalar
+        }
+    }
+
+    #[inline]
+    pub(super) fn best_table() -> &'static Kernels {
+        match super::table(best()) {
+            Ok(k) => k,
+            Err(_) => &super::scalar::KERNELS,
+        }
+    }
+}

@@ -1,0 +1,448 @@
+//! The contrastive loss of Hadsell, Chopra & LeCun (2006), with its presets.
+
+#![forbid(unsafe_code)]
+
+use super::pair::{EuclideanGradient, Terms, cosine_gradient, cosine_loss};
+use crate::kernels::{self, Kernels};
+use crate::numerics::{Cosine, Separation};
+use crate::{Backend, Error, check};
+
+/// The distance a loss is computed on.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Distance {
+    /// `D = ‖a − b‖₂` (Hadsell et al., TF-Addons, Caffe).
+    #[default]
+    Euclidean,
+    /// `D = 1 − cos(a, b)`, with the cosine clamped to `[-1, 1]` so that `D ∈ [0, 2]`
+    /// (sentence-transformers' default). A zero vector has cosine 0 with anything.
+    Cosine,
+}
+
+/// How per-pair losses of a batch are combined.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Reduction {
+    /// The mean over pairs (an error over zero pairs).
+    #[default]
+    Mean,
+    /// The sum over pairs (0 over zero pairs).
+    Sum,
+}
+
+/// The contrastive loss `L = w⁺·y·D² + w⁻·(1 − y)·max(0, m − D)²` of a pair at distance
+/// `D` with label `y`.
+///
+/// **Label convention: `y = 1` means similar, `y = 0` dissimilar** (as in TF-Addons,
+/// sentence-transformers and Caffe; the Hadsell paper and the Keras example use the
+/// opposite, pass `1 − y` for those). Soft labels in `[0, 1]` blend the two terms; labels
+/// exactly 0 or 1 do not evaluate the unused term at all.
+///
+/// | preset | `w⁺` | `w⁻` | who |
+/// |---|---|---|---|
+/// | [`ContrastiveLoss::new`] | ½ | ½ | Hadsell et al. 2006, sentence-transformers, Caffe |
+/// | [`ContrastiveLoss::tfa`] | 1 | 1 | TF-Addons, Keras example |
+/// | [`ContrastiveLoss::seed`] | ½ | 1 | the seed document |
+///
+/// ```
+/// use contrastive::ContrastiveLoss;
+/// let loss = ContrastiveLoss::new(1.0);
+/// let (a, b) = ([0.0, 0.0], [0.3, 0.4]); // D = 0.5
+/// let (mut ga, mut gb) = ([0.0; 2], [0.0; 2]);
+/// let l = loss.pair_with_grad(&a, &b, 0.0, &mut ga, &mut gb)?; // dissimilar
+/// assert!((l - 0.125).abs() < 1e-7); // ½·(1 − 0.5)²
+/// assert!((ga[0] - 0.3).abs() < 1e-6 && gb[0] == -ga[0]);
+/// # Ok::<(), contrastive::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ContrastiveLoss {
+    /// `m`: dissimilar pairs closer than this pay `w⁻·(m − D)²`. Finite and ≥ 0.
+    pub margin: f32,
+    /// `w⁺`, the weight of the similar term. Finite and ≥ 0.
+    pub positive_weight: f32,
+    /// `w⁻`, the weight of the dissimilar term. Finite and ≥ 0.
+    pub negative_weight: f32,
+    /// The distance `D`.
+    pub distance: Distance,
+    /// How [`batch`](Self::batch) and [`batch_with_grad`](Self::batch_with_grad) combine
+    /// pairs.
+    pub reduction: Reduction,
+    /// The kernel backend; `None` runs the best one available.
+    pub backend: Option<Backend>,
+}
+
+/// Rows per block of a batch: the block's rows are read by the distance kernel and read
+/// again, from L1, by the gradient kernel.
+const BLOCK_ROWS: usize = 64;
+/// Elements per side in one block (32 KiB of f32 across both sides).
+const BLOCK_ELEMENTS: usize = 4096;
+
+impl ContrastiveLoss {
+    /// Hadsell et al.'s loss: `w⁺ = w⁻ = ½`, Euclidean, mean.
+    pub const fn new(margin: f32) -> Self {
+        ContrastiveLoss {
+            margin,
+            positive_weight: 0.5,
+            negative_weight: 0.5,
+            distance: Distance::Euclidean,
+            reduction: Reduction::Mean,
+            backend: None,
+        }
+    }
+
+    /// TF-Addons' and the Keras example's loss: `w⁺ = w⁻ = 1` (their default margin is
+    /// 1.0).
+    pub const fn tfa(margin: f32) -> Self {
+        Self::new(margin).with_weights(1.0, 1.0)
+    }
+
+    /// The seed document's per-pair weights: `w⁺ = ½`, `w⁻ = 1` (its example margin is
+    /// 0.5). For its exact function, see [`seed::contrastive_loss`](crate::seed).
+    pub const fn seed(margin: f32) -> Self {
+        Self::new(margin).with_weights(0.5, 1.0)
+    }
+
+    /// The same loss with weights `w⁺`, `w⁻`.
+    pub const fn with_weights(mut self, positive_weight: f32, negative_weight: f32) -> Self {
+        self.positive_weight = positive_weight;
+        self.negative_weight = negative_weight;
+        self
+    }
+
+    /// The same loss on another distance.
+    pub const fn with_distance(mut self, distance: Distance) -> Self {
+        self.distance = distance;
+        self
+    }
+
+    /// The same loss with another batch reduction.
+    pub const fn with_reduction(mut self, reduction: Reduction) -> Self {
+        self.reduction = reduction;
+        self
+    }
+
+    /// The same loss computed on a named backend (for tests and benchmarks); its methods
+    /// return [`Error::BackendUnavailable`] if that backend cannot run here.
+    pub const fn with_backend(mut self, backend: Backend) -> Self {
+        self.backend = Some(backend);
+        self
+    }
+
+    /// The loss of one pair (no reduction). `a` and `b` have equal lengths, which may be 0
+    /// (then `D = 0`).
+    pub fn pair(&self, a: &[f32], b: &[f32], label: f32) -> Result<f32, Error> {
+        let kernels = self.kernels()?;
+        check::same_len("b", a.len(), b.len())?;
+        check::labels(&[label])?;
+        Ok(self.pair_loss(kernels, a, b, label))
+    }
+
+    /// The loss of one pair and its gradients, written over `grad_a` and `grad_b` (each as
+    /// long as `a`). `grad_b` is `−grad_a`.
+    pub fn pair_with_grad(
+        &self,
+        a: &[f32],
+        b: &[f32],
+        label: f32,
+        grad_a: &mut [f32],
+        grad_b: &mut [f32],
+    ) -> Result<f32, Error> {
+        let kernels = self.kernels()?;
+        check::same_len("b", a.len(), b.len())?;
+        check::same_len("grad_a", a.len(), grad_a.len())?;
+        check::same_len("grad_b", a.len(), grad_b.len())?;
+        check::labels(&[label])?;
+        Ok(self.pair_loss_with_grad(kernels, a, b, label, 2.0, grad_a, grad_b))
+    }
+
+    /// The reduced loss of a batch: `a` and `b` hold `N` rows of `dim` floats each
+    /// (row-major), `labels` holds `N` labels.
+    ///
+    /// ```
+    /// use contrastive::{ContrastiveLoss, Reduction};
+    /// let a = [0.0, 0.0, 1.0, 1.0];
+    /// let b = [3.0, 4.0, 1.0, 1.0];
+    /// let sum = ContrastiveLoss::tfa(1.0).with_reduction(Reduction::Sum);
+    /// assert_eq!(sum.batch(&a, &b, 2, &[1.0, 0.0])?, 25.0 + 1.0);
+    /// # Ok::<(), contrastive::Error>(())
+    /// ```
+    pub fn batch(&self, a: &[f32], b: &[f32], dim: usize, labels: &[f32]) -> Result<f32, Error> {
+        let (kernels, rows) = self.check_batch(a, b, dim, labels)?;
+        self.check_reducible(rows)?;
+        let mut total = 0.0f64;
+        self.for_each_loss(kernels, a, b, dim, labels, |_, loss| {
+            total += f64::from(loss)
+        });
+        Ok(self.reduce(total, rows))
+    }
+
+    /// The loss of each pair of a batch, written into `out` (one per row, no reduction).
+    pub fn batch_per_pair(
+        &self,
+        a: &[f32],
+        b: &[f32],
+        dim: usize,
+        labels: &[f32],
+        out: &mut [f32],
+    ) -> Result<(), Error> {
+        let (kernels, rows) = self.check_batch(a, b, dim, labels)?;
+        check::same_len("out", rows, out.len())?;
+        self.for_each_loss(kernels, a, b, dim, labels, |row, loss| out[row] = loss);
+        Ok(())
+    }
+
+    /// The reduced loss of a batch and its gradients with respect to `a` and `b`, written
+    /// over `grad_a` and `grad_b` (each as long as `a`).
+    pub fn batch_with_grad(
+        &self,
+        a: &[f32],
+        b: &[f32],
+        dim: usize,
+        labels: &[f32],
+        grad_a: &mut [f32],
+        grad_b: &mut [f32],
+    ) -> Result<f32, Error> {
+        let (kernels, rows) = self.check_batch(a, b, dim, labels)?;
+        check::same_len("grad_a", a.len(), grad_a.len())?;
+        check::same_len("grad_b", a.len(), grad_b.len())?;
+        self.check_reducible(rows)?;
+        let two_c = match self.reduction {
+            Reduction::Mean => 2.0 / rows as f32,
+            Reduction::Sum => 2.0,
+        };
+        let total = match self.distance {
+            Distance::Euclidean => {
+                self.euclidean_batch_with_grad(kernels, a, b, dim, labels, two_c, grad_a, grad_b)
+            }
+            Distance::Cosine => {
+                let mut total = 0.0f64;
+                let rows = a.chunks_exact(dim).zip(b.chunks_exact(dim)).zip(
+                    grad_a
+                        .chunks_exact_mut(dim)
+                        .zip(grad_b.chunks_exact_mut(dim)),
+                );
+                for (((ra, rb), (ga, gb)), &y) in rows.zip(labels) {
+                    let cos = Cosine::of(kernels, ra, rb);
+                    let terms = self.terms(y);
+                    total += f64::from(cosine_loss(terms, &cos));
+                    cosine_gradient(kernels, terms, cos, two_c, ra, rb, ga, gb);
+                }
+                total
+            }
+        };
+        Ok(self.reduce(total, rows))
+    }
+
+    fn kernels(&self) -> Result<&'static Kernels, Error> {
+        check::margin(self.margin)?;
+        check::weight("positive_weight", self.positive_weight)?;
+        check::weight("negative_weight", self.negative_weight)?;
+        kernels::select(self.backend)
+    }
+
+    fn check_batch(
+        &self,
+        a: &[f32],
+        b: &[f32],
+        dim: usize,
+        labels: &[f32],
+    ) -> Result<(&'static Kernels, usize), Error> {
+        let kernels = self.kernels()?;
+        let rows = check::rows(a, b, dim)?;
+        check::same_len("labels", rows, labels.len())?;
+        check::labels(labels)?;
+        Ok((kernels, rows))
+    }
+
+    fn check_reducible(&self, rows: usize) -> Result<(), Error> {
+        if rows == 0 && self.reduction == Reduction::Mean {
+            Err(Error::Empty { argument: "labels" })
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Sums in f64, so that a million pairs sum as well as ten; a pair at `+∞` makes the
+    /// reduction `+∞`.
+    fn reduce(&self, total: f64, rows: usize) -> f32 {
+        match self.reduction {
+            Reduction::Mean => (total / rows as f64) as f32,
+            Reduction::Sum => total as f32,
+        }
+    }
+
+    #[inline]
+    fn terms(&self, label: f32) -> Terms {
+        Terms {
+            p: self.positive_weight * label,
+            q: self.negative_weight * (1.0 - label),
+            margin: self.margin,
+        }
+    }
+
+    fn pair_loss(&self, kernels: &Kernels, a: &[f32], b: &[f32], label: f32) -> f32 {
+        let terms = self.terms(label);
+        match self.distance {
+            Distance::Euclidean => {
+                let sep = Separation::of(kernels, a, b);
+                terms.loss(sep.squared, sep.distance)
+            }
+            Distance::Cosine => cosine_loss(terms, &Cosine::of(kernels, a, b)),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn pair_loss_with_grad(
+        &self,
+        kernels: &Kernels,
+        a: &[f32],
+        b: &[f32],
+        label: f32,
+        two_c: f32,
+        grad_a: &mut [f32],
+        grad_b: &mut [f32],
+    ) -> f32 {
+        let terms = self.terms(label);
+        match self.distance {
+            Distance::Euclidean => {
+                let sep = Separation::of(kernels, a, b);
+                EuclideanGradient::new(terms, sep, two_c, a, b)
+                    .write(kernels, a, b, grad_a, grad_b);
+                terms.loss(sep.squared, sep.distance)
+            }
+            Distance::Cosine => {
+                let cos = Cosine::of(kernels, a, b);
+                cosine_gradient(kernels, terms, cos, two_c, a, b, grad_a, grad_b);
+                cosine_loss(terms, &cos)
+            }
+        }
+    }
+
+    /// Calls `f(row, loss)` for every pair, Euclidean rows in blocks through the rows
+    /// kernel.
+    fn for_each_loss(
+        &self,
+        kernels: &Kernels,
+        a: &[f32],
+        b: &[f32],
+        dim: usize,
+        labels: &[f32],
+        mut f: impl FnMut(usize, f32),
+    ) {
+        match self.distance {
+            Distance::Euclidean => {
+                let block = block_rows(dim);
+                let mut sums = [0.0f32; BLOCK_ROWS];
+                let blocks = a
+                    .chunks(block * dim)
+                    .zip(b.chunks(block * dim))
+                    .zip(labels.chunks(block));
+                for (first, ((ba, bb), ys)) in blocks.enumerate().map(|(i, x)| (i * block, x)) {
+                    let sums = &mut sums[..ys.len()];
+                    (kernels.squared_euclidean_rows)(ba, bb, dim, sums);
+                    let rows = ba.chunks_exact(dim).zip(bb.chunks_exact(dim));
+                    for (i, ((ra, rb), (&s, &y))) in rows.zip(sums.iter().zip(ys)).enumerate() {
+                        let sep = Separation::from_sum(s, ra, rb);
+                        f(first + i, self.terms(y).loss(sep.squared, sep.distance));
+                    }
+                }
+            }
+            Distance::Cosine => {
+                let rows = a.chunks_exact(dim).zip(b.chunks_exact(dim)).zip(labels);
+                for (row, ((ra, rb), &y)) in rows.enumerate() {
+                    f(
+                        row,
+                        cosine_loss(self.terms(y), &Cosine::of(kernels, ra, rb)),
+                    );
+                }
+            }
+        }
+    }
+
+    /// Forward and gradient, fused per block: the rows kernel reads a block, the gradient
+    /// kernel reads it again from L1 and writes both gradients.
+    #[allow(clippy::too_many_arguments)]
+    fn euclidean_batch_with_grad(
+        &self,
+        kernels: &Kernels,
+        a: &[f32],
+        b: &[f32],
+        dim: usize,
+        labels: &[f32],
+        two_c: f32,
+        grad_a: &mut [f32],
+        grad_b: &mut [f32],
+    ) -> f64 {
+        let block = block_rows(dim);
+        let mut sums = [0.0f32; BLOCK_ROWS];
+        let mut coefficients = [0.0f32; BLOCK_ROWS];
+        let mut total = 0.0f64;
+        let blocks = a
+            .chunks(block * dim)
+            .zip(b.chunks(block * dim))
+            .zip(
+                grad_a
+                    .chunks_mut(block * dim)
+                    .zip(grad_b.chunks_mut(block * dim)),
+            )
+            .zip(labels.chunks(block));
+        for (((ba, bb), (ga, gb)), ys) in blocks {
+            let n = ys.len();
+            (kernels.squared_euclidean_rows)(ba, bb, dim, &mut sums[..n]);
+            let mut rescaled = false;
+            let rows = ba.chunks_exact(dim).zip(bb.chunks_exact(dim));
+            for (((ra, rb), &y), (s, k)) in
+                rows.zip(ys).zip(sums.iter().zip(coefficients.iter_mut()))
+            {
+                let terms = self.terms(y);
+                let sep = Separation::from_sum(*s, ra, rb);
+                total += f64::from(terms.loss(sep.squared, sep.distance));
+                *k = match EuclideanGradient::new(terms, sep, two_c, ra, rb) {
+                    EuclideanGradient::Plain(k) => k,
+                    EuclideanGradient::Rescaled { .. } => {
+                        rescaled = true;
+                        0.0
+                    }
+                };
+            }
+            (kernels.scaled_difference_rows)(ba, bb, dim, &coefficients[..n], ga, gb);
+            if rescaled {
+                self.rewrite_rescaled_rows(kernels, ba, bb, dim, ys, two_c, ga, gb);
+            }
+        }
+        total
+    }
+
+    /// The cold path of [`Self::euclidean_batch_with_grad`]: rows whose distance needed
+    /// rescaling get their gradient rewritten one by one.
+    #[cold]
+    #[allow(clippy::too_many_arguments)]
+    fn rewrite_rescaled_rows(
+        &self,
+        kernels: &Kernels,
+        a: &[f32],
+        b: &[f32],
+        dim: usize,
+        labels: &[f32],
+        two_c: f32,
+        grad_a: &mut [f32],
+        grad_b: &mut [f32],
+    ) {
+        let rows = a.chunks_exact(dim).zip(b.chunks_exact(dim)).zip(
+            grad_a
+                .chunks_exact_mut(dim)
+                .zip(grad_b.chunks_exact_mut(dim)),
+        );
+        for (((ra, rb), (ga, gb)), &y) in rows.zip(labels) {
+            let sep = Separation::of(kernels, ra, rb);
+            let gradient = EuclideanGradient::new(self.terms(y), sep, two_c, ra, rb);
+            if let EuclideanGradient::Rescaled { .. } = gradient {
+                gradient.write(kernels, ra, rb, ga, gb);
+            }
+        }
+    }
+}
+
+/// Rows per block for rows of `dim` elements: as many as fit in [`BLOCK_ELEMENTS`], at
+/// least one, at most [`BLOCK_ROWS`].
+fn block_rows(dim: usize) -> usize {
+    (BLOCK_ELEMENTS / dim.max(1)).clamp(1, BLOCK_ROWS)
+}

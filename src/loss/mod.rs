@@ -1,0 +1,5 @@
+//! Losses: thin layers of arithmetic over the kernels.
+
+pub(crate) mod contrastive;
+mod pair;
+pub mod seed;

@@ -1,0 +1,163 @@
+//! The per-pair arithmetic shared by every contrastive loss: `L = p·s + q·h²` with
+//! `h = max(0, m − D)`, where `p` and `q` are the effective weights of the two terms
+//! (`w⁺·y` and `w⁻·(1 − y)` for a label `y`). A term whose weight is exactly zero is not
+//! evaluated ("select, not multiply"), so an infinite distance cannot turn an unused term
+//! into `0 · ∞ = NaN`.
+
+#![forbid(unsafe_code)]
+
+use crate::kernels::Kernels;
+use crate::numerics::{self, Cosine, Rescaled, Separation};
+
+/// Effective weights and margin of one pair.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Terms {
+    /// Weight of the similar term `D²`.
+    pub p: f32,
+    /// Weight of the dissimilar term `max(0, m − D)²`.
+    pub q: f32,
+    pub margin: f32,
+}
+
+impl Terms {
+    /// `p·D² + q·max(0, m − D)²` given `D²` and `D`; NaN if `D` is NaN.
+    #[inline]
+    pub(crate) fn loss(self, squared: f32, distance: f32) -> f32 {
+        if distance.is_nan() {
+            return f32::NAN;
+        }
+        let mut loss = 0.0;
+        if self.p != 0.0 {
+            loss += self.p * squared;
+        }
+        let h = self.hinge(distance);
+        if h > 0.0 {
+            loss += self.q * h * h;
+        }
+        loss
+    }
+
+    /// `m − D` when the dissimilar term is active (`q ≠ 0` and `D < m`), else 0.
+    #[inline]
+    fn hinge(self, distance: f32) -> f32 {
+        if self.q != 0.0 && distance < self.margin {
+            self.margin - distance
+        } else {
+            0.0
+        }
+    }
+}
+
+/// How to write the gradient `∂L/∂a = 2c·(p − q·h/D)·δ` of a Euclidean pair.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum EuclideanGradient {
+    /// `k·δ`: the common case, one kernel call.
+    Plain(f32),
+    /// `pc·δ − qc·δ/D` evaluated on the rescaled difference, where `qc/D` would overflow
+    /// or `D` was not representable.
+    Rescaled { pc: f32, qc: f32, scale: Rescaled },
+}
+
+impl EuclideanGradient {
+    /// The gradient of `c·L` for a pair at separation `sep`; `two_c` is `2c`.
+    #[inline]
+    pub(crate) fn new(terms: Terms, sep: Separation, two_c: f32, a: &[f32], b: &[f32]) -> Self {
+        let distance = sep.distance;
+        if distance.is_nan() {
+            return EuclideanGradient::Plain(f32::NAN);
+        }
+        let pc = if terms.p != 0.0 { two_c * terms.p } else { 0.0 };
+        let h = terms.hinge(distance);
+        // At D = 0 the dissimilar term's direction is undefined; 0 is its subgradient.
+        if h == 0.0 || distance == 0.0 {
+            return EuclideanGradient::Plain(pc);
+        }
+        let qc = two_c * terms.q * h;
+        if let Some(scale) = sep.rescaled {
+            return EuclideanGradient::Rescaled { pc, qc, scale };
+        }
+        let k = pc - qc / distance;
+        if k.is_finite() {
+            return EuclideanGradient::Plain(k);
+        }
+        match Separation::rescaled(a, b).rescaled {
+            Some(scale) => EuclideanGradient::Rescaled { pc, qc, scale },
+            None => EuclideanGradient::Plain(k),
+        }
+    }
+
+    /// Writes the gradient of one pair.
+    #[inline]
+    pub(crate) fn write(
+        self,
+        kernels: &Kernels,
+        a: &[f32],
+        b: &[f32],
+        grad_a: &mut [f32],
+        grad_b: &mut [f32],
+    ) {
+        match self {
+            EuclideanGradient::Plain(k) => (kernels.scaled_difference)(a, b, k, grad_a, grad_b),
+            EuclideanGradient::Rescaled { pc, qc, scale } => {
+                numerics::rescaled_difference(a, b, pc, qc, scale, grad_a, grad_b)
+            }
+        }
+    }
+}
+
+/// The cosine-distance loss of a pair, `D = 1 − cos`.
+#[inline]
+pub(crate) fn cosine_loss(terms: Terms, cos: &Cosine) -> f32 {
+    let distance = 1.0 - cos.cos;
+    terms.loss(distance * distance, distance)
+}
+
+/// Writes `∂(c·L)/∂a` and `∂(c·L)/∂b` for the cosine distance; zero when either vector is
+/// zero (the cosine is then constant), NaN when the cosine is.
+pub(crate) fn cosine_gradient(
+    kernels: &Kernels,
+    terms: Terms,
+    cos: Cosine,
+    two_c: f32,
+    a: &[f32],
+    b: &[f32],
+    grad_a: &mut [f32],
+    grad_b: &mut [f32],
+) {
+    if cos.cos.is_nan() {
+        grad_a.fill(f32::NAN);
+        grad_b.fill(f32::NAN);
+        return;
+    }
+    let distance = 1.0 - cos.cos;
+    let mut slope = 0.0; // ∂L/∂D
+    if terms.p != 0.0 {
+        slope += terms.p * distance;
+    }
+    let h = terms.hinge(distance);
+    if h > 0.0 {
+        slope -= terms.q * h;
+    }
+    // ∂L/∂cos = −∂L/∂D.
+    let g = -two_c * slope;
+    if g == 0.0 || cos.has_zero_vector() {
+        grad_a.fill(0.0);
+        grad_b.fill(0.0);
+        return;
+    }
+    if cos.plain {
+        let cross = g / (cos.norm_a * cos.norm_b);
+        let self_a = -g * cos.cos / (cos.norm_a * cos.norm_a);
+        let self_b = -g * cos.cos / (cos.norm_b * cos.norm_b);
+        if cross.is_finite() && self_a.is_finite() && self_b.is_finite() {
+            (kernels.linear_combination)(a, b, [self_a, cross, cross, self_b], grad_a, grad_b);
+            return;
+        }
+    }
+    let cos = if cos.plain {
+        Cosine::rescaled(a, b)
+    } else {
+        cos
+    };
+    numerics::rescaled_cosine_gradient(a, b, cos, g, grad_a, grad_b);
+}

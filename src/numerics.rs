@@ -1,0 +1,308 @@
+//! Cold paths that keep results right at extreme magnitudes, and the square root.
+//!
+//! The kernels compute plain f32 sums. Those are right unless a sum underflows (components
+//! below about 1e-19 square to subnormals or zero) or overflows (components above about
+//! 1e19 square to infinity). Only then do the functions here run: they find the largest
+//! component, rescale by a power of two (exact), and sum again in scalar code, as careful
+//! `nrm2` implementations do. They read the inputs once more, which costs nothing on the
+//! fast path.
+
+#![forbid(unsafe_code)]
+
+use crate::kernels::Kernels;
+
+/// `√x`, correctly rounded (IEEE 754 requires it of every implementation used here).
+#[inline(always)]
+pub(crate) fn sqrt(x: f32) -> f32 {
+    #[cfg(feature = "std")]
+    {
+        x.sqrt()
+    }
+    #[cfg(not(feature = "std"))]
+    {
+        libm::sqrtf(x)
+    }
+}
+
+/// A power of two `2^k`, `k` in `[-150, 254]`, held as two normal factors so that scaling
+/// by it is exact whenever the result is normal.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Pow2 {
+    factors: [f32; 2],
+}
+
+impl Pow2 {
+    fn new(k: i32) -> Pow2 {
+        let half = k / 2;
+        Pow2 {
+            factors: [pow2_normal(half), pow2_normal(k - half)],
+        }
+    }
+    #[inline]
+    pub(crate) fn apply(self, x: f32) -> f32 {
+        x * self.factors[0] * self.factors[1]
+    }
+}
+
+/// `2^k` for `k` in `[-126, 127]`.
+fn pow2_normal(k: i32) -> f32 {
+    f32::from_bits(((k + 127) as u32) << 23)
+}
+
+/// The exponent `e` with `2^e ≤ x < 2^(e+1)`, for finite `x > 0` (subnormals included).
+fn exponent(x: f32) -> i32 {
+    if x < f32::MIN_POSITIVE {
+        exponent(x * pow2_normal(64)) - 64
+    } else {
+        ((x.to_bits() >> 23) & 0xff) as i32 - 127
+    }
+}
+
+/// A rescaled view of a difference vector: `δ·down` has its largest component in `[1, 2)`
+/// and `t = Σ (δ·down)²`, so `D = √t / down`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Rescaled {
+    pub down: Pow2,
+    pub t: f32,
+}
+
+/// The Euclidean separation of two vectors: `s = Σδ²`, `D = √s`, and, when the plain sum
+/// under- or overflowed, the rescaled form that the gradient needs.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Separation {
+    pub squared: f32,
+    pub distance: f32,
+    pub rescaled: Option<Rescaled>,
+}
+
+impl Separation {
+    /// From a plain kernel sum `s`; rescales (reading `a` and `b` again) only when `s` is
+    /// zero, subnormal or infinite.
+    #[inline]
+    pub(crate) fn from_sum(s: f32, a: &[f32], b: &[f32]) -> Separation {
+        if (f32::MIN_POSITIVE..=f32::MAX).contains(&s) || s.is_nan() {
+            Separation {
+                squared: s,
+                distance: sqrt(s),
+                rescaled: None,
+            }
+        } else {
+            Separation::rescaled(a, b)
+        }
+    }
+
+    /// Computes `a − b` through the kernel, then rescales if needed.
+    #[inline]
+    pub(crate) fn of(kernels: &Kernels, a: &[f32], b: &[f32]) -> Separation {
+        Separation::from_sum((kernels.squared_euclidean)(a, b), a, b)
+    }
+
+    /// Always the rescaled form (for callers whose coefficients overflowed on the plain
+    /// form). NaN is impossible here: callers only come with a non-NaN sum.
+    #[cold]
+    pub(crate) fn rescaled(a: &[f32], b: &[f32]) -> Separation {
+        let largest = a
+            .iter()
+            .zip(b)
+            .map(|(&x, &y)| (x - y).abs())
+            .fold(0.0f32, |m, d| if d > m || d.is_nan() { d } else { m });
+        if largest.is_nan() || largest == 0.0 || largest.is_infinite() {
+            // All equal (a true zero), an infinite component, or NaN.
+            return Separation {
+                squared: largest * largest,
+                distance: largest,
+                rescaled: None,
+            };
+        }
+        let e = exponent(largest);
+        let (down, up) = (Pow2::new(-e), Pow2::new(e));
+        let t = a
+            .iter()
+            .zip(b)
+            .map(|(&x, &y)| {
+                let d = down.apply(x - y);
+                d * d
+            })
+            .sum::<f32>();
+        let root = sqrt(t);
+        Separation {
+            squared: up.apply(up.apply(t)),
+            distance: up.apply(root),
+            rescaled: Some(Rescaled { down, t }),
+        }
+    }
+}
+
+/// `g_a = p·δ − q·(δ·down)/√t` and `g_b = −g_a`, in scalar code: the gradient of a pair
+/// whose distance was rescaled, where `q/D` would overflow or lose all precision.
+#[cold]
+pub(crate) fn rescaled_difference(
+    a: &[f32],
+    b: &[f32],
+    p: f32,
+    q: f32,
+    r: Rescaled,
+    grad_a: &mut [f32],
+    grad_b: &mut [f32],
+) {
+    let q = q / sqrt(r.t);
+    for (((&x, &y), ga), gb) in a.iter().zip(b).zip(grad_a).zip(grad_b) {
+        let d = x - y;
+        let mut g = 0.0;
+        if p != 0.0 {
+            g += p * d;
+        }
+        if q != 0.0 {
+            g -= q * r.down.apply(d);
+        }
+        *ga = g;
+        *gb = -g;
+    }
+}
+
+/// `max |x|`, NaN if any component is NaN.
+fn largest_magnitude(x: &[f32]) -> f32 {
+    x.iter().fold(0.0f32, |m, &v| {
+        if v.abs() > m || v.is_nan() {
+            v.abs()
+        } else {
+            m
+        }
+    })
+}
+
+/// Cosine of two vectors, robust to the magnitude of either, with what its gradient needs.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Cosine {
+    /// `cos(a, b)` clamped to `[-1, 1]`; 0 if either vector is zero; NaN if any input is
+    /// NaN or infinite.
+    pub cos: f32,
+    /// `a·down_a` and `b·down_b` have norms `norm_a`, `norm_b` (not overflowing).
+    pub down_a: Pow2,
+    pub down_b: Pow2,
+    pub norm_a: f32,
+    pub norm_b: f32,
+    /// Whether the plain f32 norms were usable (`down_* = 1`).
+    pub plain: bool,
+}
+
+impl Cosine {
+    pub(crate) fn of(kernels: &Kernels, a: &[f32], b: &[f32]) -> Cosine {
+        let [ab, aa, bb] = (kernels.dot_and_norms)(a, b);
+        let normal = |x: f32| (f32::MIN_POSITIVE..=f32::MAX).contains(&x);
+        let one = Pow2::new(0);
+        if normal(aa) && normal(bb) && ab.is_finite() {
+            let (norm_a, norm_b) = (sqrt(aa), sqrt(bb));
+            return Cosine {
+                cos: clamp_cos(ab / (norm_a * norm_b)),
+                down_a: one,
+                down_b: one,
+                norm_a,
+                norm_b,
+                plain: true,
+            };
+        }
+        if ab.is_nan() || aa.is_nan() || bb.is_nan() {
+            return Cosine {
+                cos: f32::NAN,
+                down_a: one,
+                down_b: one,
+                norm_a: f32::NAN,
+                norm_b: f32::NAN,
+                plain: true,
+            };
+        }
+        Cosine::rescaled(a, b)
+    }
+
+    #[cold]
+    pub(crate) fn rescaled(a: &[f32], b: &[f32]) -> Cosine {
+        let (ma, mb) = (largest_magnitude(a), largest_magnitude(b));
+        let one = Pow2::new(0);
+        let mut out = Cosine {
+            cos: 0.0,
+            down_a: one,
+            down_b: one,
+            norm_a: 0.0,
+            norm_b: 0.0,
+            plain: false,
+        };
+        if ma.is_nan() || mb.is_nan() || ma.is_infinite() || mb.is_infinite() {
+            out.cos = f32::NAN;
+            out.norm_a = f32::NAN;
+            out.norm_b = f32::NAN;
+            return out;
+        }
+        if ma == 0.0 || mb == 0.0 {
+            return out;
+        }
+        out.down_a = Pow2::new(-exponent(ma));
+        out.down_b = Pow2::new(-exponent(mb));
+        let (mut ab, mut aa, mut bb) = (0.0f32, 0.0f32, 0.0f32);
+        for (&x, &y) in a.iter().zip(b) {
+            let (x, y) = (out.down_a.apply(x), out.down_b.apply(y));
+            ab += x * y;
+            aa += x * x;
+            bb += y * y;
+        }
+        out.norm_a = sqrt(aa);
+        out.norm_b = sqrt(bb);
+        out.cos = clamp_cos(ab / (out.norm_a * out.norm_b));
+        out
+    }
+
+    /// Whether either vector is zero (then the cosine is 0 and its gradient is 0).
+    pub(crate) fn has_zero_vector(&self) -> bool {
+        self.norm_a == 0.0 || self.norm_b == 0.0
+    }
+}
+
+/// Clamps rounding excursions of `cos` back into `[-1, 1]`, keeping NaN.
+fn clamp_cos(c: f32) -> f32 {
+    if c > 1.0 {
+        1.0
+    } else if c < -1.0 {
+        -1.0
+    } else {
+        c
+    }
+}
+
+/// Writes `g·∂cos/∂a` and `g·∂cos/∂b` in scalar code for a rescaled cosine:
+/// `∂cos/∂a = down_a·(b̂/(|â||b̂|) − cos·â/|â|²)` with `â = a·down_a`, `b̂ = b·down_b`.
+#[cold]
+pub(crate) fn rescaled_cosine_gradient(
+    a: &[f32],
+    b: &[f32],
+    c: Cosine,
+    g: f32,
+    grad_a: &mut [f32],
+    grad_b: &mut [f32],
+) {
+    let inv_ab = 1.0 / (c.norm_a * c.norm_b);
+    let (inv_aa, inv_bb) = (1.0 / (c.norm_a * c.norm_a), 1.0 / (c.norm_b * c.norm_b));
+    for (((&x, &y), ga), gb) in a.iter().zip(b).zip(grad_a).zip(grad_b) {
+        let (x, y) = (c.down_a.apply(x), c.down_b.apply(y));
+        *ga = c.down_a.apply(g * (y * inv_ab - c.cos * x * inv_aa));
+        *gb = c.down_b.apply(g * (x * inv_ab - c.cos * y * inv_bb));
+    }
+}
+
+/// A dot product whose plain f32 sum overflowed (or met `∞ − ∞`): recomputed with both
+/// vectors scaled by powers of two, then scaled back. Inputs with NaN or infinite
+/// components keep the plain result.
+#[cold]
+pub(crate) fn dot_rescaled(a: &[f32], b: &[f32], plain: f32) -> f32 {
+    let (ma, mb) = (largest_magnitude(a), largest_magnitude(b));
+    if !ma.is_finite() || !mb.is_finite() || ma == 0.0 || mb == 0.0 {
+        return plain;
+    }
+    let (ea, eb) = (exponent(ma), exponent(mb));
+    let (da, db) = (Pow2::new(-ea), Pow2::new(-eb));
+    let sum: f32 = a
+        .iter()
+        .zip(b)
+        .map(|(&x, &y)| da.apply(x) * db.apply(y))
+        .sum();
+    Pow2::new(eb).apply(Pow2::new(ea).apply(sum))
+}
