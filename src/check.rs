@@ -26,7 +26,7 @@ pub(crate) fn rows(a: &[f32], b: &[f32], dim: usize) -> Result<usize, Error> {
         return Err(Error::ZeroDimension);
     }
     same_len("b", a.len(), b.len())?;
-    if a.len() % dim != 0 {
+    if !a.len().is_multiple_of(dim) {
         return Err(Error::NotMultipleOfDim {
             argument: "a",
             len: a.len(),

@@ -259,13 +259,7 @@ impl Cosine {
 
 /// Clamps rounding excursions of `cos` back into `[-1, 1]`, keeping NaN.
 fn clamp_cos(c: f32) -> f32 {
-    if c > 1.0 {
-        1.0
-    } else if c < -1.0 {
-        -1.0
-    } else {
-        c
-    }
+    c.clamp(-1.0, 1.0)
 }
 
 /// Writes `g·∂cos/∂a` and `g·∂cos/∂b` in scalar code for a rescaled cosine:

@@ -14,6 +14,13 @@ mod x86_64;
 
 use crate::Error;
 
+/// `(a, b, k, out_a, out_b)`: writes `k·(a − b)` and its negation.
+pub(crate) type ScaledDifferenceFn = fn(&[f32], &[f32], f32, &mut [f32], &mut [f32]);
+/// `(a, b, [p0, p1, p2, p3], out_a, out_b)`: writes `p0·a + p1·b` and `p2·a + p3·b`.
+pub(crate) type LinearCombinationFn = fn(&[f32], &[f32], [f32; 4], &mut [f32], &mut [f32]);
+/// `(a, b, dim, k, out_a, out_b)`: per-row scaled differences.
+pub(crate) type ScaledDifferenceRowsFn = fn(&[f32], &[f32], usize, &[f32], &mut [f32], &mut [f32]);
+
 /// The primitives every backend provides. Slices passed together have equal lengths.
 pub(crate) struct Kernels {
     /// `Σ (a[i] − b[i])²`.
@@ -23,14 +30,14 @@ pub(crate) struct Kernels {
     /// `[Σ a·b, Σ a·a, Σ b·b]` in one pass.
     pub dot_and_norms: fn(&[f32], &[f32]) -> [f32; 3],
     /// `out_a = k·(a − b)`, `out_b = −out_a`; `k == 0` writes exact zeros.
-    pub scaled_difference: fn(&[f32], &[f32], f32, &mut [f32], &mut [f32]),
+    pub scaled_difference: ScaledDifferenceFn,
     /// `out_a = p0·a + p1·b`, `out_b = p2·a + p3·b`.
-    pub linear_combination: fn(&[f32], &[f32], [f32; 4], &mut [f32], &mut [f32]),
+    pub linear_combination: LinearCombinationFn,
     /// `out[r] = Σ (a_r − b_r)²` over rows of `dim` (`dim > 0`, `out.len()` rows).
     pub squared_euclidean_rows: fn(&[f32], &[f32], usize, &mut [f32]),
     /// Row `r` of `out_a` is `k[r]·(a_r − b_r)`, `out_b = −out_a`; rows with `k[r] == 0`
     /// are exact zeros.
-    pub scaled_difference_rows: fn(&[f32], &[f32], usize, &[f32], &mut [f32], &mut [f32]),
+    pub scaled_difference_rows: ScaledDifferenceRowsFn,
 }
 
 /// A kernel backend. Every computation of the crate runs on the best available backend

@@ -114,6 +114,7 @@ pub(crate) fn cosine_loss(terms: Terms, cos: &Cosine) -> f32 {
 
 /// Writes `∂(c·L)/∂a` and `∂(c·L)/∂b` for the cosine distance; zero when either vector is
 /// zero (the cosine is then constant), NaN when the cosine is.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn cosine_gradient(
     kernels: &Kernels,
     terms: Terms,

@@ -1,0 +1,8 @@
+# Fast tier: formatting, lints, the host test suite, and the embedded no_std build.
+step "install rustup components" rustup component add rustfmt clippy
+step "install embedded target" rustup target add thumbv7em-none-eabihf
+step "cargo fmt --check" cargo fmt --all --check
+step "cargo clippy" cargo clippy --all-targets -- -D warnings
+step "cargo test" cargo test
+step "cargo test --no-default-features" cargo test --no-default-features
+step "no_std build for Cortex-M4F" cargo build --no-default-features --target thumbv7em-none-eabihf
