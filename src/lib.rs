@@ -62,6 +62,8 @@
 #[cfg(any(test, feature = "std"))]
 extern crate std;
 
+#[cfg(any(test, not(feature = "std")))]
+mod arch_sqrt;
 mod check;
 mod distance;
 mod error;

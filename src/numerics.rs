@@ -20,7 +20,7 @@ pub(crate) fn sqrt(x: f32) -> f32 {
     }
     #[cfg(not(feature = "std"))]
     {
-        libm::sqrtf(x)
+        crate::arch_sqrt::sqrt(x)
     }
 }
 
