@@ -78,3 +78,8 @@ pub use error::Error;
 pub use kernels::Backend;
 pub use loss::contrastive::{ContrastiveLoss, Distance, Reduction};
 pub use loss::seed;
+
+/// The README's examples run as doctests, so that it keeps telling the truth.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
