@@ -1,0 +1,458 @@
+#!/usr/bin/env python3
+"""Run the criterion benches and summarize them against the issue-3 performance targets.
+
+    python3 scripts/bench_summary.py --runs 3         # the measured run (about 5 min a run)
+    python3 scripts/bench_summary.py --quick          # a quick smoke run (about 2 min)
+    python3 scripts/bench_summary.py --no-run         # re-read target/criterion only
+
+It runs `cargo bench --bench {distance,loss_batch,loss_batch_grad}` N times, reads each
+benchmark's MEDIAN time from criterion's `target/criterion/<group>/<name>/<d>/new/estimates.json`
+after every run, and takes the median of those medians across runs. Then it prints the ratio
+tables (ours/roofline, ours/simsimd, ours/numkong, fused/forward, ours/scalar, per d), marks
+each issue-3 target met or missed, and writes `docs/bench.md` (the tables), `docs/bench.json`
+(every median) and `docs/bench.png` (throughput against d for each backend and peer).
+
+No target is ever asserted: the exit status says only whether the benches ran.
+
+Python rather than a Rust binary: the plot needs matplotlib, which a Rust crate would have to
+replace with a plotting stack (fonts, image encoders) compiled into the crate's own dev
+dependencies, and this script sits outside the crate's build and CI. matplotlib is installed
+from PyPI into a venv in the cargo target directory the first time it is missing.
+
+The cargo target directory is $CARGO_TARGET_DIR, or ./target.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+BENCHES = ("distance", "loss_batch", "loss_batch_grad")
+# Backend::best() on x86-64 with std: AVX-512F, then AVX2+FMA, then the portable backend.
+BEST_ORDER = ("avx512", "avx2", "portable")
+BACKENDS = ("scalar", "portable", "avx2", "avx512")
+PAIR_DIMS = (16, 128, 768, 1536, 4096)
+BATCH_DIMS = (2, 3, 16, 128, 768)
+FOOTPRINTS = ("in_cache", "out_of_cache")
+QUICK_ARGS = ["--warm-up-time", "0.1", "--measurement-time", "0.3", "--sample-size", "10"]
+
+
+def target_dir() -> Path:
+    env = os.environ.get("CARGO_TARGET_DIR")
+    return Path(env) if env else REPO / "target"
+
+
+# --------------------------------------------------------------------------- matplotlib
+
+
+def ensure_matplotlib() -> bool:
+    """Imports matplotlib, installing it into a venv under the target dir if it is missing
+    (then re-executes this script with the venv's Python). False if that cannot be done."""
+    try:
+        import matplotlib  # noqa: F401
+
+        return True
+    except ImportError:
+        pass
+    if os.environ.get("BENCH_SUMMARY_IN_VENV"):
+        return False
+    venv = target_dir() / "bench-venv"
+    python = venv / "bin" / "python"
+    try:
+        if not python.exists():
+            print(f"bench_summary: creating {venv} for matplotlib", file=sys.stderr)
+            subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        has_it = subprocess.run([str(python), "-c", "import matplotlib"], capture_output=True)
+        if has_it.returncode != 0:
+            print("bench_summary: installing matplotlib from PyPI", file=sys.stderr)
+            subprocess.run(
+                [str(python), "-m", "pip", "install", "--quiet", "matplotlib"], check=True
+            )
+    except (OSError, subprocess.CalledProcessError) as err:
+        print(f"bench_summary: no matplotlib ({err}); skipping the plot", file=sys.stderr)
+        return False
+    os.environ["BENCH_SUMMARY_IN_VENV"] = "1"
+    os.execv(str(python), [str(python), str(Path(__file__).resolve()), *sys.argv[1:]])
+    return False  # not reached
+
+
+# --------------------------------------------------------------------------- running
+
+
+def run_benches(benches, criterion_args, log, verbose) -> None:
+    for bench in benches:
+        cmd = ["cargo", "bench", "--bench", bench, "--", *criterion_args]
+        started = time.time()
+        print(f"  {' '.join(cmd)}", end="", flush=True, file=sys.stderr)
+        with subprocess.Popen(
+            cmd,
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        ) as proc:
+            for line in proc.stdout:
+                log.write(line)
+                if verbose:
+                    sys.stderr.write(line)
+        if proc.returncode != 0:
+            sys.exit(f"\nbench_summary: `{' '.join(cmd)}` failed ({proc.returncode}); see {log.name}")
+        print(f"  ({time.time() - started:.0f} s)", file=sys.stderr)
+
+
+def collect(since: float) -> dict:
+    """{(group, name, d): (median ns, bytes)} for every estimate written after `since`."""
+    found = {}
+    root = target_dir() / "criterion"
+    for meta_path in root.glob("*/*/*/new/benchmark.json"):
+        estimates = meta_path.with_name("estimates.json")
+        if not estimates.exists() or estimates.stat().st_mtime < since:
+            continue
+        meta = json.loads(meta_path.read_text())
+        if not meta["group_id"].startswith(("distance", "loss_batch")):
+            continue
+        median = json.loads(estimates.read_text())["median"]["point_estimate"]
+        key = (meta["group_id"], meta["function_id"], int(meta["value_str"]))
+        found[key] = (median, (meta.get("throughput") or {}).get("Bytes"))
+    return found
+
+
+def median_of_runs(runs: list[dict]) -> dict:
+    keys = {k for run in runs for k in run}
+    merged = {}
+    for key in keys:
+        times = [run[key][0] for run in runs if key in run]
+        nbytes = next(run[key][1] for run in runs if key in run)
+        merged[key] = {"ns": statistics.median(times), "bytes": nbytes, "runs": len(times)}
+    return merged
+
+
+# --------------------------------------------------------------------------- analysis
+
+
+class Results:
+    def __init__(self, medians: dict):
+        self.m = medians
+
+    def ns(self, group, name, d):
+        e = self.m.get((group, name, d))
+        return e["ns"] if e else None
+
+    def gbps(self, group, name, d):
+        e = self.m.get((group, name, d))
+        return e["bytes"] / e["ns"] if e and e["bytes"] else None
+
+    def names(self, group):
+        """Ours (slowest backend first), then the peers, then the rooflines."""
+        order = (*BACKENDS, "dispatch", "simsimd", "numkong", "roofline", "roofline_stream")
+        rank = {name: i for i, name in enumerate(order)}
+        return sorted({k[1] for k in self.m if k[0] == group}, key=lambda n: (rank.get(n, len(order)), n))
+
+    def best(self) -> str | None:
+        present = {k[1] for k in self.m}
+        return next((b for b in BEST_ORDER if b in present), None)
+
+    def speedup(self, group, ours, other, d):
+        """How many times faster `ours` runs than `other` (time of other / time of ours)."""
+        t_ours, t_other = self.ns(group, ours, d), self.ns(group, other, d)
+        return t_other / t_ours if t_ours and t_other else None
+
+
+def fmt(x, digits=2):
+    return "n/a" if x is None else f"{x:.{digits}f}"
+
+
+def table(headers, rows) -> list[str]:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return lines
+
+
+def pair_table(r: Results) -> list[str]:
+    g = "distance"
+    rows = []
+    for d in PAIR_DIMS:
+        ours_ns = r.ns(g, "dispatch", d)
+        rows.append([
+            d,
+            fmt(r.gbps(g, "dispatch", d), 1),
+            fmt(r.gbps(g, "roofline", d), 1),
+            fmt(r.gbps(g, "simsimd", d), 1),
+            fmt(r.gbps(g, "numkong", d), 1),
+            fmt(r.speedup(g, "dispatch", "roofline", d)),
+            fmt(r.speedup(g, "dispatch", "simsimd", d)),
+            fmt(r.speedup(g, "dispatch", "numkong", d)),
+            fmt(r.speedup(g, "dispatch", "scalar", d)),
+            fmt(1e3 / ours_ns if ours_ns else None, 1),
+        ])
+    return table(
+        ["d", "ours GB/s", "roofline GB/s", "simsimd GB/s", "numkong GB/s", "ours/roofline",
+         "ours/simsimd", "ours/numkong", "ours/scalar", "ours Mcalls/s"],
+        rows,
+    )
+
+
+def batch_table(r: Results, footprint: str) -> list[str]:
+    fwd, grad = f"loss_batch_{footprint}", f"loss_batch_grad_{footprint}"
+    best = r.best()
+    rows = []
+    for d in BATCH_DIMS:
+        fused = r.ns(grad, best, d), r.ns(fwd, best, d)
+        rows.append([
+            d,
+            fmt(r.gbps(fwd, best, d), 1),
+            fmt(r.gbps(fwd, "roofline", d), 1),
+            fmt(r.speedup(fwd, best, "roofline", d)),
+            fmt(r.gbps(grad, best, d), 1),
+            fmt(r.gbps(grad, "roofline", d), 1),
+            fmt(r.speedup(grad, best, "roofline", d)),
+            fmt(r.speedup(grad, best, "roofline_stream", d)),
+            fmt(fused[0] / fused[1] if all(fused) else None),
+            fmt(r.speedup(fwd, best, "scalar", d)),
+            fmt(r.speedup(grad, best, "scalar", d)),
+        ])
+    return table(
+        ["d", "fwd GB/s", "read roofline GB/s", "fwd/roofline", "grad GB/s",
+         "r2w2 roofline GB/s", "grad/roofline", "grad/stream roofline", "fused/forward (time)",
+         "fwd ours/scalar", "grad ours/scalar"],
+        rows,
+    )
+
+
+def targets(r: Results) -> list[tuple[str, float | None, str, bool | None]]:
+    """(what, measured, required, met) for every issue-3 target (and design §5's fused cost)."""
+    out = []
+
+    def check(what, value, op, bound):
+        met = None if value is None else (value >= bound if op == ">=" else value <= bound)
+        out.append((what, value, f"{op} {bound}", met))
+
+    best = r.best()
+    for d in (128, 768, 1536, 4096):
+        check(f"pair d={d}: ours/roofline", r.speedup("distance", "dispatch", "roofline", d), ">=", 0.9)
+        check(f"pair d={d}: ours/simsimd", r.speedup("distance", "dispatch", "simsimd", d), ">=", 1.3)
+        check(f"pair d={d}: ours/numkong", r.speedup("distance", "dispatch", "numkong", d), ">=", 2.5)
+    check("pair d=16: calls/s ours/simsimd", r.speedup("distance", "dispatch", "simsimd", 16), ">=", 1.0)
+    for d in BATCH_DIMS:
+        check(f"batch forward out of cache d={d}: ours/read roofline",
+              r.speedup("loss_batch_out_of_cache", best, "roofline", d), ">=", 0.9)
+    for d in BATCH_DIMS:
+        check(f"batch + gradient out of cache d={d}: ours/r2w2 roofline",
+              r.speedup("loss_batch_grad_out_of_cache", best, "roofline", d), ">=", 0.8)
+    for d in BATCH_DIMS:
+        t = r.ns("loss_batch_grad_out_of_cache", best, d), r.ns("loss_batch_out_of_cache", best, d)
+        check(f"(design §5) fused/forward time out of cache d={d}",
+              t[0] / t[1] if all(t) else None, "<=", 1.3)
+    return out
+
+
+def targets_table(rows) -> list[str]:
+    mark = {True: "met", False: "**MISSED**", None: "n/a"}
+    return table(["target", "measured", "required", ""],
+                 [[what, fmt(v), req, mark[met]] for what, v, req, met in rows])
+
+
+def throughput_table(r: Results, pair: bool) -> list[str]:
+    """GB/s of every entry, one row per group and name."""
+    dims = PAIR_DIMS if pair else BATCH_DIMS
+    rows = []
+    for group in sorted({k[0] for k in r.m if (k[0] == "distance") == pair}):
+        for name in r.names(group):
+            rows.append([group, name, *(fmt(r.gbps(group, name, d), 1) for d in dims)])
+    return table(["group", "name", *(f"d={d}" for d in dims)], rows)
+
+
+# --------------------------------------------------------------------------- plot
+
+
+def style(name):
+    peers = {"simsimd": ("tab:green", ":", "s"), "numkong": ("tab:olive", ":", "D")}
+    ours = {"scalar": "tab:gray", "portable": "tab:blue", "avx2": "tab:purple",
+            "avx512": "tab:red", "dispatch": "tab:orange"}
+    if name in peers:
+        color, ls, marker = peers[name]
+        return dict(color=color, linestyle=ls, marker=marker)
+    if name.startswith("roofline"):
+        return dict(color="black", linestyle="--" if name == "roofline" else "-.", marker=None,
+                    linewidth=2)
+    return dict(color=ours.get(name, None), linestyle="-", marker="o")
+
+
+def plot(r: Results, path: Path, subtitle: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = [
+        ("distance", "pair squared distance (L1)", PAIR_DIMS, "GB/s"),
+        ("loss_batch_in_cache", "batch loss, in cache (64 KiB a side)", BATCH_DIMS, "GB/s"),
+        ("loss_batch_out_of_cache", "batch loss, out of cache (64 MiB a side)", BATCH_DIMS, "GB/s"),
+        ("distance", "pair squared distance: calls per µs", PAIR_DIMS, "calls"),
+        ("loss_batch_grad_in_cache", "batch loss + gradient, in cache", BATCH_DIMS, "GB/s"),
+        ("loss_batch_grad_out_of_cache", "batch loss + gradient, out of cache", BATCH_DIMS, "GB/s"),
+    ]
+    fig, axes = plt.subplots(2, 3, figsize=(16, 9), constrained_layout=True)
+    for ax, (group, title, dims, unit) in zip(axes.flat, panels):
+        for name in r.names(group):
+            if unit == "calls" and name.startswith("roofline"):
+                continue
+            xs, ys = [], []
+            for d in dims:
+                value = r.gbps(group, name, d) if unit == "GB/s" else (
+                    1e3 / r.ns(group, name, d) if r.ns(group, name, d) else None)
+                if value is not None:
+                    xs.append(d)
+                    ys.append(value)
+            if xs:
+                ax.plot(xs, ys, label=name, **style(name))
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(dims, [str(d) for d in dims])
+        if unit == "calls":
+            ax.set_yscale("log")
+            ax.set_ylabel("calls per µs (higher is better)")
+        else:
+            ax.set_ylim(bottom=0)
+            ax.set_ylabel("GB/s (bytes read + written per ns)")
+        ax.set_xlabel("d (floats per vector)")
+        ax.set_title(title)
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle(f"contrastive: throughput against d (criterion medians). {subtitle}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+# --------------------------------------------------------------------------- main
+
+
+def machine() -> str:
+    cpu = platform.processor() or "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    def out(*cmd):
+        try:
+            return subprocess.run(cmd, cwd=REPO, capture_output=True, text=True).stdout.strip()
+        except OSError:
+            return "?"
+    commit = out("git", "rev-parse", "--short", "HEAD")
+    dirty = " (with uncommitted changes)" if out("git", "status", "--porcelain", "--", "src") else ""
+    return f"{cpu}, {os.cpu_count()} cores; {out('rustc', '-V')}; commit {commit}{dirty}"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--runs", type=int, default=1, help="bench runs; the median across runs is reported (issue 3 asks for >= 3)")
+    ap.add_argument("--quick", action="store_true", help="short criterion times: a smoke run, not a measurement")
+    ap.add_argument("--no-run", action="store_true", help="do not run the benches; summarize what target/criterion holds")
+    ap.add_argument("--bench", action="append", choices=BENCHES, help="run only this bench (repeatable)")
+    ap.add_argument("--filter", help="criterion filter (a regex on group/name/d)")
+    ap.add_argument("--out", type=Path, default=REPO / "docs", help="where bench.md, bench.json and bench.png go")
+    ap.add_argument("--no-plot", action="store_true")
+    ap.add_argument("--verbose", action="store_true", help="show criterion's output")
+    args = ap.parse_args()
+
+    can_plot = not args.no_plot and ensure_matplotlib()
+    benches = args.bench or list(BENCHES)
+    criterion_args = (QUICK_ARGS if args.quick else []) + ([args.filter] if args.filter else [])
+
+    runs = []
+    if args.no_run:
+        runs.append(collect(0.0))
+    else:
+        print(f"bench_summary: building the benches ({target_dir()})", file=sys.stderr)
+        subprocess.run(["cargo", "bench", "--quiet", "--no-run", *sum((["--bench", b] for b in benches), [])],
+                       cwd=REPO, check=True)
+        log_path = target_dir() / "bench-summary.log"
+        with open(log_path, "w") as log:
+            for i in range(args.runs):
+                print(f"bench_summary: run {i + 1}/{args.runs} (log: {log_path})", file=sys.stderr)
+                started = time.time() - 1.0
+                run_benches(benches, criterion_args, log, args.verbose)
+                runs.append(collect(started))
+    if not any(runs):
+        sys.exit("bench_summary: no criterion results found")
+
+    r = Results(median_of_runs(runs))
+    quick = " --quick (smoke run: not a measurement)" if args.quick else ""
+    command = "python3 scripts/bench_summary.py " + " ".join(sys.argv[1:])
+    n = "re-read" if args.no_run else f"median of {len(runs)} run{'s' if len(runs) > 1 else ''}{quick}"
+    checks = targets(r)
+    issue = [c for c in checks if not c[0].startswith("(design")]
+    met = sum(1 for c in issue if c[3])
+
+    md = [
+        "# Bench summary",
+        "",
+        f"Made by `{command.strip()}` ({n}), {datetime.date.today()}, on {machine()}.",
+        "",
+        "Times are criterion's median per call; throughput is bytes read and written per ns (GB/s).",
+        "A ratio `ours/X` is how many times faster ours runs than X (X's time over ours), so",
+        "above 1 is better. *Ours* is the default dispatch for a pair and the best backend",
+        f"(`Backend::best()`, here `{r.best()}`) for a batch. Rooflines are AVX-512 kernels that",
+        "touch the same bytes doing almost nothing else (see `benches/common/roofline.rs`).",
+        "",
+        "## Pair squared distance",
+        "",
+        *pair_table(r),
+        "",
+    ]
+    for fp in FOOTPRINTS:
+        label = "in cache (64 KiB a side)" if fp == "in_cache" else "out of cache (64 MiB a side)"
+        md += [
+            f"## Batch loss, {label}",
+            "",
+            "`fwd` is `ContrastiveLoss::batch`, `grad` is `batch_with_grad`; the read roofline reads",
+            "`a`, `b` and the labels, the r2w2 roofline also writes two outputs as large as a side",
+            "(the stream roofline does that with non-temporal stores); fused/forward is the time",
+            "of `batch_with_grad` over that of `batch`.",
+            "",
+            *batch_table(r, fp),
+            "",
+        ]
+    md += [
+        f"## Issue-3 targets: {met} of {len(issue)} met",
+        "",
+        *targets_table(checks),
+        "",
+        "## Every throughput (GB/s)",
+        "",
+        *throughput_table(r, pair=True),
+        "",
+        *throughput_table(r, pair=False),
+        "",
+    ]
+    if can_plot:
+        md += ["![throughput against d](bench.png)", ""]
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "bench.md").write_text("\n".join(md))
+    (args.out / "bench.json").write_text(json.dumps(
+        {"command": command.strip(), "runs": len(runs), "machine": machine(),
+         "medians": [{"group": g, "name": n_, "d": d, **v} for (g, n_, d), v in sorted(r.m.items())]},
+        indent=1) + "\n")
+    if can_plot:
+        plot(r, args.out / "bench.png", n)
+
+    print("\n".join(md[md.index("## Pair squared distance"):]))
+    written = ", ".join(str(args.out / f) for f in ("bench.md", "bench.json") + (("bench.png",) if can_plot else ()))
+    print(f"\nbench_summary: wrote {written}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
