@@ -59,10 +59,11 @@ fn exponent(x: f32) -> i32 {
 }
 
 /// A rescaled view of a difference vector: `δ·down` has its largest component in `[1, 2)`
-/// and `t = Σ (δ·down)²`, so `D = √t / down`.
+/// and `t = Σ (δ·down)²`, so `D = √t·up` and `s = t·up²`.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Rescaled {
     pub down: Pow2,
+    pub up: Pow2,
     pub t: f32,
 }
 
@@ -97,6 +98,16 @@ impl Separation {
         Separation::from_sum((kernels.squared_euclidean)(a, b), a, b)
     }
 
+    /// `w·s` without overflowing where `s` alone would (a similar pair at 1e19 has
+    /// `s > f32::MAX` but `½·s` finite).
+    #[inline]
+    pub(crate) fn weighted_square(&self, w: f32) -> f32 {
+        match self.rescaled {
+            Some(r) => r.up.apply(r.up.apply(w * r.t)),
+            None => w * self.squared,
+        }
+    }
+
     /// Always the rescaled form (for callers whose coefficients overflowed on the plain
     /// form). NaN is impossible here: callers only come with a non-NaN sum.
     #[cold]
@@ -128,7 +139,7 @@ impl Separation {
         Separation {
             squared: up.apply(up.apply(t)),
             distance: up.apply(root),
-            rescaled: Some(Rescaled { down, t }),
+            rescaled: Some(Rescaled { down, up, t }),
         }
     }
 }

@@ -172,7 +172,7 @@ impl Batch {
             assert_close(
                 &format!("{what}: distance[{i}]"),
                 got_d,
-                want_d.max(0.0),
+                if want_d < 0.0 { 0.0 } else { want_d },
                 rtol,
                 d_scale,
             );

@@ -2,6 +2,7 @@
 
 #![forbid(unsafe_code)]
 
+use super::block::{self, Block, Weights};
 use super::pair::{EuclideanGradient, Terms, cosine_gradient, cosine_loss};
 use crate::kernels::{self, Kernels};
 use crate::numerics::{Cosine, Separation};
@@ -68,12 +69,6 @@ pub struct ContrastiveLoss {
     /// The kernel backend; `None` runs the best one available.
     pub backend: Option<Backend>,
 }
-
-/// Rows per block of a batch: the block's rows are read by the distance kernel and read
-/// again, from L1, by the gradient kernel.
-const BLOCK_ROWS: usize = 64;
-/// Elements per side in one block (32 KiB of f32 across both sides).
-const BLOCK_ELEMENTS: usize = 4096;
 
 impl ContrastiveLoss {
     /// Hadsell et al.'s loss: `w⁺ = w⁻ = ½`, Euclidean, mean.
@@ -168,9 +163,14 @@ impl ContrastiveLoss {
         let (kernels, rows) = self.check_batch(a, b, dim, labels)?;
         self.check_reducible(rows)?;
         let mut total = 0.0f64;
-        self.for_each_loss(kernels, a, b, dim, labels, |_, loss| {
-            total += f64::from(loss)
-        });
+        match self.distance {
+            Distance::Euclidean => {
+                self.for_each_block(kernels, a, b, dim, labels, 2.0, |block| total += block.sum)
+            }
+            Distance::Cosine => self.for_each_cosine_loss(kernels, a, b, dim, labels, |_, loss| {
+                total += f64::from(loss)
+            }),
+        }
         Ok(self.reduce(total, rows))
     }
 
@@ -185,7 +185,15 @@ impl ContrastiveLoss {
     ) -> Result<(), Error> {
         let (kernels, rows) = self.check_batch(a, b, dim, labels)?;
         check::same_len("out", rows, out.len())?;
-        self.for_each_loss(kernels, a, b, dim, labels, |row, loss| out[row] = loss);
+        match self.distance {
+            Distance::Euclidean => self.for_each_block(kernels, a, b, dim, labels, 2.0, |block| {
+                out[block.first..block.first + block.rows]
+                    .copy_from_slice(&block.losses[..block.rows]);
+            }),
+            Distance::Cosine => {
+                self.for_each_cosine_loss(kernels, a, b, dim, labels, |row, loss| out[row] = loss)
+            }
+        }
         Ok(())
     }
 
@@ -283,7 +291,7 @@ impl ContrastiveLoss {
         match self.distance {
             Distance::Euclidean => {
                 let sep = Separation::of(kernels, a, b);
-                terms.loss(sep.squared, sep.distance)
+                terms.loss_at(&sep)
             }
             Distance::Cosine => cosine_loss(terms, &Cosine::of(kernels, a, b)),
         }
@@ -306,7 +314,7 @@ impl ContrastiveLoss {
                 let sep = Separation::of(kernels, a, b);
                 EuclideanGradient::new(terms, sep, two_c, a, b)
                     .write(kernels, a, b, grad_a, grad_b);
-                terms.loss(sep.squared, sep.distance)
+                terms.loss_at(&sep)
             }
             Distance::Cosine => {
                 let cos = Cosine::of(kernels, a, b);
@@ -316,9 +324,8 @@ impl ContrastiveLoss {
         }
     }
 
-    /// Calls `f(row, loss)` for every pair, Euclidean rows in blocks through the rows
-    /// kernel.
-    fn for_each_loss(
+    /// Calls `f(row, loss)` for every pair of a cosine batch.
+    fn for_each_cosine_loss(
         &self,
         kernels: &Kernels,
         a: &[f32],
@@ -327,33 +334,44 @@ impl ContrastiveLoss {
         labels: &[f32],
         mut f: impl FnMut(usize, f32),
     ) {
-        match self.distance {
-            Distance::Euclidean => {
-                let block = block_rows(dim);
-                let mut sums = [0.0f32; BLOCK_ROWS];
-                let blocks = a
-                    .chunks(block * dim)
-                    .zip(b.chunks(block * dim))
-                    .zip(labels.chunks(block));
-                for (first, ((ba, bb), ys)) in blocks.enumerate().map(|(i, x)| (i * block, x)) {
-                    let sums = &mut sums[..ys.len()];
-                    (kernels.squared_euclidean_rows)(ba, bb, dim, sums);
-                    let rows = ba.chunks_exact(dim).zip(bb.chunks_exact(dim));
-                    for (i, ((ra, rb), (&s, &y))) in rows.zip(sums.iter().zip(ys)).enumerate() {
-                        let sep = Separation::from_sum(s, ra, rb);
-                        f(first + i, self.terms(y).loss(sep.squared, sep.distance));
-                    }
-                }
-            }
-            Distance::Cosine => {
-                let rows = a.chunks_exact(dim).zip(b.chunks_exact(dim)).zip(labels);
-                for (row, ((ra, rb), &y)) in rows.enumerate() {
-                    f(
-                        row,
-                        cosine_loss(self.terms(y), &Cosine::of(kernels, ra, rb)),
-                    );
-                }
-            }
+        let rows = a.chunks_exact(dim).zip(b.chunks_exact(dim)).zip(labels);
+        for (row, ((ra, rb), &y)) in rows.enumerate() {
+            f(
+                row,
+                cosine_loss(self.terms(y), &Cosine::of(kernels, ra, rb)),
+            );
+        }
+    }
+
+    fn weights(&self, two_c: f32) -> Weights {
+        Weights {
+            positive: self.positive_weight,
+            negative: self.negative_weight,
+            margin: self.margin,
+            two_c,
+        }
+    }
+
+    /// Calls `f` with every block of a Euclidean batch, its losses computed.
+    #[allow(clippy::too_many_arguments)]
+    fn for_each_block(
+        &self,
+        kernels: &Kernels,
+        a: &[f32],
+        b: &[f32],
+        dim: usize,
+        labels: &[f32],
+        two_c: f32,
+        mut f: impl FnMut(&Block),
+    ) {
+        let rows = block::block_rows(dim);
+        let w = self.weights(two_c);
+        let blocks = a
+            .chunks(rows * dim)
+            .zip(b.chunks(rows * dim))
+            .zip(labels.chunks(rows));
+        for (i, ((ba, bb), ys)) in blocks.enumerate() {
+            f(&Block::compute(kernels, i * rows, ba, bb, dim, ys, w));
         }
     }
 
@@ -371,78 +389,23 @@ impl ContrastiveLoss {
         grad_a: &mut [f32],
         grad_b: &mut [f32],
     ) -> f64 {
-        let block = block_rows(dim);
-        let mut sums = [0.0f32; BLOCK_ROWS];
-        let mut coefficients = [0.0f32; BLOCK_ROWS];
+        let rows = block::block_rows(dim);
+        let w = self.weights(two_c);
         let mut total = 0.0f64;
         let blocks = a
-            .chunks(block * dim)
-            .zip(b.chunks(block * dim))
+            .chunks(rows * dim)
+            .zip(b.chunks(rows * dim))
             .zip(
                 grad_a
-                    .chunks_mut(block * dim)
-                    .zip(grad_b.chunks_mut(block * dim)),
+                    .chunks_mut(rows * dim)
+                    .zip(grad_b.chunks_mut(rows * dim)),
             )
-            .zip(labels.chunks(block));
-        for (((ba, bb), (ga, gb)), ys) in blocks {
-            let n = ys.len();
-            (kernels.squared_euclidean_rows)(ba, bb, dim, &mut sums[..n]);
-            let mut rescaled = false;
-            let rows = ba.chunks_exact(dim).zip(bb.chunks_exact(dim));
-            for (((ra, rb), &y), (s, k)) in
-                rows.zip(ys).zip(sums.iter().zip(coefficients.iter_mut()))
-            {
-                let terms = self.terms(y);
-                let sep = Separation::from_sum(*s, ra, rb);
-                total += f64::from(terms.loss(sep.squared, sep.distance));
-                *k = match EuclideanGradient::new(terms, sep, two_c, ra, rb) {
-                    EuclideanGradient::Plain(k) => k,
-                    EuclideanGradient::Rescaled { .. } => {
-                        rescaled = true;
-                        0.0
-                    }
-                };
-            }
-            (kernels.scaled_difference_rows)(ba, bb, dim, &coefficients[..n], ga, gb);
-            if rescaled {
-                self.rewrite_rescaled_rows(kernels, ba, bb, dim, ys, two_c, ga, gb);
-            }
+            .zip(labels.chunks(rows));
+        for (i, (((ba, bb), (ga, gb)), ys)) in blocks.enumerate() {
+            let block = Block::compute(kernels, i * rows, ba, bb, dim, ys, w);
+            block.write_gradients(kernels, ba, bb, dim, ys, w, ga, gb);
+            total += block.sum;
         }
         total
     }
-
-    /// The cold path of [`Self::euclidean_batch_with_grad`]: rows whose distance needed
-    /// rescaling get their gradient rewritten one by one.
-    #[cold]
-    #[allow(clippy::too_many_arguments)]
-    fn rewrite_rescaled_rows(
-        &self,
-        kernels: &Kernels,
-        a: &[f32],
-        b: &[f32],
-        dim: usize,
-        labels: &[f32],
-        two_c: f32,
-        grad_a: &mut [f32],
-        grad_b: &mut [f32],
-    ) {
-        let rows = a.chunks_exact(dim).zip(b.chunks_exact(dim)).zip(
-            grad_a
-                .chunks_exact_mut(dim)
-                .zip(grad_b.chunks_exact_mut(dim)),
-        );
-        for (((ra, rb), (ga, gb)), &y) in rows.zip(labels) {
-            let sep = Separation::of(kernels, ra, rb);
-            let gradient = EuclideanGradient::new(self.terms(y), sep, two_c, ra, rb);
-            if let EuclideanGradient::Rescaled { .. } = gradient {
-                gradient.write(kernels, ra, rb, ga, gb);
-            }
-        }
-    }
-}
-
-/// Rows per block for rows of `dim` elements: as many as fit in [`BLOCK_ELEMENTS`], at
-/// least one, at most [`BLOCK_ROWS`].
-fn block_rows(dim: usize) -> usize {
-    (BLOCK_ELEMENTS / dim.max(1)).clamp(1, BLOCK_ROWS)
 }

@@ -20,15 +20,27 @@ pub(crate) struct Terms {
 }
 
 impl Terms {
+    /// The Euclidean loss at separation `sep`.
+    #[inline]
+    pub(crate) fn loss_at(self, sep: &Separation) -> f32 {
+        self.loss_with(|p| sep.weighted_square(p), sep.distance)
+    }
+
     /// `p·D² + q·max(0, m − D)²` given `D²` and `D`; NaN if `D` is NaN.
     #[inline]
     pub(crate) fn loss(self, squared: f32, distance: f32) -> f32 {
+        self.loss_with(|p| p * squared, distance)
+    }
+
+    /// The loss, with `p·D²` computed by `weighted_square(p)` (only when `p ≠ 0`).
+    #[inline]
+    fn loss_with(self, weighted_square: impl FnOnce(f32) -> f32, distance: f32) -> f32 {
         if distance.is_nan() {
             return f32::NAN;
         }
         let mut loss = 0.0;
         if self.p != 0.0 {
-            loss += self.p * squared;
+            loss += weighted_square(self.p);
         }
         let h = self.hinge(distance);
         if h > 0.0 {

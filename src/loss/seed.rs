@@ -108,19 +108,21 @@ fn seed_loss(
         check::same_len("grad_1", input_1.len(), g1.len())?;
         check::same_len("grad_2", input_1.len(), g2.len())?;
     }
-    // Σ label·(½s) + Σ (1 − label)·h² is one pair with weights ½·Σlabel and Σ(1 − label).
+    // Σ label·(½s) + Σ (1 − label)·h², divided by len, is one pair with weights
+    // ½·Σlabel/len and Σ(1 − label)/len (dividing the weights, not the loss, so that a
+    // finite loss cannot overflow on the way).
+    let len = input_1.len() as f64;
     let similar: f64 = labels.iter().map(|&y| f64::from(y)).sum();
     let dissimilar: f64 = labels.iter().map(|&y| 1.0 - f64::from(y)).sum();
     let terms = Terms {
-        p: (0.5 * similar) as f32,
-        q: dissimilar as f32,
+        p: (0.5 * similar / len) as f32,
+        q: (dissimilar / len) as f32,
         margin,
     };
-    let len = input_1.len() as f32;
     let sep = Separation::of(kernels, input_1, input_2);
     if let Some((g1, g2)) = grads {
-        EuclideanGradient::new(terms, sep, 2.0 / len, input_1, input_2)
+        EuclideanGradient::new(terms, sep, 2.0, input_1, input_2)
             .write(kernels, input_1, input_2, g1, g2);
     }
-    Ok(terms.loss(sep.squared, sep.distance) / len)
+    Ok(terms.loss_at(&sep))
 }

@@ -1,0 +1,234 @@
+//! The Euclidean batch, in blocks of rows: the rows kernel computes a block's squared
+//! distances, a branch-free epilogue turns them into losses and gradient coefficients, and
+//! only the rows it flags (underflow, overflow, zero distance, NaN, an overflowing
+//! coefficient) go through the careful per-pair path.
+//!
+//! Why an epilogue over a whole block: at d = 2 a row is 16 bytes, so per-row scalar work
+//! (a square root, two branches, an f64 add) would cost more than reading the row. Written
+//! without branches over fixed arrays, the epilogue compiles to vector code.
+
+#![forbid(unsafe_code)]
+
+use super::pair::{EuclideanGradient, Terms};
+use crate::kernels::Kernels;
+use crate::numerics::{self, Separation};
+
+/// Rows per block: the block's rows are read by the distance kernel and read again, from
+/// L1, by the gradient kernel.
+pub(crate) const BLOCK_ROWS: usize = 64;
+/// Elements per side in one block (32 KiB of f32 across both sides).
+const BLOCK_ELEMENTS: usize = 4096;
+
+/// The loss's parameters, the same for every row.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Weights {
+    pub positive: f32,
+    pub negative: f32,
+    pub margin: f32,
+    /// `2c`, with `c` the reduction factor.
+    pub two_c: f32,
+}
+
+impl Weights {
+    fn terms(self, label: f32) -> Terms {
+        Terms {
+            p: self.positive * label,
+            q: self.negative * (1.0 - label),
+            margin: self.margin,
+        }
+    }
+}
+
+/// One block of rows, after [`Block::compute`].
+pub(crate) struct Block {
+    /// Index of the block's first row in the batch.
+    pub first: usize,
+    pub rows: usize,
+    pub losses: [f32; BLOCK_ROWS],
+    /// `k[r]` such that row `r`'s gradient is `k[r]·(a_r − b_r)`; 0 for rescaled rows.
+    pub coefficients: [f32; BLOCK_ROWS],
+    /// Σ losses, in f64.
+    pub sum: f64,
+    /// Whether some row's gradient needs [`Block::rewrite_rescaled_rows`].
+    pub rescaled: bool,
+}
+
+/// Rows per block for rows of `dim` elements: as many as fit in [`BLOCK_ELEMENTS`], at
+/// least one, at most [`BLOCK_ROWS`].
+pub(crate) fn block_rows(dim: usize) -> usize {
+    (BLOCK_ELEMENTS / dim.max(1)).clamp(1, BLOCK_ROWS)
+}
+
+impl Block {
+    /// Losses and gradient coefficients of the rows `first..first + labels.len()`, whose
+    /// data are `a` and `b` (exactly those rows).
+    #[inline]
+    pub(crate) fn compute(
+        kernels: &Kernels,
+        first: usize,
+        a: &[f32],
+        b: &[f32],
+        dim: usize,
+        labels: &[f32],
+        w: Weights,
+    ) -> Block {
+        let rows = labels.len();
+        let mut block = Block {
+            first,
+            rows,
+            losses: [0.0; BLOCK_ROWS],
+            coefficients: [0.0; BLOCK_ROWS],
+            sum: 0.0,
+            rescaled: false,
+        };
+        let mut sums = [0.0f32; BLOCK_ROWS];
+        (kernels.squared_euclidean_rows)(a, b, dim, &mut sums[..rows]);
+        let mut labels_full = [0.0f32; BLOCK_ROWS];
+        labels_full[..rows].copy_from_slice(labels);
+        let flagged = epilogue(
+            &sums,
+            &labels_full,
+            w,
+            &mut block.losses,
+            &mut block.coefficients,
+        );
+        if flagged {
+            block.careful_rows(a, b, dim, &sums, labels, w);
+        }
+        block.sum = sum_f64(&block.losses);
+        block
+    }
+
+    /// The careful per-pair path for the rows the epilogue flagged.
+    #[cold]
+    fn careful_rows(
+        &mut self,
+        a: &[f32],
+        b: &[f32],
+        dim: usize,
+        sums: &[f32],
+        labels: &[f32],
+        w: Weights,
+    ) {
+        let rows = a.chunks_exact(dim).zip(b.chunks_exact(dim));
+        for (r, ((ra, rb), &y)) in rows.zip(labels).enumerate() {
+            if !needs_care(sums[r], self.coefficients[r]) {
+                continue;
+            }
+            let terms = w.terms(y);
+            let sep = Separation::from_sum(sums[r], ra, rb);
+            self.losses[r] = terms.loss_at(&sep);
+            self.coefficients[r] = match EuclideanGradient::new(terms, sep, w.two_c, ra, rb) {
+                EuclideanGradient::Plain(k) => k,
+                EuclideanGradient::Rescaled { .. } => {
+                    self.rescaled = true;
+                    0.0
+                }
+            };
+        }
+    }
+
+    /// Writes the block's gradients: one streaming kernel call, then the rescaled rows.
+    #[inline]
+    pub(crate) fn write_gradients(
+        &self,
+        kernels: &Kernels,
+        a: &[f32],
+        b: &[f32],
+        dim: usize,
+        labels: &[f32],
+        w: Weights,
+        grad_a: &mut [f32],
+        grad_b: &mut [f32],
+    ) {
+        (kernels.scaled_difference_rows)(
+            a,
+            b,
+            dim,
+            &self.coefficients[..self.rows],
+            grad_a,
+            grad_b,
+        );
+        if self.rescaled {
+            rewrite_rescaled_rows(kernels, a, b, dim, labels, w, grad_a, grad_b);
+        }
+    }
+}
+
+/// Whether a row's plain result cannot be trusted: its sum is zero, subnormal, infinite
+/// or NaN, or its coefficient overflowed.
+#[inline(always)]
+fn needs_care(sum: f32, coefficient: f32) -> bool {
+    !(f32::MIN_POSITIVE..=f32::MAX).contains(&sum) || !coefficient.is_finite()
+}
+
+/// Losses and coefficients of a full block of rows from their squared distances, without
+/// branches. Rows that [`needs_care`] get a loss of 0 here; returns whether there are any.
+/// Unused rows (label 0, sum 0) are flagged too, harmlessly: their careful pass is skipped
+/// because the caller's label slice is shorter.
+#[inline]
+fn epilogue(
+    sums: &[f32; BLOCK_ROWS],
+    labels: &[f32; BLOCK_ROWS],
+    w: Weights,
+    losses: &mut [f32; BLOCK_ROWS],
+    coefficients: &mut [f32; BLOCK_ROWS],
+) -> bool {
+    let mut flagged = false;
+    for r in 0..BLOCK_ROWS {
+        let (s, y) = (sums[r], labels[r]);
+        let (p, q) = (w.positive * y, w.negative * (1.0 - y));
+        let d = numerics::sqrt(s);
+        let h = w.margin - d;
+        let active = (q != 0.0) & (h > 0.0);
+        let similar = if p != 0.0 { p * s } else { 0.0 };
+        let dissimilar = if active { q * h * h } else { 0.0 };
+        let k_similar = if p != 0.0 { w.two_c * p } else { 0.0 };
+        let k_dissimilar = if active { w.two_c * q * h / d } else { 0.0 };
+        let k = k_similar - k_dissimilar;
+        let care = needs_care(s, k);
+        flagged |= care;
+        losses[r] = if care { 0.0 } else { similar + dissimilar };
+        coefficients[r] = k;
+    }
+    flagged
+}
+
+/// `Σ x` in f64, with eight independent partial sums (so that it vectorizes).
+#[inline]
+fn sum_f64(x: &[f32; BLOCK_ROWS]) -> f64 {
+    let mut partial = [0.0f64; 8];
+    for chunk in x.chunks_exact(8) {
+        for (p, &v) in partial.iter_mut().zip(chunk) {
+            *p += f64::from(v);
+        }
+    }
+    partial.iter().sum()
+}
+
+/// Rows whose distance needed rescaling get their gradient rewritten one by one.
+#[cold]
+#[allow(clippy::too_many_arguments)]
+fn rewrite_rescaled_rows(
+    kernels: &Kernels,
+    a: &[f32],
+    b: &[f32],
+    dim: usize,
+    labels: &[f32],
+    w: Weights,
+    grad_a: &mut [f32],
+    grad_b: &mut [f32],
+) {
+    let rows = a.chunks_exact(dim).zip(b.chunks_exact(dim)).zip(
+        grad_a
+            .chunks_exact_mut(dim)
+            .zip(grad_b.chunks_exact_mut(dim)),
+    );
+    for (((ra, rb), (ga, gb)), &y) in rows.zip(labels) {
+        let sep = Separation::of(kernels, ra, rb);
+        let gradient = EuclideanGradient::new(w.terms(y), sep, w.two_c, ra, rb);
+        if let EuclideanGradient::Rescaled { .. } = gradient {
+            gradient.write(kernels, ra, rb, ga, gb);
+        }
+    }
+}
