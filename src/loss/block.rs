@@ -39,18 +39,20 @@ impl Weights {
     }
 }
 
-/// One block of rows, after [`Block::compute`].
+/// One block of rows, reused from block to block (so that nothing is zeroed or copied per
+/// block), after [`Block::compute`].
 pub(crate) struct Block {
     /// Index of the block's first row in the batch.
     pub first: usize,
     pub rows: usize,
+    sums: [f32; BLOCK_ROWS],
     pub losses: [f32; BLOCK_ROWS],
     /// `k[r]` such that row `r`'s gradient is `k[r]·(a_r − b_r)`; 0 for rescaled rows.
     pub coefficients: [f32; BLOCK_ROWS],
     /// Σ losses, in f64.
     pub sum: f64,
-    /// Whether some row's gradient needs [`Block::rewrite_rescaled_rows`].
-    pub rescaled: bool,
+    /// Whether some row's gradient needs the rescaled path.
+    rescaled: bool,
 }
 
 /// Rows per block for rows of `dim` elements: as many as fit in [`BLOCK_ELEMENTS`], at
@@ -60,10 +62,24 @@ pub(crate) fn block_rows(dim: usize) -> usize {
 }
 
 impl Block {
+    pub(crate) fn new() -> Block {
+        Block {
+            first: 0,
+            rows: 0,
+            sums: [0.0; BLOCK_ROWS],
+            losses: [0.0; BLOCK_ROWS],
+            coefficients: [0.0; BLOCK_ROWS],
+            sum: 0.0,
+            rescaled: false,
+        }
+    }
+
     /// Losses and gradient coefficients of the rows `first..first + labels.len()`, whose
     /// data are `a` and `b` (exactly those rows).
     #[inline]
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn compute(
+        &mut self,
         kernels: &Kernels,
         first: usize,
         a: &[f32],
@@ -71,52 +87,52 @@ impl Block {
         dim: usize,
         labels: &[f32],
         w: Weights,
-    ) -> Block {
+    ) {
         let rows = labels.len();
-        let mut block = Block {
-            first,
-            rows,
-            losses: [0.0; BLOCK_ROWS],
-            coefficients: [0.0; BLOCK_ROWS],
-            sum: 0.0,
-            rescaled: false,
+        self.first = first;
+        self.rows = rows;
+        self.rescaled = false;
+        (kernels.squared_euclidean_rows)(a, b, dim, &mut self.sums[..rows]);
+        let flagged = match <&[f32; BLOCK_ROWS]>::try_from(labels) {
+            Ok(full) => epilogue(
+                &self.sums,
+                full,
+                &w,
+                &mut self.losses,
+                &mut self.coefficients,
+            ),
+            Err(_) => {
+                // The last, partial block: pad with rows that are never flagged.
+                let mut padded = [1.0f32; BLOCK_ROWS];
+                padded[..rows].copy_from_slice(labels);
+                self.sums[rows..].fill(1.0);
+                let flagged = epilogue(
+                    &self.sums,
+                    &padded,
+                    &w,
+                    &mut self.losses,
+                    &mut self.coefficients,
+                );
+                self.losses[rows..].fill(0.0);
+                flagged
+            }
         };
-        let mut sums = [0.0f32; BLOCK_ROWS];
-        (kernels.squared_euclidean_rows)(a, b, dim, &mut sums[..rows]);
-        let mut labels_full = [0.0f32; BLOCK_ROWS];
-        labels_full[..rows].copy_from_slice(labels);
-        let flagged = epilogue(
-            &sums,
-            &labels_full,
-            w,
-            &mut block.losses,
-            &mut block.coefficients,
-        );
         if flagged {
-            block.careful_rows(a, b, dim, &sums, labels, w);
+            self.careful_rows(a, b, dim, labels, w);
         }
-        block.sum = sum_f64(&block.losses);
-        block
+        self.sum = sum_f64(&self.losses);
     }
 
     /// The careful per-pair path for the rows the epilogue flagged.
     #[cold]
-    fn careful_rows(
-        &mut self,
-        a: &[f32],
-        b: &[f32],
-        dim: usize,
-        sums: &[f32],
-        labels: &[f32],
-        w: Weights,
-    ) {
+    fn careful_rows(&mut self, a: &[f32], b: &[f32], dim: usize, labels: &[f32], w: Weights) {
         let rows = a.chunks_exact(dim).zip(b.chunks_exact(dim));
         for (r, ((ra, rb), &y)) in rows.zip(labels).enumerate() {
-            if !needs_care(sums[r], self.coefficients[r]) {
+            if !needs_care(self.sums[r], self.coefficients[r]) {
                 continue;
             }
             let terms = w.terms(y);
-            let sep = Separation::from_sum(sums[r], ra, rb);
+            let sep = Separation::from_sum(self.sums[r], ra, rb);
             self.losses[r] = terms.loss_at(&sep);
             self.coefficients[r] = match EuclideanGradient::new(terms, sep, w.two_c, ra, rb) {
                 EuclideanGradient::Plain(k) => k,
@@ -130,6 +146,7 @@ impl Block {
 
     /// Writes the block's gradients: one streaming kernel call, then the rescaled rows.
     #[inline]
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn write_gradients(
         &self,
         kernels: &Kernels,
@@ -156,25 +173,27 @@ impl Block {
 }
 
 /// Whether a row's plain result cannot be trusted: its sum is zero, subnormal, infinite
-/// or NaN, or its coefficient overflowed.
+/// or NaN, or its coefficient overflowed. (Written with comparisons only, so that the
+/// epilogue vectorizes.)
 #[inline(always)]
 fn needs_care(sum: f32, coefficient: f32) -> bool {
-    !(f32::MIN_POSITIVE..=f32::MAX).contains(&sum) || !coefficient.is_finite()
+    !(f32::MIN_POSITIVE..=f32::MAX).contains(&sum)
+        | (coefficient.abs() > f32::MAX)
+        | coefficient.is_nan()
 }
 
 /// Losses and coefficients of a full block of rows from their squared distances, without
-/// branches. Rows that [`needs_care`] get a loss of 0 here; returns whether there are any.
-/// Unused rows (label 0, sum 0) are flagged too, harmlessly: their careful pass is skipped
-/// because the caller's label slice is shorter.
+/// branches, so that it compiles to vector code. Rows that [`needs_care`] get a loss of 0
+/// here; returns whether there are any.
 #[inline]
 fn epilogue(
     sums: &[f32; BLOCK_ROWS],
     labels: &[f32; BLOCK_ROWS],
-    w: Weights,
+    w: &Weights,
     losses: &mut [f32; BLOCK_ROWS],
     coefficients: &mut [f32; BLOCK_ROWS],
 ) -> bool {
-    let mut flagged = false;
+    let mut flagged = 0u32;
     for r in 0..BLOCK_ROWS {
         let (s, y) = (sums[r], labels[r]);
         let (p, q) = (w.positive * y, w.negative * (1.0 - y));
@@ -187,11 +206,11 @@ fn epilogue(
         let k_dissimilar = if active { w.two_c * q * h / d } else { 0.0 };
         let k = k_similar - k_dissimilar;
         let care = needs_care(s, k);
-        flagged |= care;
+        flagged |= u32::from(care);
         losses[r] = if care { 0.0 } else { similar + dissimilar };
         coefficients[r] = k;
     }
-    flagged
+    flagged != 0
 }
 
 /// `Σ x` in f64, with eight independent partial sums (so that it vectorizes).

@@ -370,8 +370,10 @@ impl ContrastiveLoss {
             .chunks(rows * dim)
             .zip(b.chunks(rows * dim))
             .zip(labels.chunks(rows));
+        let mut block = Block::new();
         for (i, ((ba, bb), ys)) in blocks.enumerate() {
-            f(&Block::compute(kernels, i * rows, ba, bb, dim, ys, w));
+            block.compute(kernels, i * rows, ba, bb, dim, ys, w);
+            f(&block);
         }
     }
 
@@ -401,8 +403,9 @@ impl ContrastiveLoss {
                     .zip(grad_b.chunks_mut(rows * dim)),
             )
             .zip(labels.chunks(rows));
+        let mut block = Block::new();
         for (i, (((ba, bb), (ga, gb)), ys)) in blocks.enumerate() {
-            let block = Block::compute(kernels, i * rows, ba, bb, dim, ys, w);
+            block.compute(kernels, i * rows, ba, bb, dim, ys, w);
             block.write_gradients(kernels, ba, bb, dim, ys, w, ga, gb);
             total += block.sum;
         }
