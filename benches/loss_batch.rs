@@ -23,8 +23,9 @@ mod x86 {
             let mut group = c.benchmark_group(format!("loss_batch_{}", footprint.suffix()));
             if let Footprint::OutOfCache = footprint {
                 // Milliseconds per call: criterion's default linear sampling would need
-                // hundreds of calls per sample.
-                group.sampling_mode(SamplingMode::Flat);
+                // hundreds of calls per sample, and ten samples of a 64 MiB pass are plenty
+                // for a median.
+                group.sampling_mode(SamplingMode::Flat).sample_size(10);
             }
             for dim in BATCH_DIMS {
                 let batch = Batch::new(footprint, dim);

@@ -26,7 +26,7 @@ mod x86 {
             let mut group = c.benchmark_group(format!("loss_batch_grad_{}", footprint.suffix()));
             if let Footprint::OutOfCache = footprint {
                 // Tens of milliseconds per call: see `loss_batch`.
-                group.sampling_mode(SamplingMode::Flat);
+                group.sampling_mode(SamplingMode::Flat).sample_size(10);
             }
             for dim in BATCH_DIMS {
                 let batch = Batch::new(footprint, dim);
