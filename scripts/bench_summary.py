@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Run the criterion benches and summarize them against the issue-3 performance targets.
 
-    python3 scripts/bench_summary.py --runs 3         # the measured run (about 5 min a run)
-    python3 scripts/bench_summary.py --quick          # a quick smoke run (about 2 min)
+    python3 scripts/bench_summary.py --runs 3         # the measured run (about 4 min a run)
+    python3 scripts/bench_summary.py --quick          # a quick smoke run (about 2-3 min)
     python3 scripts/bench_summary.py --no-run         # re-read target/criterion only
 
 It runs `cargo bench --bench {distance,loss_batch,loss_batch_grad}` N times, reads each
@@ -352,7 +352,9 @@ def machine() -> str:
             return "?"
     commit = out("git", "rev-parse", "--short", "HEAD")
     dirty = " (with uncommitted changes)" if out("git", "status", "--porcelain", "--", "src") else ""
-    return f"{cpu}, {os.cpu_count()} cores; {out('rustc', '-V')}; commit {commit}{dirty}"
+    # The bench itself adds about 1; much more means other work shared the 2 cores.
+    load = ", 5-minute load average %.1f at the end" % os.getloadavg()[1]
+    return f"{cpu}, {os.cpu_count()} cores{load}; {out('rustc', '-V')}; commit {commit}{dirty}"
 
 
 def main() -> None:
@@ -406,6 +408,8 @@ def main() -> None:
         "above 1 is better. *Ours* is the default dispatch for a pair and the best backend",
         f"(`Backend::best()`, here `{r.best()}`) for a batch. Rooflines are AVX-512 kernels that",
         "touch the same bytes doing almost nothing else (see `benches/common/roofline.rs`).",
+        "The bench adds about 1 to the load average; well above that, other work shared the",
+        "cores and the numbers are noise.",
         "",
         "## Pair squared distance",
         "",
