@@ -180,14 +180,12 @@ mod dispatch {
 
     #[inline]
     pub(super) fn best() -> Backend {
-        #[cfg(target_arch = "x86_64")]
+        // AVX-512F, then AVX2+FMA, as far as the build's target features allow.
+        if let Some(b) = [Backend::Avx512, Backend::Avx2]
+            .into_iter()
+            .find(|b| b.is_available())
         {
-            if cfg!(all(target_feature = "avx512f", target_feature = "avx512bw")) {
-                return Backend::Avx512;
-            }
-            if cfg!(all(target_feature = "avx2", target_feature = "fma")) {
-                return Backend::Avx2;
-            }
+            return b;
         }
         if PORTABLE_IS_SIMD {
             Backend::Portable

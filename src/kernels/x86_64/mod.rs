@@ -1,15 +1,304 @@
 //! `core::arch` kernels for x86-64: AVX2+FMA and AVX-512F. Each table is handed out only
 //! after its instructions are known to be available, which is what makes the safe
 //! wrappers in it sound.
+//!
+//! The kernels themselves are safe `#[target_feature]` functions over slices: every load
+//! and store goes through a helper that takes a fixed-size array or a slice whose length
+//! bounds the lane mask, so no kernel can touch memory outside the slices it is given.
+//! The only `unsafe` outside those helpers is the call into a `#[target_feature]` function
+//! from a table entry.
+
+mod avx2;
+mod avx512;
 
 use super::Kernels;
 
 /// The AVX2+FMA table, if this CPU has AVX2 and FMA.
 pub(crate) fn avx2() -> Option<&'static Kernels> {
-    None
+    has_avx2_fma().then_some(&avx2::KERNELS)
 }
 
 /// The AVX-512F table, if this CPU has AVX-512F.
 pub(crate) fn avx512() -> Option<&'static Kernels> {
-    None
+    has_avx512f().then_some(&avx512::KERNELS)
+}
+
+/// Whether AVX2 and FMA may run: asked of the CPU (and OS) under `std`, cached by `std`.
+#[cfg(feature = "std")]
+fn has_avx2_fma() -> bool {
+    std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
+}
+
+/// Whether AVX2 and FMA may run: without `std`, only what the build was told (`-C
+/// target-cpu` or `-C target-feature`).
+#[cfg(not(feature = "std"))]
+fn has_avx2_fma() -> bool {
+    cfg!(all(target_feature = "avx2", target_feature = "fma"))
+}
+
+/// Whether AVX-512F may run (which implies AVX2 and FMA, enabled with it in the kernels).
+#[cfg(feature = "std")]
+fn has_avx512f() -> bool {
+    std::is_x86_feature_detected!("avx512f")
+        && std::is_x86_feature_detected!("avx2")
+        && std::is_x86_feature_detected!("fma")
+}
+
+/// Whether AVX-512F may run, from the build's target features.
+#[cfg(not(feature = "std"))]
+fn has_avx512f() -> bool {
+    cfg!(all(
+        target_feature = "avx512f",
+        target_feature = "avx2",
+        target_feature = "fma"
+    ))
+}
+
+/// Expands to `KERNELS`, a table of safe wrappers around the `#[target_feature]` kernels
+/// of the invoking module (named as the fields of [`Kernels`]). `$features` names what
+/// the module's availability check above detects, for the reader.
+macro_rules! kernel_table {
+    ($features:literal) => {
+        mod table {
+            // Safe entries of the table: each calls the `#[target_feature]` kernel of the
+            // same name in the parent module, which needs $features. Sound because the
+            // table is only handed out after those were detected.
+
+            use crate::kernels::Kernels;
+
+            fn squared_euclidean(a: &[f32], b: &[f32]) -> f32 {
+                // SAFETY: the table is only handed out after its features were detected
+                // (see `x86_64::avx2` and `x86_64::avx512`).
+                unsafe { super::squared_euclidean(a, b) }
+            }
+            fn dot(a: &[f32], b: &[f32]) -> f32 {
+                // SAFETY: the table is only handed out after its features were detected.
+                unsafe { super::dot(a, b) }
+            }
+            fn dot_and_norms(a: &[f32], b: &[f32]) -> [f32; 3] {
+                // SAFETY: the table is only handed out after its features were detected.
+                unsafe { super::dot_and_norms(a, b) }
+            }
+            fn scaled_difference(
+                a: &[f32],
+                b: &[f32],
+                k: f32,
+                out_a: &mut [f32],
+                out_b: &mut [f32],
+            ) {
+                // SAFETY: the table is only handed out after its features were detected.
+                unsafe { super::scaled_difference(a, b, k, out_a, out_b) }
+            }
+            fn linear_combination(
+                a: &[f32],
+                b: &[f32],
+                p: [f32; 4],
+                out_a: &mut [f32],
+                out_b: &mut [f32],
+            ) {
+                // SAFETY: the table is only handed out after its features were detected.
+                unsafe { super::linear_combination(a, b, p, out_a, out_b) }
+            }
+            fn squared_euclidean_rows(a: &[f32], b: &[f32], dim: usize, out: &mut [f32]) {
+                // SAFETY: the table is only handed out after its features were detected.
+                unsafe { super::squared_euclidean_rows(a, b, dim, out) }
+            }
+            fn scaled_difference_rows(
+                a: &[f32],
+                b: &[f32],
+                dim: usize,
+                k: &[f32],
+                out_a: &mut [f32],
+                out_b: &mut [f32],
+            ) {
+                // SAFETY: the table is only handed out after its features were detected.
+                unsafe { super::scaled_difference_rows(a, b, dim, k, out_a, out_b) }
+            }
+
+            #[doc = concat!("Safe entries for kernels that need ", $features, ".")]
+            pub(crate) static KERNELS: Kernels = Kernels {
+                squared_euclidean,
+                dot,
+                dot_and_norms,
+                scaled_difference,
+                linear_combination,
+                squared_euclidean_rows,
+                scaled_difference_rows,
+            };
+        }
+        pub(super) use table::KERNELS;
+    };
+}
+use kernel_table;
+
+#[cfg(test)]
+mod tests {
+    //! The kernels given slices of different lengths (which the public layer never does):
+    //! each works on the shortest and leaves the rest alone, like the generic loops. Under
+    //! Miri this is also the check that no load or store leaves its slice.
+    use super::super::{Backend, Kernels, table};
+    use std::{format, vec, vec::Vec};
+
+    const SENTINEL: f32 = 12345.0;
+
+    fn data(n: usize, seed: u32) -> Vec<f32> {
+        (0..n)
+            .map(|i| {
+                ((i as u32).wrapping_mul(2_654_435_761).wrapping_add(seed) >> 20) as f32 / 4096.0
+                    - 0.5
+            })
+            .collect()
+    }
+
+    fn close(x: f32, y: f32) -> bool {
+        (x - y).abs() <= 1e-5 * (1.0 + x.abs().max(y.abs()))
+    }
+
+    fn x86_tables() -> Vec<(Backend, &'static Kernels)> {
+        [Backend::Avx2, Backend::Avx512]
+            .into_iter()
+            .filter_map(|b| table(b).ok().map(|k| (b, k)))
+            .collect()
+    }
+
+    /// Lengths around the vector widths and block sizes, cut short on each side in turn.
+    fn lengths() -> impl Iterator<Item = usize> {
+        let long: &'static [usize] = if cfg!(miri) {
+            &[0, 1, 7, 9, 17, 33, 70]
+        } else {
+            &[0, 1, 7, 8, 9, 15, 16, 17, 31, 33, 63, 64, 65, 70, 129]
+        };
+        long.iter().copied()
+    }
+
+    #[test]
+    fn reductions_use_the_shorter_slice() {
+        let scalar = table(Backend::Scalar).unwrap();
+        for (backend, k) in x86_tables() {
+            for n in lengths() {
+                for extra in [0, 1, 5, 16] {
+                    let (a, b) = (data(n + extra, 1), data(n, 2));
+                    for (x, y) in [(&a[..], &b[..]), (&b[..], &a[..])] {
+                        let what = format!("{backend:?} n={n} extra={extra}");
+                        assert!(
+                            close(
+                                (k.squared_euclidean)(x, y),
+                                (scalar.squared_euclidean)(&x[..n], &y[..n])
+                            ),
+                            "{what}"
+                        );
+                        assert!(
+                            close((k.dot)(x, y), (scalar.dot)(&x[..n], &y[..n])),
+                            "{what}"
+                        );
+                        let (got, want) = (
+                            (k.dot_and_norms)(x, y),
+                            (scalar.dot_and_norms)(&x[..n], &y[..n]),
+                        );
+                        assert!(got.iter().zip(&want).all(|(&g, &w)| close(g, w)), "{what}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn maps_write_only_the_shortest_length() {
+        let scalar = table(Backend::Scalar).unwrap();
+        for (backend, k) in x86_tables() {
+            for n in lengths() {
+                // Each of the four slices in turn is the short one.
+                for short in 0..4 {
+                    let len = |i: usize| if i == short { n } else { n + 3 };
+                    let (a, b) = (data(len(0), 3), data(len(1), 4));
+                    let mut outs = [vec![SENTINEL; len(2)], vec![SENTINEL; len(3)]];
+                    let mut want = [vec![0.0; n], vec![0.0; n]];
+                    let [oa, ob] = &mut outs;
+                    let [wa, wb] = &mut want;
+                    (k.scaled_difference)(&a, &b, 0.75, oa, ob);
+                    (scalar.scaled_difference)(&a[..n], &b[..n], 0.75, wa, wb);
+                    check_written(backend, "scaled_difference", &outs, &want, n);
+                    let [oa, ob] = &mut outs;
+                    let [wa, wb] = &mut want;
+                    let p = [0.5, -1.5, 2.0, 0.25];
+                    (k.linear_combination)(&a, &b, p, oa, ob);
+                    (scalar.linear_combination)(&a[..n], &b[..n], p, wa, wb);
+                    check_written(backend, "linear_combination", &outs, &want, n);
+                }
+            }
+        }
+    }
+
+    fn check_written(
+        backend: Backend,
+        what: &str,
+        outs: &[Vec<f32>; 2],
+        want: &[Vec<f32>; 2],
+        n: usize,
+    ) {
+        for (out, want) in outs.iter().zip(want) {
+            assert!(
+                out[..n].iter().zip(want).all(|(&g, &w)| close(g, w)),
+                "{backend:?} {what} n={n}"
+            );
+            assert!(
+                out[n..].iter().all(|&x| x == SENTINEL),
+                "{backend:?} {what} wrote past n={n}"
+            );
+        }
+    }
+
+    #[test]
+    fn row_kernels_stop_at_the_last_whole_row() {
+        let scalar = table(Backend::Scalar).unwrap();
+        let dims: &[usize] = if cfg!(miri) {
+            &[1, 2, 3, 5, 8, 9, 16, 17]
+        } else {
+            &[1, 2, 3, 4, 5, 7, 8, 9, 12, 15, 16, 17, 40]
+        };
+        for (backend, k) in x86_tables() {
+            for &dim in dims {
+                for rows in [0, 1, 3, 8, 17, 33] {
+                    // Buffers with a partial row at the end, `out` and `k` one longer.
+                    let n = rows * dim + dim / 2;
+                    let (a, b) = (data(n, 5), data(n + dim, 6));
+                    let mut out = vec![SENTINEL; rows + 1];
+                    let mut want = vec![0.0; rows];
+                    (k.squared_euclidean_rows)(&a, &b, dim, &mut out);
+                    (scalar.squared_euclidean_rows)(
+                        &a[..rows * dim],
+                        &b[..rows * dim],
+                        dim,
+                        &mut want,
+                    );
+                    let what = format!("{backend:?} dim={dim} rows={rows}");
+                    assert!(
+                        out[..rows].iter().zip(&want).all(|(&g, &w)| close(g, w)),
+                        "{what}"
+                    );
+                    assert_eq!(out[rows], SENTINEL, "{what}");
+
+                    let coefficients: Vec<f32> =
+                        (0..=rows).map(|r| [0.0, 1.5, -0.5][r % 3]).collect();
+                    let mut outs = [vec![SENTINEL; n + 1], vec![SENTINEL; n + 2]];
+                    let mut want = [vec![0.0; rows * dim], vec![0.0; rows * dim]];
+                    let [oa, ob] = &mut outs;
+                    (k.scaled_difference_rows)(&a, &b, dim, &coefficients, oa, ob);
+                    let [wa, wb] = &mut want;
+                    let m = rows * dim;
+                    (scalar.scaled_difference_rows)(&a[..m], &b[..m], dim, &coefficients, wa, wb);
+                    for (out, want) in outs.iter().zip(&want) {
+                        assert!(
+                            out[..m].iter().zip(want).all(|(&g, &w)| close(g, w)),
+                            "{what}"
+                        );
+                        assert!(
+                            out[m..].iter().all(|&x| x == SENTINEL),
+                            "{what}: wrote past the rows"
+                        );
+                    }
+                }
+            }
+        }
+    }
 }

@@ -1,0 +1,427 @@
+//! AVX2+FMA kernels: 8 lanes, four accumulators, masked loads and stores
+//! (`vmaskmovps`) for tails.
+//!
+//! Intrinsics: `loadu`/`storeu`, `maskload`/`maskstore`, `sub`/`mul`/`fmadd`/`add`,
+//! `and`/`andnot`, integer `cmpgt`/`cmpeq`/`mullo`/`srli`, the fixed shuffles
+//! `unpack{lo,hi}_{ps,pd}`, 128-bit extracts and `set_m128` (transposed row sums), and
+//! `permutevar8x32` (rows shorter than a vector). Miri runs all of them.
+
+use core::arch::x86_64::*;
+
+super::kernel_table!("AVX2 and FMA");
+
+const LANES: usize = 8;
+/// Elements per step of the four-accumulator loops.
+const BLOCK: usize = 4 * LANES;
+
+// ---------------------------------------------------------------------------------------
+// Memory access: every load and store of this backend, bounded by its argument.
+
+/// The 8 elements of `x`.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn load(x: &[f32; LANES]) -> __m256 {
+    // SAFETY: `x` holds exactly the 8 f32 an unaligned 256-bit load reads.
+    unsafe { _mm256_loadu_ps(x.as_ptr()) }
+}
+
+/// The four vectors of a block.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn load_block(x: &[f32; BLOCK]) -> [__m256; 4] {
+    let (v, _) = x.as_chunks::<LANES>();
+    [load(&v[0]), load(&v[1]), load(&v[2]), load(&v[3])]
+}
+
+/// A lane mask (all bits set) of lanes `0..n`.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn first_lanes(n: usize) -> __m256i {
+    let n = n.min(LANES) as i32;
+    _mm256_cmpgt_epi32(_mm256_set1_epi32(n), lane_numbers())
+}
+
+/// The first `min(x.len(), 8)` elements of `x` in the low lanes, zeros above.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn load_partial(x: &[f32]) -> __m256 {
+    // SAFETY: the mask enables only lanes `i < x.len()`, which lie inside `x`; a masked
+    // load neither reads nor faults on disabled lanes.
+    unsafe { _mm256_maskload_ps(x.as_ptr(), first_lanes(x.len())) }
+}
+
+/// Writes the 8 lanes of `v` to `x`.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn store(x: &mut [f32; LANES], v: __m256) {
+    // SAFETY: `x` holds exactly the 8 f32 an unaligned 256-bit store writes.
+    unsafe { _mm256_storeu_ps(x.as_mut_ptr(), v) }
+}
+
+/// Writes the low `min(x.len(), 8)` lanes of `v` to `x`.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn store_partial(x: &mut [f32], v: __m256) {
+    // SAFETY: the mask enables only lanes `i < x.len()`, which lie inside `x`; a masked
+    // store neither writes nor faults on disabled lanes.
+    unsafe { _mm256_maskstore_ps(x.as_mut_ptr(), first_lanes(x.len()), v) }
+}
+
+// ---------------------------------------------------------------------------------------
+// Lane arithmetic.
+
+/// The numbers 0..8, one per lane.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn lane_numbers() -> __m256i {
+    _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)
+}
+
+/// The sum of the 8 lanes (halves, then quarters, then the last pair).
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn sum_lanes(v: __m256) -> f32 {
+    let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
+    let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)))
+}
+
+/// `acc + (x − y)²`.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn add_squared_difference(acc: __m256, x: __m256, y: __m256) -> __m256 {
+    let d = _mm256_sub_ps(x, y);
+    _mm256_fmadd_ps(d, d, acc)
+}
+
+/// All bits set where the lane of `k` is nonzero (NaN included), clear where it is ±0.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn nonzero(k: __m256) -> __m256 {
+    let magnitude = _mm256_and_si256(_mm256_castps_si256(k), _mm256_set1_epi32(i32::MAX));
+    let is_zero = _mm256_cmpeq_epi32(magnitude, _mm256_setzero_si256());
+    _mm256_castsi256_ps(_mm256_xor_si256(is_zero, _mm256_set1_epi32(-1)))
+}
+
+// ---------------------------------------------------------------------------------------
+// Loop shapes.
+
+/// `K` lane-wise sums of `step` over `a` and `b` (up to the shorter length), not yet
+/// summed across lanes: four accumulator sets over blocks of 32, then up to three single
+/// vectors (one per accumulator), then one masked tail. Up to 8 elements take one masked
+/// step and no loop.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn lane_sums<const K: usize>(
+    a: &[f32],
+    b: &[f32],
+    step: impl Fn([__m256; K], __m256, __m256) -> [__m256; K],
+) -> [__m256; K] {
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    let zero = [_mm256_setzero_ps(); K];
+    if n <= LANES {
+        return step(zero, load_partial(a), load_partial(b));
+    }
+    let mut acc = [zero; 4];
+    let (blocks_a, rest_a) = a.as_chunks::<BLOCK>();
+    let (blocks_b, rest_b) = b.as_chunks::<BLOCK>();
+    for (xa, xb) in blocks_a.iter().zip(blocks_b) {
+        let (va, vb) = (load_block(xa), load_block(xb));
+        for j in 0..4 {
+            acc[j] = step(acc[j], va[j], vb[j]);
+        }
+    }
+    let (singles_a, tail_a) = rest_a.as_chunks::<LANES>();
+    let (singles_b, tail_b) = rest_b.as_chunks::<LANES>();
+    for (acc, (xa, xb)) in acc.iter_mut().zip(singles_a.iter().zip(singles_b)) {
+        *acc = step(*acc, load(xa), load(xb));
+    }
+    if !tail_a.is_empty() {
+        acc[3] = step(acc[3], load_partial(tail_a), load_partial(tail_b));
+    }
+    let mut sums = zero;
+    for (k, sum) in sums.iter_mut().enumerate() {
+        let pairs = (
+            _mm256_add_ps(acc[0][k], acc[1][k]),
+            _mm256_add_ps(acc[2][k], acc[3][k]),
+        );
+        *sum = _mm256_add_ps(pairs.0, pairs.1);
+    }
+    sums
+}
+
+/// Writes `f(a[i], b[i])` into `(out_a[i], out_b[i])` up to the shortest length, 8 lanes
+/// at a time with a masked tail.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn map2(
+    a: &[f32],
+    b: &[f32],
+    out_a: &mut [f32],
+    out_b: &mut [f32],
+    f: impl Fn(__m256, __m256) -> (__m256, __m256),
+) {
+    let n = a.len().min(b.len()).min(out_a.len()).min(out_b.len());
+    let (a, b, out_a, out_b) = (&a[..n], &b[..n], &mut out_a[..n], &mut out_b[..n]);
+    let (whole_a, tail_a) = a.as_chunks::<LANES>();
+    let (whole_b, tail_b) = b.as_chunks::<LANES>();
+    let (whole_oa, tail_oa) = out_a.as_chunks_mut::<LANES>();
+    let (whole_ob, tail_ob) = out_b.as_chunks_mut::<LANES>();
+    let whole = whole_a
+        .iter()
+        .zip(whole_b)
+        .zip(whole_oa.iter_mut().zip(whole_ob));
+    for ((xa, xb), (ya, yb)) in whole {
+        let (ra, rb) = f(load(xa), load(xb));
+        store(ya, ra);
+        store(yb, rb);
+    }
+    if !tail_a.is_empty() {
+        let (ra, rb) = f(load_partial(tail_a), load_partial(tail_b));
+        store_partial(tail_oa, ra);
+        store_partial(tail_ob, rb);
+    }
+}
+
+/// `Σ (a[i] − b[i])²` per lane.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn squared_euclidean_lanes(a: &[f32], b: &[f32]) -> __m256 {
+    let [s] = lane_sums(a, b, |[acc], x, y| [add_squared_difference(acc, x, y)]);
+    s
+}
+
+// ---------------------------------------------------------------------------------------
+// The kernels of the table (see `Kernels` for their contracts).
+
+#[target_feature(enable = "avx2,fma")]
+fn squared_euclidean(a: &[f32], b: &[f32]) -> f32 {
+    sum_lanes(squared_euclidean_lanes(a, b))
+}
+
+#[target_feature(enable = "avx2,fma")]
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let [s] = lane_sums(a, b, |[acc], x, y| [_mm256_fmadd_ps(x, y, acc)]);
+    sum_lanes(s)
+}
+
+#[target_feature(enable = "avx2,fma")]
+fn dot_and_norms(a: &[f32], b: &[f32]) -> [f32; 3] {
+    let sums = lane_sums(a, b, |[ab, aa, bb], x, y| {
+        [
+            _mm256_fmadd_ps(x, y, ab),
+            _mm256_fmadd_ps(x, x, aa),
+            _mm256_fmadd_ps(y, y, bb),
+        ]
+    });
+    sums.map(|s| sum_lanes(s))
+}
+
+#[target_feature(enable = "avx2,fma")]
+fn scaled_difference(a: &[f32], b: &[f32], k: f32, out_a: &mut [f32], out_b: &mut [f32]) {
+    // `k == 0` writes exact zeros even where `a − b` is infinite or NaN (`0·∞` would be
+    // NaN): a mask rather than a branch, which random labels would make unpredictable in
+    // the row loops.
+    let keep = _mm256_castsi256_ps(_mm256_set1_epi32(if k != 0.0 { -1 } else { 0 }));
+    let (k, zero) = (_mm256_set1_ps(k), _mm256_setzero_ps());
+    map2(a, b, out_a, out_b, |x, y| {
+        let g = _mm256_and_ps(keep, _mm256_mul_ps(k, _mm256_sub_ps(x, y)));
+        (g, _mm256_sub_ps(zero, g))
+    });
+}
+
+#[target_feature(enable = "avx2,fma")]
+fn linear_combination(a: &[f32], b: &[f32], p: [f32; 4], out_a: &mut [f32], out_b: &mut [f32]) {
+    let p = p.map(|p| _mm256_set1_ps(p));
+    map2(a, b, out_a, out_b, |x, y| {
+        (
+            _mm256_fmadd_ps(p[0], x, _mm256_mul_ps(p[1], y)),
+            _mm256_fmadd_ps(p[2], x, _mm256_mul_ps(p[3], y)),
+        )
+    });
+}
+
+#[target_feature(enable = "avx2,fma")]
+fn squared_euclidean_rows(a: &[f32], b: &[f32], dim: usize, out: &mut [f32]) {
+    if dim == 0 {
+        out.fill(0.0);
+        return;
+    }
+    let rows = (a.len().min(b.len()) / dim).min(out.len());
+    let (a, b, out) = (&a[..rows * dim], &b[..rows * dim], &mut out[..rows]);
+    match dim {
+        1 => grouped_squared_rows::<1>(a, b, out),
+        2 => grouped_squared_rows::<2>(a, b, out),
+        3 => grouped_squared_rows::<3>(a, b, out),
+        _ => transposed_squared_rows(a, b, dim, out),
+    }
+}
+
+#[target_feature(enable = "avx2,fma")]
+fn scaled_difference_rows(
+    a: &[f32],
+    b: &[f32],
+    dim: usize,
+    k: &[f32],
+    out_a: &mut [f32],
+    out_b: &mut [f32],
+) {
+    if dim == 0 {
+        return;
+    }
+    let len = a.len().min(b.len()).min(out_a.len()).min(out_b.len());
+    let rows = (len / dim).min(k.len());
+    let n = rows * dim;
+    let (a, b, k) = (&a[..n], &b[..n], &k[..rows]);
+    let (out_a, out_b) = (&mut out_a[..n], &mut out_b[..n]);
+    let done = if dim < LANES {
+        grouped_scaled_rows(a, b, dim, k, out_a, out_b)
+    } else {
+        0
+    };
+    let rows = a[done..].chunks_exact(dim).zip(b[done..].chunks_exact(dim));
+    let outs = out_a[done..]
+        .chunks_exact_mut(dim)
+        .zip(out_b[done..].chunks_exact_mut(dim));
+    for (((ra, rb), (oa, ob)), &k) in rows.zip(outs).zip(&k[done / dim..]) {
+        scaled_difference(ra, rb, k, oa, ob);
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Rows shorter than a vector: stream the buffer, not one call per row.
+
+/// `out[r] = Σ (a_r − b_r)²` for rows of `D ≤ 3` elements (`a` and `b` hold exactly
+/// `out.len()` rows). Eight rows are `D` whole vectors; element `j` of row `r` sits in
+/// lane `(r·D + j) mod 8` of vector `⌊(r·D + j) / 8⌋`, so each (vector, element) pair is one
+/// permute to lane `r` and a mask of the rows it serves, and the eight sums leave in one
+/// store. Leftover rows (fewer than eight) take the pair loop.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn grouped_squared_rows<const D: usize>(a: &[f32], b: &[f32], out: &mut [f32]) {
+    let group = LANES * D;
+    let (groups_a, groups_b) = (a.chunks_exact(group), b.chunks_exact(group));
+    let (rest_a, rest_b) = (groups_a.remainder(), groups_b.remainder());
+    let (groups_out, rest_out) = out.as_chunks_mut::<LANES>();
+    let row_start = _mm256_mullo_epi32(lane_numbers(), _mm256_set1_epi32(D as i32));
+    for ((ga, gb), o) in groups_a.zip(groups_b).zip(groups_out) {
+        let (va, vb) = (ga.as_chunks::<LANES>().0, gb.as_chunks::<LANES>().0);
+        let mut sums = _mm256_setzero_ps();
+        for (v, (xa, xb)) in va.iter().zip(vb).enumerate() {
+            let squares = add_squared_difference(_mm256_setzero_ps(), load(xa), load(xb));
+            for j in 0..D {
+                let element = _mm256_add_epi32(row_start, _mm256_set1_epi32(j as i32));
+                let lane = _mm256_and_si256(element, _mm256_set1_epi32(LANES as i32 - 1));
+                let vector = _mm256_srli_epi32::<3>(element);
+                let here = _mm256_cmpeq_epi32(vector, _mm256_set1_epi32(v as i32));
+                let moved = _mm256_permutevar8x32_ps(squares, lane);
+                sums = _mm256_add_ps(sums, _mm256_and_ps(moved, _mm256_castsi256_ps(here)));
+            }
+        }
+        store(o, sums);
+    }
+    let rows = rest_a.chunks_exact(D).zip(rest_b.chunks_exact(D));
+    for (o, (ra, rb)) in rest_out.iter_mut().zip(rows) {
+        *o = sum_lanes(squared_euclidean_lanes(ra, rb));
+    }
+}
+
+/// `out[r] = Σ (a_r − b_r)²` for rows of `dim ≥ 4`: each row's lane-wise sums come from the
+/// pair loop, and 8 rows at a time are summed across lanes together by a transpose
+/// ([`sum_each`]).
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn transposed_squared_rows(a: &[f32], b: &[f32], dim: usize, out: &mut [f32]) {
+    let group = LANES * dim;
+    let (groups_a, groups_b) = (a.chunks_exact(group), b.chunks_exact(group));
+    let (rest_a, rest_b) = (groups_a.remainder(), groups_b.remainder());
+    let (groups_out, rest_out) = out.as_chunks_mut::<LANES>();
+    for ((ga, gb), o) in groups_a.zip(groups_b).zip(groups_out) {
+        let mut lanes = [_mm256_setzero_ps(); LANES];
+        let rows = ga.chunks_exact(dim).zip(gb.chunks_exact(dim));
+        for (l, (ra, rb)) in lanes.iter_mut().zip(rows) {
+            *l = squared_euclidean_lanes(ra, rb);
+        }
+        store(o, sum_each(lanes));
+    }
+    let rows = rest_a.chunks_exact(dim).zip(rest_b.chunks_exact(dim));
+    for (o, (ra, rb)) in rest_out.iter_mut().zip(rows) {
+        *o = sum_lanes(squared_euclidean_lanes(ra, rb));
+    }
+}
+
+/// Lane `r` of the result is the sum of the 8 lanes of `v[r]`: a transpose folded into the
+/// additions (unpack pairs of rows, then pairs of pairs, then 128-bit halves).
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn sum_each(v: [__m256; LANES]) -> __m256 {
+    // Lanes 0 and 2 of each half hold partial sums of row 2i, lanes 1 and 3 of row 2i+1.
+    let pairs: [__m256; 4] = core::array::from_fn(|i| {
+        let (x, y) = (v[2 * i], v[2 * i + 1]);
+        _mm256_add_ps(_mm256_unpacklo_ps(x, y), _mm256_unpackhi_ps(x, y))
+    });
+    // Rows 4i..4i+4 in lanes 0..4 of both halves.
+    let quads: [__m256; 2] = core::array::from_fn(|i| {
+        let (x, y) = (
+            _mm256_castps_pd(pairs[2 * i]),
+            _mm256_castps_pd(pairs[2 * i + 1]),
+        );
+        // Moved as pairs of f32 (64-bit lanes), added as f32.
+        _mm256_add_ps(
+            _mm256_castpd_ps(_mm256_unpacklo_pd(x, y)),
+            _mm256_castpd_ps(_mm256_unpackhi_pd(x, y)),
+        )
+    });
+    let [x, y] = quads;
+    let low = _mm256_set_m128(_mm256_castps256_ps128(y), _mm256_castps256_ps128(x));
+    let high = _mm256_set_m128(_mm256_extractf128_ps::<1>(y), _mm256_extractf128_ps::<1>(x));
+    _mm256_add_ps(low, high)
+}
+
+/// Out rows of `dim < 8`, eight whole rows at a time: they are `dim` whole vectors, and
+/// the coefficient of each lane (`k` of its row) comes from one permute of the eight
+/// coefficients; rows with `k == 0` are masked to exact zeros. Returns how many elements
+/// it wrote (whole groups only).
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn grouped_scaled_rows(
+    a: &[f32],
+    b: &[f32],
+    dim: usize,
+    k: &[f32],
+    out_a: &mut [f32],
+    out_b: &mut [f32],
+) -> usize {
+    let group = LANES * dim;
+    let magic = _mm256_set1_epi32((1usize << 16).div_ceil(dim.max(1)) as i32);
+    let zero = _mm256_setzero_ps();
+    let inputs = a.chunks_exact(group).zip(b.chunks_exact(group));
+    let outputs = out_a
+        .chunks_exact_mut(group)
+        .zip(out_b.chunks_exact_mut(group));
+    let mut done = 0;
+    for (((ga, gb), (oa, ob)), k) in inputs.zip(outputs).zip(k.as_chunks::<LANES>().0) {
+        let k = load(k);
+        let vectors = ga
+            .as_chunks::<LANES>()
+            .0
+            .iter()
+            .zip(gb.as_chunks::<LANES>().0);
+        let outs = oa.as_chunks_mut::<LANES>().0.iter_mut();
+        let outs = outs.zip(ob.as_chunks_mut::<LANES>().0);
+        let mut element = lane_numbers();
+        for ((xa, xb), (ya, yb)) in vectors.zip(outs) {
+            // ⌊x / dim⌋ = (x · ⌈2¹⁶ / dim⌉) >> 16, exact for x < 256 (error x/2¹⁶ < 1/dim).
+            let row = _mm256_srli_epi32::<16>(_mm256_mullo_epi32(element, magic));
+            let k = _mm256_permutevar8x32_ps(k, row);
+            let g = _mm256_mul_ps(k, _mm256_sub_ps(load(xa), load(xb)));
+            let g = _mm256_and_ps(nonzero(k), g);
+            store(ya, g);
+            store(yb, _mm256_sub_ps(zero, g));
+            element = _mm256_add_epi32(element, _mm256_set1_epi32(LANES as i32));
+        }
+        done += group;
+    }
+    done
+}

@@ -1,0 +1,486 @@
+//! AVX-512F kernels: 16 lanes, four accumulators, and a masked load or store for every
+//! tail (so a vector of d ≤ 16, the common small case, is one masked step with no loop).
+//!
+//! Intrinsics: `loadu`/`storeu`, `maskz_loadu`/`mask_storeu`, `sub`/`mul`/`fmadd`/`add`,
+//! `reduce_add`, `maskz_mul`, `test_epi32_mask`, integer `mullo`/`srli`, the fixed shuffles
+//! `unpack{lo,hi}_{ps,pd}` and `shuffle_f32x4` (transposed row sums), and
+//! `permutexvar`/`permutex2var` (rows shorter than a vector). All of them lower to generic
+//! SIMD operations that Miri runs, except the two permutes, which Miri does not know:
+//! under Miri they are replaced by a lane-by-lane equivalent (see [`permute`]).
+//!
+//! No `wide` here: `wide` compiled with AVX-512 needs AVX-512BW, and this backend needs
+//! only AVX-512F (with the AVX2 and FMA every AVX-512F CPU has).
+
+use core::arch::x86_64::*;
+
+super::kernel_table!("AVX-512F, AVX2 and FMA");
+
+const LANES: usize = 16;
+/// Elements per step of the four-accumulator loops.
+const BLOCK: usize = 4 * LANES;
+
+// ---------------------------------------------------------------------------------------
+// Memory access: every load and store of this backend, bounded by its argument.
+
+/// The 16 elements of `x`.
+#[inline]
+#[target_feature(enable = "avx512f,avx2,fma")]
+fn load(x: &[f32; LANES]) -> __m512 {
+    // SAFETY: `x` holds exactly the 16 f32 an unaligned 512-bit load reads.
+    unsafe { _mm512_loadu_ps(x.as_ptr()) }
+}
+
+/// The four vectors of a block.
+#[inline]
+#[target_feature(enable = "avx512f,avx2,fma")]
+fn load_block(x: &[f32; BLOCK]) -> [__m512; 4] {
+    let (v, _) = x.as_chunks::<LANES>();
+    [load(&v[0]), load(&v[1]), load(&v[2]), load(&v[3])]
+}
+
+/// Lanes `0..n` of a mask (all 16 for `n ≥ 16`).
+#[inline]
+fn first_lanes(n: usize) -> __mmask16 {
+    if n >= LANES {
+        u16::MAX
+    } else {
+        (1u16 << n) - 1
+    }
+}
+
+/// The first `min(x.len(), 16)` elements of `x` in the low lanes, zeros above.
+#[inline]
+#[target_feature(enable = "avx512f,avx2,fma")]
+fn load_partial(x: &[f32]) -> __m512 {
+    // SAFETY: the mask enables only lanes `i < x.len()`, which lie inside `x`; a masked
+    // load neither reads nor faults on disabled lanes.
+    unsafe { _mm512_maskz_loadu_ps(first_lanes(x.len()), x.as_ptr()) }
+}
+
+/// Writes the 16 lanes of `v` to `x`.
+#[inline]
+#[target_feature(enable = "avx512f,avx2,fma")]
+fn store(x: &mut [f32; LANES], v: __m512) {
+    // SAFETY: `x` holds exactly the 16 f32 an unaligned 512-bit store writes.
+    unsafe { _mm512_storeu_ps(x.as_mut_ptr(), v) }
+}
+
+/// Writes the low `min(x.len(), 16)` lanes of `v` to `x`.
+#[inline]
+#[target_feature(enable = "avx512f,avx2,fma")]
+fn store_partial(x: &mut [f32], v: __m512) {
+    // SAFETY: the mask enables only lanes `i < x.len()`, which lie inside `x`; a masked
+    // store neither writes nor faults on disabled lanes.
+    unsafe { _mm512_mask_storeu_ps(x.as_mut_ptr(), first_lanes(x.len()), v) }
+}
+
+// ---------------------------------------------------------------------------------------
+// Permutes (the only intrinsics here that Miri cannot run).
+
+/// Lane `i` is lane `idx[i] mod 16` of `v` (`vpermps`).
+#[inline]
+#[target_feature(enable = "avx512f,avx2,fma")]
+fn permute(v: __m512, idx: __m512i) -> __m512 {
+    #[cfg(not(miri))]
+    {
+        _mm512_permutexvar_ps(idx, v)
+    }
+    #[cfg(miri)]
+    {
+        miri::permute2(v, idx, v)
+    }
+}
+
+/// Lane `i` is lane `idx[i] mod 32` of the 32 lanes `lo ‖ hi` (`vpermt2ps`).
+#[inline]
+#[target_feature(enable = "avx512f,avx2,fma")]
+fn permute2(lo: __m512, idx: __m512i, hi: __m512) -> __m512 {
+    #[cfg(not(miri))]
+    {
+        _mm512_permutex2var_ps(lo, idx, hi)
+    }
+    #[cfg(miri)]
+    {
+        miri::permute2(lo, idx, hi)
+    }
+}
+
+#[cfg(miri)]
+mod miri {
+    //! The permutes lane by lane, through arrays: what the instructions compute, in
+    //! operations Miri supports, so that Miri checks every memory access of the kernels.
+    use core::arch::x86_64::*;
+
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    pub(super) fn permute2(lo: __m512, idx: __m512i, hi: __m512) -> __m512 {
+        let (mut lanes, mut index, mut out) = ([0.0f32; 32], [0i32; 16], [0.0f32; 16]);
+        // SAFETY: each store writes 16 lanes into 16 elements of a local array.
+        unsafe {
+            _mm512_storeu_ps(lanes.as_mut_ptr(), lo);
+            _mm512_storeu_ps(lanes[16..].as_mut_ptr(), hi);
+            _mm512_storeu_si512(index.as_mut_ptr().cast(), idx);
+        }
+        for (o, &i) in out.iter_mut().zip(&index) {
+            *o = lanes[(i & 31) as usize];
+        }
+        // SAFETY: `out` holds the 16 f32 the load reads.
+        unsafe { _mm512_loadu_ps(out.as_ptr()) }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Loop shapes.
+
+/// `K` lane-wise sums of `step` over `a` and `b` (up to the shorter length), not yet
+/// summed across lanes: four accumulator sets over blocks of 64, then up to three single
+/// vectors (one per accumulator, so the chains stay independent), then one masked tail.
+/// Up to 16 elements take one masked step and no loop.
+#[inline]
+#[target_feature(enable = "avx512f,avx2,fma")]
+fn lane_sums<const K: usize>(
+    a: &[f32],
+    b: &[f32],
+    step: impl Fn([__m512; K], __m512, __m512) -> [__m512; K],
+) -> [__m512; K] {
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    let zero = [_mm512_setzero_ps(); K];
+    if n <= LANES {
+        return step(zero, load_partial(a), load_partial(b));
+    }
+    let mut acc = [zero; 4];
+    let (blocks_a, rest_a) = a.as_chunks::<BLOCK>();
+    let (blocks_b, rest_b) = b.as_chunks::<BLOCK>();
+    for (xa, xb) in blocks_a.iter().zip(blocks_b) {
+        let (va, vb) = (load_block(xa), load_block(xb));
+        for j in 0..4 {
+            acc[j] = step(acc[j], va[j], vb[j]);
+        }
+    }
+    let (singles_a, tail_a) = rest_a.as_chunks::<LANES>();
+    let (singles_b, tail_b) = rest_b.as_chunks::<LANES>();
+    for (acc, (xa, xb)) in acc.iter_mut().zip(singles_a.iter().zip(singles_b)) {
+        *acc = step(*acc, load(xa), load(xb));
+    }
+    if !tail_a.is_empty() {
+        acc[3] = step(acc[3], load_partial(tail_a), load_partial(tail_b));
+    }
+    let mut sums = zero;
+    for (k, sum) in sums.iter_mut().enumerate() {
+        let pairs = (
+            _mm512_add_ps(acc[0][k], acc[1][k]),
+            _mm512_add_ps(acc[2][k], acc[3][k]),
+        );
+        *sum = _mm512_add_ps(pairs.0, pairs.1);
+    }
+    sums
+}
+
+/// Writes `f(a[i], b[i])` into `(out_a[i], out_b[i])` up to the shortest length, 16 lanes
+/// at a time with a masked tail.
+#[inline]
+#[target_feature(enable = "avx512f,avx2,fma")]
+fn map2(
+    a: &[f32],
+    b: &[f32],
+    out_a: &mut [f32],
+    out_b: &mut [f32],
+    f: impl Fn(__m512, __m512) -> (__m512, __m512),
+) {
+    let n = a.len().min(b.len()).min(out_a.len()).min(out_b.len());
+    let (a, b, out_a, out_b) = (&a[..n], &b[..n], &mut out_a[..n], &mut out_b[..n]);
+    let (whole_a, tail_a) = a.as_chunks::<LANES>();
+    let (whole_b, tail_b) = b.as_chunks::<LANES>();
+    let (whole_oa, tail_oa) = out_a.as_chunks_mut::<LANES>();
+    let (whole_ob, tail_ob) = out_b.as_chunks_mut::<LANES>();
+    let whole = whole_a
+        .iter()
+        .zip(whole_b)
+        .zip(whole_oa.iter_mut().zip(whole_ob));
+    for ((xa, xb), (ya, yb)) in whole {
+        let (ra, rb) = f(load(xa), load(xb));
+        store(ya, ra);
+        store(yb, rb);
+    }
+    if !tail_a.is_empty() {
+        let (ra, rb) = f(load_partial(tail_a), load_partial(tail_b));
+        store_partial(tail_oa, ra);
+        store_partial(tail_ob, rb);
+    }
+}
+
+/// `acc + (x − y)²`.
+#[inline]
+#[target_feature(enable = "avx512f,avx2,fma")]
+fn add_squared_difference(acc: __m512, x: __m512, y: __m512) -> __m512 {
+    let d = _mm512_sub_ps(x, y);
+    _mm512_fmadd_ps(d, d, acc)
+}
+
+/// `Σ (a[i] − b[i])²` per lane.
+#[inline]
+#[target_feature(enable = "avx512f,avx2,fma")]
+fn squared_euclidean_lanes(a: &[f32], b: &[f32]) -> __m512 {
+    let [s] = lane_sums(a, b, |[acc], x, y| [add_squared_difference(acc, x, y)]);
+    s
+}
+
+// ---------------------------------------------------------------------------------------
+// The kernels of the table (see `Kernels` for their contracts).
+
+#[target_feature(enable = "avx512f,avx2,fma")]
+fn squared_euclidean(a: &[f32], b: &[f32]) -> f32 {
+    _mm512_reduce_add_ps(squared_euclidean_lanes(a, b))
+}
+
+#[target_feature(enable = "avx512f,avx2,fma")]
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let [s] = lane_sums(a, b, |[acc], x, y| [_mm512_fmadd_ps(x, y, acc)]);
+    _mm512_reduce_add_ps(s)
+}
+
+#[target_feature(enable = "avx512f,avx2,fma")]
+fn dot_and_norms(a: &[f32], b: &[f32]) -> [f32; 3] {
+    let sums = lane_sums(a, b, |[ab, aa, bb], x, y| {
+        [
+            _mm512_fmadd_ps(x, y, ab),
+            _mm512_fmadd_ps(x, x, aa),
+            _mm512_fmadd_ps(y, y, bb),
+        ]
+    });
+    sums.map(|s| _mm512_reduce_add_ps(s))
+}
+
+#[target_feature(enable = "avx512f,avx2,fma")]
+fn scaled_difference(a: &[f32], b: &[f32], k: f32, out_a: &mut [f32], out_b: &mut [f32]) {
+    // `k == 0` writes exact zeros even where `a − b` is infinite or NaN (`0·∞` would be
+    // NaN): a zero-masking multiply rather than a branch, which random labels would make
+    // unpredictable in the row loops.
+    let keep = if k != 0.0 { u16::MAX } else { 0 };
+    let (k, zero) = (_mm512_set1_ps(k), _mm512_setzero_ps());
+    map2(a, b, out_a, out_b, |x, y| {
+        let g = _mm512_maskz_mul_ps(keep, k, _mm512_sub_ps(x, y));
+        (g, _mm512_sub_ps(zero, g))
+    });
+}
+
+#[target_feature(enable = "avx512f,avx2,fma")]
+fn linear_combination(
+    a: &[f32],
+    b: &[f32],
+    [p0, p1, p2, p3]: [f32; 4],
+    out_a: &mut [f32],
+    out_b: &mut [f32],
+) {
+    let p = [p0, p1, p2, p3].map(|p| _mm512_set1_ps(p));
+    map2(a, b, out_a, out_b, |x, y| {
+        (
+            _mm512_fmadd_ps(p[0], x, _mm512_mul_ps(p[1], y)),
+            _mm512_fmadd_ps(p[2], x, _mm512_mul_ps(p[3], y)),
+        )
+    });
+}
+
+#[target_feature(enable = "avx512f,avx2,fma")]
+fn squared_euclidean_rows(a: &[f32], b: &[f32], dim: usize, out: &mut [f32]) {
+    if dim == 0 {
+        out.fill(0.0);
+        return;
+    }
+    let rows = (a.len().min(b.len()) / dim).min(out.len());
+    let (a, b, out) = (&a[..rows * dim], &b[..rows * dim], &mut out[..rows]);
+    match dim {
+        1 => packed_squared_rows::<1>(a, b, out),
+        2 => packed_squared_rows::<2>(a, b, out),
+        3 => packed_squared_rows::<3>(a, b, out),
+        4 => packed_squared_rows::<4>(a, b, out),
+        5 => packed_squared_rows::<5>(a, b, out),
+        6 => packed_squared_rows::<6>(a, b, out),
+        7 => packed_squared_rows::<7>(a, b, out),
+        8 => packed_squared_rows::<8>(a, b, out),
+        _ => transposed_squared_rows(a, b, dim, out),
+    }
+}
+
+#[target_feature(enable = "avx512f,avx2,fma")]
+fn scaled_difference_rows(
+    a: &[f32],
+    b: &[f32],
+    dim: usize,
+    k: &[f32],
+    out_a: &mut [f32],
+    out_b: &mut [f32],
+) {
+    if dim == 0 {
+        return;
+    }
+    let len = a.len().min(b.len()).min(out_a.len()).min(out_b.len());
+    let rows = (len / dim).min(k.len());
+    let n = rows * dim;
+    let (a, b, k) = (&a[..n], &b[..n], &k[..rows]);
+    let (out_a, out_b) = (&mut out_a[..n], &mut out_b[..n]);
+    if dim < LANES {
+        grouped_scaled_rows(a, b, dim, k, out_a, out_b);
+    } else {
+        let rows = a.chunks_exact(dim).zip(b.chunks_exact(dim));
+        let outs = out_a.chunks_exact_mut(dim).zip(out_b.chunks_exact_mut(dim));
+        for (((ra, rb), (oa, ob)), &k) in rows.zip(outs).zip(k) {
+            scaled_difference(ra, rb, k, oa, ob);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Rows shorter than a vector: stream the buffer, not one call per row.
+
+/// `out[r] = Σ (a_r − b_r)²` for rows of `D ≤ 8` elements (`a` and `b` hold exactly
+/// `out.len()` rows). A step takes `min(16, 32 / D)` whole rows, whose squared differences
+/// fill two vectors (32 lanes) with contiguous loads; the sum of row `r` is then gathered
+/// with `D` two-source permutes of lanes `r·D + j`, and all the step's sums leave in one
+/// store. The last step is the same with shorter masks.
+#[inline]
+#[target_feature(enable = "avx512f,avx2,fma")]
+fn packed_squared_rows<const D: usize>(a: &[f32], b: &[f32], out: &mut [f32]) {
+    let rows_per_step = (2 * LANES / D).min(LANES);
+    let step = rows_per_step * D;
+    let row_start = _mm512_mullo_epi32(lane_numbers(), _mm512_set1_epi32(D as i32));
+    let steps = a.chunks(step).zip(b.chunks(step));
+    for ((xa, xb), o) in steps.zip(out.chunks_mut(rows_per_step)) {
+        let (lo_a, hi_a) = xa.split_at(xa.len().min(LANES));
+        let (lo_b, hi_b) = xb.split_at(xb.len().min(LANES));
+        let zero = _mm512_setzero_ps();
+        let lo = add_squared_difference(zero, load_partial(lo_a), load_partial(lo_b));
+        let hi = add_squared_difference(zero, load_partial(hi_a), load_partial(hi_b));
+        let mut sums = permute2(lo, row_start, hi);
+        for j in 1..D {
+            let element = _mm512_add_epi32(row_start, _mm512_set1_epi32(j as i32));
+            sums = _mm512_add_ps(sums, permute2(lo, element, hi));
+        }
+        store_partial(o, sums);
+    }
+}
+
+/// `out[r] = Σ (a_r − b_r)²` for rows of `dim ≥ 9`: each row's lane-wise sums come from the
+/// pair loop, and 16 rows at a time are summed across lanes together by a transpose
+/// ([`sum_each`]), which costs about a quarter of 16 separate horizontal sums.
+#[inline]
+#[target_feature(enable = "avx512f,avx2,fma")]
+fn transposed_squared_rows(a: &[f32], b: &[f32], dim: usize, out: &mut [f32]) {
+    let group = LANES * dim;
+    let (groups_a, groups_b) = (a.chunks_exact(group), b.chunks_exact(group));
+    let (rest_a, rest_b) = (groups_a.remainder(), groups_b.remainder());
+    let (groups_out, rest_out) = out.as_chunks_mut::<LANES>();
+    for ((ga, gb), o) in groups_a.zip(groups_b).zip(groups_out) {
+        let mut lanes = [_mm512_setzero_ps(); LANES];
+        let rows = ga.chunks_exact(dim).zip(gb.chunks_exact(dim));
+        for (l, (ra, rb)) in lanes.iter_mut().zip(rows) {
+            *l = squared_euclidean_lanes(ra, rb);
+        }
+        store(o, sum_each(lanes));
+    }
+    let rows = rest_a.chunks_exact(dim).zip(rest_b.chunks_exact(dim));
+    for (o, (ra, rb)) in rest_out.iter_mut().zip(rows) {
+        *o = _mm512_reduce_add_ps(squared_euclidean_lanes(ra, rb));
+    }
+}
+
+/// Lane `r` of the result is the sum of the 16 lanes of `v[r]`: a transpose folded into
+/// the additions (unpack pairs of rows, then pairs of pairs, then 128-bit blocks), 45
+/// shuffles and adds where 16 horizontal sums take about 128.
+#[inline]
+#[target_feature(enable = "avx512f,avx2,fma")]
+fn sum_each(v: [__m512; LANES]) -> __m512 {
+    // Rows 2i and 2i+1 interleaved: lanes 0 and 2 of each 128-bit block hold partial sums
+    // of row 2i, lanes 1 and 3 of row 2i+1.
+    let pairs: [__m512; 8] = core::array::from_fn(|i| {
+        let (x, y) = (v[2 * i], v[2 * i + 1]);
+        _mm512_add_ps(_mm512_unpacklo_ps(x, y), _mm512_unpackhi_ps(x, y))
+    });
+    // Rows 4i..4i+4 in lanes 0..4 of every 128-bit block.
+    let quads: [__m512; 4] = core::array::from_fn(|i| {
+        let (x, y) = (
+            _mm512_castps_pd(pairs[2 * i]),
+            _mm512_castps_pd(pairs[2 * i + 1]),
+        );
+        // Moved as pairs of f32 (64-bit lanes), added as f32.
+        _mm512_add_ps(
+            _mm512_castpd_ps(_mm512_unpacklo_pd(x, y)),
+            _mm512_castpd_ps(_mm512_unpackhi_pd(x, y)),
+        )
+    });
+    // Blocks [0, 2] and [1, 3] of each input added: rows 8i..8i+4 twice, then 8i+4..8i+8.
+    let fold = |x: __m512, y: __m512| {
+        _mm512_add_ps(
+            _mm512_shuffle_f32x4::<0b10_00_10_00>(x, y),
+            _mm512_shuffle_f32x4::<0b11_01_11_01>(x, y),
+        )
+    };
+    let octets = [fold(quads[0], quads[1]), fold(quads[2], quads[3])];
+    fold(octets[0], octets[1])
+}
+
+/// Out rows of `dim < 16`: 16 rows at a time are `dim` whole vectors, and the coefficient
+/// of each lane (`k` of its row) comes from one permute of the 16 coefficients. Rows with
+/// `k == 0` are written as exact zeros by a zero-masking multiply.
+#[inline]
+#[target_feature(enable = "avx512f,avx2,fma")]
+fn grouped_scaled_rows(
+    a: &[f32],
+    b: &[f32],
+    dim: usize,
+    k: &[f32],
+    out_a: &mut [f32],
+    out_b: &mut [f32],
+) {
+    let group = LANES * dim;
+    let row_of = RowOf::new(dim);
+    let (zero, magnitude) = (_mm512_setzero_ps(), _mm512_set1_epi32(i32::MAX));
+    let inputs = a.chunks(group).zip(b.chunks(group));
+    let outputs = out_a.chunks_mut(group).zip(out_b.chunks_mut(group));
+    for (((ga, gb), (oa, ob)), k) in inputs.zip(outputs).zip(k.chunks(LANES)) {
+        let k = load_partial(k);
+        let vectors = ga.chunks(LANES).zip(gb.chunks(LANES));
+        let outs = oa.chunks_mut(LANES).zip(ob.chunks_mut(LANES));
+        for (j, ((xa, xb), (ya, yb))) in vectors.zip(outs).enumerate() {
+            let k = permute(k, row_of.lanes_of_vector(j));
+            let nonzero = _mm512_test_epi32_mask(_mm512_castps_si512(k), magnitude);
+            let d = _mm512_sub_ps(load_partial(xa), load_partial(xb));
+            let g = _mm512_maskz_mul_ps(nonzero, k, d);
+            store_partial(ya, g);
+            store_partial(yb, _mm512_sub_ps(zero, g));
+        }
+    }
+}
+
+/// The numbers 0..16, one per lane.
+#[inline]
+#[target_feature(enable = "avx512f,avx2,fma")]
+fn lane_numbers() -> __m512i {
+    _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
+}
+
+/// The row of each lane within a group of 16 rows of `dim < 16`, without a division:
+/// `⌊x / dim⌋ = (x · ⌈2¹⁶ / dim⌉) >> 16` is exact for `x < 256` (the error term
+/// `x / 2¹⁶ < 1 / dim`).
+struct RowOf {
+    magic: __m512i,
+}
+
+impl RowOf {
+    #[inline]
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    fn new(dim: usize) -> RowOf {
+        let magic = (1usize << 16).div_ceil(dim.max(1)) as i32;
+        RowOf {
+            magic: _mm512_set1_epi32(magic),
+        }
+    }
+
+    /// The rows of lanes `16·j .. 16·j + 16`.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    fn lanes_of_vector(&self, j: usize) -> __m512i {
+        let x = _mm512_add_epi32(lane_numbers(), _mm512_set1_epi32((LANES * j) as i32));
+        _mm512_srli_epi32::<16>(_mm512_mullo_epi32(x, self.magic))
+    }
+}

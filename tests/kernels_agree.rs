@@ -1,0 +1,485 @@
+//! Every backend available here against a float64 computation written in this file (it
+//! never calls the crate's kernels), over every length 0..=130 at start offsets 0..8, so
+//! that every accumulator, single-vector, masked-tail and alignment path of every backend
+//! runs; row batches over dims 1..=17 and larger cover the tiny-row layouts.
+//!
+//! Bounds (u = 2⁻²⁴, n the vector length, S the sum of the absolute terms):
+//! - sums (`squared_euclidean`, `dot`, each row of `squared_euclidean_rows`):
+//!   `|got − ref| ≤ (n + 4)·u·S + 2⁻¹⁴⁹·n`;
+//! - `cosine_similarity`: `(n + 4)·u·(S / (‖a‖‖b‖) + |cos|) + 8u`;
+//! - gradients: per pair, `(2n + 16)·u` times the pair's scale (the largest component of
+//!   the sum of absolute terms of the gradient formula), as the crate documents.
+
+use contrastive::{Backend, ContrastiveLoss, Distance, Reduction};
+
+const U: f64 = 1.0 / (1u64 << 24) as f64;
+/// Absolute slack: subnormal products may each lose up to 2⁻¹⁴⁹.
+const TINY: f64 = 1.401_298_464_324_817e-45;
+const MAX_LEN: usize = 130;
+const OFFSETS: usize = 8;
+
+/// SplitMix64, so the data is the same on every run.
+struct Rng(u64);
+
+impl Rng {
+    fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    /// Uniform in [-1, 1).
+    fn unit(&mut self) -> f32 {
+        ((self.next_u64() >> 40) as f32 / (1u64 << 23) as f32) - 1.0
+    }
+    /// A value of either sign with a magnitude anywhere from about 2⁻²⁰ to 2²⁰.
+    fn wide(&mut self) -> f32 {
+        let exponent = (self.next_u64() % 40) as i32 - 20;
+        self.unit() * 2f32.powi(exponent)
+    }
+}
+
+fn backends() -> Vec<Backend> {
+    let all: Vec<Backend> = Backend::available().collect();
+    assert!(all.contains(&Backend::Scalar) && all.contains(&Backend::Portable));
+    all
+}
+
+/// `len + OFFSETS` values, so that `[offset..offset + len]` exists for every offset.
+fn buffer(rng: &mut Rng, len: usize, wide: bool) -> Vec<f32> {
+    (0..len + OFFSETS)
+        .map(|_| if wide { rng.wide() } else { rng.unit() })
+        .collect()
+}
+
+#[track_caller]
+fn assert_within(what: &str, got: f32, want: f64, tol: f64) {
+    let got = f64::from(got);
+    assert!(
+        (got - want).abs() <= tol,
+        "{what}: got {got:e}, want {want:e}, |diff| {:e} > tol {tol:e}",
+        (got - want).abs()
+    );
+}
+
+/// `(Σ (a − b)², Σ |(a − b)²|)` in f64, from the f32 inputs.
+fn squared_reference(a: &[f32], b: &[f32]) -> (f64, f64) {
+    let s: f64 = a
+        .iter()
+        .zip(b)
+        .map(|(&x, &y)| (f64::from(x) - f64::from(y)).powi(2))
+        .sum();
+    (s, s)
+}
+
+/// `(Σ a·b, Σ |a·b|)` in f64.
+fn dot_reference(a: &[f32], b: &[f32]) -> (f64, f64) {
+    a.iter()
+        .zip(b)
+        .map(|(&x, &y)| f64::from(x) * f64::from(y))
+        .fold((0.0, 0.0), |(s, t), p| (s + p, t + p.abs()))
+}
+
+fn sum_bound(n: usize, scale: f64) -> f64 {
+    (n as f64 + 4.0) * U * scale + TINY * n as f64
+}
+
+#[test]
+fn x86_backends_are_detected() {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let avx2 = std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma");
+        let avx512 = std::is_x86_feature_detected!("avx512f") && avx2;
+        assert_eq!(Backend::Avx2.is_available(), avx2);
+        assert_eq!(Backend::Avx512.is_available(), avx512);
+        let want = if avx512 {
+            Backend::Avx512
+        } else if avx2 {
+            Backend::Avx2
+        } else {
+            Backend::Portable
+        };
+        assert_eq!(Backend::best(), want);
+        if avx512 {
+            eprintln!("this CPU runs every backend: {:?}", backends());
+        }
+    }
+}
+
+#[test]
+fn squared_euclidean_every_length_and_offset() {
+    let mut rng = Rng(1);
+    for backend in backends() {
+        for n in 0..=MAX_LEN {
+            let (a, b) = (
+                buffer(&mut rng, n, n % 2 == 1),
+                buffer(&mut rng, n, n % 2 == 1),
+            );
+            for (oa, ob) in (0..OFFSETS).map(|o| (o, (o * 5 + 3) % OFFSETS)) {
+                let (a, b) = (&a[oa..oa + n], &b[ob..ob + n]);
+                let (want, scale) = squared_reference(a, b);
+                let got = backend.squared_euclidean(a, b).unwrap();
+                let what = format!("{backend:?} squared_euclidean n={n} offsets=({oa},{ob})");
+                assert_within(&what, got, want, sum_bound(n, scale));
+            }
+        }
+    }
+}
+
+#[test]
+fn dot_every_length_and_offset() {
+    let mut rng = Rng(2);
+    for backend in backends() {
+        for n in 0..=MAX_LEN {
+            let (a, b) = (buffer(&mut rng, n, n % 3 == 0), buffer(&mut rng, n, false));
+            for (oa, ob) in (0..OFFSETS).map(|o| (o, OFFSETS - 1 - o)) {
+                let (a, b) = (&a[oa..oa + n], &b[ob..ob + n]);
+                let (want, scale) = dot_reference(a, b);
+                let got = backend.dot(a, b).unwrap();
+                let what = format!("{backend:?} dot n={n} offsets=({oa},{ob})");
+                assert_within(&what, got, want, sum_bound(n, scale));
+            }
+        }
+    }
+}
+
+#[test]
+fn cosine_similarity_every_length_and_offset() {
+    let mut rng = Rng(3);
+    for backend in backends() {
+        for n in 0..=MAX_LEN {
+            let (a, b) = (buffer(&mut rng, n, n % 2 == 0), buffer(&mut rng, n, false));
+            for offset in 0..OFFSETS {
+                let (a, b) = (&a[offset..offset + n], &b[offset..offset + n]);
+                let (ab, abs_ab) = dot_reference(a, b);
+                let (aa, _) = dot_reference(a, a);
+                let (bb, _) = dot_reference(b, b);
+                let norms = aa.sqrt() * bb.sqrt();
+                let got = backend.cosine_similarity(a, b).unwrap();
+                let what = format!("{backend:?} cosine n={n} offset={offset}");
+                if norms == 0.0 {
+                    assert_eq!(got, 0.0, "{what}");
+                    continue;
+                }
+                let want = (ab / norms).clamp(-1.0, 1.0);
+                let tol = (n as f64 + 4.0) * U * (abs_ab / norms + want.abs()) + 8.0 * U;
+                assert_within(&what, got, want, tol);
+            }
+        }
+    }
+}
+
+/// Row counts that cover empty batches, partial and whole groups of 8 and 16 rows, and
+/// several groups.
+const ROW_COUNTS: [usize; 12] = [0, 1, 2, 3, 5, 7, 8, 9, 15, 16, 17, 37];
+
+fn row_dims() -> impl Iterator<Item = usize> {
+    (1..=17).chain([24, 31, 32, 33, 64, 100])
+}
+
+#[test]
+fn squared_euclidean_rows_every_dim() {
+    let mut rng = Rng(4);
+    for backend in backends() {
+        for dim in row_dims() {
+            for rows in ROW_COUNTS {
+                let n = rows * dim;
+                let (mut a, b) = (
+                    buffer(&mut rng, n, dim % 2 == 1),
+                    buffer(&mut rng, n, false),
+                );
+                // A row of equal vectors (distance exactly 0) when there are rows at all.
+                if rows > 2 {
+                    a[dim..2 * dim].copy_from_slice(&b[dim..2 * dim]);
+                }
+                for offset in [0, 1, 3, 7] {
+                    let (a, b) = (&a[offset..offset + n], &b[offset..offset + n]);
+                    // A sentinel past the last row must stay untouched.
+                    let mut out = vec![f32::NAN; rows + 1];
+                    out[rows] = -1.0;
+                    backend
+                        .squared_euclidean_rows(a, b, dim, &mut out[..rows])
+                        .unwrap();
+                    assert_eq!(out[rows], -1.0, "{backend:?} wrote past the rows");
+                    let pairs = a.chunks_exact(dim).zip(b.chunks_exact(dim));
+                    for (r, (ra, rb)) in pairs.enumerate() {
+                        let (want, scale) = squared_reference(ra, rb);
+                        let what =
+                            format!("{backend:?} rows dim={dim} rows={rows} r={r} off={offset}");
+                        assert_within(&what, out[r], want, sum_bound(dim, scale));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// One labelled batch: rows of `dim`, labels mixing similar, dissimilar (some beyond the
+/// margin, some at distance 0) and soft.
+struct Batch {
+    a: Vec<f32>,
+    b: Vec<f32>,
+    labels: Vec<f32>,
+    dim: usize,
+}
+
+impl Batch {
+    fn new(rng: &mut Rng, rows: usize, dim: usize, offset: usize) -> Batch {
+        let n = rows * dim;
+        let a = buffer(rng, n, false)[offset..offset + n].to_vec();
+        let mut b = buffer(rng, n, false)[offset..offset + n].to_vec();
+        let labels: Vec<f32> = (0..rows)
+            .map(|r| match r % 5 {
+                0 | 3 => 1.0,
+                1 | 4 => 0.0,
+                _ => 0.25,
+            })
+            .collect();
+        // Some dissimilar rows at distance 0 (subgradient 0 for the hinge term).
+        for r in (4..rows).step_by(10) {
+            b[r * dim..(r + 1) * dim].copy_from_slice(&a[r * dim..(r + 1) * dim]);
+        }
+        Batch { a, b, labels, dim }
+    }
+
+    fn with_grad(&self, loss: ContrastiveLoss) -> (f32, Vec<f32>, Vec<f32>) {
+        let mut ga = vec![f32::NAN; self.a.len()];
+        let mut gb = vec![f32::NAN; self.a.len()];
+        let l = loss
+            .batch_with_grad(&self.a, &self.b, self.dim, &self.labels, &mut ga, &mut gb)
+            .unwrap();
+        (l, ga, gb)
+    }
+}
+
+/// Hadsell's weights with a margin that puts some dissimilar rows beyond it.
+fn euclidean_loss(dim: usize) -> ContrastiveLoss {
+    // Rows of uniform [-1, 1) components are about √(2·dim/3) apart.
+    ContrastiveLoss::new((2.0 * dim as f32 / 3.0).sqrt())
+}
+
+/// The reduction factor `c` of `Mean`.
+fn mean_factor(rows: usize) -> f64 {
+    1.0 / rows as f64
+}
+
+#[test]
+fn euclidean_gradients_match_f64_and_scalar() {
+    let mut rng = Rng(5);
+    for dim in row_dims() {
+        for (rows, offset) in [(1, 0), (7, 3), (17, 1), (37, 5)] {
+            let batch = Batch::new(&mut rng, rows, dim, offset);
+            let loss = euclidean_loss(dim);
+            let (w_pos, w_neg, m) = (0.5f64, 0.5f64, f64::from(loss.margin));
+            let c = mean_factor(rows);
+            let (_, sa, sb) = batch.with_grad(loss.with_backend(Backend::Scalar));
+            for backend in backends() {
+                let (l, ga, gb) = batch.with_grad(loss.with_backend(backend));
+                let mut total = 0.0;
+                let mut total_scale = 0.0;
+                for r in 0..rows {
+                    let range = r * dim..(r + 1) * dim;
+                    let (ra, rb) = (&batch.a[range.clone()], &batch.b[range.clone()]);
+                    let y = f64::from(batch.labels[r]);
+                    let (s, _) = squared_reference(ra, rb);
+                    let d = s.sqrt();
+                    let h = (m - d).max(0.0);
+                    total += w_pos * y * s + w_neg * (1.0 - y) * h * h;
+                    total_scale += w_pos * y * s + w_neg * (1.0 - y) * (m + d).powi(2);
+                    let coefficient = if d == 0.0 {
+                        2.0 * c * w_pos * y
+                    } else {
+                        2.0 * c * (w_pos * y - w_neg * (1.0 - y) * h / d)
+                    };
+                    let scale_coefficient = if d == 0.0 {
+                        2.0 * c * w_pos * y
+                    } else {
+                        2.0 * c * (w_pos * y + w_neg * (1.0 - y) * (m + d) / d)
+                    };
+                    let largest = ra
+                        .iter()
+                        .zip(rb)
+                        .map(|(&x, &z)| (f64::from(x) - f64::from(z)).abs())
+                        .fold(0.0, f64::max);
+                    let tol = (2.0 * dim as f64 + 16.0) * U * scale_coefficient * largest + TINY;
+                    let inactive = y == 0.0 && d >= m;
+                    for i in range {
+                        let want = coefficient * (f64::from(batch.a[i]) - f64::from(batch.b[i]));
+                        let what = format!("{backend:?} dim={dim} rows={rows} r={r} i={i}");
+                        if inactive {
+                            assert_eq!((ga[i], gb[i]), (0.0, 0.0), "{what}: inactive pair");
+                        }
+                        assert_within(&format!("{what} grad_a"), ga[i], want, tol);
+                        assert_within(&format!("{what} grad_b"), gb[i], -want, tol);
+                        assert_within(
+                            &format!("{what} vs scalar"),
+                            ga[i],
+                            f64::from(sa[i]),
+                            2.0 * tol,
+                        );
+                        assert_within(
+                            &format!("{what} vs scalar b"),
+                            gb[i],
+                            f64::from(sb[i]),
+                            2.0 * tol,
+                        );
+                    }
+                }
+                let tol = (2.0 * dim as f64 + 16.0) * U * total_scale * c + TINY;
+                assert_within(
+                    &format!("{backend:?} dim={dim} rows={rows} loss"),
+                    l,
+                    total * c,
+                    tol,
+                );
+            }
+        }
+    }
+}
+
+/// `(loss, ∂L/∂a, ∂L/∂b, scale)` of one cosine pair in f64, with `c` folded in.
+fn cosine_reference(
+    a: &[f32],
+    b: &[f32],
+    y: f64,
+    m: f64,
+    c: f64,
+) -> (f64, Vec<f64>, Vec<f64>, f64) {
+    let (ab, _) = dot_reference(a, b);
+    let (na, nb) = (dot_reference(a, a).0.sqrt(), dot_reference(b, b).0.sqrt());
+    let (w_pos, w_neg) = (0.5, 0.5);
+    let cos = if na == 0.0 || nb == 0.0 {
+        0.0
+    } else {
+        (ab / (na * nb)).clamp(-1.0, 1.0)
+    };
+    let d = 1.0 - cos;
+    let h = (m - d).max(0.0);
+    let loss = w_pos * y * d * d + w_neg * (1.0 - y) * h * h;
+    // ∂L/∂cos = −∂L/∂D.
+    let g = -2.0 * c * (w_pos * y * d - w_neg * (1.0 - y) * h);
+    let zero = na == 0.0 || nb == 0.0;
+    let grad = |x: &[f32], z: &[f32], nx: f64, nz: f64| -> Vec<f64> {
+        x.iter()
+            .zip(z)
+            .map(|(&x, &z)| {
+                if zero {
+                    0.0
+                } else {
+                    g * (f64::from(z) / (nx * nz) - cos * f64::from(x) / (nx * nx))
+                }
+            })
+            .collect()
+    };
+    let (ga, gb) = (grad(a, b, na, nb), grad(b, a, nb, na));
+    // Scale: the slope bound times the largest absolute term of ∂cos.
+    let slope = 2.0 * c * (w_pos * y * 2.0 + w_neg * (1.0 - y) * (m + 2.0));
+    let largest = a
+        .iter()
+        .zip(b)
+        .map(|(&x, &z)| {
+            let (x, z) = (f64::from(x).abs(), f64::from(z).abs());
+            (z / (na * nb) + x / (na * na)).max(x / (na * nb) + z / (nb * nb))
+        })
+        .fold(0.0, f64::max);
+    (loss, ga, gb, if zero { 0.0 } else { slope * largest })
+}
+
+#[test]
+fn cosine_gradients_match_f64_and_scalar() {
+    let mut rng = Rng(6);
+    for dim in row_dims() {
+        for (rows, offset) in [(1, 2), (9, 0), (17, 6)] {
+            let batch = Batch::new(&mut rng, rows, dim, offset);
+            let loss = ContrastiveLoss::new(0.5)
+                .with_distance(Distance::Cosine)
+                .with_reduction(Reduction::Sum);
+            let (_, sa, sb) = batch.with_grad(loss.with_backend(Backend::Scalar));
+            for backend in backends() {
+                let (l, ga, gb) = batch.with_grad(loss.with_backend(backend));
+                let mut total = 0.0;
+                for r in 0..rows {
+                    let range = r * dim..(r + 1) * dim;
+                    let (ra, rb) = (&batch.a[range.clone()], &batch.b[range.clone()]);
+                    let y = f64::from(batch.labels[r]);
+                    let (pair, wa, wb, scale) = cosine_reference(ra, rb, y, 0.5, 1.0);
+                    total += pair;
+                    let tol = (2.0 * dim as f64 + 16.0) * U * scale + TINY;
+                    for (j, i) in range.enumerate() {
+                        let what = format!("{backend:?} cosine dim={dim} rows={rows} r={r} i={i}");
+                        assert_within(&format!("{what} grad_a"), ga[i], wa[j], tol);
+                        assert_within(&format!("{what} grad_b"), gb[i], wb[j], tol);
+                        assert_within(
+                            &format!("{what} vs scalar"),
+                            ga[i],
+                            f64::from(sa[i]),
+                            2.0 * tol,
+                        );
+                        assert_within(
+                            &format!("{what} vs scalar b"),
+                            gb[i],
+                            f64::from(sb[i]),
+                            2.0 * tol,
+                        );
+                    }
+                }
+                let tol = (2.0 * dim as f64 + 16.0) * U * 4.0 * rows as f64 + TINY;
+                assert_within(
+                    &format!("{backend:?} cosine dim={dim} rows={rows} loss"),
+                    l,
+                    total,
+                    tol,
+                );
+            }
+        }
+    }
+}
+
+/// Dissimilar pairs beyond the margin get exactly zero gradients on every backend, even
+/// when their difference is infinite (`0·∞` must not appear), and a NaN stays in its row.
+#[test]
+fn inactive_rows_are_exact_zeros_and_nan_stays_in_its_row() {
+    let mut rng = Rng(7);
+    for dim in row_dims() {
+        let rows = 37;
+        let n = rows * dim;
+        let a = buffer(&mut rng, n, false)[..n].to_vec();
+        let mut b = buffer(&mut rng, n, false)[..n].to_vec();
+        let labels: Vec<f32> = (0..rows)
+            .map(|r| if r % 3 == 0 { 1.0 } else { 0.0 })
+            .collect();
+        // Row 1 (dissimilar) is infinitely far: inactive, gradient exactly 0.
+        b[dim] = f32::INFINITY;
+        // Row 5 (dissimilar) holds a NaN: its gradient is NaN, its neighbours' are not.
+        b[5 * dim + dim / 2] = f32::NAN;
+        // Margin 0: every dissimilar row is inactive.
+        let loss = ContrastiveLoss::new(0.0).with_reduction(Reduction::Sum);
+        for backend in backends() {
+            let mut ga = vec![1.0; n];
+            let mut gb = vec![1.0; n];
+            let l = loss
+                .with_backend(backend)
+                .batch_with_grad(&a, &b, dim, &labels, &mut ga, &mut gb)
+                .unwrap();
+            assert!(
+                l.is_nan(),
+                "{backend:?} dim={dim}: a NaN row makes the sum NaN"
+            );
+            for (r, &label) in labels.iter().enumerate() {
+                let row = r * dim..(r + 1) * dim;
+                let what = format!("{backend:?} dim={dim} r={r}");
+                if r == 5 {
+                    assert!(ga[row.clone()].iter().all(|g| g.is_nan()), "{what}");
+                    assert!(gb[row].iter().all(|g| g.is_nan()), "{what}");
+                } else if label == 0.0 {
+                    for i in row {
+                        assert_eq!((ga[i], gb[i]), (0.0, 0.0), "{what} i={i}");
+                    }
+                } else {
+                    assert!(ga[row].iter().all(|g| g.is_finite()), "{what}");
+                }
+            }
+        }
+    }
+}
