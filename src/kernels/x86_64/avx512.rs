@@ -217,6 +217,14 @@ fn add_squared_difference(acc: __m512, x: __m512, y: __m512) -> __m512 {
     _mm512_fmadd_ps(d, d, acc)
 }
 
+/// `(x − y)²`.
+#[inline]
+#[target_feature(enable = "avx512f,avx2,fma")]
+fn squared_difference(x: __m512, y: __m512) -> __m512 {
+    let d = _mm512_sub_ps(x, y);
+    _mm512_mul_ps(d, d)
+}
+
 /// `Σ (a[i] − b[i])²` per lane.
 #[inline]
 #[target_feature(enable = "avx512f,avx2,fma")]
@@ -337,27 +345,38 @@ fn scaled_difference_rows(
 /// `out.len()` rows). A step takes `min(16, 32 / D)` whole rows, whose squared differences
 /// fill two vectors (32 lanes) with contiguous loads; the sum of row `r` is then gathered
 /// with `D` two-source permutes of lanes `r·D + j`, and all the step's sums leave in one
-/// store. The last step is the same with shorter masks.
+/// store. Whole steps have constant masks; the last step is the same with shorter ones.
 #[inline]
 #[target_feature(enable = "avx512f,avx2,fma")]
 fn packed_squared_rows<const D: usize>(a: &[f32], b: &[f32], out: &mut [f32]) {
     let rows_per_step = (2 * LANES / D).min(LANES);
     let step = rows_per_step * D;
-    let row_start = _mm512_mullo_epi32(lane_numbers(), _mm512_set1_epi32(D as i32));
-    let steps = a.chunks(step).zip(b.chunks(step));
-    for ((xa, xb), o) in steps.zip(out.chunks_mut(rows_per_step)) {
-        let (lo_a, hi_a) = xa.split_at(xa.len().min(LANES));
-        let (lo_b, hi_b) = xb.split_at(xb.len().min(LANES));
-        let zero = _mm512_setzero_ps();
-        let lo = add_squared_difference(zero, load_partial(lo_a), load_partial(lo_b));
-        let hi = add_squared_difference(zero, load_partial(hi_a), load_partial(hi_b));
-        let mut sums = permute2(lo, row_start, hi);
-        for j in 1..D {
-            let element = _mm512_add_epi32(row_start, _mm512_set1_epi32(j as i32));
-            sums = _mm512_add_ps(sums, permute2(lo, element, hi));
-        }
-        store_partial(o, sums);
+    let (steps_a, steps_b) = (a.chunks_exact(step), b.chunks_exact(step));
+    let (rest_a, rest_b) = (steps_a.remainder(), steps_b.remainder());
+    let mut steps_out = out.chunks_exact_mut(rows_per_step);
+    for ((xa, xb), o) in steps_a.zip(steps_b).zip(&mut steps_out) {
+        packed_squared_step::<D>(xa, xb, o);
     }
+    if !rest_a.is_empty() {
+        packed_squared_step::<D>(rest_a, rest_b, steps_out.into_remainder());
+    }
+}
+
+/// One step of [`packed_squared_rows`]: up to 32 elements of whole rows of `D`.
+#[inline]
+#[target_feature(enable = "avx512f,avx2,fma")]
+fn packed_squared_step<const D: usize>(a: &[f32], b: &[f32], out: &mut [f32]) {
+    let (lo_a, hi_a) = a.split_at(a.len().min(LANES));
+    let (lo_b, hi_b) = b.split_at(b.len().min(LANES));
+    let lo = squared_difference(load_partial(lo_a), load_partial(lo_b));
+    let hi = squared_difference(load_partial(hi_a), load_partial(hi_b));
+    let row_start = _mm512_mullo_epi32(lane_numbers(), _mm512_set1_epi32(D as i32));
+    let mut sums = permute2(lo, row_start, hi);
+    for j in 1..D {
+        let element = _mm512_add_epi32(row_start, _mm512_set1_epi32(j as i32));
+        sums = _mm512_add_ps(sums, permute2(lo, element, hi));
+    }
+    store_partial(out, sums);
 }
 
 /// `out[r] = Σ (a_r − b_r)²` for rows of `dim ≥ 9`: each row's lane-wise sums come from the
@@ -435,20 +454,47 @@ fn grouped_scaled_rows(
     let group = LANES * dim;
     let row_of = RowOf::new(dim);
     let (zero, magnitude) = (_mm512_setzero_ps(), _mm512_set1_epi32(i32::MAX));
-    let inputs = a.chunks(group).zip(b.chunks(group));
-    let outputs = out_a.chunks_mut(group).zip(out_b.chunks_mut(group));
-    for (((ga, gb), (oa, ob)), k) in inputs.zip(outputs).zip(k.chunks(LANES)) {
-        let k = load_partial(k);
-        let vectors = ga.chunks(LANES).zip(gb.chunks(LANES));
-        let outs = oa.chunks_mut(LANES).zip(ob.chunks_mut(LANES));
+    // `k` of each lane's row for vector `j` of a group; exact zeros where `k == 0`.
+    let scaled = |k: __m512, j: usize, x: __m512, y: __m512| {
+        let k = permute(k, row_of.lanes_of_vector(j));
+        let nonzero = _mm512_test_epi32_mask(_mm512_castps_si512(k), magnitude);
+        let g = _mm512_maskz_mul_ps(nonzero, k, _mm512_sub_ps(x, y));
+        (g, _mm512_sub_ps(zero, g))
+    };
+    // Whole groups: whole vectors, no masks.
+    let whole = k.len() / LANES * group;
+    let (a, rest_a) = a.split_at(whole);
+    let (b, rest_b) = b.split_at(whole);
+    let (out_a, rest_oa) = out_a.split_at_mut(whole);
+    let (out_b, rest_ob) = out_b.split_at_mut(whole);
+    let (k, rest_k) = k.as_chunks::<LANES>();
+    let inputs = a.chunks_exact(group).zip(b.chunks_exact(group));
+    let outputs = out_a
+        .chunks_exact_mut(group)
+        .zip(out_b.chunks_exact_mut(group));
+    for (((ga, gb), (oa, ob)), k) in inputs.zip(outputs).zip(k) {
+        let k = load(k);
+        let vectors = ga
+            .as_chunks::<LANES>()
+            .0
+            .iter()
+            .zip(gb.as_chunks::<LANES>().0);
+        let outs = oa.as_chunks_mut::<LANES>().0.iter_mut();
+        let outs = outs.zip(ob.as_chunks_mut::<LANES>().0);
         for (j, ((xa, xb), (ya, yb))) in vectors.zip(outs).enumerate() {
-            let k = permute(k, row_of.lanes_of_vector(j));
-            let nonzero = _mm512_test_epi32_mask(_mm512_castps_si512(k), magnitude);
-            let d = _mm512_sub_ps(load_partial(xa), load_partial(xb));
-            let g = _mm512_maskz_mul_ps(nonzero, k, d);
-            store_partial(ya, g);
-            store_partial(yb, _mm512_sub_ps(zero, g));
+            let (g, h) = scaled(k, j, load(xa), load(xb));
+            store(ya, g);
+            store(yb, h);
         }
+    }
+    // The last rows (fewer than 16): the same with masks.
+    let k = load_partial(rest_k);
+    let vectors = rest_a.chunks(LANES).zip(rest_b.chunks(LANES));
+    let outs = rest_oa.chunks_mut(LANES).zip(rest_ob.chunks_mut(LANES));
+    for (j, ((xa, xb), (ya, yb))) in vectors.zip(outs).enumerate() {
+        let (g, h) = scaled(k, j, load_partial(xa), load_partial(xb));
+        store_partial(ya, g);
+        store_partial(yb, h);
     }
 }
 
