@@ -85,12 +85,20 @@ fn sum_bound(n: usize, scale: f64) -> f64 {
     (n as f64 + 4.0) * U * scale + TINY * n as f64
 }
 
+/// With `std` the x86 backends follow the CPU (on the AMD Zen 4 this crate is developed on,
+/// both run and AVX-512 is the default); without it, the build's target features.
 #[test]
 fn x86_backends_are_detected() {
     #[cfg(target_arch = "x86_64")]
     {
-        let avx2 = std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma");
-        let avx512 = std::is_x86_feature_detected!("avx512f") && avx2;
+        let (avx2, avx512) = if cfg!(feature = "std") {
+            let avx2 =
+                std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma");
+            (avx2, avx2 && std::is_x86_feature_detected!("avx512f"))
+        } else {
+            let avx2 = cfg!(all(target_feature = "avx2", target_feature = "fma"));
+            (avx2, avx2 && cfg!(target_feature = "avx512f"))
+        };
         assert_eq!(Backend::Avx2.is_available(), avx2);
         assert_eq!(Backend::Avx512.is_available(), avx512);
         let want = if avx512 {
@@ -101,9 +109,6 @@ fn x86_backends_are_detected() {
             Backend::Portable
         };
         assert_eq!(Backend::best(), want);
-        if avx512 {
-            eprintln!("this CPU runs every backend: {:?}", backends());
-        }
     }
 }
 

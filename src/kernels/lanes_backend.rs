@@ -1,5 +1,5 @@
-//! Builds a kernel table from a [`Lanes`] type: the scalar and portable backends are the
-//! same generic loops over different lanes.
+//! Builds a kernel table from a [`Lanes`](super::generic::Lanes) type: the scalar and
+//! portable backends are the same generic loops over different lanes.
 
 /// Expands to a `pub(crate) static KERNELS: Kernels` whose entries run the generic loops of
 /// `generic.rs` over the lanes type `$lanes`.

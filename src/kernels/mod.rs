@@ -9,7 +9,8 @@ mod generic;
 mod lanes_backend;
 mod portable;
 mod scalar;
-#[cfg(target_arch = "x86_64")]
+// Soft-float x86-64 targets (`x86_64-unknown-none`) cannot compile vector code at all.
+#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
 mod x86_64;
 
 use crate::Error;
@@ -108,11 +109,11 @@ pub(crate) fn table(backend: Backend) -> Result<&'static Kernels, Error> {
     let found = match backend {
         Backend::Scalar => Some(&scalar::KERNELS),
         Backend::Portable => Some(&portable::KERNELS),
-        #[cfg(target_arch = "x86_64")]
+        #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
         Backend::Avx2 => x86_64::avx2(),
-        #[cfg(target_arch = "x86_64")]
+        #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
         Backend::Avx512 => x86_64::avx512(),
-        #[cfg(not(target_arch = "x86_64"))]
+        #[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
         Backend::Avx2 | Backend::Avx512 => None,
     };
     found.ok_or(Error::BackendUnavailable { backend })

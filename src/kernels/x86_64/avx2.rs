@@ -102,6 +102,14 @@ fn sum_lanes(v: __m256) -> f32 {
     _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)))
 }
 
+/// `(x − y)²`.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn squared_difference(x: __m256, y: __m256) -> __m256 {
+    let d = _mm256_sub_ps(x, y);
+    _mm256_mul_ps(d, d)
+}
+
 /// `acc + (x − y)²`.
 #[inline]
 #[target_feature(enable = "avx2,fma")]
@@ -344,12 +352,31 @@ fn grouped_squared_rows<const D: usize>(a: &[f32], b: &[f32], out: &mut [f32]) {
     }
 }
 
-/// `out[r] = Σ (a_r − b_r)²` for rows of `dim ≥ 5`: each row's lane-wise sums come from the
-/// pair loop, and 8 rows at a time are summed across lanes together by a transpose
-/// ([`sum_each`]).
+/// `out[r] = Σ (a_r − b_r)²` for rows of `dim ≥ 5`: each row's lane-wise sums come from one
+/// masked step (`dim ≤ 8`) or the pair loop, and 8 rows at a time are summed across lanes
+/// together by a transpose ([`sum_each`]).
 #[inline]
 #[target_feature(enable = "avx2,fma")]
 fn transposed_squared_rows(a: &[f32], b: &[f32], dim: usize, out: &mut [f32]) {
+    if dim <= LANES {
+        // One masked step per row, its mask in a register: no length dispatch per row.
+        let row = |x: &[f32], y: &[f32]| squared_difference(load_partial(x), load_partial(y));
+        transposed_rows(a, b, dim, out, row);
+    } else {
+        transposed_rows(a, b, dim, out, |x, y| squared_euclidean_lanes(x, y));
+    }
+}
+
+/// The loop of [`transposed_squared_rows`], over `row`, the lane-wise sums of one row.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn transposed_rows(
+    a: &[f32],
+    b: &[f32],
+    dim: usize,
+    out: &mut [f32],
+    row: impl Fn(&[f32], &[f32]) -> __m256,
+) {
     let group = LANES * dim;
     let (groups_a, groups_b) = (a.chunks_exact(group), b.chunks_exact(group));
     let (rest_a, rest_b) = (groups_a.remainder(), groups_b.remainder());
@@ -358,13 +385,13 @@ fn transposed_squared_rows(a: &[f32], b: &[f32], dim: usize, out: &mut [f32]) {
         let mut lanes = [_mm256_setzero_ps(); LANES];
         let rows = ga.chunks_exact(dim).zip(gb.chunks_exact(dim));
         for (l, (ra, rb)) in lanes.iter_mut().zip(rows) {
-            *l = squared_euclidean_lanes(ra, rb);
+            *l = row(ra, rb);
         }
         store(o, sum_each(lanes));
     }
     let rows = rest_a.chunks_exact(dim).zip(rest_b.chunks_exact(dim));
     for (o, (ra, rb)) in rest_out.iter_mut().zip(rows) {
-        *o = sum_lanes(squared_euclidean_lanes(ra, rb));
+        *o = sum_lanes(row(ra, rb));
     }
 }
 
