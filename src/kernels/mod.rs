@@ -56,8 +56,8 @@ pub(crate) struct Kernels {
 pub enum Backend {
     /// Plain Rust with four accumulators; runs everywhere.
     Scalar,
-    /// `wide::f32x8`: SSE2 on x86-64, NEON on aarch64, simd128 on wasm32 when enabled,
-    /// plain arrays elsewhere.
+    /// `wide::f32x8`: SSE2 on x86-64, NEON on aarch64, simd128 on wasm32 when enabled;
+    /// on targets without SIMD, the scalar loops (wide's arrays would be no faster).
     Portable,
     /// `core::arch` AVX2 + FMA kernels (x86-64 only, detected at run time under `std`).
     Avx2,
@@ -104,11 +104,23 @@ impl Backend {
     }
 }
 
+/// Targets where `wide` maps to real SIMD instructions; elsewhere its arrays are no
+/// faster than the scalar loops and cost flash.
+const PORTABLE_IS_SIMD: bool = cfg!(any(
+    target_feature = "sse2",
+    target_feature = "neon",
+    target_feature = "simd128"
+));
+
 /// The kernel table of `backend`, or `Err` if it cannot run here.
 pub(crate) fn table(backend: Backend) -> Result<&'static Kernels, Error> {
     let found = match backend {
         Backend::Scalar => Some(&scalar::KERNELS),
-        Backend::Portable => Some(&portable::KERNELS),
+        // Where `wide` has no SIMD its 8-lane arrays compute what the scalar loops compute,
+        // unrolled: the portable name then runs the scalar table, so that firmware links one
+        // table, not two (7.5 KiB of flash on Cortex-M4F; docs/targets.md).
+        Backend::Portable if PORTABLE_IS_SIMD => Some(&portable::KERNELS),
+        Backend::Portable => Some(&scalar::KERNELS),
         #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
         Backend::Avx2 => x86_64::avx2(),
         #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
@@ -171,14 +183,6 @@ mod dispatch {
     //! Compile-time choice: what `cfg(target_feature)` says this build may use.
     use super::{Backend, Kernels};
 
-    /// Targets where `wide` maps to real SIMD instructions; elsewhere its arrays are no
-    /// faster than the scalar loops and cost flash.
-    const PORTABLE_IS_SIMD: bool = cfg!(any(
-        target_feature = "sse2",
-        target_feature = "neon",
-        target_feature = "simd128"
-    ));
-
     #[inline]
     pub(super) fn best() -> Backend {
         // AVX-512F, then AVX2+FMA, as far as the build's target features allow.
@@ -188,7 +192,7 @@ mod dispatch {
         {
             return b;
         }
-        if PORTABLE_IS_SIMD {
+        if super::PORTABLE_IS_SIMD {
             Backend::Portable
         } else {
             Backend::Scalar
