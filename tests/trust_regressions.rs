@@ -172,7 +172,8 @@ fn dot_with_an_infinite_input_is_that_infinity() {
 /// The AVX2 and AVX-512 rows kernels compute `LANES * dim` before looking at the data: a
 /// zero-row batch with a huge `dim` (valid input: `0` is a multiple of any `dim`) panics
 /// with "attempt to multiply with overflow" in debug builds, and in release builds the
-/// product wraps, to 0 for `dim = 2⁶⁰`, and `chunks_exact(0)` panics. Found by
+/// product wraps, to 0 for `dim = 2⁶⁰`, and `chunks_exact(0)` panics
+/// ("chunk size must be non-zero"). Found by
 /// `api_robustness`. Fix: `LANES.saturating_mul(dim)` (or return early when there are no
 /// rows) in `transposed_squared_rows` and its gradient twin (src/kernels/x86_64/).
 #[test]
@@ -180,7 +181,9 @@ fn dot_with_an_infinite_input_is_that_infinity() {
 fn rows_kernels_accept_a_huge_dim_over_zero_rows() {
     let e: [f32; 0] = [];
     for backend in Backend::available() {
-        for dim in [usize::MAX, 1 << 60, usize::MAX / 8 + 1] {
+        // usize::MAX, 2⁶⁰ (2³⁰ on 32-bit targets), and the smallest dim whose 8-lane group
+        // overflows.
+        for dim in [usize::MAX, 1 << (usize::BITS - 4), usize::MAX / 8 + 1] {
             let ctx = format!("{backend:?} dim = {dim}");
             assert_eq!(
                 backend.squared_euclidean_rows(&e, &e, dim, &mut []),
