@@ -36,6 +36,9 @@ pub(crate) fn rows(a: &[f32], b: &[f32], dim: usize) -> Result<usize, Error> {
     Ok(a.len() / dim)
 }
 
+// A batch of zero rows is answered before any kernel runs: with no rows, `dim` may be any
+// size at all (`0` is a multiple of every `dim`), and kernels need not handle that.
+
 /// Every label lies in `[0, 1]` (NaN does not).
 #[inline]
 pub(crate) fn labels(labels: &[f32]) -> Result<(), Error> {

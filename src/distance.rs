@@ -140,6 +140,9 @@ fn squared_euclidean_rows_with(
 ) -> Result<(), Error> {
     let rows = check::rows(a, b, dim)?;
     check::same_len("out", rows, out.len())?;
+    if rows == 0 {
+        return Ok(());
+    }
     (k.squared_euclidean_rows)(a, b, dim, out);
     for ((s, ra), rb) in out
         .iter_mut()

@@ -58,13 +58,27 @@ fn exponent(x: f32) -> i32 {
     }
 }
 
-/// A rescaled view of a difference vector: `δ·down` has its largest component in `[1, 2)`
-/// and `t = Σ (δ·down)²`, so `D = √t·up` and `s = t·up²`.
+/// A rescaled view of a difference vector: `u = δ·down` has its largest component in
+/// `[1, 2)`, `t = Σ u²`, `D = √t·up` and `s = t·up²` (`up = 1/down`). When `a − b`
+/// itself overflows (components near `±f32::MAX`), `u` is formed from halved inputs.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Rescaled {
-    pub down: Pow2,
+    down: Pow2,
     pub up: Pow2,
     pub t: f32,
+    halved: bool,
+}
+
+impl Rescaled {
+    /// `(x − y)·down`, without overflowing where `x − y` would.
+    #[inline]
+    pub(crate) fn unit(&self, x: f32, y: f32) -> f32 {
+        if self.halved {
+            self.down.apply(x * 0.5 - y * 0.5)
+        } else {
+            self.down.apply(x - y)
+        }
+    }
 }
 
 /// The Euclidean separation of two vectors: `s = Σδ²`, `D = √s`, and, when the plain sum
@@ -109,16 +123,18 @@ impl Separation {
     }
 
     /// Always the rescaled form (for callers whose coefficients overflowed on the plain
-    /// form). NaN is impossible here: callers only come with a non-NaN sum.
+    /// form): `None` only for a true zero, an infinite input, or NaN.
     #[cold]
     pub(crate) fn rescaled(a: &[f32], b: &[f32]) -> Separation {
-        let largest = a
-            .iter()
-            .zip(b)
-            .map(|(&x, &y)| (x - y).abs())
-            .fold(0.0f32, |m, d| if d > m || d.is_nan() { d } else { m });
+        let mut largest = largest_difference(a, b, false);
+        let mut halved = false;
+        if largest.is_infinite() && a.iter().chain(b).all(|x| x.is_finite()) {
+            // `a − b` overflowed though the inputs are finite: work on halves.
+            largest = largest_difference(a, b, true);
+            halved = true;
+        }
         if largest.is_nan() || largest == 0.0 || largest.is_infinite() {
-            // All equal (a true zero), an infinite component, or NaN.
+            // All equal (a true zero), an infinite input, or NaN.
             return Separation {
                 squared: largest * largest,
                 distance: largest,
@@ -126,26 +142,46 @@ impl Separation {
             };
         }
         let e = exponent(largest);
-        let (down, up) = (Pow2::new(-e), Pow2::new(e));
+        let scale = Rescaled {
+            down: Pow2::new(-e),
+            up: Pow2::new(if halved { e + 1 } else { e }),
+            t: 0.0,
+            halved,
+        };
         let t = a
             .iter()
             .zip(b)
             .map(|(&x, &y)| {
-                let d = down.apply(x - y);
-                d * d
+                let u = scale.unit(x, y);
+                u * u
             })
             .sum::<f32>();
-        let root = sqrt(t);
         Separation {
-            squared: up.apply(up.apply(t)),
-            distance: up.apply(root),
-            rescaled: Some(Rescaled { down, up, t }),
+            squared: scale.up.apply(scale.up.apply(t)),
+            distance: scale.up.apply(sqrt(t)),
+            rescaled: Some(Rescaled { t, ..scale }),
         }
     }
 }
 
-/// `g_a = p·δ − q·(δ·down)/√t` and `g_b = −g_a`, in scalar code: the gradient of a pair
-/// whose distance was rescaled, where `q/D` would overflow or lose all precision.
+/// `max |a − b|` (of `a/2 − b/2` when `halved`), NaN if any difference is NaN.
+fn largest_difference(a: &[f32], b: &[f32], halved: bool) -> f32 {
+    a.iter()
+        .zip(b)
+        .map(|(&x, &y)| {
+            if halved {
+                (x * 0.5 - y * 0.5).abs()
+            } else {
+                (x - y).abs()
+            }
+        })
+        .fold(0.0f32, |m, d| if d > m || d.is_nan() { d } else { m })
+}
+
+/// `g_a = p·δ − (q/√t)·u` with `u = δ·down` and `g_b = −g_a`, in scalar code: the
+/// gradient of a pair whose distance was rescaled, where `q/D` or `δ` itself would
+/// overflow or lose all precision. `p·δ` is formed as `(p·u)·up`; a component with `u = 0`
+/// gets no dissimilar term (its exact value is 0, even if `q` overflowed).
 #[cold]
 pub(crate) fn rescaled_difference(
     a: &[f32],
@@ -158,13 +194,13 @@ pub(crate) fn rescaled_difference(
 ) {
     let q = q / sqrt(r.t);
     for (((&x, &y), ga), gb) in a.iter().zip(b).zip(grad_a).zip(grad_b) {
-        let d = x - y;
+        let u = r.unit(x, y);
         let mut g = 0.0;
         if p != 0.0 {
-            g += p * d;
+            g += r.up.apply(p * u);
         }
-        if q != 0.0 {
-            g -= q * r.down.apply(d);
+        if q != 0.0 && u != 0.0 {
+            g -= q * u;
         }
         *ga = g;
         *gb = -g;
@@ -213,7 +249,9 @@ impl Cosine {
                 plain: true,
             };
         }
-        if ab.is_nan() || aa.is_nan() || bb.is_nan() {
+        // Sums of squares are NaN only for NaN inputs; a NaN `ab` can also be `∞ − ∞` from
+        // finite products that overflow, which the rescaled path gets right.
+        if aa.is_nan() || bb.is_nan() {
             return Cosine {
                 cos: f32::NAN,
                 down_a: one,
@@ -299,8 +337,18 @@ pub(crate) fn rescaled_cosine_gradient(
 #[cold]
 pub(crate) fn dot_rescaled(a: &[f32], b: &[f32], plain: f32) -> f32 {
     let (ma, mb) = (largest_magnitude(a), largest_magnitude(b));
-    if !ma.is_finite() || !mb.is_finite() || ma == 0.0 || mb == 0.0 {
+    if ma.is_nan() || mb.is_nan() || ma == 0.0 || mb == 0.0 {
         return plain;
+    }
+    if ma.is_infinite() || mb.is_infinite() {
+        // An infinite product outweighs any finite one: the sum of the infinite products
+        // alone (NaN for ∞ − ∞ or ∞·0 among them).
+        return a
+            .iter()
+            .zip(b)
+            .filter(|(x, y)| x.is_infinite() || y.is_infinite())
+            .map(|(&x, &y)| x * y)
+            .sum();
     }
     let (ea, eb) = (exponent(ma), exponent(mb));
     let (da, db) = (Pow2::new(-ea), Pow2::new(-eb));

@@ -1,10 +1,8 @@
 //! Inputs on which the crate broke, or still breaks, its documented contract, found by the
 //! fuzzers and the magnitude properties of issue 5. Each test states the exact expectation.
-//! Fixed ones run always and keep the fix. Open ones are `#[ignore]`d with the reason
-//! until `src/` is fixed (`cargo test --test trust_regressions -- --ignored` shows the
-//! current state); the fuzz targets and tests/properties_magnitudes.rs skip those input
-//! classes through the predicates of `trust_oracle` named below. Remove the `ignore` and
-//! the predicate together when a fix lands.
+//! All are fixed and run always, so that each fix stays. (The predicates of `trust_oracle`
+//! named below once let the fuzz targets and tests/properties_magnitudes.rs skip the input
+//! classes that were still open.)
 
 mod trust_oracle;
 
@@ -17,7 +15,6 @@ use trust_oracle as oracle;
 /// Fix: return NaN early only when `aa` or `bb` is NaN (sums of squares are NaN only for
 /// NaN inputs), and send a NaN `ab` to the rescaled path, which handles NaN and ∞ inputs.
 #[test]
-#[ignore = "gap: cosine of finite vectors whose products overflow is NaN (issue 5 note)"]
 fn cosine_of_finite_vectors_whose_products_overflow_is_not_nan() {
     let (a, b) = ([1e20f32, -1e20], [1e20f32, 1e20]);
     for backend in Backend::available() {
@@ -50,7 +47,6 @@ fn seed_loss_does_not_overflow_on_a_sum_of_terms_below_the_maximum() {
 /// rescaled path sees `largest = ∞` with finite inputs), compute `k·a − k·b`, or the
 /// whole cold path in f64.
 #[test]
-#[ignore = "gap: gradient is ∞ when a − b overflows but the gradient does not (issue 5 note)"]
 fn gradient_is_finite_when_only_the_difference_overflows() {
     for backend in Backend::available() {
         let loss = ContrastiveLoss::new(1.0)
@@ -107,7 +103,6 @@ fn loss_keeps_its_bound_when_the_squared_distance_is_subnormal() {
 /// Fix: in `cosine_gradient` (src/loss/pair.rs), take the rescaled path unless every
 /// nonzero coefficient is a normal number.
 #[test]
-#[ignore = "gap: cosine gradient loses its bound when a coefficient is subnormal (issue 5 note)"]
 fn cosine_gradient_keeps_its_bound_when_a_coefficient_is_subnormal() {
     let a = [
         1.110223e-16f32,
@@ -137,7 +132,6 @@ fn cosine_gradient_keeps_its_bound_when_a_coefficient_is_subnormal() {
 /// Predicate: `PairRef::coefficient_overflows`. Fix: when the coefficient is not finite,
 /// write the gradient in a cold path (f64, or `0` where `δ_i = 0`).
 #[test]
-#[ignore = "gap: NaN gradient where a coefficient overflows (issue 5 note)"]
 fn gradient_is_not_nan_when_a_coefficient_overflows() {
     for backend in Backend::available() {
         let loss = ContrastiveLoss::new(1e20)
@@ -161,7 +155,6 @@ fn gradient_is_not_nan_when_a_coefficient_overflows() {
 /// input, return the sum of the infinite products alone (NaN only for `∞ − ∞` or `∞·0`
 /// among them).
 #[test]
-#[ignore = "gap: dot of an infinite input and an overflowing finite product is NaN (issue 5 note)"]
 fn dot_with_an_infinite_input_is_that_infinity() {
     let (a, b) = ([-f32::MAX, f32::NEG_INFINITY], [2.0f32, -1.0]);
     for backend in Backend::available() {
@@ -177,7 +170,6 @@ fn dot_with_an_infinite_input_is_that_infinity() {
 /// `api_robustness`. Fix: `LANES.saturating_mul(dim)` (or return early when there are no
 /// rows) in `transposed_squared_rows` and its gradient twin (src/kernels/x86_64/).
 #[test]
-#[ignore = "bug: AVX rows kernels overflow LANES * dim for huge dim (issue 5 note)"]
 fn rows_kernels_accept_a_huge_dim_over_zero_rows() {
     let e: [f32; 0] = [];
     for backend in Backend::available() {

@@ -162,6 +162,9 @@ impl ContrastiveLoss {
     pub fn batch(&self, a: &[f32], b: &[f32], dim: usize, labels: &[f32]) -> Result<f32, Error> {
         let (kernels, rows) = self.check_batch(a, b, dim, labels)?;
         self.check_reducible(rows)?;
+        if rows == 0 {
+            return Ok(0.0);
+        }
         let mut total = 0.0f64;
         match self.distance {
             Distance::Euclidean => {
@@ -185,6 +188,9 @@ impl ContrastiveLoss {
     ) -> Result<(), Error> {
         let (kernels, rows) = self.check_batch(a, b, dim, labels)?;
         check::same_len("out", rows, out.len())?;
+        if rows == 0 {
+            return Ok(());
+        }
         match self.distance {
             Distance::Euclidean => self.for_each_block(kernels, a, b, dim, labels, 2.0, |block| {
                 out[block.first..block.first + block.rows]
@@ -212,6 +218,9 @@ impl ContrastiveLoss {
         check::same_len("grad_a", a.len(), grad_a.len())?;
         check::same_len("grad_b", a.len(), grad_b.len())?;
         self.check_reducible(rows)?;
+        if rows == 0 {
+            return Ok(0.0);
+        }
         let two_c = match self.reduction {
             Reduction::Mean => 2.0 / rows as f32,
             Reduction::Sum => 2.0,

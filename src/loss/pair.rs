@@ -81,12 +81,16 @@ impl EuclideanGradient {
         let pc = if terms.p != 0.0 { two_c * terms.p } else { 0.0 };
         let h = terms.hinge(distance);
         // At D = 0 the dissimilar term's direction is undefined; 0 is its subgradient.
-        if h == 0.0 || distance == 0.0 {
-            return EuclideanGradient::Plain(pc);
-        }
-        let qc = two_c * terms.q * h;
+        let qc = if h == 0.0 || distance == 0.0 {
+            0.0
+        } else {
+            two_c * terms.q * h
+        };
         if let Some(scale) = sep.rescaled {
             return EuclideanGradient::Rescaled { pc, qc, scale };
+        }
+        if qc == 0.0 {
+            return EuclideanGradient::Plain(pc);
         }
         let k = pc - qc / distance;
         if k.is_finite() {
@@ -162,7 +166,9 @@ pub(crate) fn cosine_gradient(
         let cross = g / (cos.norm_a * cos.norm_b);
         let self_a = -g * cos.cos / (cos.norm_a * cos.norm_a);
         let self_b = -g * cos.cos / (cos.norm_b * cos.norm_b);
-        if cross.is_finite() && self_a.is_finite() && self_b.is_finite() {
+        // Zero or normal: a subnormal coefficient has lost its precision.
+        let usable = |x: f32| x == 0.0 || x.is_normal();
+        if usable(cross) && usable(self_a) && usable(self_b) {
             (kernels.linear_combination)(a, b, [self_a, cross, cross, self_b], grad_a, grad_b);
             return;
         }
