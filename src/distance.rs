@@ -108,7 +108,11 @@ impl Backend {
 
 fn squared_euclidean_with(k: &Kernels, a: &[f32], b: &[f32]) -> Result<f32, Error> {
     check::same_len("b", a.len(), b.len())?;
-    Ok(Separation::of(k, a, b).squared)
+    Ok(Separation::squared_from_sum(
+        (k.squared_euclidean)(a, b),
+        a,
+        b,
+    ))
 }
 
 fn euclidean_with(k: &Kernels, a: &[f32], b: &[f32]) -> Result<f32, Error> {
@@ -149,7 +153,7 @@ fn squared_euclidean_rows_with(
         .zip(a.chunks_exact(dim))
         .zip(b.chunks_exact(dim))
     {
-        *s = Separation::from_sum(*s, ra, rb).squared;
+        *s = Separation::squared_from_sum(*s, ra, rb);
     }
     Ok(())
 }

@@ -106,6 +106,16 @@ impl Separation {
         }
     }
 
+    /// Only `s`, from a plain kernel sum: no square root on the fast path.
+    #[inline]
+    pub(crate) fn squared_from_sum(s: f32, a: &[f32], b: &[f32]) -> f32 {
+        if (f32::MIN_POSITIVE..=f32::MAX).contains(&s) || s.is_nan() {
+            s
+        } else {
+            Separation::rescaled(a, b).squared
+        }
+    }
+
     /// Computes `a − b` through the kernel, then rescales if needed.
     #[inline]
     pub(crate) fn of(kernels: &Kernels, a: &[f32], b: &[f32]) -> Separation {

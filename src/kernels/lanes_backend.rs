@@ -43,6 +43,16 @@ macro_rules! lanes_backend {
             generic::scaled_difference_rows::<$lanes>(a, b, dim, k, out_a, out_b)
         }
 
+        fn contrastive_epilogue(
+            sums: &[f32; super::EPILOGUE_ROWS],
+            labels: &[f32; super::EPILOGUE_ROWS],
+            params: [f32; 4],
+            losses: &mut [f32; super::EPILOGUE_ROWS],
+            coefficients: &mut [f32; super::EPILOGUE_ROWS],
+        ) -> bool {
+            super::epilogue::contrastive_epilogue(sums, labels, params, losses, coefficients)
+        }
+
         pub(crate) static KERNELS: Kernels = Kernels {
             squared_euclidean,
             dot,
@@ -51,6 +61,7 @@ macro_rules! lanes_backend {
             linear_combination,
             squared_euclidean_rows,
             scaled_difference_rows,
+            contrastive_epilogue,
         };
     };
 }

@@ -5,6 +5,7 @@
 //! shortest slice it is given. Numerical edge cases (underflow, overflow, zero distance)
 //! are the public layer's business, not the kernels'.
 
+pub(crate) mod epilogue;
 mod generic;
 mod lanes_backend;
 mod portable;
@@ -14,6 +15,7 @@ mod scalar;
 mod x86_64;
 
 use crate::Error;
+pub(crate) use epilogue::{EPILOGUE_ROWS, needs_care};
 
 /// `(a, b, k, out_a, out_b)`: writes `k·(a − b)` and its negation.
 pub(crate) type ScaledDifferenceFn = fn(&[f32], &[f32], f32, &mut [f32], &mut [f32]);
@@ -21,6 +23,16 @@ pub(crate) type ScaledDifferenceFn = fn(&[f32], &[f32], f32, &mut [f32], &mut [f
 pub(crate) type LinearCombinationFn = fn(&[f32], &[f32], [f32; 4], &mut [f32], &mut [f32]);
 /// `(a, b, dim, k, out_a, out_b)`: per-row scaled differences.
 pub(crate) type ScaledDifferenceRowsFn = fn(&[f32], &[f32], usize, &[f32], &mut [f32], &mut [f32]);
+
+/// `(sums, labels, [w⁺, w⁻, m, 2c], losses, coefficients) -> flagged`: see
+/// [`epilogue::contrastive_epilogue`].
+pub(crate) type EpilogueFn = fn(
+    &[f32; EPILOGUE_ROWS],
+    &[f32; EPILOGUE_ROWS],
+    [f32; 4],
+    &mut [f32; EPILOGUE_ROWS],
+    &mut [f32; EPILOGUE_ROWS],
+) -> bool;
 
 /// The primitives every backend provides. Slices passed together have equal lengths.
 pub(crate) struct Kernels {
@@ -39,6 +51,8 @@ pub(crate) struct Kernels {
     /// Row `r` of `out_a` is `k[r]·(a_r − b_r)`, `out_b = −out_a`; rows with `k[r] == 0`
     /// are exact zeros.
     pub scaled_difference_rows: ScaledDifferenceRowsFn,
+    /// Losses and gradient coefficients of a block of rows from their squared distances.
+    pub contrastive_epilogue: EpilogueFn,
 }
 
 /// A kernel backend. Every computation of the crate runs on the best available backend

@@ -10,12 +10,12 @@
 #![forbid(unsafe_code)]
 
 use super::pair::{EuclideanGradient, Terms};
-use crate::kernels::Kernels;
-use crate::numerics::{self, Separation};
+use crate::kernels::{EPILOGUE_ROWS, Kernels, needs_care};
+use crate::numerics::Separation;
 
 /// Rows per block: the block's rows are read by the distance kernel and read again, from
 /// L1, by the gradient kernel.
-pub(crate) const BLOCK_ROWS: usize = 64;
+pub(crate) const BLOCK_ROWS: usize = EPILOGUE_ROWS;
 /// Elements per side in one block (32 KiB of f32 across both sides).
 const BLOCK_ELEMENTS: usize = 4096;
 
@@ -30,6 +30,10 @@ pub(crate) struct Weights {
 }
 
 impl Weights {
+    fn params(self) -> [f32; 4] {
+        [self.positive, self.negative, self.margin, self.two_c]
+    }
+
     fn terms(self, label: f32) -> Terms {
         Terms {
             p: self.positive * label,
@@ -94,10 +98,10 @@ impl Block {
         self.rescaled = false;
         (kernels.squared_euclidean_rows)(a, b, dim, &mut self.sums[..rows]);
         let flagged = match <&[f32; BLOCK_ROWS]>::try_from(labels) {
-            Ok(full) => epilogue(
+            Ok(full) => (kernels.contrastive_epilogue)(
                 &self.sums,
                 full,
-                &w,
+                w.params(),
                 &mut self.losses,
                 &mut self.coefficients,
             ),
@@ -106,10 +110,10 @@ impl Block {
                 let mut padded = [1.0f32; BLOCK_ROWS];
                 padded[..rows].copy_from_slice(labels);
                 self.sums[rows..].fill(1.0);
-                let flagged = epilogue(
+                let flagged = (kernels.contrastive_epilogue)(
                     &self.sums,
                     &padded,
-                    &w,
+                    w.params(),
                     &mut self.losses,
                     &mut self.coefficients,
                 );
@@ -170,47 +174,6 @@ impl Block {
             rewrite_rescaled_rows(kernels, a, b, dim, labels, w, grad_a, grad_b);
         }
     }
-}
-
-/// Whether a row's plain result cannot be trusted: its sum is zero, subnormal, infinite
-/// or NaN, or its coefficient overflowed. (Written with comparisons only, so that the
-/// epilogue vectorizes.)
-#[inline(always)]
-fn needs_care(sum: f32, coefficient: f32) -> bool {
-    !(f32::MIN_POSITIVE..=f32::MAX).contains(&sum)
-        | (coefficient.abs() > f32::MAX)
-        | coefficient.is_nan()
-}
-
-/// Losses and coefficients of a full block of rows from their squared distances, without
-/// branches, so that it compiles to vector code. Rows that [`needs_care`] get a loss of 0
-/// here; returns whether there are any.
-#[inline]
-fn epilogue(
-    sums: &[f32; BLOCK_ROWS],
-    labels: &[f32; BLOCK_ROWS],
-    w: &Weights,
-    losses: &mut [f32; BLOCK_ROWS],
-    coefficients: &mut [f32; BLOCK_ROWS],
-) -> bool {
-    let mut flagged = 0u32;
-    for r in 0..BLOCK_ROWS {
-        let (s, y) = (sums[r], labels[r]);
-        let (p, q) = (w.positive * y, w.negative * (1.0 - y));
-        let d = numerics::sqrt(s);
-        let h = w.margin - d;
-        let active = (q != 0.0) & (h > 0.0);
-        let similar = if p != 0.0 { p * s } else { 0.0 };
-        let dissimilar = if active { q * h * h } else { 0.0 };
-        let k_similar = if p != 0.0 { w.two_c * p } else { 0.0 };
-        let k_dissimilar = if active { w.two_c * q * h / d } else { 0.0 };
-        let k = k_similar - k_dissimilar;
-        let care = needs_care(s, k);
-        flagged |= u32::from(care);
-        losses[r] = if care { 0.0 } else { similar + dissimilar };
-        coefficients[r] = k;
-    }
-    flagged != 0
 }
 
 /// `Σ x` in f64, with eight independent partial sums (so that it vectorizes).

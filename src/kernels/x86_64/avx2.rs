@@ -469,3 +469,16 @@ fn grouped_scaled_rows(
     }
     done
 }
+
+/// The contrastive epilogue of a block of rows, compiled for this backend's vectors (the
+/// generic code vectorizes; under these target features it gets their width).
+#[target_feature(enable = "avx2,fma")]
+pub(super) fn contrastive_epilogue(
+    sums: &[f32; crate::kernels::EPILOGUE_ROWS],
+    labels: &[f32; crate::kernels::EPILOGUE_ROWS],
+    params: [f32; 4],
+    losses: &mut [f32; crate::kernels::EPILOGUE_ROWS],
+    coefficients: &mut [f32; crate::kernels::EPILOGUE_ROWS],
+) -> bool {
+    crate::kernels::epilogue::contrastive_epilogue(sums, labels, params, losses, coefficients)
+}

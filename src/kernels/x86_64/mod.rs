@@ -115,6 +115,17 @@ macro_rules! kernel_table {
                 unsafe { super::scaled_difference_rows(a, b, dim, k, out_a, out_b) }
             }
 
+            fn contrastive_epilogue(
+                sums: &[f32; crate::kernels::EPILOGUE_ROWS],
+                labels: &[f32; crate::kernels::EPILOGUE_ROWS],
+                params: [f32; 4],
+                losses: &mut [f32; crate::kernels::EPILOGUE_ROWS],
+                coefficients: &mut [f32; crate::kernels::EPILOGUE_ROWS],
+            ) -> bool {
+                // SAFETY: the table is only handed out after its features were detected.
+                unsafe { super::contrastive_epilogue(sums, labels, params, losses, coefficients) }
+            }
+
             #[doc = concat!("Safe entries for kernels that need ", $features, ".")]
             pub(crate) static KERNELS: Kernels = Kernels {
                 squared_euclidean,
@@ -124,6 +135,7 @@ macro_rules! kernel_table {
                 linear_combination,
                 squared_euclidean_rows,
                 scaled_difference_rows,
+                contrastive_epilogue,
             };
         }
         pub(super) use table::KERNELS;
