@@ -156,39 +156,30 @@ pub(crate) fn select(backend: Option<Backend>) -> Result<&'static Kernels, Error
 
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 mod dispatch {
-    //! Run-time choice, made once and cached (memchr's pattern, without a pointer: the
-    //! cache holds the index of the chosen backend, so no `unsafe` is needed).
+    //! Run-time choice, made once and cached (memchr's pattern). The cache holds the chosen
+    //! table itself, in a `OnceLock`, so that a call pays one atomic load and no detection,
+    //! and no `unsafe` is needed: the table got there through `table`, which checked it.
     use super::{Backend, Kernels, table};
-    use core::sync::atomic::{AtomicU8, Ordering};
+    use std::sync::OnceLock;
 
-    const UNKNOWN: u8 = u8::MAX;
-    static BEST: AtomicU8 = AtomicU8::new(UNKNOWN);
+    static BEST: OnceLock<(Backend, &'static Kernels)> = OnceLock::new();
 
     #[cold]
-    fn detect() -> Backend {
-        let best = [Backend::Avx512, Backend::Avx2]
+    fn detect() -> (Backend, &'static Kernels) {
+        [Backend::Avx512, Backend::Avx2]
             .into_iter()
-            .find(|b| b.is_available())
-            .unwrap_or(Backend::Portable);
-        let index = Backend::ALL.iter().position(|&b| b == best).unwrap_or(1);
-        BEST.store(index as u8, Ordering::Relaxed);
-        best
+            .find_map(|b| table(b).ok().map(|k| (b, k)))
+            .unwrap_or((Backend::Portable, &super::portable::KERNELS))
     }
 
     #[inline]
     pub(super) fn best() -> Backend {
-        match Backend::ALL.get(usize::from(BEST.load(Ordering::Relaxed))) {
-            Some(&b) => b,
-            None => detect(),
-        }
+        BEST.get_or_init(detect).0
     }
 
     #[inline]
     pub(super) fn best_table() -> &'static Kernels {
-        match table(best()) {
-            Ok(k) => k,
-            Err(_) => &super::portable::KERNELS,
-        }
+        BEST.get_or_init(detect).1
     }
 }
 
