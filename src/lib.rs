@@ -78,6 +78,10 @@ pub use error::Error;
 pub use kernels::Backend;
 pub use loss::contrastive::{ContrastiveLoss, Distance, Reduction};
 pub use loss::seed;
+#[cfg(feature = "std")]
+mod vec;
+#[cfg(feature = "std")]
+pub use vec::{LossWithGrad, squared_euclidean_rows_vec};
 
 /// The README's examples run as doctests, so that it keeps telling the truth.
 #[cfg(doctest)]
