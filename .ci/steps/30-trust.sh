@@ -1,0 +1,72 @@
+# Trust tier (issue 5): property tests at 10,000 cases, Miri over every kernel path it can
+# run, and 60 s of each cargo-fuzz target. Sourced by .ci/run; uses `step` from .ci/lib.sh.
+#
+# Miri needs libm's soft floats (libm's sqrt is inline asm, which Miri cannot run) and sees
+# only the CPU features that `-C target-feature` enables, so the AVX2 and AVX-512 kernels
+# run under Miri only in the passes that enable them; RUSTDOCFLAGS carries the same flags
+# so that doctests, if any are selected, agree with the library.
+
+# The library's unit tests (the x86 kernels' own), the Miri-sized sweep of every loop shape
+# (each pass sweeps the backends its features add), and the regression cases.
+TRUST_MIRI_TESTS=(--lib --test trust_miri_paths --test trust_regressions)
+TRUST_FUZZ_TARGETS=(distance_differential loss_differential api_robustness)
+TRUST_FUZZ_SECONDS=${TRUST_FUZZ_SECONDS:-60}
+
+trust_install_cargo_fuzz() {
+    if cargo fuzz --version >/dev/null 2>&1; then
+        cargo fuzz --version
+    else
+        cargo install cargo-fuzz --locked
+    fi
+}
+
+# trust_miri "target features": the focused Miri run, with the features enabled at compile
+# time (and so detected at run time) in both RUSTFLAGS and RUSTDOCFLAGS.
+trust_miri() {
+    local flags=""
+    [ -n "$1" ] && flags="-C target-feature=$1"
+    RUSTFLAGS="$flags" RUSTDOCFLAGS="$flags" \
+        cargo +nightly miri test --features libm/force-soft-floats "${TRUST_MIRI_TESTS[@]}"
+}
+
+# trust_fuzz target: fuzzes for TRUST_FUZZ_SECONDS into a scratch corpus seeded from the
+# committed one (so the run never grows fuzz/corpus/), fails on any crash or mismatch, and
+# prints libFuzzer's closing stats (executions per target).
+trust_fuzz() {
+    local target=$1 scratch log rc=0
+    scratch=$(mktemp -d)
+    mkdir "$scratch/corpus"
+    log="$scratch/fuzz.log"
+    (cd fuzz && cargo +nightly fuzz run "$target" "$scratch/corpus" "corpus/$target" -- \
+        -max_total_time="$TRUST_FUZZ_SECONDS" -print_final_stats=1) >"$log" 2>&1 || rc=$?
+    if [ "$rc" -ne 0 ]; then
+        tail -n 60 "$log"
+        printf 'fuzz target %s failed (rc %s); a crashing input is saved in fuzz/artifacts/%s/\n' \
+            "$target" "$rc" "$target"
+        rm -rf "$scratch"
+        return 1
+    fi
+    grep -E '^(Done [0-9]+ runs|stat::number_of_executed_units|stat::average_exec_per_sec|stat::peak_rss_mb)' "$log" |
+        sed "s/^/$target: /"
+    rm -rf "$scratch"
+}
+
+step "install nightly miri and rust-src" rustup +nightly component add miri rust-src
+step "install cargo-fuzz" trust_install_cargo_fuzz
+
+# Debug profile on purpose: 10-host.sh already built the test dependencies in it, and a
+# release build of them (numkong's C among them) costs minutes more than the cases save.
+step "property tests across magnitudes, 10,000 cases each" \
+    env PROPTEST_CASES=10000 cargo test --test properties_magnitudes
+
+step "Miri: scalar and portable (SSE2) kernels" trust_miri ""
+step "Miri: AVX2+FMA kernels" trust_miri "+avx2,+fma"
+# wide 1.7 does not compile with +avx512f alone (its i32x16 wants the BW/DQ/VL cfgs too).
+# Miri cannot run _mm512_permutexvar_ps / _mm512_permutex2var_ps: under cfg(miri) the
+# AVX-512 kernels use a lane-by-lane emulation of those two (src/kernels/x86_64/avx512.rs).
+step "Miri: AVX-512 kernels" trust_miri "+avx512f,+avx512bw,+avx512dq,+avx512vl,+avx2,+fma"
+
+step "cargo-fuzz: build the targets (nightly, ASan)" bash -c 'cd fuzz && cargo +nightly fuzz build'
+for target in "${TRUST_FUZZ_TARGETS[@]}"; do
+    step "cargo-fuzz: $target, ${TRUST_FUZZ_SECONDS} s" trust_fuzz "$target"
+done
