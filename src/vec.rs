@@ -75,7 +75,7 @@ impl ContrastiveLoss {
 /// [`squared_euclidean_rows`](crate::squared_euclidean_rows), returning one distance per
 /// row.
 pub fn squared_euclidean_rows_vec(a: &[f32], b: &[f32], dim: usize) -> Result<Vec<f32>, Error> {
-    let mut out = vec![0.0; if dim == 0 { 0 } else { a.len() / dim }];
+    let mut out = vec![0.0; a.len().checked_div(dim).unwrap_or(0)];
     crate::squared_euclidean_rows(a, b, dim, &mut out)?;
     Ok(out)
 }
