@@ -9,21 +9,18 @@ use contrastive_fuzz::oracle::{self, PairRef, Terms};
 use contrastive_fuzz::{Unstructured, label, non_negative, partner, require, vector};
 use libfuzzer_sys::fuzz_target;
 
-const MARGINS: [f32; 7] = [0.0, 0.5, 1.0, 2.0, 1.0e-18, 1.0e20, 0.05];
-const WEIGHTS: [f32; 6] = [0.0, 0.5, 1.0, 2.0, 1.0e-6, 1.0e6];
-// Margins and weights span 2⁻⁶⁰..2⁶⁶ and 2⁻²⁰..2²⁰ (and 0): beyond those, the f32 gradient
-// coefficients `2c·w⁺·y` and `2c·w⁻·h` themselves under- or overflow, a known gap that
-// `grad_gap` and tests/trust_regressions.rs describe.
+const MARGINS: [f32; 7] = [0.0, 0.5, 1.0, 2.0, 1.0e-20, 1.0e20, 0.05];
+const WEIGHTS: [f32; 6] = [0.0, 0.5, 1.0, 2.0, 1.0e-30, 1.0e30];
 
 fn config(u: &mut Unstructured) -> contrastive_fuzz::Result<ContrastiveLoss> {
-    let margin = non_negative(u, &MARGINS, -60..=66)?;
+    let margin = non_negative(u, &MARGINS, -150..=127)?;
     let mut loss = match u.int_in_range(0..=3u8)? {
         0 => ContrastiveLoss::new(margin),
         1 => ContrastiveLoss::tfa(margin),
         2 => ContrastiveLoss::seed(margin),
         _ => ContrastiveLoss::new(margin).with_weights(
-            non_negative(u, &WEIGHTS, -20..=20)?,
-            non_negative(u, &WEIGHTS, -20..=20)?,
+            non_negative(u, &WEIGHTS, -150..=127)?,
+            non_negative(u, &WEIGHTS, -150..=127)?,
         ),
     };
     if u.arbitrary()? {
@@ -35,17 +32,15 @@ fn config(u: &mut Unstructured) -> contrastive_fuzz::Result<ContrastiveLoss> {
     Ok(loss)
 }
 
-/// Known gaps between the crate and its contract, reported in issue 5's note and
-/// reproduced by the ignored tests of `tests/trust_regressions.rs`: the fuzzer skips the
-/// checks they break, so that it keeps looking for new ones. Remove when fixed.
-fn loss_gap(r: &PairRef) -> bool {
-    r.difference_overflows || r.products_cancel
-}
+/// Open gaps (the ignored tests of tests/trust_regressions.rs): an f32 gradient
+/// coefficient (`2c·q·h`, or the cosine's `2c·(p·D − q·h)`) overflows while the exact
+/// gradient is finite or zero, or underflows to zero; or `a − b` overflows in a finite
+/// component of a pair with an infinite input. Gradients of such pairs are not checked
+/// until the fix lands; their losses are.
 fn grad_gap(r: &PairRef) -> bool {
-    r.difference_overflows
-        || r.products_cancel
-        || r.coefficient_overflows()
+    r.coefficient_overflows()
         || r.coefficient_underflows
+        || (r.difference_overflows && r.infinite_input)
 }
 
 fn pair_ref(loss: &ContrastiveLoss, a: &[f32], b: &[f32], y: f32, two_c: f64) -> PairRef {
@@ -101,6 +96,18 @@ fn run(u: &mut Unstructured) -> contrastive_fuzz::Result<()> {
     let batch_refs: Vec<PairRef> = (0..rows)
         .map(|r| pair_ref(&loss, row(r).0, row(r).1, labels[r], two_c))
         .collect();
+    // An open gap (tests/trust_regressions.rs::loss_keeps_its_bound_when_a_weighted_label_is_subnormal):
+    // a term weight `w·y` that is an f32 subnormal loses the bound. Skip such cases (the
+    // seed's weights `½·Σy` and `Σ(1 − y)` included) until the fix lands.
+    let seed_similar: f64 = labels.iter().map(|&y| f64::from(y)).sum();
+    let seed_weights = [0.5 * seed_similar, rows as f64 - seed_similar];
+    if pair_refs.iter().any(|r| r.weights_subnormal)
+        || seed_weights
+            .iter()
+            .any(|w| *w != 0.0 && w.abs() < f64::from(f32::MIN_POSITIVE))
+    {
+        return Ok(());
+    }
 
     let mut per_backend: Vec<(Backend, Vec<f32>)> = Vec::new();
     for backend in Backend::available() {
@@ -113,20 +120,16 @@ fn run(u: &mut Unstructured) -> contrastive_fuzz::Result<()> {
             let (ra, rb) = row(r);
             let y = labels[r];
             let plain = l.pair(ra, rb, y).unwrap();
-            if !loss_gap(reference) {
-                require(
-                    reference.check_loss(format_args!("pair[{r}]"), plain, 1.0),
-                    ctx,
-                );
-            }
+            require(
+                reference.check_loss(format_args!("pair[{r}]"), plain, 1.0),
+                ctx,
+            );
             let (mut ga, mut gb) = (vec![f32::NAN; dim], vec![f32::NAN; dim]);
             let with_grad = l.pair_with_grad(ra, rb, y, &mut ga, &mut gb).unwrap();
-            if !loss_gap(reference) {
-                require(
-                    reference.check_loss(format_args!("pair_with_grad[{r}]"), with_grad, 1.0),
-                    ctx,
-                );
-            }
+            require(
+                reference.check_loss(format_args!("pair_with_grad[{r}]"), with_grad, 1.0),
+                ctx,
+            );
             if !grad_gap(reference) {
                 require(
                     reference.check_grads(format_args!("pair_with_grad[{r}]"), &ga, &gb),
@@ -155,12 +158,10 @@ fn run(u: &mut Unstructured) -> contrastive_fuzz::Result<()> {
         l.batch_per_pair(&a, &b, dim, &labels, &mut per_pair)
             .unwrap();
         for (r, (reference, &got)) in pair_refs.iter().zip(&per_pair).enumerate() {
-            if !loss_gap(reference) {
-                require(
-                    reference.check_loss(format_args!("batch_per_pair[{r}]"), got, 1.0),
-                    ctx,
-                );
-            }
+            require(
+                reference.check_loss(format_args!("batch_per_pair[{r}]"), got, 1.0),
+                ctx,
+            );
         }
         let (mut ga, mut gb) = (vec![f32::NAN; a.len()], vec![f32::NAN; a.len()]);
         let reduced = l.batch(&a, &b, dim, &labels);
@@ -177,7 +178,7 @@ fn run(u: &mut Unstructured) -> contrastive_fuzz::Result<()> {
                 },
                 ctx,
             );
-        } else if !pair_refs.iter().any(loss_gap) {
+        } else {
             require(
                 check_reduction("batch", reduced.unwrap(), &pair_refs, &per_pair, factor),
                 ctx,
@@ -240,11 +241,9 @@ fn run(u: &mut Unstructured) -> contrastive_fuzz::Result<()> {
                 two_c: 2.0 / len,
             };
             let reference = oracle::euclidean_pair(&a, &b, t);
-            if !loss_gap(&reference) {
-                let (l, lg) = (seed_loss.unwrap(), seed_grad.unwrap());
-                require(reference.check_loss("seed", l, 1.0 / len), ctx);
-                require(reference.check_loss("seed_with_grad", lg, 1.0 / len), ctx);
-            }
+            let (l, lg) = (seed_loss.unwrap(), seed_grad.unwrap());
+            require(reference.check_loss("seed", l, 1.0 / len), ctx);
+            require(reference.check_loss("seed_with_grad", lg, 1.0 / len), ctx);
             if !grad_gap(&reference) {
                 require(reference.check_grads("seed_with_grad", &g1, &g2), ctx);
             }
@@ -257,9 +256,6 @@ fn run(u: &mut Unstructured) -> contrastive_fuzz::Result<()> {
     for pair in per_backend.windows(2) {
         let ((b0, l0), (b1, l1)) = (&pair[0], &pair[1]);
         for (r, ((&x, &y), reference)) in l0.iter().zip(l1).zip(&pair_refs).enumerate() {
-            if loss_gap(reference) {
-                continue;
-            }
             let bound = 2.0 * (reference.loss_bound() + oracle::U * reference.loss.abs());
             require(
                 oracle::check(

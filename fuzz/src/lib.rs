@@ -140,8 +140,8 @@ pub fn label(u: &mut Unstructured) -> Result<f32> {
         2 | 3 => 1.0,
         4 => f32::from(u.int_in_range(0..=16u8)?) / 16.0,
         _ => {
-            // Any soft label down to 2⁻⁴⁰ (below that, `w⁺·y` can underflow: see `grad_gap`).
-            let e = u.int_in_range(-40..=0)?;
+            // Any soft label, subnormals included.
+            let e = u.int_in_range(-150..=0)?;
             let x = scaled(u, e)?.abs();
             if x <= 1.0 { x } else { 2.0 - x }
         }
