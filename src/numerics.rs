@@ -188,21 +188,24 @@ fn largest_difference(a: &[f32], b: &[f32], halved: bool) -> f32 {
         .fold(0.0f32, |m, d| if d > m || d.is_nan() { d } else { m })
 }
 
-/// `g_a = p·δ − (q/√t)·u` with `u = δ·down` and `g_b = −g_a`, in scalar code: the
-/// gradient of a pair whose distance was rescaled, where `q/D` or `δ` itself would
-/// overflow or lose all precision. `p·δ` is formed as `(p·u)·up`; a component with `u = 0`
-/// gets no dissimilar term (its exact value is 0, even if `q` overflowed).
+/// `g_a = p·δ − q·h·(u/√t)` with `u = δ·down` (so `u/√t = δ/D`) and `g_b = −g_a`, in
+/// scalar code: the gradient of a pair whose distance was rescaled, where `h/D` or `δ`
+/// itself would overflow or lose all precision. `p·δ` is formed as `(p·u)·up`, and
+/// `h·(u/√t)` never exceeds `h`; a component with `u = 0` gets no dissimilar term (its
+/// exact value is 0).
 #[cold]
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn rescaled_difference(
     a: &[f32],
     b: &[f32],
     p: f32,
     q: f32,
+    h: f32,
     r: Rescaled,
     grad_a: &mut [f32],
     grad_b: &mut [f32],
 ) {
-    let q = q / sqrt(r.t);
+    let root = sqrt(r.t);
     for (((&x, &y), ga), gb) in a.iter().zip(b).zip(grad_a).zip(grad_b) {
         let u = r.unit(x, y);
         let mut g = 0.0;
@@ -210,7 +213,7 @@ pub(crate) fn rescaled_difference(
             g += r.up.apply(p * u);
         }
         if q != 0.0 && u != 0.0 {
-            g -= q * u;
+            g -= q * (h * (u / root));
         }
         *ga = g;
         *gb = -g;

@@ -207,7 +207,6 @@ fn rows_kernels_accept_a_huge_dim_over_zero_rows() {
 /// only the components with `δᵢ = 0`). Fix: form the coefficient as `2c·q·(h/D)` (`h/D ≤
 /// m/D` stays finite), or take the rescaled path when `2c·q·h` is not finite.
 #[test]
-#[ignore = "open: Euclidean gradient is ∞ where 2c·q·h overflows but the gradient does not (issue 5 note)"]
 fn euclidean_gradient_is_finite_when_only_the_dissimilar_coefficient_overflows() {
     let (a, b) = ([9.674769e37f32, 4e37], [0.0f32, 0.0]);
     let margin = 2.8e38f32;
@@ -313,7 +312,6 @@ fn gradient_is_finite_where_the_difference_overflows_beside_an_infinite_input() 
 /// usable only when it is exactly zero (`cos == 0` for the self terms; never for `cross`
 /// while `g ≠ 0`); otherwise take the rescaled path.
 #[test]
-#[ignore = "open: cosine gradient coefficient underflowing to 0 flips signs (issue 5 note)"]
 fn cosine_gradient_keeps_its_bound_when_a_coefficient_underflows_to_zero() {
     let a = [-25659194.0f32, 17172358.0, 9.440393e18, 9.440393e18];
     let b = [-25659270.0f32; 4];

@@ -65,9 +65,14 @@ impl Terms {
 pub(crate) enum EuclideanGradient {
     /// `k·δ`: the common case, one kernel call.
     Plain(f32),
-    /// `pc·δ − qc·δ/D` evaluated on the rescaled difference, where `qc/D` would overflow
-    /// or `D` was not representable.
-    Rescaled { pc: f32, qc: f32, scale: Rescaled },
+    /// `pc·δ − qc·h·δ/D` evaluated on the rescaled difference, where `h/D` would
+    /// overflow or `D` was not representable (`qc = 2c·q`).
+    Rescaled {
+        pc: f32,
+        qc: f32,
+        h: f32,
+        scale: Rescaled,
+    },
 }
 
 impl EuclideanGradient {
@@ -84,20 +89,21 @@ impl EuclideanGradient {
         let qc = if h == 0.0 || distance == 0.0 {
             0.0
         } else {
-            two_c * terms.q * h
+            two_c * terms.q
         };
         if let Some(scale) = sep.rescaled {
-            return EuclideanGradient::Rescaled { pc, qc, scale };
+            return EuclideanGradient::Rescaled { pc, qc, h, scale };
         }
         if qc == 0.0 {
             return EuclideanGradient::Plain(pc);
         }
-        let k = pc - qc / distance;
+        // `h/D` first: `2c·q·h` alone can overflow for margins near f32::MAX.
+        let k = pc - qc * (h / distance);
         if k.is_finite() {
             return EuclideanGradient::Plain(k);
         }
         match Separation::rescaled(a, b).rescaled {
-            Some(scale) => EuclideanGradient::Rescaled { pc, qc, scale },
+            Some(scale) => EuclideanGradient::Rescaled { pc, qc, h, scale },
             None => EuclideanGradient::Plain(k),
         }
     }
@@ -114,8 +120,8 @@ impl EuclideanGradient {
     ) {
         match self {
             EuclideanGradient::Plain(k) => (kernels.scaled_difference)(a, b, k, grad_a, grad_b),
-            EuclideanGradient::Rescaled { pc, qc, scale } => {
-                numerics::rescaled_difference(a, b, pc, qc, scale, grad_a, grad_b)
+            EuclideanGradient::Rescaled { pc, qc, h, scale } => {
+                numerics::rescaled_difference(a, b, pc, qc, h, scale, grad_a, grad_b)
             }
         }
     }
@@ -166,9 +172,10 @@ pub(crate) fn cosine_gradient(
         let cross = g / (cos.norm_a * cos.norm_b);
         let self_a = -g * cos.cos / (cos.norm_a * cos.norm_a);
         let self_b = -g * cos.cos / (cos.norm_b * cos.norm_b);
-        // Zero or normal: a subnormal coefficient has lost its precision.
-        let usable = |x: f32| x == 0.0 || x.is_normal();
-        if usable(cross) && usable(self_a) && usable(self_b) {
+        // Normal, or exactly zero where the exact value is (the self terms at cos = 0): a
+        // subnormal coefficient, or one that underflowed to 0, has lost its precision.
+        let usable_self = |x: f32| x.is_normal() || (x == 0.0 && cos.cos == 0.0);
+        if cross.is_normal() && usable_self(self_a) && usable_self(self_b) {
             (kernels.linear_combination)(a, b, [self_a, cross, cross, self_b], grad_a, grad_b);
             return;
         }
