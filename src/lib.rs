@@ -49,6 +49,9 @@
 //! - **Bad input is an [`Error`]**, never a panic. No result is promised to be bit-identical
 //!   across backends; every backend keeps the bound.
 //!
+//! Every statement, with the test (and fuzz target) that backs it, and the corners still
+//! open: [`guarantees`].
+//!
 //! # Crate features
 //! - `std` (default): run-time detection of AVX2/AVX-512 on x86-64 (cached after the first
 //!   call), and `f32::sqrt`. Without it (`default-features = false`) the crate is `no_std`,
@@ -78,6 +81,9 @@ pub use error::Error;
 pub use kernels::Backend;
 pub use loss::contrastive::{ContrastiveLoss, Distance, Reduction};
 pub use loss::seed;
+
+#[doc = include_str!("../docs/guarantees.md")]
+pub mod guarantees {}
 #[cfg(feature = "std")]
 mod vec;
 #[cfg(feature = "std")]
