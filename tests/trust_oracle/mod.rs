@@ -447,7 +447,8 @@ pub fn cosine_pair(a: &[f32], b: &[f32], t: Terms) -> PairRef {
         slope_scale += t.q * (t.margin + 2.0);
     }
     let g = -t.two_c * slope;
-    let coefficient = t.two_c * slope_scale;
+    // The crate forms `p·D − q·h` before scaling by `2c`, so either may overflow.
+    let coefficient = t.two_c.max(1.0) * slope_scale;
     if na == 0.0 || nb == 0.0 {
         return PairRef {
             n,
