@@ -1,6 +1,8 @@
 //! The `Vec`-returning twins (feature `std`) give exactly what the slice APIs write, and
 //! the same errors.
 
+#![cfg(feature = "std")]
+
 use contrastive::{ContrastiveLoss, Error, squared_euclidean_rows, squared_euclidean_rows_vec};
 
 #[test]
