@@ -115,7 +115,12 @@ proptest! {
             prop_assert_eq!(forward.to_bits(), swapped.to_bits());
             let dim = a.len();
             let batch = loss.batch(&[a.clone(), b.clone()].concat(), &[b.clone(), a.clone()].concat(), dim, &[label, label]).unwrap();
-            prop_assert!((batch - forward).abs() <= 1e-6 * forward.abs(), "batch {batch} vs pair {forward}");
+            // The batch runs other kernels (rows, epilogue) than the pair: equal within the
+            // documented per-pair bound, (2n + 16)·u of the loss scale.
+            let d = if cosine { 2.0 } else { contrastive::euclidean(&a, &b).unwrap() };
+            let scale = forward.abs() + (margin + d) * (margin + d);
+            let tol = (2.0 * dim as f32 + 16.0) * f32::EPSILON / 2.0 * scale;
+            prop_assert!((batch - forward).abs() <= tol, "batch {batch} vs pair {forward}");
         }
     }
 }

@@ -131,7 +131,7 @@ impl ContrastiveLoss {
     }
 
     /// The loss of one pair and its gradients, written over `grad_a` and `grad_b` (each as
-    /// long as `a`). `grad_b` is `−grad_a`.
+    /// long as `a`). For the Euclidean distance `grad_b` is `−grad_a`.
     pub fn pair_with_grad(
         &self,
         a: &[f32],
