@@ -19,7 +19,8 @@ pub(crate) fn same_len(argument: &'static str, expected: usize, found: usize) ->
 }
 
 /// Rows of a batch: `a` and `b` are equally long, a whole number of rows of `dim > 0`.
-/// Returns the number of rows.
+/// Returns the number of rows. Callers answer a batch of zero rows before any kernel runs:
+/// with no rows `dim` may be any size at all, and kernels need not handle that.
 #[inline]
 pub(crate) fn rows(a: &[f32], b: &[f32], dim: usize) -> Result<usize, Error> {
     if dim == 0 {
@@ -35,9 +36,6 @@ pub(crate) fn rows(a: &[f32], b: &[f32], dim: usize) -> Result<usize, Error> {
     }
     Ok(a.len() / dim)
 }
-
-// A batch of zero rows is answered before any kernel runs: with no rows, `dim` may be any
-// size at all (`0` is a multiple of every `dim`), and kernels need not handle that.
 
 /// Every label lies in `[0, 1]` (NaN does not).
 #[inline]
