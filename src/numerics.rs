@@ -42,6 +42,10 @@ impl Pow2 {
     pub(crate) fn apply(self, x: f32) -> f32 {
         x * self.factors[0] * self.factors[1]
     }
+    /// `k`, for `2^k`.
+    fn exponent(self) -> i32 {
+        exponent(self.factors[0]) + exponent(self.factors[1])
+    }
 }
 
 /// `2^k` for `k` in `[-126, 127]`.
@@ -188,16 +192,19 @@ fn largest_difference(a: &[f32], b: &[f32], halved: bool) -> f32 {
         .fold(0.0f32, |m, d| if d > m || d.is_nan() { d } else { m })
 }
 
-/// `g_a = p·δ − q·h·(u/√t)` with `u = δ·down` (so `u/√t = δ/D`) and `g_b = −g_a`, in
-/// scalar code: the gradient of a pair whose distance was rescaled, where `h/D` or `δ`
-/// itself would overflow or lose all precision. `p·δ` is formed as `(p·u)·up`, and
-/// `h·(u/√t)` never exceeds `h`; a component with `u = 0` gets no dissimilar term (its
-/// exact value is 0).
+/// `g_a = 2c·(p·δ − q·h·δ/D)` and `g_b = −g_a`, in scalar code: the gradient of a pair
+/// whose distance was rescaled, where `h/D`, `δ` or either term alone would overflow or
+/// lose all precision. With `u = δ·down`, `δ = u·up` and `δ/D = u/√t`, so the gradient is
+/// `K·u` for the one coefficient `K = 2c·(p·up − q·h/√t)`. `K` is formed as a mantissa
+/// and a power of two, so neither term overflows on its own: each component is then one
+/// product `(K_mantissa·u)` scaled once, which is ±∞ only when the true gradient is
+/// beyond f32, and never `∞ − ∞`.
 #[cold]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn rescaled_difference(
     a: &[f32],
     b: &[f32],
+    two_c: f32,
     p: f32,
     q: f32,
     h: f32,
@@ -205,19 +212,35 @@ pub(crate) fn rescaled_difference(
     grad_a: &mut [f32],
     grad_b: &mut [f32],
 ) {
-    let root = sqrt(r.t);
+    let (mantissa, exponent) = rescaled_coefficient(two_c, p, q, h, r);
     for (((&x, &y), ga), gb) in a.iter().zip(b).zip(grad_a).zip(grad_b) {
-        let u = r.unit(x, y);
-        let mut g = 0.0;
-        if p != 0.0 {
-            g += r.up.apply(p * u);
-        }
-        if q != 0.0 && u != 0.0 {
-            g -= q * (h * (u / root));
-        }
+        let g = libm::scalbnf(mantissa * r.unit(x, y), exponent);
         *ga = g;
         *gb = -g;
     }
+}
+
+/// `K = 2c·(p·up − q·h/√t)` as `(m, e)` with `K = m·2^e` and `|m| < 4`, for finite
+/// `2c > 0`, `p, q, h ≥ 0`. Each factor is split into mantissa and exponent (`frexp`),
+/// so `p·up` and `q·h` never overflow or underflow however extreme the weights and
+/// margin; the smaller term is aligned to the larger one before they are subtracted.
+fn rescaled_coefficient(two_c: f32, p: f32, q: f32, h: f32, r: Rescaled) -> (f32, i32) {
+    let (mc, ec) = libm::frexpf(two_c);
+    let (mp, ep) = libm::frexpf(p);
+    let ep = ep + r.up.exponent();
+    let (mq, eq) = libm::frexpf(q);
+    let (mh, eh) = libm::frexpf(h);
+    // `√t` is in `[1, 2·√n)`: dividing by it keeps `mq·mh` normal.
+    let mqh = mq * mh / sqrt(r.t);
+    let eqh = eq + eh;
+    let e = match (mp == 0.0, mqh == 0.0) {
+        (true, true) => return (0.0, 0),
+        (true, false) => eqh,
+        (false, true) => ep,
+        (false, false) => ep.max(eqh),
+    };
+    let m = libm::scalbnf(mp, ep - e) - libm::scalbnf(mqh, eqh - e);
+    (mc * m, e + ec)
 }
 
 /// `max |x|`, NaN if any component is NaN.

@@ -330,3 +330,39 @@ fn cosine_gradient_keeps_its_bound_when_a_coefficient_underflows_to_zero() {
         }
     }
 }
+
+/// Fixed: where `s = D²` overflows, the rescaled gradient formed `p·δ` and `q·h·δ/D`
+/// separately, so when both overflow (weights near 1e20 at `D ≈ 2e19`) the gradient was
+/// `∞ − ∞ = NaN`, though the exact `2c·(p − q·h/D)·δ` is finite here (`2e38`, and `2e19` in
+/// the second component). Found by `loss_differential` in CI (`w⁺ = 4e16`, `w⁻ = 1.1e12`,
+/// `m = 2.1e37`, `D ≈ 8.8e24`, whose exact gradient `−4.4e49` is beyond f32 and must be
+/// `−∞`). Fix: one coefficient `K = 2c·(p·up − q·h/√t)` held as mantissa and exponent
+/// (src/numerics.rs `rescaled_coefficient`), then one scaled product per component.
+#[test]
+fn rescaled_gradient_is_not_nan_when_both_terms_overflow() {
+    let cases: [([f32; 2], [f32; 2], f32, f32, f32, f32); 2] = [
+        ([2e19, 3.0], [0.0, 1.0], 2e20, 2e20, 0.5, 3.9e19),
+        (
+            [8.557298e23, 8.112964e31],
+            [8.5572976e23, 8.112965e31],
+            4.0408766e16,
+            1.0995116e12,
+            0.0625,
+            2.1267361e37,
+        ),
+    ];
+    for (a, b, wp, wn, y, margin) in cases {
+        let r = oracle::euclidean_pair(&a, &b, oracle::Terms::new(wp, wn, y, margin));
+        for backend in Backend::available() {
+            let loss = ContrastiveLoss::new(margin)
+                .with_weights(wp, wn)
+                .with_backend(backend);
+            let (mut ga, mut gb) = ([0.0f32; 2], [0.0f32; 2]);
+            loss.pair_with_grad(&a, &b, y, &mut ga, &mut gb).unwrap();
+            assert!(ga.iter().all(|g| !g.is_nan()), "{backend:?}: {ga:?}");
+            if let Err(e) = r.check_grads(format_args!("{backend:?}"), &ga, &gb) {
+                panic!("{e}");
+            }
+        }
+    }
+}

@@ -65,11 +65,13 @@ impl Terms {
 pub(crate) enum EuclideanGradient {
     /// `k·δ`: the common case, one kernel call.
     Plain(f32),
-    /// `pc·δ − qc·h·δ/D` evaluated on the rescaled difference, where `h/D` would
-    /// overflow or `D` was not representable (`qc = 2c·q`).
+    /// `2c·(p·δ − q·h·δ/D)` evaluated on the rescaled difference, where `h/D`, `k` or
+    /// `k·δ` would overflow or `D` was not representable; `q` is 0 where the dissimilar
+    /// term has no gradient.
     Rescaled {
-        pc: f32,
-        qc: f32,
+        two_c: f32,
+        p: f32,
+        q: f32,
         h: f32,
         scale: Rescaled,
     },
@@ -83,27 +85,39 @@ impl EuclideanGradient {
         if distance.is_nan() {
             return EuclideanGradient::Plain(f32::NAN);
         }
-        let pc = if terms.p != 0.0 { two_c * terms.p } else { 0.0 };
         let h = terms.hinge(distance);
         // At D = 0 the dissimilar term's direction is undefined; 0 is its subgradient.
-        let qc = if h == 0.0 || distance == 0.0 {
+        let q = if h == 0.0 || distance == 0.0 {
             0.0
         } else {
-            two_c * terms.q
+            terms.q
+        };
+        let rescaled = |scale| EuclideanGradient::Rescaled {
+            two_c,
+            p: terms.p,
+            q,
+            h,
+            scale,
         };
         if let Some(scale) = sep.rescaled {
-            return EuclideanGradient::Rescaled { pc, qc, h, scale };
+            return rescaled(scale);
         }
-        if qc == 0.0 {
-            return EuclideanGradient::Plain(pc);
-        }
+        let pc = if terms.p != 0.0 { two_c * terms.p } else { 0.0 };
+        let qc = two_c * q;
         // `h/D` first: `2c·q·h` alone can overflow for margins near f32::MAX.
-        let k = pc - qc * (h / distance);
-        if k.is_finite() {
+        let k = if qc == 0.0 {
+            pc
+        } else {
+            pc - qc * (h / distance)
+        };
+        // A weight that lost its precision multiplying by `2c` (subnormal or 0) would
+        // silently skew the gradient: only normal coefficients take the plain path.
+        let kept = |c: f32, w: f32| w == 0.0 || (f32::MIN_POSITIVE..=f32::MAX).contains(&c);
+        if k.is_finite() && kept(pc, terms.p) && kept(qc, q) {
             return EuclideanGradient::Plain(k);
         }
         match Separation::rescaled(a, b).rescaled {
-            Some(scale) => EuclideanGradient::Rescaled { pc, qc, h, scale },
+            Some(scale) => rescaled(scale),
             None => EuclideanGradient::Plain(k),
         }
     }
@@ -120,9 +134,13 @@ impl EuclideanGradient {
     ) {
         match self {
             EuclideanGradient::Plain(k) => (kernels.scaled_difference)(a, b, k, grad_a, grad_b),
-            EuclideanGradient::Rescaled { pc, qc, h, scale } => {
-                numerics::rescaled_difference(a, b, pc, qc, h, scale, grad_a, grad_b)
-            }
+            EuclideanGradient::Rescaled {
+                two_c,
+                p,
+                q,
+                h,
+                scale,
+            } => numerics::rescaled_difference(a, b, two_c, p, q, h, scale, grad_a, grad_b),
         }
     }
 }
