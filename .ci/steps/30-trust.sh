@@ -40,7 +40,10 @@ trust_fuzz() {
     (cd fuzz && cargo +nightly fuzz run "$target" "$scratch/corpus" "corpus/$target" -- \
         -max_total_time="$TRUST_FUZZ_SECONDS" -print_final_stats=1) >"$log" 2>&1 || rc=$?
     if [ "$rc" -ne 0 ]; then
-        tail -n 60 "$log"
+        # The target's own message (the mismatch and its inputs) first: libFuzzer's
+        # backtrace and stats after it would push it out of a plain tail.
+        grep -m1 -A12 'panicked at' "$log" || true
+        tail -n 25 "$log"
         printf 'fuzz target %s failed (rc %s); a crashing input is saved in fuzz/artifacts/%s/\n' \
             "$target" "$rc" "$target"
         rm -rf "$scratch"
