@@ -270,14 +270,13 @@ fn loss_keeps_its_bound_when_a_weighted_label_is_subnormal() {
     }
 }
 
-/// Open: with an infinite input in one component, `a − b` overflowing in another, finite
-/// one (`2.4e38 − (−3.2e38)`) is not halved as it is for finite pairs (b06dc8f), and the
-/// gradient there is `+∞` where the exact `2c·p·δ = 2·¼·5.6e38 = 2.8e38` is finite (the
-/// seed port over two components, one similar label of four). Found by `loss_differential`. Predicates:
-/// `PairRef::difference_overflows` with `PairRef::infinite_input`. Fix: take the halved
-/// rescaled path for the finite components also when an input is infinite.
+/// Fixed: with an infinite input in one component, `a − b` overflowing in another, finite
+/// one (`2.4e38 − (−3.2e38)`) was not halved as it is for finite pairs (b06dc8f), and the
+/// gradient there was `+∞` where the exact `2c·p·δ = 2·¼·5.6e38 = 2.8e38` is finite (the
+/// seed port over two components, one similar label of four). Found by `loss_differential`.
+/// Fix: a pair at infinite distance takes `numerics::weighted_difference`, which halves a
+/// finite difference that overflows.
 #[test]
-#[ignore = "open: gradient is ∞ where a − b overflows beside an infinite input (issue 5 note)"]
 fn gradient_is_finite_where_the_difference_overflows_beside_an_infinite_input() {
     let a = [f32::INFINITY, 2.395321e38];
     let b = [0.0f32, -3.2007287e38];
@@ -340,7 +339,9 @@ fn cosine_gradient_keeps_its_bound_when_a_coefficient_underflows_to_zero() {
 /// (src/numerics.rs `rescaled_coefficient`), then one scaled product per component.
 #[test]
 fn rescaled_gradient_is_not_nan_when_both_terms_overflow() {
-    let cases: [([f32; 2], [f32; 2], f32, f32, f32, f32); 2] = [
+    // (a, b, w⁺, w⁻, y, margin)
+    type Case = ([f32; 2], [f32; 2], f32, f32, f32, f32);
+    let cases: [Case; 2] = [
         ([2e19, 3.0], [0.0, 1.0], 2e20, 2e20, 0.5, 3.9e19),
         (
             [8.557298e23, 8.112964e31],
@@ -364,5 +365,46 @@ fn rescaled_gradient_is_not_nan_when_both_terms_overflow() {
                 panic!("{e}");
             }
         }
+    }
+}
+
+/// Fixed: an identical similar pair (`D = 0`) with a weight near `f32::MAX` has the
+/// coefficient `2c·p = 2·2.2e38 = ∞`, and the plain gradient `∞·(a − b) = ∞·0` was NaN in
+/// every component where the exact gradient is 0. Likewise at `D = ∞`, in the components
+/// where `δ = 0`. Found by `loss_differential` (a 15-minute local run, after 2.9 million
+/// executions). Fix: `EuclideanGradient::Similar`, which forms `2c·p·δᵢ` from mantissas and
+/// exponents (src/numerics.rs `weighted_difference`).
+#[test]
+fn gradient_is_zero_not_nan_where_the_coefficient_overflows_and_the_difference_is_zero() {
+    let a = [3.7939647e-12f32, 2.2737368e-13, 2.2737712e-13, 6.437767e-13];
+    let infinite = [f32::INFINITY, 1.0, -2.0, 3e38];
+    let infinite_b = [0.0f32, 1.0, -2.0, -3e38];
+    for backend in Backend::available() {
+        let loss = ContrastiveLoss::new(2.0)
+            .with_weights(2.2464213e38, 2.0)
+            .with_reduction(Reduction::Sum)
+            .with_backend(backend);
+        let (mut ga, mut gb) = ([1.0f32; 4], [1.0f32; 4]);
+        assert_eq!(loss.pair_with_grad(&a, &a, 1.0, &mut ga, &mut gb), Ok(0.0));
+        assert_eq!((ga, gb), ([0.0; 4], [-0.0; 4]), "{backend:?}");
+
+        let got = loss.pair_with_grad(&infinite, &infinite_b, 1.0, &mut ga, &mut gb);
+        assert_eq!(got, Ok(f32::INFINITY), "{backend:?}");
+        // The exact gradient: ∞, 0, 0, and 2·2.2e38·6e38 (beyond f32: +∞).
+        assert_eq!(ga, [f32::INFINITY, 0.0, 0.0, f32::INFINITY], "{backend:?}");
+        assert_eq!(gb, ga.map(|g| -g), "{backend:?}");
+
+        // The same rows in a batch, which takes the careful path per flagged row.
+        let rows_a = [a, infinite].concat();
+        let rows_b = [a, infinite_b].concat();
+        let (mut ga, mut gb) = ([1.0f32; 8], [1.0f32; 8]);
+        loss.batch_with_grad(&rows_a, &rows_b, 4, &[1.0, 1.0], &mut ga, &mut gb)
+            .unwrap();
+        assert_eq!(ga[..4], [0.0; 4], "{backend:?}");
+        assert_eq!(
+            ga[4..],
+            [f32::INFINITY, 0.0, 0.0, f32::INFINITY],
+            "{backend:?}"
+        );
     }
 }
