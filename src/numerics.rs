@@ -32,6 +32,9 @@ pub(crate) struct Pow2 {
 }
 
 impl Pow2 {
+    // Not inlined: the cold paths build many, and flash is what they cost on a
+    // microcontroller (qemu-selftest/flash-report.sh).
+    #[inline(never)]
     fn new(k: i32) -> Pow2 {
         let half = k / 2;
         Pow2 {
@@ -54,6 +57,7 @@ fn pow2_normal(k: i32) -> f32 {
 }
 
 /// The exponent `e` with `2^e ≤ x < 2^(e+1)`, for finite `x > 0` (subnormals included).
+#[inline(never)]
 fn exponent(x: f32) -> i32 {
     if x < f32::MIN_POSITIVE {
         exponent(x * pow2_normal(64)) - 64
@@ -74,6 +78,18 @@ pub(crate) struct Rescaled {
 }
 
 impl Rescaled {
+    /// No scale (`u = δ`, `t = 1`): for the gradient of a pair at infinite distance, whose
+    /// finite components are formed one by one (see [`rescaled_difference`]).
+    pub(crate) fn identity() -> Rescaled {
+        let one = Pow2::new(0);
+        Rescaled {
+            down: one,
+            up: one,
+            t: 1.0,
+            halved: false,
+        }
+    }
+
     /// `(x − y)·down`, without overflowing where `x − y` would.
     #[inline]
     pub(crate) fn unit(&self, x: f32, y: f32) -> f32 {
@@ -81,6 +97,17 @@ impl Rescaled {
             self.down.apply(x * 0.5 - y * 0.5)
         } else {
             self.down.apply(x - y)
+        }
+    }
+
+    /// `(x − y)·down` as `u·k`, `k` 1 or 2: 2 where `x − y` overflows though both are
+    /// finite (only under the identity scale; a real scale is halved already).
+    fn gradient_unit(&self, x: f32, y: f32) -> (f32, f32) {
+        let u = self.unit(x, y);
+        if u.is_infinite() && x.is_finite() && y.is_finite() {
+            (self.down.apply(x * 0.5 - y * 0.5), 2.0)
+        } else {
+            (u, 1.0)
         }
     }
 }
@@ -142,10 +169,14 @@ impl Separation {
     pub(crate) fn rescaled(a: &[f32], b: &[f32]) -> Separation {
         let mut largest = largest_difference(a, b, false);
         let mut halved = false;
-        if largest.is_infinite() && a.iter().chain(b).all(|x| x.is_finite()) {
-            // `a − b` overflowed though the inputs are finite: work on halves.
-            largest = largest_difference(a, b, true);
-            halved = true;
+        if largest.is_infinite() {
+            // `a − b` overflowed: if the inputs are finite (then their halves' difference
+            // is), work on halves.
+            let half = largest_difference(a, b, true);
+            if half.is_finite() {
+                largest = half;
+                halved = true;
+            }
         }
         if largest.is_nan() || largest == 0.0 || largest.is_infinite() {
             // All equal (a true zero), an infinite input, or NaN.
@@ -194,11 +225,11 @@ fn largest_difference(a: &[f32], b: &[f32], halved: bool) -> f32 {
 
 /// `g_a = 2c·(p·δ − q·h·δ/D)` and `g_b = −g_a`, in scalar code: the gradient of a pair
 /// whose distance was rescaled, where `h/D`, `δ` or either term alone would overflow or
-/// lose all precision. With `u = δ·down`, `δ = u·up` and `δ/D = u/√t`, so the gradient is
-/// `K·u` for the one coefficient `K = 2c·(p·up − q·h/√t)`. `K` is formed as a mantissa
-/// and a power of two, so neither term overflows on its own: each component is then one
-/// product `(K_mantissa·u)` scaled once, which is ±∞ only when the true gradient is
-/// beyond f32, and never `∞ − ∞`.
+/// lose all precision; and, under [`Rescaled::identity`] with `q = 0`, of a pair at
+/// infinite distance. With `u = δ·down`, `δ = u·up` and `δ/D = u/√t`, so the gradient is
+/// `K·u` for the one coefficient `K = 2c·(p·up − q·h/√t)`. `K` is held as a mantissa and
+/// a power of two ([`Wide`]), so neither term overflows on its own: a component is ±∞ only
+/// when the true gradient is beyond f32 (or `u` is infinite), and never `∞ − ∞` or `∞·0`.
 #[cold]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn rescaled_difference(
@@ -212,35 +243,71 @@ pub(crate) fn rescaled_difference(
     grad_a: &mut [f32],
     grad_b: &mut [f32],
 ) {
-    let (mantissa, exponent) = rescaled_coefficient(two_c, p, q, h, r);
+    let k = rescaled_coefficient(two_c, p, q, h, r);
+    // `2^e` as four normal factors. Multiplying `u` by them first is exact until the
+    // product leaves the normal range in their direction: beyond `f32::MAX` the gradient
+    // overflows too (`|m| ≥ 1`); below it, each rounding is within `2⁻¹⁴⁹`. Exponents
+    // past ±300 give ±∞ or 0 for every nonzero `u` (`|u| ≥ 2⁻¹⁴⁹`) either way.
+    let e = k.e.clamp(-300, 300);
+    let (f, g) = (Pow2::new(e / 2), Pow2::new(e - e / 2));
     for (((&x, &y), ga), gb) in a.iter().zip(b).zip(grad_a).zip(grad_b) {
-        let g = libm::scalbnf(mantissa * r.unit(x, y), exponent);
+        let (u, doubled) = r.gradient_unit(x, y);
+        let g = if k.m == 0.0 {
+            // Select, not multiply: `0·∞` would be NaN.
+            0.0
+        } else {
+            g.apply(f.apply(u)) * k.m * doubled
+        };
         *ga = g;
         *gb = -g;
     }
 }
 
-/// `K = 2c·(p·up − q·h/√t)` as `(m, e)` with `K = m·2^e` and `|m| < 4`, for finite
-/// `2c > 0`, `p, q, h ≥ 0`. Each factor is split into mantissa and exponent (`frexp`),
-/// so `p·up` and `q·h` never overflow or underflow however extreme the weights and
-/// margin; the smaller term is aligned to the larger one before they are subtracted.
-fn rescaled_coefficient(two_c: f32, p: f32, q: f32, h: f32, r: Rescaled) -> (f32, i32) {
-    let (mc, ec) = libm::frexpf(two_c);
-    let (mp, ep) = libm::frexpf(p);
-    let ep = ep + r.up.exponent();
-    let (mq, eq) = libm::frexpf(q);
-    let (mh, eh) = libm::frexpf(h);
-    // `√t` is in `[1, 2·√n)`: dividing by it keeps `mq·mh` normal.
-    let mqh = mq * mh / sqrt(r.t);
-    let eqh = eq + eh;
-    let e = match (mp == 0.0, mqh == 0.0) {
-        (true, true) => return (0.0, 0),
+/// `K = 2c·(p·up − q·h/√t)` for finite `2c` in `(0, 2]`, `p, q, h ≥ 0`. `p`, `q` and `h`
+/// are split into mantissa and exponent, so `p·up` and `q·h` never overflow or underflow
+/// however extreme the weights and margin; the smaller term is aligned to the larger one
+/// before they are subtracted.
+fn rescaled_coefficient(two_c: f32, p: f32, q: f32, h: f32, r: Rescaled) -> Wide {
+    let (p, q, h) = (Wide::of(p), Wide::of(q), Wide::of(h));
+    let ep = p.e + r.up.exponent();
+    // `√t` is in `[1, 2·√n)`: dividing by it keeps `q.m·h.m` normal.
+    let mqh = q.m * h.m / sqrt(r.t);
+    let eqh = q.e + h.e;
+    let e = match (p.m == 0.0, mqh == 0.0) {
+        (true, true) => return Wide::ZERO,
         (true, false) => eqh,
         (false, true) => ep,
         (false, false) => ep.max(eqh),
     };
-    let m = libm::scalbnf(mp, ep - e) - libm::scalbnf(mqh, eqh - e);
-    (mc * m, e + ec)
+    // Shifts of 150 or more leave less than `2⁻¹⁴⁹` of a term: nothing next to the other.
+    let align = |m: f32, d: i32| Pow2::new(d.max(-150)).apply(m);
+    let k = Wide::of(two_c * (align(p.m, ep - e) - align(mqh, eqh - e)));
+    Wide { e: k.e + e, ..k }
+}
+
+/// `m·2^e`, `|m|` in `[1, 2)` (or `m = 0`), with an exponent beyond f32's range: the
+/// cold gradient paths multiply factors that would overflow or underflow f32 on the way to
+/// a product that does not.
+#[derive(Clone, Copy, Debug)]
+struct Wide {
+    m: f32,
+    e: i32,
+}
+
+impl Wide {
+    const ZERO: Wide = Wide { m: 0.0, e: 0 };
+
+    /// A finite `x` as `m·2^e`.
+    fn of(x: f32) -> Wide {
+        if x == 0.0 {
+            return Wide::ZERO;
+        }
+        let e = exponent(x.abs());
+        Wide {
+            m: Pow2::new(-e).apply(x),
+            e,
+        }
+    }
 }
 
 /// `max |x|`, NaN if any component is NaN.

@@ -17,6 +17,9 @@ macro_rules! lanes_backend {
         fn dot_and_norms(a: &[f32], b: &[f32]) -> [f32; 3] {
             generic::reduce::<$lanes, DotAndNorms, 3>(a, b)
         }
+        // Never inlined: where the table is known at compile time (no_std firmware), the
+        // callers' special cases (k = 0, NaN) would each get their own copy of the loop.
+        #[inline(never)]
         fn scaled_difference(a: &[f32], b: &[f32], k: f32, out_a: &mut [f32], out_b: &mut [f32]) {
             generic::scaled_difference::<$lanes>(a, b, k, out_a, out_b)
         }

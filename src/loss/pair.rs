@@ -102,6 +102,11 @@ impl EuclideanGradient {
         if let Some(scale) = sep.rescaled {
             return rescaled(scale);
         }
+        if distance.is_infinite() {
+            // An infinite input (`h = 0`, `q = 0`): `2c·p` or `a − b` may overflow in the
+            // finite components, where the product does not.
+            return rescaled(Rescaled::identity());
+        }
         let pc = if terms.p != 0.0 { two_c * terms.p } else { 0.0 };
         let qc = two_c * q;
         // `h/D` first: `2c·q·h` alone can overflow for margins near f32::MAX.
@@ -118,7 +123,17 @@ impl EuclideanGradient {
         }
         match Separation::rescaled(a, b).rescaled {
             Some(scale) => rescaled(scale),
-            None => EuclideanGradient::Plain(k),
+            // A true zero (`δ = 0`, `q = 0`) whose `k` overflowed: `∞·0` would be NaN.
+            None => EuclideanGradient::Plain(0.0),
+        }
+    }
+
+    /// The coefficient `k` of the plain form `k·δ`, if this gradient has it.
+    #[inline]
+    pub(crate) fn plain(self) -> Option<f32> {
+        match self {
+            EuclideanGradient::Plain(k) => Some(k),
+            _ => None,
         }
     }
 
