@@ -3,7 +3,7 @@
 # (thumbv7em-none-eabihf), at opt-level "s":
 #
 #     qemu-selftest/flash-report.sh            # prints the report
-#     FLASH_BUDGET=2048 qemu-selftest/flash-report.sh   # also fails if over budget (lto=true)
+#     FLASH_BUDGET=2560 qemu-selftest/flash-report.sh   # also fails if over budget (lto=true)
 #
 # It builds two firmwares that differ only in the call (src/bin/flash-pair-with-grad.rs and
 # src/bin/flash-baseline.rs), with the panic handler that formats nothing, in two profiles:
