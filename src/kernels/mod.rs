@@ -179,6 +179,16 @@ mod dispatch {
 
     #[inline]
     pub(super) fn best_table() -> &'static Kernels {
+        // The first call detects, out of line: the hot path is one load and a branch.
+        match BEST.get() {
+            Some(&(_, kernels)) => kernels,
+            None => first_table(),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn first_table() -> &'static Kernels {
         BEST.get_or_init(detect).1
     }
 }
