@@ -226,6 +226,40 @@ fn labels_outside_unit_interval_or_nan_are_errors() {
     ));
 }
 
+/// `batch` checks its labels block by block: the error names the first bad label of the
+/// whole batch, in any block, and in a partial last block, for every entry point.
+#[test]
+fn a_bad_label_in_a_later_block_is_named_by_its_index() {
+    let rows = 1000;
+    let (a, b) = (vec![0.5f32; rows * 2], vec![0.0f32; rows * 2]);
+    for loss in losses() {
+        for index in [0, 63, 64, 500, 999] {
+            let mut labels = vec![1.0f32; rows];
+            labels[index] = -1.0;
+            labels[rows - 1] = f32::NAN; // a later bad label must not be the one named
+            if index == rows - 1 {
+                labels[index] = -1.0;
+            }
+            let named = |r: Result<f32, Error>| match r {
+                Err(Error::InvalidLabel { index: i, label }) => i == index && label == -1.0,
+                _ => false,
+            };
+            assert!(named(loss.batch(&a, &b, 2, &labels)), "{loss:?} at {index}");
+            let mut out = vec![7.0f32; rows];
+            let per_pair = loss.batch_per_pair(&a, &b, 2, &labels, &mut out);
+            assert!(named(per_pair.map(|()| 0.0)), "{loss:?} at {index}");
+            assert!(
+                out.iter().all(|&x| x == 7.0),
+                "outputs untouched on an error"
+            );
+            let (mut ga, mut gb) = (vec![7.0f32; rows * 2], vec![7.0f32; rows * 2]);
+            let r = loss.batch_with_grad(&a, &b, 2, &labels, &mut ga, &mut gb);
+            assert!(named(r), "{loss:?} at {index}");
+            assert!(ga.iter().chain(&gb).all(|&x| x == 7.0), "outputs untouched");
+        }
+    }
+}
+
 #[test]
 fn a_mean_over_nothing_is_an_error() {
     for loss in losses() {

@@ -50,10 +50,18 @@ macro_rules! lanes_backend {
             sums: &[f32; super::EPILOGUE_ROWS],
             labels: &[f32; super::EPILOGUE_ROWS],
             params: [f32; 4],
+            gradient: bool,
             losses: &mut [f32; super::EPILOGUE_ROWS],
             coefficients: &mut [f32; super::EPILOGUE_ROWS],
         ) -> bool {
-            super::epilogue::contrastive_epilogue(sums, labels, params, losses, coefficients)
+            super::epilogue::contrastive_epilogue(
+                sums,
+                labels,
+                params,
+                gradient,
+                losses,
+                coefficients,
+            )
         }
 
         pub(crate) static KERNELS: Kernels = Kernels {

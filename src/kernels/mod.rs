@@ -24,12 +24,13 @@ pub(crate) type LinearCombinationFn = fn(&[f32], &[f32], [f32; 4], &mut [f32], &
 /// `(a, b, dim, k, out_a, out_b)`: per-row scaled differences.
 pub(crate) type ScaledDifferenceRowsFn = fn(&[f32], &[f32], usize, &[f32], &mut [f32], &mut [f32]);
 
-/// `(sums, labels, [w⁺, w⁻, m, 2c], losses, coefficients) -> flagged`: see
+/// `(sums, labels, [w⁺, w⁻, m, 2c], gradient, losses, coefficients) -> flagged`: see
 /// [`epilogue::contrastive_epilogue`].
 pub(crate) type EpilogueFn = fn(
     &[f32; EPILOGUE_ROWS],
     &[f32; EPILOGUE_ROWS],
     [f32; 4],
+    bool,
     &mut [f32; EPILOGUE_ROWS],
     &mut [f32; EPILOGUE_ROWS],
 ) -> bool;

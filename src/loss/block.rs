@@ -78,8 +78,8 @@ impl Block {
         }
     }
 
-    /// Losses and gradient coefficients of the rows `first..first + labels.len()`, whose
-    /// data are `a` and `b` (exactly those rows).
+    /// Losses and, with `gradient`, gradient coefficients of the rows
+    /// `first..first + labels.len()`, whose data are `a` and `b` (exactly those rows).
     #[inline]
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn compute(
@@ -91,6 +91,7 @@ impl Block {
         dim: usize,
         labels: &[f32],
         w: Weights,
+        gradient: bool,
     ) {
         let rows = labels.len();
         self.first = first;
@@ -102,6 +103,7 @@ impl Block {
                 &self.sums,
                 full,
                 w.params(),
+                gradient,
                 &mut self.losses,
                 &mut self.coefficients,
             ),
@@ -114,6 +116,7 @@ impl Block {
                     &self.sums,
                     &padded,
                     w.params(),
+                    gradient,
                     &mut self.losses,
                     &mut self.coefficients,
                 );

@@ -160,19 +160,26 @@ impl ContrastiveLoss {
     /// # Ok::<(), contrastive::Error>(())
     /// ```
     pub fn batch(&self, a: &[f32], b: &[f32], dim: usize, labels: &[f32]) -> Result<f32, Error> {
-        let (kernels, rows) = self.check_batch(a, b, dim, labels)?;
+        let kernels = self.kernels()?;
+        let rows = check::rows(a, b, dim)?;
+        check::same_len("labels", rows, labels.len())?;
         self.check_reducible(rows)?;
         if rows == 0 {
             return Ok(0.0);
         }
         let mut total = 0.0f64;
         match self.distance {
+            // The blocks check their labels (this call has no output to leave untouched on
+            // an error): a pass of its own would read the labels from memory twice.
             Distance::Euclidean => {
-                self.for_each_block(kernels, a, b, dim, labels, 2.0, |block| total += block.sum)
+                self.for_each_block(kernels, a, b, dim, labels, 2.0, |block| total += block.sum)?
             }
-            Distance::Cosine => self.for_each_cosine_loss(kernels, a, b, dim, labels, |_, loss| {
-                total += f64::from(loss)
-            }),
+            Distance::Cosine => {
+                check::labels(labels)?;
+                self.for_each_cosine_loss(kernels, a, b, dim, labels, |_, loss| {
+                    total += f64::from(loss)
+                })
+            }
         }
         Ok(self.reduce(total, rows))
     }
@@ -192,10 +199,12 @@ impl ContrastiveLoss {
             return Ok(());
         }
         match self.distance {
-            Distance::Euclidean => self.for_each_block(kernels, a, b, dim, labels, 2.0, |block| {
-                out[block.first..block.first + block.rows]
-                    .copy_from_slice(&block.losses[..block.rows]);
-            }),
+            Distance::Euclidean => {
+                self.for_each_block(kernels, a, b, dim, labels, 2.0, |block| {
+                    out[block.first..block.first + block.rows]
+                        .copy_from_slice(&block.losses[..block.rows]);
+                })?
+            }
             Distance::Cosine => {
                 self.for_each_cosine_loss(kernels, a, b, dim, labels, |row, loss| out[row] = loss)
             }
@@ -372,7 +381,7 @@ impl ContrastiveLoss {
         labels: &[f32],
         two_c: f32,
         mut f: impl FnMut(&Block),
-    ) {
+    ) -> Result<(), Error> {
         let rows = block::block_rows(dim);
         let w = self.weights(two_c);
         let blocks = a
@@ -381,9 +390,13 @@ impl ContrastiveLoss {
             .zip(labels.chunks(rows));
         let mut block = Block::new();
         for (i, ((ba, bb), ys)) in blocks.enumerate() {
-            block.compute(kernels, i * rows, ba, bb, dim, ys, w);
+            // Each block's labels, while they are in cache (callers with outputs have
+            // checked them all first, so that an error leaves the outputs untouched).
+            check::labels_from(i * rows, ys)?;
+            block.compute(kernels, i * rows, ba, bb, dim, ys, w, false);
             f(&block);
         }
+        Ok(())
     }
 
     /// Forward and gradient, fused per block: the rows kernel reads a block, the gradient
@@ -414,7 +427,7 @@ impl ContrastiveLoss {
             .zip(labels.chunks(rows));
         let mut block = Block::new();
         for (i, (((ba, bb), (ga, gb)), ys)) in blocks.enumerate() {
-            block.compute(kernels, i * rows, ba, bb, dim, ys, w);
+            block.compute(kernels, i * rows, ba, bb, dim, ys, w, true);
             block.write_gradients(kernels, ba, bb, dim, ys, w, ga, gb);
             total += block.sum;
         }

@@ -477,8 +477,16 @@ pub(super) fn contrastive_epilogue(
     sums: &[f32; crate::kernels::EPILOGUE_ROWS],
     labels: &[f32; crate::kernels::EPILOGUE_ROWS],
     params: [f32; 4],
+    gradient: bool,
     losses: &mut [f32; crate::kernels::EPILOGUE_ROWS],
     coefficients: &mut [f32; crate::kernels::EPILOGUE_ROWS],
 ) -> bool {
-    crate::kernels::epilogue::contrastive_epilogue(sums, labels, params, losses, coefficients)
+    crate::kernels::epilogue::contrastive_epilogue(
+        sums,
+        labels,
+        params,
+        gradient,
+        losses,
+        coefficients,
+    )
 }

@@ -119,11 +119,21 @@ macro_rules! kernel_table {
                 sums: &[f32; crate::kernels::EPILOGUE_ROWS],
                 labels: &[f32; crate::kernels::EPILOGUE_ROWS],
                 params: [f32; 4],
+                gradient: bool,
                 losses: &mut [f32; crate::kernels::EPILOGUE_ROWS],
                 coefficients: &mut [f32; crate::kernels::EPILOGUE_ROWS],
             ) -> bool {
                 // SAFETY: the table is only handed out after its features were detected.
-                unsafe { super::contrastive_epilogue(sums, labels, params, losses, coefficients) }
+                unsafe {
+                    super::contrastive_epilogue(
+                        sums,
+                        labels,
+                        params,
+                        gradient,
+                        losses,
+                        coefficients,
+                    )
+                }
             }
 
             #[doc = concat!("Safe entries for kernels that need ", $features, ".")]
