@@ -488,3 +488,53 @@ fn inactive_rows_are_exact_zeros_and_nan_stays_in_its_row() {
         }
     }
 }
+
+/// A gradient of 32 MiB a side or more is written with non-temporal stores (AVX-512,
+/// src/loss/block.rs `STREAM_BYTES`): every backend writes the same gradients as it does
+/// for the same rows in smaller batches, which take ordinary stores (with `Sum`, a row's
+/// gradient does not depend on the rest of its batch). The buffers come from `Vec`, so
+/// whether they are 64-byte aligned is the allocator's choice; the kernel unit test
+/// `streaming_row_gradients_equal_ordinary_ones` covers every alignment.
+#[test]
+fn gradients_beyond_the_cache_equal_those_of_smaller_batches() {
+    let (dim, rows) = (128, (32 << 20) / (128 * 4));
+    let mut rng = Rng(0x5eed_57ea);
+    let (a, b) = (
+        buffer(&mut rng, dim * rows, false),
+        buffer(&mut rng, dim * rows, false),
+    );
+    let (a, b) = (&a[..dim * rows], &b[..dim * rows]);
+    let labels: Vec<f32> = (0..rows).map(|r| [1.0, 0.0, 0.5][r % 3]).collect();
+    for backend in backends() {
+        let loss = ContrastiveLoss::new(8.0)
+            .with_reduction(Reduction::Sum)
+            .with_backend(backend);
+        let (mut ga, mut gb) = (vec![0.0f32; a.len()], vec![0.0f32; a.len()]);
+        loss.batch_with_grad(a, b, dim, &labels, &mut ga, &mut gb)
+            .unwrap();
+        let chunk = 4096 * dim;
+        let (mut wa, mut wb) = (vec![0.0f32; chunk], vec![0.0f32; chunk]);
+        for (i, ((ca, cb), ys)) in a
+            .chunks(chunk)
+            .zip(b.chunks(chunk))
+            .zip(labels.chunks(4096))
+            .enumerate()
+        {
+            let n = ca.len();
+            loss.batch_with_grad(ca, cb, dim, ys, &mut wa[..n], &mut wb[..n])
+                .unwrap();
+            let at = i * chunk;
+            assert!(
+                ga[at..at + n]
+                    .iter()
+                    .zip(&wa[..n])
+                    .all(|(g, w)| g.to_bits() == w.to_bits())
+                    && gb[at..at + n]
+                        .iter()
+                        .zip(&wb[..n])
+                        .all(|(g, w)| g.to_bits() == w.to_bits()),
+                "{backend:?}: chunk {i}"
+            );
+        }
+    }
+}

@@ -42,6 +42,7 @@ macro_rules! lanes_backend {
             k: &[f32],
             out_a: &mut [f32],
             out_b: &mut [f32],
+            _stream: bool,
         ) {
             generic::scaled_difference_rows::<$lanes>(a, b, dim, k, out_a, out_b)
         }
@@ -73,6 +74,7 @@ macro_rules! lanes_backend {
             squared_euclidean_rows,
             scaled_difference_rows,
             contrastive_epilogue,
+            fence: || {},
         };
     };
 }

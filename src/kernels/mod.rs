@@ -21,8 +21,10 @@ pub(crate) use epilogue::{EPILOGUE_ROWS, needs_care};
 pub(crate) type ScaledDifferenceFn = fn(&[f32], &[f32], f32, &mut [f32], &mut [f32]);
 /// `(a, b, [p0, p1, p2, p3], out_a, out_b)`: writes `p0·a + p1·b` and `p2·a + p3·b`.
 pub(crate) type LinearCombinationFn = fn(&[f32], &[f32], [f32; 4], &mut [f32], &mut [f32]);
-/// `(a, b, dim, k, out_a, out_b)`: per-row scaled differences.
-pub(crate) type ScaledDifferenceRowsFn = fn(&[f32], &[f32], usize, &[f32], &mut [f32], &mut [f32]);
+/// `(a, b, dim, k, out_a, out_b, stream)`: per-row scaled differences; `stream` asks for
+/// non-temporal stores where the backend has them (outputs beyond the caches).
+pub(crate) type ScaledDifferenceRowsFn =
+    fn(&[f32], &[f32], usize, &[f32], &mut [f32], &mut [f32], bool);
 
 /// `(sums, labels, [w⁺, w⁻, m, 2c], gradient, losses, coefficients) -> flagged`: see
 /// [`epilogue::contrastive_epilogue`].
@@ -50,10 +52,16 @@ pub(crate) struct Kernels {
     /// `out[r] = Σ (a_r − b_r)²` over rows of `dim` (`dim > 0`, `out.len()` rows).
     pub squared_euclidean_rows: fn(&[f32], &[f32], usize, &mut [f32]),
     /// Row `r` of `out_a` is `k[r]·(a_r − b_r)`, `out_b = −out_a`; rows with `k[r] == 0`
-    /// are exact zeros.
+    /// are exact zeros. With `stream`, the AVX-512 backend writes every 64-byte aligned
+    /// vector with a non-temporal store; the others ignore it. The values written are the
+    /// same either way; the caller calls `fence` before its outputs reach anyone.
     pub scaled_difference_rows: ScaledDifferenceRowsFn,
     /// Losses and gradient coefficients of a block of rows from their squared distances.
     pub contrastive_epilogue: EpilogueFn,
+    /// Orders the non-temporal stores of earlier `stream` calls before every later store
+    /// (`sfence`; nothing where the backend has no such stores). Once per batch, not per
+    /// block: at d = 2 a fence per 512-byte block halved the gradient's speed.
+    pub fence: fn(),
 }
 
 /// A kernel backend. Every computation of the crate runs on the best available backend

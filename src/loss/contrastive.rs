@@ -415,6 +415,7 @@ impl ContrastiveLoss {
     ) -> f64 {
         let rows = block::block_rows(dim);
         let w = self.weights(two_c);
+        let stream = block::streams(grad_a.len());
         let mut total = 0.0f64;
         let blocks = a
             .chunks(rows * dim)
@@ -428,8 +429,11 @@ impl ContrastiveLoss {
         let mut block = Block::new();
         for (i, (((ba, bb), (ga, gb)), ys)) in blocks.enumerate() {
             block.compute(kernels, i * rows, ba, bb, dim, ys, w, true);
-            block.write_gradients(kernels, ba, bb, dim, ys, w, ga, gb);
+            block.write_gradients(kernels, ba, bb, dim, ys, w, ga, gb, stream);
             total += block.sum;
+        }
+        if stream {
+            (kernels.fence)();
         }
         total
     }

@@ -291,6 +291,7 @@ fn scaled_difference_rows(
     k: &[f32],
     out_a: &mut [f32],
     out_b: &mut [f32],
+    _stream: bool,
 ) {
     if dim == 0 {
         return;
@@ -490,3 +491,6 @@ pub(super) fn contrastive_epilogue(
         coefficients,
     )
 }
+
+/// Nothing to order: this backend makes no non-temporal stores.
+fn fence() {}

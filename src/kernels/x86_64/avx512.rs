@@ -65,6 +65,31 @@ fn store(x: &mut [f32; LANES], v: __m512) {
     unsafe { _mm512_storeu_ps(x.as_mut_ptr(), v) }
 }
 
+/// Writes the 16 lanes of `v` to `x`; with `STREAM`, when `x` is 64-byte aligned, with a
+/// non-temporal store, which does not read the line first (the caller fences).
+#[inline]
+#[target_feature(enable = "avx512f,avx2,fma")]
+fn store_to<const STREAM: bool>(x: &mut [f32; LANES], v: __m512) {
+    if STREAM && x.as_ptr().addr().is_multiple_of(64) {
+        // SAFETY: `x` holds exactly the 16 f32 the store writes, and starts on the 64-byte
+        // boundary `_mm512_stream_ps` requires.
+        unsafe { _mm512_stream_ps(x.as_mut_ptr(), v) }
+    } else {
+        store(x, v)
+    }
+}
+
+/// How many elements precede the first 64-byte boundary that `x` and `y` reach at the same
+/// element (0 to 15), or 0 if they never do.
+fn aligned_head(x: &[f32], y: &[f32]) -> usize {
+    let (offset_x, offset_y) = (x.as_ptr().addr() % 64, y.as_ptr().addr() % 64);
+    if offset_x == offset_y && offset_x % size_of::<f32>() == 0 {
+        (64 - offset_x) % 64 / size_of::<f32>()
+    } else {
+        0
+    }
+}
+
 /// Writes the low `min(x.len(), 16)` lanes of `v` to `x`.
 #[inline]
 #[target_feature(enable = "avx512f,avx2,fma")]
@@ -180,7 +205,7 @@ fn lane_sums<const K: usize>(
 /// at a time with a masked tail.
 #[inline]
 #[target_feature(enable = "avx512f,avx2,fma")]
-fn map2(
+fn map2<const STREAM: bool>(
     a: &[f32],
     b: &[f32],
     out_a: &mut [f32],
@@ -189,6 +214,21 @@ fn map2(
 ) {
     let n = a.len().min(b.len()).min(out_a.len()).min(out_b.len());
     let (a, b, out_a, out_b) = (&a[..n], &b[..n], &mut out_a[..n], &mut out_b[..n]);
+    // Streaming: first, with one masked step, the elements before both outputs reach a
+    // 64-byte boundary (when they reach it together), so that the rest streams.
+    let head = if STREAM {
+        aligned_head(out_a, out_b).min(n)
+    } else {
+        0
+    };
+    let ((head_a, a), (head_b, b)) = (a.split_at(head), b.split_at(head));
+    let (head_oa, out_a) = out_a.split_at_mut(head);
+    let (head_ob, out_b) = out_b.split_at_mut(head);
+    if head > 0 {
+        let (ra, rb) = f(load_partial(head_a), load_partial(head_b));
+        store_partial(head_oa, ra);
+        store_partial(head_ob, rb);
+    }
     let (whole_a, tail_a) = a.as_chunks::<LANES>();
     let (whole_b, tail_b) = b.as_chunks::<LANES>();
     let (whole_oa, tail_oa) = out_a.as_chunks_mut::<LANES>();
@@ -199,8 +239,8 @@ fn map2(
         .zip(whole_oa.iter_mut().zip(whole_ob));
     for ((xa, xb), (ya, yb)) in whole {
         let (ra, rb) = f(load(xa), load(xb));
-        store(ya, ra);
-        store(yb, rb);
+        store_to::<STREAM>(ya, ra);
+        store_to::<STREAM>(yb, rb);
     }
     if !tail_a.is_empty() {
         let (ra, rb) = f(load_partial(tail_a), load_partial(tail_b));
@@ -261,12 +301,25 @@ fn dot_and_norms(a: &[f32], b: &[f32]) -> [f32; 3] {
 
 #[target_feature(enable = "avx512f,avx2,fma")]
 fn scaled_difference(a: &[f32], b: &[f32], k: f32, out_a: &mut [f32], out_b: &mut [f32]) {
+    scaled_difference_to::<false>(a, b, k, out_a, out_b);
+}
+
+/// [`scaled_difference`], streaming aligned vectors with `STREAM`.
+#[inline]
+#[target_feature(enable = "avx512f,avx2,fma")]
+fn scaled_difference_to<const STREAM: bool>(
+    a: &[f32],
+    b: &[f32],
+    k: f32,
+    out_a: &mut [f32],
+    out_b: &mut [f32],
+) {
     // `k == 0` writes exact zeros even where `a − b` is infinite or NaN (`0·∞` would be
     // NaN): a zero-masking multiply rather than a branch, which random labels would make
     // unpredictable in the row loops.
     let keep = if k != 0.0 { u16::MAX } else { 0 };
     let (k, zero) = (_mm512_set1_ps(k), _mm512_setzero_ps());
-    map2(a, b, out_a, out_b, |x, y| {
+    map2::<STREAM>(a, b, out_a, out_b, |x, y| {
         let g = _mm512_maskz_mul_ps(keep, k, _mm512_sub_ps(x, y));
         (g, _mm512_sub_ps(zero, g))
     });
@@ -281,7 +334,7 @@ fn linear_combination(
     out_b: &mut [f32],
 ) {
     let p = [p0, p1, p2, p3].map(|p| _mm512_set1_ps(p));
-    map2(a, b, out_a, out_b, |x, y| {
+    map2::<false>(a, b, out_a, out_b, |x, y| {
         (
             _mm512_fmadd_ps(p[0], x, _mm512_mul_ps(p[1], y)),
             _mm512_fmadd_ps(p[2], x, _mm512_mul_ps(p[3], y)),
@@ -318,6 +371,25 @@ fn scaled_difference_rows(
     k: &[f32],
     out_a: &mut [f32],
     out_b: &mut [f32],
+    stream: bool,
+) {
+    if stream {
+        scaled_rows::<true>(a, b, dim, k, out_a, out_b);
+    } else {
+        scaled_rows::<false>(a, b, dim, k, out_a, out_b);
+    }
+}
+
+/// [`scaled_difference_rows`], streaming aligned vectors with `STREAM`.
+#[inline]
+#[target_feature(enable = "avx512f,avx2,fma")]
+fn scaled_rows<const STREAM: bool>(
+    a: &[f32],
+    b: &[f32],
+    dim: usize,
+    k: &[f32],
+    out_a: &mut [f32],
+    out_b: &mut [f32],
 ) {
     if dim == 0 {
         return;
@@ -328,12 +400,12 @@ fn scaled_difference_rows(
     let (a, b, k) = (&a[..n], &b[..n], &k[..rows]);
     let (out_a, out_b) = (&mut out_a[..n], &mut out_b[..n]);
     if dim < LANES {
-        grouped_scaled_rows(a, b, dim, k, out_a, out_b);
+        grouped_scaled_rows::<STREAM>(a, b, dim, k, out_a, out_b);
     } else {
         let rows = a.chunks_exact(dim).zip(b.chunks_exact(dim));
         let outs = out_a.chunks_exact_mut(dim).zip(out_b.chunks_exact_mut(dim));
         for (((ra, rb), (oa, ob)), &k) in rows.zip(outs).zip(k) {
-            scaled_difference(ra, rb, k, oa, ob);
+            scaled_difference_to::<STREAM>(ra, rb, k, oa, ob);
         }
     }
 }
@@ -463,7 +535,7 @@ fn sum_each(v: [__m512; LANES]) -> __m512 {
 /// `k == 0` are written as exact zeros by a zero-masking multiply.
 #[inline]
 #[target_feature(enable = "avx512f,avx2,fma")]
-fn grouped_scaled_rows(
+fn grouped_scaled_rows<const STREAM: bool>(
     a: &[f32],
     b: &[f32],
     dim: usize,
@@ -503,8 +575,8 @@ fn grouped_scaled_rows(
         let outs = outs.zip(ob.as_chunks_mut::<LANES>().0);
         for (j, ((xa, xb), (ya, yb))) in vectors.zip(outs).enumerate() {
             let (g, h) = scaled(k, j, load(xa), load(xb));
-            store(ya, g);
-            store(yb, h);
+            store_to::<STREAM>(ya, g);
+            store_to::<STREAM>(yb, h);
         }
     }
     // The last rows (fewer than 16): the same with masks.
@@ -570,4 +642,11 @@ pub(super) fn contrastive_epilogue(
         losses,
         coefficients,
     )
+}
+
+/// Orders earlier non-temporal stores before later stores: they are weakly ordered, and a
+/// release store (a plain `mov` on x86) would not wait for them.
+fn fence() {
+    // SAFETY: SSE, which `sfence` needs, is part of every x86-64 CPU.
+    unsafe { _mm_sfence() }
 }

@@ -110,9 +110,10 @@ macro_rules! kernel_table {
                 k: &[f32],
                 out_a: &mut [f32],
                 out_b: &mut [f32],
+                stream: bool,
             ) {
                 // SAFETY: the table is only handed out after its features were detected.
-                unsafe { super::scaled_difference_rows(a, b, dim, k, out_a, out_b) }
+                unsafe { super::scaled_difference_rows(a, b, dim, k, out_a, out_b, stream) }
             }
 
             fn contrastive_epilogue(
@@ -146,6 +147,7 @@ macro_rules! kernel_table {
                 squared_euclidean_rows,
                 scaled_difference_rows,
                 contrastive_epilogue,
+                fence: super::fence,
             };
         }
         pub(super) use table::KERNELS;
@@ -305,10 +307,18 @@ mod tests {
                     let mut outs = [vec![SENTINEL; n + 1], vec![SENTINEL; n + 2]];
                     let mut want = [vec![0.0; rows * dim], vec![0.0; rows * dim]];
                     let [oa, ob] = &mut outs;
-                    (k.scaled_difference_rows)(&a, &b, dim, &coefficients, oa, ob);
+                    (k.scaled_difference_rows)(&a, &b, dim, &coefficients, oa, ob, false);
                     let [wa, wb] = &mut want;
                     let m = rows * dim;
-                    (scalar.scaled_difference_rows)(&a[..m], &b[..m], dim, &coefficients, wa, wb);
+                    (scalar.scaled_difference_rows)(
+                        &a[..m],
+                        &b[..m],
+                        dim,
+                        &coefficients,
+                        wa,
+                        wb,
+                        false,
+                    );
                     for (out, want) in outs.iter().zip(&want) {
                         assert!(
                             out[..m].iter().zip(want).all(|(&g, &w)| close(g, w)),
@@ -318,6 +328,58 @@ mod tests {
                             out[m..].iter().all(|&x| x == SENTINEL),
                             "{what}: wrote past the rows"
                         );
+                    }
+                }
+            }
+        }
+    }
+
+    /// Streaming stores write exactly what ordinary ones write, and only inside the
+    /// outputs: every dim and row count, each output starting at every float offset of a
+    /// 64-byte aligned buffer, at equal offsets (the head is peeled and the rest streams)
+    /// and at different ones (only vectors that happen to be aligned stream).
+    #[test]
+    #[cfg_attr(
+        miri,
+        ignore = "Miri does not implement the non-temporal store intrinsic"
+    )]
+    fn streaming_row_gradients_equal_ordinary_ones() {
+        #[repr(C, align(64))]
+        struct Aligned([f32; 2048]);
+        for (backend, k) in x86_tables() {
+            for dim in [1, 2, 3, 5, 8, 15, 16, 17, 33, 64, 100] {
+                for rows in [1, 3, 16, 17, 40] {
+                    let n = rows * dim;
+                    if n + 16 > 2048 {
+                        continue;
+                    }
+                    let (a, b) = (data(n, 7), data(n, 8));
+                    let coefficients: Vec<f32> =
+                        (0..rows).map(|r| [0.0, 1.5, -0.5, 3.0][r % 4]).collect();
+                    let (mut wa, mut wb) = (vec![0.0; n], vec![0.0; n]);
+                    (k.scaled_difference_rows)(&a, &b, dim, &coefficients, &mut wa, &mut wb, false);
+                    for (at_a, at_b) in (0..16).flat_map(|o| [(o, o), (o, (o + 5) % 16)]) {
+                        let mut out = [Aligned([SENTINEL; 2048]), Aligned([SENTINEL; 2048])];
+                        let [oa, ob] = &mut out;
+                        let (sa, sb) = (&mut oa.0[at_a..at_a + n], &mut ob.0[at_b..at_b + n]);
+                        (k.scaled_difference_rows)(&a, &b, dim, &coefficients, sa, sb, true);
+                        (k.fence)();
+                        let what = format!("{backend:?} dim={dim} rows={rows} at {at_a}, {at_b}");
+                        for ((got, at), want) in [(&out[0].0, at_a), (&out[1].0, at_b)]
+                            .into_iter()
+                            .zip([&wa, &wb])
+                        {
+                            let same = got[at..at + n].iter().zip(want.iter());
+                            assert!(
+                                same.into_iter().all(|(g, w)| g.to_bits() == w.to_bits()),
+                                "{what}"
+                            );
+                            let outside = got[..at].iter().chain(&got[at + n..]);
+                            assert!(
+                                outside.into_iter().all(|&x| x == SENTINEL),
+                                "{what}: outside"
+                            );
+                        }
                     }
                 }
             }
