@@ -191,6 +191,10 @@ impl Block {
             stream,
         );
         if self.rescaled {
+            if stream {
+                // The rows below are rewritten with ordinary stores: after the streamed ones.
+                (kernels.fence)();
+            }
             rewrite_rescaled_rows(kernels, a, b, dim, labels, w, grad_a, grad_b);
         }
     }
