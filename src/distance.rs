@@ -79,22 +79,27 @@ pub fn squared_euclidean_rows(
 
 impl Backend {
     /// [`squared_euclidean`] on this backend; `Err` if it is not available here.
+    #[inline]
     pub fn squared_euclidean(self, a: &[f32], b: &[f32]) -> Result<f32, Error> {
         squared_euclidean_with(kernels::table(self)?, a, b)
     }
     /// [`euclidean`] on this backend.
+    #[inline]
     pub fn euclidean(self, a: &[f32], b: &[f32]) -> Result<f32, Error> {
         euclidean_with(kernels::table(self)?, a, b)
     }
     /// [`dot`] on this backend.
+    #[inline]
     pub fn dot(self, a: &[f32], b: &[f32]) -> Result<f32, Error> {
         dot_with(kernels::table(self)?, a, b)
     }
     /// [`cosine_similarity`] on this backend.
+    #[inline]
     pub fn cosine_similarity(self, a: &[f32], b: &[f32]) -> Result<f32, Error> {
         cosine_similarity_with(kernels::table(self)?, a, b)
     }
     /// [`squared_euclidean_rows`] on this backend.
+    #[inline]
     pub fn squared_euclidean_rows(
         self,
         a: &[f32],

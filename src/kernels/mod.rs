@@ -136,6 +136,7 @@ const PORTABLE_IS_SIMD: bool = cfg!(any(
 ));
 
 /// The kernel table of `backend`, or `Err` if it cannot run here.
+#[inline]
 pub(crate) fn table(backend: Backend) -> Result<&'static Kernels, Error> {
     let found = match backend {
         Backend::Scalar => Some(&scalar::KERNELS),

@@ -23,10 +23,26 @@ pub(crate) fn avx512() -> Option<&'static Kernels> {
     has_avx512f().then_some(&avx512::KERNELS)
 }
 
-/// Whether AVX2 and FMA may run: asked of the CPU (and OS) under `std`, cached by `std`.
+/// What this CPU (and OS) runs, asked once under `std`: bit 0 AVX2 and FMA, bit 1 AVX-512F
+/// with them. One cached load per call, so that a named backend costs what the default one
+/// does (three `is_x86_feature_detected!` per call cost a pair at d = 16 more than its
+/// arithmetic).
 #[cfg(feature = "std")]
+fn detected() -> u8 {
+    static FEATURES: std::sync::OnceLock<u8> = std::sync::OnceLock::new();
+    *FEATURES.get_or_init(|| {
+        let avx2_fma =
+            std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma");
+        let avx512f = avx2_fma && std::is_x86_feature_detected!("avx512f");
+        u8::from(avx2_fma) | u8::from(avx512f) << 1
+    })
+}
+
+/// Whether AVX2 and FMA may run: asked of the CPU (and OS) under `std`.
+#[cfg(feature = "std")]
+#[inline]
 fn has_avx2_fma() -> bool {
-    std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
+    detected() & 1 != 0
 }
 
 /// Whether AVX2 and FMA may run: without `std`, only what the build was told (`-C
@@ -36,12 +52,11 @@ fn has_avx2_fma() -> bool {
     cfg!(all(target_feature = "avx2", target_feature = "fma"))
 }
 
-/// Whether AVX-512F may run (which implies AVX2 and FMA, enabled with it in the kernels).
+/// Whether AVX-512F may run (with the AVX2 and FMA the kernels enable with it).
 #[cfg(feature = "std")]
+#[inline]
 fn has_avx512f() -> bool {
-    std::is_x86_feature_detected!("avx512f")
-        && std::is_x86_feature_detected!("avx2")
-        && std::is_x86_feature_detected!("fma")
+    detected() & 2 != 0
 }
 
 /// Whether AVX-512F may run, from the build's target features.
