@@ -496,6 +496,11 @@ fn inactive_rows_are_exact_zeros_and_nan_stays_in_its_row() {
 /// whether they are 64-byte aligned is the allocator's choice; the kernel unit test
 /// `streaming_row_gradients_equal_ordinary_ones` covers every alignment.
 #[test]
+#[cfg_attr(
+    target_arch = "wasm32",
+    ignore = "Node 20's WASI runner intermittently segfaults on exit after this test's \
+              200 MiB of linear memory; streaming stores exist only on x86-64"
+)]
 fn gradients_beyond_the_cache_equal_those_of_smaller_batches() {
     let (dim, rows) = (128, (32 << 20) / (128 * 4));
     let mut rng = Rng(0x5eed_57ea);
