@@ -37,6 +37,16 @@ pub(crate) fn rows(a: &[f32], b: &[f32], dim: usize) -> Result<usize, Error> {
     Ok(a.len() / dim)
 }
 
+/// The label of a pair lies in `[0, 1]` (NaN does not); an error names it as index 0.
+#[inline]
+pub(crate) fn label(label: f32) -> Result<(), Error> {
+    if (0.0..=1.0).contains(&label) {
+        Ok(())
+    } else {
+        Err(Error::InvalidLabel { index: 0, label })
+    }
+}
+
 /// Every label lies in `[0, 1]` (NaN does not).
 #[inline]
 pub(crate) fn labels(labels: &[f32]) -> Result<(), Error> {

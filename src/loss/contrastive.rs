@@ -126,7 +126,7 @@ impl ContrastiveLoss {
     pub fn pair(&self, a: &[f32], b: &[f32], label: f32) -> Result<f32, Error> {
         let kernels = self.kernels()?;
         check::same_len("b", a.len(), b.len())?;
-        check::labels(&[label])?;
+        check::label(label)?;
         Ok(self.pair_loss(kernels, a, b, label))
     }
 
@@ -144,7 +144,7 @@ impl ContrastiveLoss {
         check::same_len("b", a.len(), b.len())?;
         check::same_len("grad_a", a.len(), grad_a.len())?;
         check::same_len("grad_b", a.len(), grad_b.len())?;
-        check::labels(&[label])?;
+        check::label(label)?;
         Ok(self.pair_loss_with_grad(kernels, a, b, label, 2.0, grad_a, grad_b))
     }
 
