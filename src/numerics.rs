@@ -45,15 +45,31 @@ impl Pow2 {
     pub(crate) fn apply(self, x: f32) -> f32 {
         x * self.factors[0] * self.factors[1]
     }
-    /// `k`, for `2^k`.
-    fn exponent(self) -> i32 {
-        exponent(self.factors[0]) + exponent(self.factors[1])
-    }
 }
 
 /// `2^k` for `k` in `[-126, 127]`.
 fn pow2_normal(k: i32) -> f32 {
     f32::from_bits(((k + 127) as u32) << 23)
+}
+
+/// `2^e` for any `e`, as two [`Pow2`]: scaling by it is exact until the result leaves the
+/// normal range. Beyond `f32::MAX` the result overflows as it should (for `|x| ≥ 1`);
+/// below `f32::MIN_POSITIVE` each of the last few roundings is within `2⁻¹⁴⁹`. Exponents
+/// past ±300 give ±∞ or 0 for every `x` with `2⁻¹⁴⁹ ≤ |x| < 2¹²⁸` either way.
+#[derive(Clone, Copy, Debug)]
+struct Scale(Pow2, Pow2);
+
+impl Scale {
+    // Out of line, like `Pow2::new`: two cold paths build one.
+    #[inline(never)]
+    fn new(e: i32) -> Scale {
+        let e = e.clamp(-300, 300);
+        Scale(Pow2::new(e / 2), Pow2::new(e - e / 2))
+    }
+    #[inline]
+    fn apply(self, x: f32) -> f32 {
+        self.1.apply(self.0.apply(x))
+    }
 }
 
 /// The exponent `e` with `2^e ≤ x < 2^(e+1)`, for finite `x > 0` (subnormals included).
@@ -67,12 +83,14 @@ fn exponent(x: f32) -> i32 {
 }
 
 /// A rescaled view of a difference vector: `u = δ·down` has its largest component in
-/// `[1, 2)`, `t = Σ u²`, `D = √t·up` and `s = t·up²` (`up = 1/down`). When `a − b`
-/// itself overflows (components near `±f32::MAX`), `u` is formed from halved inputs.
+/// `[1, 2)`, `t = Σ u²`, `D = √t·up` and `s = t·up²` (`up = 1/down = 2^up_exponent`).
+/// When `a − b` itself overflows (components near `±f32::MAX`), `u` is formed from halved
+/// inputs.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Rescaled {
     down: Pow2,
     pub up: Pow2,
+    up_exponent: i32,
     pub t: f32,
     halved: bool,
 }
@@ -85,9 +103,20 @@ impl Rescaled {
         Rescaled {
             down: one,
             up: one,
+            up_exponent: 0,
             t: 1.0,
             halved: false,
         }
+    }
+
+    /// `w·t·up²` (that is `w·s`) for a finite `w ≥ 0`, rounded once unless it is
+    /// subnormal: the mantissas of `w` and `t` are multiplied and every power of two is
+    /// applied at once, so a huge `w` with a tiny `up²` (or a tiny `w` with a huge one)
+    /// does not overflow (or underflow) on the way to a result that does not.
+    #[cold]
+    fn weighted(&self, w: f32) -> f32 {
+        let w = Wide::of(w);
+        Scale::new(w.e + 2 * self.up_exponent).apply(w.m * self.t)
     }
 
     /// `(x − y)·down`, without overflowing where `x − y` would.
@@ -158,7 +187,7 @@ impl Separation {
     #[inline]
     pub(crate) fn weighted_square(&self, w: f32) -> f32 {
         match self.rescaled {
-            Some(r) => r.up.apply(r.up.apply(w * r.t)),
+            Some(r) => r.weighted(w),
             None => w * self.squared,
         }
     }
@@ -187,9 +216,11 @@ impl Separation {
             };
         }
         let e = exponent(largest);
+        let up_exponent = if halved { e + 1 } else { e };
         let scale = Rescaled {
             down: Pow2::new(-e),
-            up: Pow2::new(if halved { e + 1 } else { e }),
+            up: Pow2::new(up_exponent),
+            up_exponent,
             t: 0.0,
             halved,
         };
@@ -244,19 +275,15 @@ pub(crate) fn rescaled_difference(
     grad_b: &mut [f32],
 ) {
     let k = rescaled_coefficient(two_c, p, q, h, r);
-    // `2^e` as four normal factors. Multiplying `u` by them first is exact until the
-    // product leaves the normal range in their direction: beyond `f32::MAX` the gradient
-    // overflows too (`|m| ≥ 1`); below it, each rounding is within `2⁻¹⁴⁹`. Exponents
-    // past ±300 give ±∞ or 0 for every nonzero `u` (`|u| ≥ 2⁻¹⁴⁹`) either way.
-    let e = k.e.clamp(-300, 300);
-    let (f, g) = (Pow2::new(e / 2), Pow2::new(e - e / 2));
+    // `u` is scaled first: beyond `f32::MAX` the gradient overflows too (`|m| ≥ 1`).
+    let scale = Scale::new(k.e);
     for (((&x, &y), ga), gb) in a.iter().zip(b).zip(grad_a).zip(grad_b) {
         let (u, doubled) = r.gradient_unit(x, y);
         let g = if k.m == 0.0 {
             // Select, not multiply: `0·∞` would be NaN.
             0.0
         } else {
-            g.apply(f.apply(u)) * k.m * doubled
+            scale.apply(u) * k.m * doubled
         };
         *ga = g;
         *gb = -g;
@@ -269,7 +296,7 @@ pub(crate) fn rescaled_difference(
 /// before they are subtracted.
 fn rescaled_coefficient(two_c: f32, p: f32, q: f32, h: f32, r: Rescaled) -> Wide {
     let (p, q, h) = (Wide::of(p), Wide::of(q), Wide::of(h));
-    let ep = p.e + r.up.exponent();
+    let ep = p.e + r.up_exponent;
     // `√t` is in `[1, 2·√n)`: dividing by it keeps `q.m·h.m` normal.
     let mqh = q.m * h.m / sqrt(r.t);
     let eqh = q.e + h.e;

@@ -274,8 +274,8 @@ fn loss_keeps_its_bound_when_a_weighted_label_is_subnormal() {
 /// one (`2.4e38 − (−3.2e38)`) was not halved as it is for finite pairs (b06dc8f), and the
 /// gradient there was `+∞` where the exact `2c·p·δ = 2·¼·5.6e38 = 2.8e38` is finite (the
 /// seed port over two components, one similar label of four). Found by `loss_differential`.
-/// Fix: a pair at infinite distance takes `numerics::weighted_difference`, which halves a
-/// finite difference that overflows.
+/// Fix: a pair at infinite distance takes `numerics::rescaled_difference` under the
+/// identity scale, which halves a finite difference that overflows.
 #[test]
 fn gradient_is_finite_where_the_difference_overflows_beside_an_infinite_input() {
     let a = [f32::INFINITY, 2.395321e38];
@@ -372,8 +372,8 @@ fn rescaled_gradient_is_not_nan_when_both_terms_overflow() {
 /// coefficient `2c·p = 2·2.2e38 = ∞`, and the plain gradient `∞·(a − b) = ∞·0` was NaN in
 /// every component where the exact gradient is 0. Likewise at `D = ∞`, in the components
 /// where `δ = 0`. Found by `loss_differential` (a 15-minute local run, after 2.9 million
-/// executions). Fix: `EuclideanGradient::Similar`, which forms `2c·p·δᵢ` from mantissas and
-/// exponents (src/numerics.rs `weighted_difference`).
+/// executions). Fix: the rescaled gradient (src/numerics.rs `rescaled_difference`), which
+/// forms `2c·p·δᵢ` from one coefficient in mantissa-exponent form.
 #[test]
 fn gradient_is_zero_not_nan_where_the_coefficient_overflows_and_the_difference_is_zero() {
     let a = [3.7939647e-12f32, 2.2737368e-13, 2.2737712e-13, 6.437767e-13];
@@ -406,5 +406,50 @@ fn gradient_is_zero_not_nan_where_the_coefficient_overflows_and_the_difference_i
             [f32::INFINITY, 0.0, 0.0, f32::INFINITY],
             "{backend:?}"
         );
+    }
+}
+
+/// Fixed: a similar pair at a subnormal distance (`δ = 9.18e-41`, `s ≈ 8.4e-81`, which f32
+/// cannot hold) is rescaled to `t ∈ [1, 2n)`, and the loss was `up²·(w·t)`: with
+/// `w = 1.7e38`, `w·t` overflowed to ∞ before the scale `up² = 2⁻²⁶⁶` could bring it back
+/// to the exact `1.43e-42`. Found by `loss_differential` in CI. Fix: `weighted_square`
+/// multiplies the mantissas of `w` and `t` and applies all powers of two at once.
+#[test]
+fn loss_is_not_infinite_when_a_huge_weight_meets_a_subnormal_distance() {
+    let (a, b) = ([0.0f32], [9.1834e-41f32]);
+    let w = 1.701_411_8e38f32;
+    for backend in Backend::available() {
+        for reduction in [Reduction::Mean, Reduction::Sum] {
+            let loss = ContrastiveLoss::new(0.5)
+                .with_weights(w, 0.0)
+                .with_reduction(reduction)
+                .with_backend(backend);
+            let r = oracle::euclidean_pair(&a, &b, oracle::Terms::new(w, 0.0, 1.0, 0.5));
+            let ctx = format!("{backend:?} {reduction:?}");
+            let got = loss.pair(&a, &b, 1.0).unwrap();
+            assert!(r.check_loss("pair", got, 1.0).is_ok(), "{ctx}: {got:e}");
+            let (mut ga, mut gb) = ([f32::NAN], [f32::NAN]);
+            let got = loss.pair_with_grad(&a, &b, 1.0, &mut ga, &mut gb).unwrap();
+            assert!(
+                r.check_loss("pair_with_grad", got, 1.0).is_ok(),
+                "{ctx}: {got:e}"
+            );
+            assert_eq!(r.check_grads("pair_with_grad", &ga, &gb), Ok(()), "{ctx}");
+            // The batch forms, two rows: the loss is summed (or averaged) in f64.
+            let (a2, b2) = ([a[0], a[0]], [b[0], b[0]]);
+            let got = loss.batch(&a2, &b2, 1, &[1.0, 1.0]).unwrap();
+            let factor = if reduction == Reduction::Mean {
+                1.0
+            } else {
+                2.0
+            };
+            assert!(r.check_loss("batch", got, factor).is_ok(), "{ctx}: {got:e}");
+            let mut per_pair = [f32::NAN; 2];
+            loss.batch_per_pair(&a2, &b2, 1, &[1.0, 1.0], &mut per_pair)
+                .unwrap();
+            for got in per_pair {
+                assert!(r.check_loss("per pair", got, 1.0).is_ok(), "{ctx}: {got:e}");
+            }
+        }
     }
 }
