@@ -36,6 +36,8 @@ impl Pow2 {
     // microcontroller (qemu-selftest/flash-report.sh).
     #[inline(never)]
     fn new(k: i32) -> Pow2 {
+        // The fuzzers build with debug assertions: an exponent out of range panics there.
+        debug_assert!((-150..=254).contains(&k), "2^{k} is out of Pow2's range");
         let half = k / 2;
         Pow2 {
             factors: [pow2_normal(half), pow2_normal(k - half)],
@@ -307,7 +309,9 @@ fn rescaled_coefficient(two_c: f32, p: f32, q: f32, h: f32, r: Rescaled) -> Wide
         (false, false) => ep.max(eqh),
     };
     // Shifts of 150 or more leave less than `2⁻¹⁴⁹` of a term: nothing next to the other.
-    let align = |m: f32, d: i32| Pow2::new(d.max(-150)).apply(m);
+    // A nonzero term's shift is at most 0 (`e` is the larger exponent); a zero term's,
+    // whose exponent is 0, can be far above `Pow2`'s range, and `∞·0` would be NaN.
+    let align = |m: f32, d: i32| Pow2::new(d.clamp(-150, 0)).apply(m);
     let k = Wide::of(two_c * (align(p.m, ep - e) - align(mqh, eqh - e)));
     Wide { e: k.e + e, ..k }
 }

@@ -453,3 +453,43 @@ fn loss_is_not_infinite_when_a_huge_weight_meets_a_subnormal_distance() {
         }
     }
 }
+
+/// Fixed: the rescaled gradient aligns its two terms to the larger exponent; a zero term
+/// (here the inactive dissimilar one, `h = 0` at margin 0) has exponent 0, and with a tiny
+/// weight on a subnormal distance (`p·up ≈ 2⁻²⁶⁰`) its shift, +260, was beyond `Pow2`'s
+/// range: `2^260 = ∞` times 0 made every gradient component NaN, where the exact gradient,
+/// about `3e-77`, rounds to 0. Found by `loss_differential` (a 20-minute local run) on the
+/// seed port. Fix: a term's shift is clamped to `[-150, 0]`; `Pow2::new` debug-asserts
+/// its range, so that the fuzzers (built with debug assertions) catch any other.
+#[test]
+fn gradient_is_zero_not_nan_where_a_tiny_weight_meets_a_subnormal_distance() {
+    let a = [0.0f32, 0.0, -3.0, -4.0, 3.0, -3.0, 0.0, -4.0];
+    let b = [
+        3.657e-42f32,
+        3.657e-42,
+        -3.0,
+        -4.0,
+        3.0,
+        -3.0,
+        3.657e-42,
+        -4.0,
+    ];
+    let labels = [3.0682707e-35f32; 2];
+    for backend in Backend::available() {
+        let (mut g1, mut g2) = ([f32::NAN; 8], [f32::NAN; 8]);
+        seed::contrastive_loss_with_grad_on(backend, &a, &b, &labels, 0.0, &mut g1, &mut g2)
+            .unwrap();
+        assert!(
+            g1.iter().chain(&g2).all(|&g| g == 0.0),
+            "{backend:?}: {g1:?} {g2:?}"
+        );
+        // The same through a pair: `p = 5e-38` on `D = 1e-41`.
+        let loss = ContrastiveLoss::new(0.0)
+            .with_weights(1e-37, 1.0)
+            .with_backend(backend);
+        let (mut ga, mut gb) = ([f32::NAN], [f32::NAN]);
+        loss.pair_with_grad(&[0.0], &[1e-41], 0.5, &mut ga, &mut gb)
+            .unwrap();
+        assert_eq!((ga[0], gb[0]), (0.0, 0.0), "{backend:?}");
+    }
+}
