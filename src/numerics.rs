@@ -47,6 +47,10 @@ impl Pow2 {
     pub(crate) fn apply(self, x: f32) -> f32 {
         x * self.factors[0] * self.factors[1]
     }
+    /// `k`, for `2^k` (the cosine's cold path; [`Rescaled`] keeps its exponent instead).
+    fn exponent(self) -> i32 {
+        exponent(self.factors[0]) + exponent(self.factors[1])
+    }
 }
 
 /// `2^k` for `k` in `[-126, 127]`.
@@ -294,42 +298,69 @@ pub(crate) fn rescaled_difference(
 
 /// `K = 2c·(p·up − q·h/√t)` for finite `2c` in `(0, 2]`, `p, q, h ≥ 0`. `p`, `q` and `h`
 /// are split into mantissa and exponent, so `p·up` and `q·h` never overflow or underflow
-/// however extreme the weights and margin; the smaller term is aligned to the larger one
-/// before they are subtracted.
+/// however extreme the weights and margin.
 fn rescaled_coefficient(two_c: f32, p: f32, q: f32, h: f32, r: Rescaled) -> Wide {
-    let (p, q, h) = (Wide::of(p), Wide::of(q), Wide::of(h));
-    let ep = p.e + r.up_exponent;
-    // `√t` is in `[1, 2·√n)`: dividing by it keeps `q.m·h.m` normal.
-    let mqh = q.m * h.m / sqrt(r.t);
-    let eqh = q.e + h.e;
-    let e = match (p.m == 0.0, mqh == 0.0) {
-        (true, true) => return Wide::ZERO,
-        (true, false) => eqh,
-        (false, true) => ep,
-        (false, false) => ep.max(eqh),
+    let qh = Wide::product(q, h);
+    // `√t` is in `[1, 2·√n)`: dividing by it keeps the mantissa normal and within a few
+    // powers of two of `[1, 2)`, which is all the alignment needs.
+    let qh = Wide {
+        m: qh.m / sqrt(r.t),
+        ..qh
     };
-    // Shifts of 150 or more leave less than `2⁻¹⁴⁹` of a term: nothing next to the other.
-    // A nonzero term's shift is at most 0 (`e` is the larger exponent); a zero term's,
-    // whose exponent is 0, can be far above `Pow2`'s range, and `∞·0` would be NaN.
-    let align = |m: f32, d: i32| Pow2::new(d.clamp(-150, 0)).apply(m);
-    let k = Wide::of(two_c * (align(p.m, ep - e) - align(mqh, eqh - e)));
-    Wide { e: k.e + e, ..k }
+    Wide::difference(two_c, Wide::of(p).shifted(r.up_exponent), qh)
 }
 
 /// `m·2^e`, `|m|` in `[1, 2)` (or `m = 0`), with an exponent beyond f32's range: the
 /// cold gradient paths multiply factors that would overflow or underflow f32 on the way to
 /// a product that does not.
 #[derive(Clone, Copy, Debug)]
-struct Wide {
-    m: f32,
-    e: i32,
+pub(crate) struct Wide {
+    pub m: f32,
+    pub e: i32,
 }
 
 impl Wide {
     const ZERO: Wide = Wide { m: 0.0, e: 0 };
 
+    /// `self·2^d`.
+    fn shifted(self, d: i32) -> Wide {
+        Wide {
+            e: self.e + d,
+            ..self
+        }
+    }
+
+    /// `x·y` for finite `x` and `y`, with a mantissa in `[1, 4)` (or 0): never overflows
+    /// or underflows, whatever f32 would do with the product.
+    pub(crate) fn product(x: f32, y: f32) -> Wide {
+        let (x, y) = (Wide::of(x), Wide::of(y));
+        Wide {
+            m: x.m * y.m,
+            e: x.e + y.e,
+        }
+    }
+
+    /// `2c·(x − y)` for a finite `2c` in `(0, 2]` and mantissas within a few powers of two
+    /// of `[1, 2)`: the smaller term is aligned to the larger one before they are
+    /// subtracted, so neither overflows nor underflows on its own, and `∞ − ∞` cannot
+    /// happen.
+    #[inline(always)]
+    pub(crate) fn difference(two_c: f32, x: Wide, y: Wide) -> Wide {
+        let e = match (x.m == 0.0, y.m == 0.0) {
+            (true, true) => return Wide::ZERO,
+            (true, false) => y.e,
+            (false, true) => x.e,
+            (false, false) => x.e.max(y.e),
+        };
+        // Shifts of 150 or more leave less than `2⁻¹⁴⁹` of a term: nothing next to the
+        // other. A nonzero term's shift is at most 0 (`e` is the larger exponent); a zero
+        // term's can be far above `Pow2`'s range, and `∞·0` would be NaN.
+        let align = |w: Wide| Pow2::new((w.e - e).clamp(-150, 0)).apply(w.m);
+        Wide::of(two_c * (align(x) - align(y))).shifted(e)
+    }
+
     /// A finite `x` as `m·2^e`.
-    fn of(x: f32) -> Wide {
+    pub(crate) fn of(x: f32) -> Wide {
         if x == 0.0 {
             return Wide::ZERO;
         }
@@ -446,22 +477,27 @@ fn clamp_cos(c: f32) -> f32 {
 }
 
 /// Writes `g·∂cos/∂a` and `g·∂cos/∂b` in scalar code for a rescaled cosine:
-/// `∂cos/∂a = down_a·(b̂/(|â||b̂|) − cos·â/|â|²)` with `â = a·down_a`, `b̂ = b·down_b`.
+/// `∂cos/∂a = down_a·(b̂/(|â||b̂|) − cos·â/|â|²)` with `â = a·down_a`, `b̂ = b·down_b`. `g`
+/// comes as a mantissa and an exponent (it may be beyond f32, as for a margin near
+/// `f32::MAX`), and the bracket is of order 1, so a component overflows or underflows
+/// only when the exact gradient does.
 #[cold]
 pub(crate) fn rescaled_cosine_gradient(
     a: &[f32],
     b: &[f32],
     c: Cosine,
-    g: f32,
+    g: Wide,
     grad_a: &mut [f32],
     grad_b: &mut [f32],
 ) {
     let inv_ab = 1.0 / (c.norm_a * c.norm_b);
     let (inv_aa, inv_bb) = (1.0 / (c.norm_a * c.norm_a), 1.0 / (c.norm_b * c.norm_b));
+    let scale_a = Scale::new(g.e + c.down_a.exponent());
+    let scale_b = Scale::new(g.e + c.down_b.exponent());
     for (((&x, &y), ga), gb) in a.iter().zip(b).zip(grad_a).zip(grad_b) {
         let (x, y) = (c.down_a.apply(x), c.down_b.apply(y));
-        *ga = c.down_a.apply(g * (y * inv_ab - c.cos * x * inv_aa));
-        *gb = c.down_b.apply(g * (x * inv_ab - c.cos * y * inv_bb));
+        *ga = scale_a.apply(g.m * (y * inv_ab - c.cos * x * inv_aa));
+        *gb = scale_b.apply(g.m * (x * inv_ab - c.cos * y * inv_bb));
     }
 }
 

@@ -223,27 +223,56 @@ fn euclidean_gradient_is_finite_when_only_the_dissimilar_coefficient_overflows()
     }
 }
 
-/// Open: the cosine gradient's factor `g = −2c·(p·D − q·h)` overflows f32 for a margin
+/// Fixed: the cosine gradient's factor `g = −2c·(p·D − q·h)` overflows f32 for a margin
 /// near `f32::MAX` (`2·1.7e38`), and `∞·0 = NaN` where `∂cos/∂a = 0` (here `a = b`, whose
-/// exact gradient is 0). Found by `loss_differential` once the skip of
-/// `PairRef::coefficient_overflows` was lifted. Fix: when `g` is not finite, scale it down
-/// by a power of two and the result back up per component (or evaluate in f64).
+/// exact gradient is 0); where `∂cos/∂a ≠ 0` the gradient was `±∞` though the exact one is
+/// finite. Found by `loss_differential` once the skip of `PairRef::coefficient_overflows`
+/// was lifted. Fix: when `g` is not finite, it is formed as a mantissa and an exponent
+/// (`Wide::difference`) and applied to the rescaled vectors, whose bracket is of order 1.
 #[test]
-#[ignore = "open: cosine gradient is NaN where its factor overflows (issue 5 note)"]
 fn cosine_gradient_is_not_nan_when_its_factor_overflows() {
+    // A gradient that is finite although `g` is not: `g ≈ 2·3e38`, `∂cos/∂a ≈ 0.05`; and
+    // one whose two terms `p·D` and `q·h` both overflow (their difference too).
+    let (a, b) = ([1.0f32, -1.0, -4.0, -4.0], [2.0f32, 1.0, 0.0, -3.0]);
+    for (w, y, margin) in [
+        (1.0, 0.0, 3e38f32),
+        (3e38, 0.5, 3e38),
+        (3.3e38, 0.5, 3.3e38),
+        (3e38, 1.0, 0.0),
+    ] {
+        for backend in Backend::available() {
+            let loss = ContrastiveLoss::new(margin)
+                .with_weights(w, w)
+                .with_distance(Distance::Cosine)
+                .with_reduction(Reduction::Sum)
+                .with_backend(backend);
+            let (mut ga, mut gb) = ([f32::NAN; 4], [f32::NAN; 4]);
+            loss.pair_with_grad(&a, &b, y, &mut ga, &mut gb).unwrap();
+            let r = oracle::cosine_pair(&a, &b, oracle::Terms::new(w, w, y, margin));
+            assert!(r.coefficient_overflows(), "w = {w:e}, y = {y}");
+            if let Err(e) = r.check_grads(format_args!("{backend:?} w = {w:e}, y = {y}"), &ga, &gb)
+            {
+                panic!("{e}");
+            }
+        }
+    }
+    // `a = b`: the exact gradient is 0. With `w⁻ = 3.3e38`, even `q·h` alone is beyond
+    // f32 (its mantissa times `h` must not be formed in f32 either).
     let a = [1.0f32, -1.0, -4.0, -4.0];
-    let margin = 1.701412e38f32;
-    for backend in Backend::available() {
-        let loss = ContrastiveLoss::seed(margin)
-            .with_distance(Distance::Cosine)
-            .with_reduction(Reduction::Sum)
-            .with_backend(backend);
-        let (mut ga, mut gb) = ([1.0f32; 4], [1.0f32; 4]);
-        loss.pair_with_grad(&a, &a, 0.0, &mut ga, &mut gb).unwrap();
-        let t = oracle::Terms::new(0.5, 1.0, 0.0, margin);
-        let r = oracle::cosine_pair(&a, &a, t);
-        if let Err(e) = r.check_grads(format_args!("{backend:?}"), &ga, &gb) {
-            panic!("{e}");
+    for (w, margin) in [(1.0, 1.701412e38f32), (3.3e38, 3.3e38)] {
+        for backend in Backend::available() {
+            let loss = ContrastiveLoss::seed(margin)
+                .with_weights(0.5, w)
+                .with_distance(Distance::Cosine)
+                .with_reduction(Reduction::Sum)
+                .with_backend(backend);
+            let (mut ga, mut gb) = ([1.0f32; 4], [1.0f32; 4]);
+            loss.pair_with_grad(&a, &a, 0.0, &mut ga, &mut gb).unwrap();
+            let t = oracle::Terms::new(0.5, w, 0.0, margin);
+            let r = oracle::cosine_pair(&a, &a, t);
+            if let Err(e) = r.check_grads(format_args!("{backend:?} w⁻ = {w:e}"), &ga, &gb) {
+                panic!("{e}");
+            }
         }
     }
 }

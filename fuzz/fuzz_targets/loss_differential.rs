@@ -32,13 +32,6 @@ fn config(u: &mut Unstructured) -> contrastive_fuzz::Result<ContrastiveLoss> {
     Ok(loss)
 }
 
-/// The open gap of tests/trust_regressions.rs: the cosine gradient's factor
-/// `2c·(p·D − q·h)` overflows f32 while the exact gradient is finite or zero. Gradients of
-/// such pairs are not checked until the fix lands; their losses are.
-fn grad_gap(distance: Distance, r: &PairRef) -> bool {
-    distance == Distance::Cosine && r.coefficient_overflows()
-}
-
 fn pair_ref(loss: &ContrastiveLoss, a: &[f32], b: &[f32], y: f32, two_c: f64) -> PairRef {
     let mut t = Terms::new(loss.positive_weight, loss.negative_weight, y, loss.margin);
     t.two_c = two_c;
@@ -126,12 +119,10 @@ fn run(u: &mut Unstructured) -> contrastive_fuzz::Result<()> {
                 reference.check_loss(format_args!("pair_with_grad[{r}]"), with_grad, 1.0),
                 ctx,
             );
-            if !grad_gap(loss.distance, reference) {
-                require(
-                    reference.check_grads(format_args!("pair_with_grad[{r}]"), &ga, &gb),
-                    ctx,
-                );
-            }
+            require(
+                reference.check_grads(format_args!("pair_with_grad[{r}]"), &ga, &gb),
+                ctx,
+            );
             if loss.distance == Distance::Euclidean {
                 // The documented exact relation of the Euclidean gradient.
                 for (i, (&x, &y)) in ga.iter().zip(&gb).enumerate() {
@@ -191,12 +182,10 @@ fn run(u: &mut Unstructured) -> contrastive_fuzz::Result<()> {
             );
             for (r, reference) in batch_refs.iter().enumerate() {
                 let (ga, gb) = (&ga[r * dim..][..dim], &gb[r * dim..][..dim]);
-                if !grad_gap(loss.distance, reference) {
-                    require(
-                        reference.check_grads(format_args!("batch_with_grad row {r}"), ga, gb),
-                        ctx,
-                    );
-                }
+                require(
+                    reference.check_grads(format_args!("batch_with_grad row {r}"), ga, gb),
+                    ctx,
+                );
             }
         }
 
@@ -240,9 +229,7 @@ fn run(u: &mut Unstructured) -> contrastive_fuzz::Result<()> {
             let (l, lg) = (seed_loss.unwrap(), seed_grad.unwrap());
             require(reference.check_loss("seed", l, 1.0 / len), ctx);
             require(reference.check_loss("seed_with_grad", lg, 1.0 / len), ctx);
-            if !grad_gap(Distance::Euclidean, &reference) {
-                require(reference.check_grads("seed_with_grad", &g1, &g2), ctx);
-            }
+            require(reference.check_grads("seed_with_grad", &g1, &g2), ctx);
         }
         per_backend.push((backend, losses));
     }

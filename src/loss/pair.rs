@@ -7,7 +7,7 @@
 #![forbid(unsafe_code)]
 
 use crate::kernels::Kernels;
-use crate::numerics::{self, Cosine, Rescaled, Separation};
+use crate::numerics::{self, Cosine, Rescaled, Separation, Wide};
 
 /// Effective weights and margin of one pair.
 #[derive(Clone, Copy, Debug)]
@@ -201,6 +201,16 @@ pub(crate) fn cosine_gradient(
         grad_b.fill(0.0);
         return;
     }
+    if !g.is_finite() {
+        // `p·D`, `q·h` or `2c` times their difference overflowed (weights or a margin near
+        // `f32::MAX`): `g = 2c·(q·h − p·D)` as a mantissa and an exponent.
+        let g = Wide::difference(
+            two_c,
+            Wide::product(terms.q, h),
+            Wide::product(terms.p, distance),
+        );
+        return cosine_gradient_rescaled(a, b, cos, g, grad_a, grad_b);
+    }
     if cos.plain {
         let cross = g / (cos.norm_a * cos.norm_b);
         let self_a = -g * cos.cos / (cos.norm_a * cos.norm_a);
@@ -213,6 +223,18 @@ pub(crate) fn cosine_gradient(
             return;
         }
     }
+    cosine_gradient_rescaled(a, b, cos, Wide::of(g), grad_a, grad_b);
+}
+
+/// The cosine gradient on the rescaled vectors, for a factor `g` in mantissa-exponent form.
+fn cosine_gradient_rescaled(
+    a: &[f32],
+    b: &[f32],
+    cos: Cosine,
+    g: Wide,
+    grad_a: &mut [f32],
+    grad_b: &mut [f32],
+) {
     let cos = if cos.plain {
         Cosine::rescaled(a, b)
     } else {

@@ -262,8 +262,9 @@ impl PairRef {
     }
 
     /// Whether an f32 gradient coefficient of this pair overflows (up to rounding): the
-    /// crate then multiplies `∞ · 0` in components where the exact gradient is 0 or finite
-    /// (reported in issue 5's note; `tests/trust_regressions.rs` reproduces it).
+    /// crate must then take its mantissa-exponent path (it multiplied `∞ · 0` here before
+    /// 4e21bb7 for the Euclidean distance, and later for the cosine one;
+    /// `tests/trust_regressions.rs` keeps both fixed).
     pub fn coefficient_overflows(&self) -> bool {
         self.coefficient * (1.0 + pair_factor(self.n)) >= f64::from(f32::MAX)
     }
