@@ -310,13 +310,13 @@ fn rescaled_coefficient(two_c: f32, p: f32, q: f32, h: f32, r: Rescaled) -> Wide
     Wide::difference(two_c, Wide::of(p).shifted(r.up_exponent), qh)
 }
 
-/// `m·2^e`, `|m|` in `[1, 2)` (or `m = 0`), with an exponent beyond f32's range: the
-/// cold gradient paths multiply factors that would overflow or underflow f32 on the way to
-/// a product that does not.
+/// `m·2^e`, `|m|` in `[1, 2)` from [`Wide::of`] (or `m = 0`; products keep it in
+/// `[1, 4)`), with an exponent beyond f32's range: the cold paths multiply factors that
+/// would overflow or underflow f32 on the way to a product that does not.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Wide {
-    pub m: f32,
-    pub e: i32,
+    m: f32,
+    e: i32,
 }
 
 impl Wide {
