@@ -5,8 +5,19 @@
 
 use crate::numerics;
 
-/// Rows per block.
+/// Rows per epilogue call (a block holds one or more such chunks).
 pub(crate) const EPILOGUE_ROWS: usize = 64;
+
+/// What the epilogue found in its rows.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Summary {
+    /// `Σ losses`, in f64 (flagged rows count 0 until the caller fixes them).
+    pub sum: f64,
+    /// Whether some row [`needs_care`].
+    pub flagged: bool,
+    /// Whether every label lies in `[0, 1]` (NaN does not).
+    pub labels_valid: bool,
+}
 
 /// Whether a row's plain result cannot be trusted: its sum is zero, subnormal, infinite
 /// or NaN, or its coefficient overflowed. (Comparisons only, so that it vectorizes.)
@@ -21,8 +32,10 @@ pub(crate) fn needs_care(sum: f32, coefficient: f32) -> bool {
 /// `losses[r] = p·s + q·h²` and, with `gradient`, `coefficients[r] = 2c·(p − q·h/D)`
 /// (terms with a zero weight, or an inactive hinge, not evaluated); without, the
 /// coefficients are 0 and no division runs (the forward pass of a batch at d = 2 is
-/// bounded by this loop, not by memory). Rows that [`needs_care`] get a loss of 0; returns
-/// whether there are any. `params` is `[w⁺, w⁻, m, 2c]`.
+/// bounded by this loop, not by memory). Rows that [`needs_care`] get a loss of 0.
+/// `params` is `[w⁺, w⁻, m, 2c]`; `sum_losses` is the backend's [`sum_f64`]. The label
+/// check and the f64 sum run here, not in the caller, so that they too get the backend's
+/// vectors (at d = 2 they cost as much as the loss itself in baseline x86-64 code).
 #[inline(always)]
 pub(crate) fn contrastive_epilogue(
     sums: &[f32; EPILOGUE_ROWS],
@@ -31,11 +44,17 @@ pub(crate) fn contrastive_epilogue(
     gradient: bool,
     losses: &mut [f32; EPILOGUE_ROWS],
     coefficients: &mut [f32; EPILOGUE_ROWS],
-) -> bool {
-    if gradient {
+    sum_losses: impl FnOnce(&[f32; EPILOGUE_ROWS]) -> f64,
+) -> Summary {
+    let (flagged, labels_valid) = if gradient {
         rows::<true>(sums, labels, params, losses, coefficients)
     } else {
         rows::<false>(sums, labels, params, losses, coefficients)
+    };
+    Summary {
+        sum: sum_losses(losses),
+        flagged,
+        labels_valid,
     }
 }
 
@@ -47,11 +66,16 @@ fn rows<const GRADIENT: bool>(
     params: [f32; 4],
     losses: &mut [f32; EPILOGUE_ROWS],
     coefficients: &mut [f32; EPILOGUE_ROWS],
-) -> bool {
+) -> (bool, bool) {
     let [positive, negative, margin, two_c] = params;
     let mut flagged = 0u32;
+    let mut labels_valid = true;
     for r in 0..EPILOGUE_ROWS {
         let (s, y) = (sums[r], labels[r]);
+        // Not `contains`: its `&&` would keep the loop scalar.
+        #[allow(clippy::manual_range_contains)]
+        let valid = (y >= 0.0) & (y <= 1.0);
+        labels_valid &= valid;
         let (p, q) = (positive * y, negative * (1.0 - y));
         let d = numerics::sqrt(s);
         let h = margin - d;
@@ -70,5 +94,19 @@ fn rows<const GRADIENT: bool>(
         losses[r] = if care { 0.0 } else { similar + dissimilar };
         coefficients[r] = k;
     }
-    flagged != 0
+    (flagged != 0, labels_valid)
+}
+
+/// `Σ x` in f64, with eight independent partial sums (so that it can vectorize; whether it
+/// does depends on how the crate is split into codegen units, so the AVX-512 backend has
+/// its own).
+#[inline(always)]
+pub(crate) fn sum_f64(x: &[f32; EPILOGUE_ROWS]) -> f64 {
+    let mut partial = [0.0f64; 8];
+    for chunk in x.as_chunks::<8>().0 {
+        for i in 0..8 {
+            partial[i] += f64::from(chunk[i]);
+        }
+    }
+    partial.iter().sum()
 }

@@ -54,7 +54,7 @@ macro_rules! lanes_backend {
             gradient: bool,
             losses: &mut [f32; super::EPILOGUE_ROWS],
             coefficients: &mut [f32; super::EPILOGUE_ROWS],
-        ) -> bool {
+        ) -> super::epilogue::Summary {
             super::epilogue::contrastive_epilogue(
                 sums,
                 labels,
@@ -62,6 +62,7 @@ macro_rules! lanes_backend {
                 gradient,
                 losses,
                 coefficients,
+                super::epilogue::sum_f64,
             )
         }
 

@@ -26,7 +26,7 @@ pub(crate) type LinearCombinationFn = fn(&[f32], &[f32], [f32; 4], &mut [f32], &
 pub(crate) type ScaledDifferenceRowsFn =
     fn(&[f32], &[f32], usize, &[f32], &mut [f32], &mut [f32], bool);
 
-/// `(sums, labels, [w⁺, w⁻, m, 2c], gradient, losses, coefficients) -> flagged`: see
+/// `(sums, labels, [w⁺, w⁻, m, 2c], gradient, losses, coefficients) -> summary`: see
 /// [`epilogue::contrastive_epilogue`].
 pub(crate) type EpilogueFn = fn(
     &[f32; EPILOGUE_ROWS],
@@ -35,7 +35,7 @@ pub(crate) type EpilogueFn = fn(
     bool,
     &mut [f32; EPILOGUE_ROWS],
     &mut [f32; EPILOGUE_ROWS],
-) -> bool;
+) -> epilogue::Summary;
 
 /// The primitives every backend provides. Slices passed together have equal lengths.
 pub(crate) struct Kernels {

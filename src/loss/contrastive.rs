@@ -236,7 +236,7 @@ impl ContrastiveLoss {
         };
         let total = match self.distance {
             Distance::Euclidean => {
-                self.euclidean_batch_with_grad(kernels, a, b, dim, labels, two_c, grad_a, grad_b)
+                self.euclidean_batch_with_grad(kernels, a, b, dim, labels, two_c, grad_a, grad_b)?
             }
             Distance::Cosine => {
                 let mut total = 0.0f64;
@@ -390,10 +390,10 @@ impl ContrastiveLoss {
             .zip(labels.chunks(rows));
         let mut block = Block::new();
         for (i, ((ba, bb), ys)) in blocks.enumerate() {
-            // Each block's labels, while they are in cache (callers with outputs have
-            // checked them all first, so that an error leaves the outputs untouched).
-            check::labels_from(i * rows, ys)?;
-            block.compute(kernels, i * rows, ba, bb, dim, ys, w, false);
+            // The epilogue checks each block's labels, while they are in cache (callers
+            // with outputs have checked them all first, so that an error leaves the outputs
+            // untouched).
+            block.compute(kernels, i * rows, ba, bb, dim, ys, w, false)?;
             f(&block);
         }
         Ok(())
@@ -412,7 +412,7 @@ impl ContrastiveLoss {
         two_c: f32,
         grad_a: &mut [f32],
         grad_b: &mut [f32],
-    ) -> f64 {
+    ) -> Result<f64, Error> {
         let rows = block::block_rows(dim);
         let w = self.weights(two_c);
         let stream = block::streams(grad_a.len());
@@ -428,13 +428,14 @@ impl ContrastiveLoss {
             .zip(labels.chunks(rows));
         let mut block = Block::new();
         for (i, (((ba, bb), (ga, gb)), ys)) in blocks.enumerate() {
-            block.compute(kernels, i * rows, ba, bb, dim, ys, w, true);
+            // The labels were checked before any output was written: this cannot fail.
+            block.compute(kernels, i * rows, ba, bb, dim, ys, w, true)?;
             block.write_gradients(kernels, ba, bb, dim, ys, w, ga, gb, stream);
             total += block.sum;
         }
         if stream {
             (kernels.fence)();
         }
-        total
+        Ok(total)
     }
 }

@@ -481,7 +481,7 @@ pub(super) fn contrastive_epilogue(
     gradient: bool,
     losses: &mut [f32; crate::kernels::EPILOGUE_ROWS],
     coefficients: &mut [f32; crate::kernels::EPILOGUE_ROWS],
-) -> bool {
+) -> crate::kernels::epilogue::Summary {
     crate::kernels::epilogue::contrastive_epilogue(
         sums,
         labels,
@@ -489,6 +489,7 @@ pub(super) fn contrastive_epilogue(
         gradient,
         losses,
         coefficients,
+        crate::kernels::epilogue::sum_f64,
     )
 }
 

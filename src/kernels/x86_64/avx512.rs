@@ -4,9 +4,10 @@
 //! Intrinsics: `loadu`/`storeu`, `maskz_loadu`/`mask_storeu`, `sub`/`mul`/`fmadd`/`add`,
 //! `reduce_add`, `maskz_mul`, `test_epi32_mask`, integer `mullo`/`srli`, the fixed shuffles
 //! `unpack{lo,hi}_{ps,pd}` and `shuffle_f32x4` (transposed row sums), and
-//! `permutexvar`/`permutex2var` (rows shorter than a vector). All of them lower to generic
-//! SIMD operations that Miri runs, except the two permutes, which Miri does not know:
-//! under Miri they are replaced by a lane-by-lane equivalent (see [`permute`]).
+//! `permutexvar`/`permutex2var` (rows shorter than a vector), and `cvtps_pd` (the f64 sum
+//! of a block's losses). All of them lower to generic SIMD operations that Miri runs,
+//! except the two permutes and the conversion, which Miri does not know: under Miri they
+//! are replaced by equivalents it runs (see [`permute`] and [`widen`]).
 //!
 //! No `wide` here: `wide` compiled with AVX-512 needs AVX-512BW, and this backend needs
 //! only AVX-512F (with the AVX2 and FMA every AVX-512F CPU has).
@@ -100,7 +101,7 @@ fn store_partial(x: &mut [f32], v: __m512) {
 }
 
 // ---------------------------------------------------------------------------------------
-// Permutes (the only intrinsics here that Miri cannot run).
+// Permutes and a conversion (the only intrinsics here that Miri cannot run).
 
 /// Lane `i` is lane `idx[i] mod 16` of `v` (`vpermps`).
 #[inline]
@@ -127,6 +128,23 @@ fn permute2(lo: __m512, idx: __m512i, hi: __m512) -> __m512 {
     #[cfg(miri)]
     {
         miri::permute2(lo, idx, hi)
+    }
+}
+
+/// The 8 floats of `v` as doubles (exact).
+#[inline]
+#[target_feature(enable = "avx512f,avx2,fma")]
+fn widen(v: __m256) -> __m512d {
+    #[cfg(not(miri))]
+    {
+        _mm512_cvtps_pd(v)
+    }
+    #[cfg(miri)]
+    {
+        // Two 4-lane conversions (`simd_cast`, which Miri runs) put side by side.
+        let low = _mm256_cvtps_pd(_mm256_castps256_ps128(v));
+        let high = _mm256_cvtps_pd(_mm256_extractf128_ps::<1>(v));
+        _mm512_insertf64x4::<1>(_mm512_castpd256_pd512(low), high)
     }
 }
 
@@ -623,6 +641,23 @@ impl RowOf {
     }
 }
 
+/// `Σ x` in f64: each 16 floats widened to two vectors of 8 doubles, summed in two
+/// accumulators, then across lanes. (The generic loop is widened or not depending on how
+/// the crate is split into codegen units: in a default release build it was 64 scalar
+/// conversions and additions.)
+#[inline]
+#[target_feature(enable = "avx512f,avx2,fma")]
+fn sum_f64(x: &[f32; crate::kernels::EPILOGUE_ROWS]) -> f64 {
+    let (mut low, mut high) = (_mm512_setzero_pd(), _mm512_setzero_pd());
+    for v in x.as_chunks::<LANES>().0 {
+        let v = load(v);
+        let upper = _mm512_extractf64x4_pd::<1>(_mm512_castps_pd(v));
+        low = _mm512_add_pd(low, widen(_mm512_castps512_ps256(v)));
+        high = _mm512_add_pd(high, widen(_mm256_castpd_ps(upper)));
+    }
+    _mm512_reduce_add_pd(_mm512_add_pd(low, high))
+}
+
 /// The contrastive epilogue of a block of rows, compiled for this backend's vectors (the
 /// generic code vectorizes; under these target features it gets their width).
 #[target_feature(enable = "avx512f,avx2,fma")]
@@ -633,7 +668,7 @@ pub(super) fn contrastive_epilogue(
     gradient: bool,
     losses: &mut [f32; crate::kernels::EPILOGUE_ROWS],
     coefficients: &mut [f32; crate::kernels::EPILOGUE_ROWS],
-) -> bool {
+) -> crate::kernels::epilogue::Summary {
     crate::kernels::epilogue::contrastive_epilogue(
         sums,
         labels,
@@ -641,6 +676,7 @@ pub(super) fn contrastive_epilogue(
         gradient,
         losses,
         coefficients,
+        |losses| sum_f64(losses),
     )
 }
 

@@ -138,7 +138,7 @@ macro_rules! kernel_table {
                 gradient: bool,
                 losses: &mut [f32; crate::kernels::EPILOGUE_ROWS],
                 coefficients: &mut [f32; crate::kernels::EPILOGUE_ROWS],
-            ) -> bool {
+            ) -> crate::kernels::epilogue::Summary {
                 // SAFETY: the table is only handed out after its features were detected.
                 unsafe {
                     super::contrastive_epilogue(
