@@ -17,16 +17,18 @@ use crate::{Error, check};
 
 /// Most rows per block: the block's rows are read by the distance kernel and read again,
 /// from L1, by the gradient kernel; the epilogue takes them [`EPILOGUE_ROWS`] at a time.
-/// On 64-bit targets 256, so that the calls and bookkeeping of a block are paid once per
-/// 256 rows (at d = 2 a row is 16 bytes; with 64-row blocks the forward pass out of cache
-/// ran at 0.84-0.89x the read roofline, with 256 at 0.94-1.02x); on 32-bit targets 64, so
-/// that a block, kept on the stack, is under 1 KiB on a microcontroller rather than 3 KiB.
+/// On 64-bit targets 256 for tiny rows (see [`block_rows`]); on 32-bit targets 64, so that
+/// a block, kept on the stack, is under 1 KiB on a microcontroller rather than 3 KiB.
 #[cfg(target_pointer_width = "64")]
 pub(crate) const BLOCK_ROWS: usize = 4 * EPILOGUE_ROWS;
 #[cfg(not(target_pointer_width = "64"))]
 pub(crate) const BLOCK_ROWS: usize = EPILOGUE_ROWS;
-/// Elements per side in one block (32 KiB of f32 across both sides).
+/// Most elements per side in a block of [`EPILOGUE_ROWS`] rows or fewer (32 KiB of f32
+/// across both sides).
 const BLOCK_ELEMENTS: usize = 4096;
+/// Most elements per side in a block of more than [`EPILOGUE_ROWS`] rows: 4 KiB, so that
+/// only rows of up to 4 elements get the long blocks.
+const TINY_BLOCK_ELEMENTS: usize = 1024;
 
 /// Gradients of at least this many bytes a side are written with non-temporal stores
 /// where the backend has them (AVX-512): together twice the 32 MiB last-level cache of the
@@ -81,10 +83,20 @@ pub(crate) struct Block {
     rescaled: bool,
 }
 
-/// Rows per block for rows of `dim` elements: as many as fit in [`BLOCK_ELEMENTS`], at
-/// least one, at most [`BLOCK_ROWS`].
+/// Rows per block for rows of `dim` elements. Tiny rows ([`BLOCK_ROWS`] of them in
+/// [`TINY_BLOCK_ELEMENTS`]) get the longest blocks: at d = 2 a row is 16 bytes, and with
+/// 64-row blocks the calls and bookkeeping of each block made the forward pass 1.4x slower
+/// in cache, and kept it at 0.84-0.89x the read roofline out of cache. Other rows
+/// keep the blocks they had, as many as fit in [`BLOCK_ELEMENTS`], at least one, at most
+/// [`EPILOGUE_ROWS`] (at d = 16 a 256-row block would be 16 KiB a side, and the fused
+/// gradient reads its block a second time, from L1; no gain was measurable there).
 pub(crate) fn block_rows(dim: usize) -> usize {
-    (BLOCK_ELEMENTS / dim.max(1)).clamp(1, BLOCK_ROWS)
+    let dim = dim.max(1);
+    if dim * BLOCK_ROWS <= TINY_BLOCK_ELEMENTS {
+        BLOCK_ROWS
+    } else {
+        (BLOCK_ELEMENTS / dim).clamp(1, EPILOGUE_ROWS)
+    }
 }
 
 impl Block {
