@@ -97,15 +97,16 @@ fn rows<const GRADIENT: bool>(
     (flagged != 0, labels_valid)
 }
 
-/// `Σ x` in f64, with eight independent partial sums (so that it can vectorize; whether it
-/// does depends on how the crate is split into codegen units, so the AVX-512 backend has
-/// its own).
-#[inline(always)]
+/// `Σ x` in f64, with eight independent partial sums. Not inlined: inlined after the
+/// epilogue's loop, LLVM left it as 64 scalar conversions and additions in a default
+/// release build; on its own it is vectorized (SSE2 on x86-64). The AVX-512 backend has a
+/// wider one.
+#[inline(never)]
 pub(crate) fn sum_f64(x: &[f32; EPILOGUE_ROWS]) -> f64 {
     let mut partial = [0.0f64; 8];
-    for chunk in x.as_chunks::<8>().0 {
-        for i in 0..8 {
-            partial[i] += f64::from(chunk[i]);
+    for chunk in x.chunks_exact(8) {
+        for (p, &v) in partial.iter_mut().zip(chunk) {
+            *p += f64::from(v);
         }
     }
     partial.iter().sum()

@@ -642,9 +642,8 @@ impl RowOf {
 }
 
 /// `Σ x` in f64: each 16 floats widened to two vectors of 8 doubles, summed in two
-/// accumulators, then across lanes. (The generic loop is widened or not depending on how
-/// the crate is split into codegen units: in a default release build it was 64 scalar
-/// conversions and additions.)
+/// accumulators, then across lanes: 8 conversions a block where the generic
+/// `epilogue::sum_f64`, compiled for baseline x86-64, needs 32.
 #[inline]
 #[target_feature(enable = "avx512f,avx2,fma")]
 fn sum_f64(x: &[f32; crate::kernels::EPILOGUE_ROWS]) -> f64 {
