@@ -92,7 +92,7 @@ pub(crate) struct Block {
 /// gradient reads its block a second time, from L1; no gain was measurable there).
 pub(crate) fn block_rows(dim: usize) -> usize {
     let dim = dim.max(1);
-    if dim * BLOCK_ROWS <= TINY_BLOCK_ELEMENTS {
+    if dim.saturating_mul(BLOCK_ROWS) <= TINY_BLOCK_ELEMENTS {
         BLOCK_ROWS
     } else {
         (BLOCK_ELEMENTS / dim).clamp(1, EPILOGUE_ROWS)
