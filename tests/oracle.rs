@@ -13,8 +13,9 @@ use contrastive::{Backend, ContrastiveLoss, Distance, Reduction};
 const MAX_LEN: usize = 130;
 const OFFSETS: usize = 8;
 
-/// Elements a side of the batches below: at d = 1 to 5 that is more than one block of
-/// 256 rows (the most a block holds), and most batches end in a partial 64-row chunk.
+/// Elements a side of the batches below: at d = 1 to 4 more than one block of 256 rows
+/// (the longest blocks), at larger d several 64-row blocks, and most batches end in a
+/// partial 64-row chunk.
 const BATCH_LEN: usize = 1400;
 
 /// Two buffers of `len + OFFSETS` values whose magnitudes vary over a few binades, so
