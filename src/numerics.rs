@@ -24,6 +24,17 @@ pub(crate) fn sqrt(x: f32) -> f32 {
     }
 }
 
+/// Whether `x` is positive, normal and finite: one unsigned comparison of its bits, which
+/// for such numbers run from those of `f32::MIN_POSITIVE` up to, not including, those of
+/// infinity. (Cheaper than two float comparisons on the per-call path of a pair: a
+/// quarter of the cost of a whole d = 128 distance beside them.)
+#[inline(always)]
+pub(crate) fn is_positive_normal(x: f32) -> bool {
+    const LOW: u32 = f32::MIN_POSITIVE.to_bits();
+    const SPAN: u32 = f32::INFINITY.to_bits() - LOW;
+    x.to_bits().wrapping_sub(LOW) < SPAN
+}
+
 /// A power of two `2^k`, `k` in `[-150, 254]`, held as two normal factors so that scaling
 /// by it is exact whenever the result is normal.
 #[derive(Clone, Copy, Debug)]
@@ -161,7 +172,7 @@ impl Separation {
     /// zero, subnormal or infinite.
     #[inline]
     pub(crate) fn from_sum(s: f32, a: &[f32], b: &[f32]) -> Separation {
-        if (f32::MIN_POSITIVE..=f32::MAX).contains(&s) || s.is_nan() {
+        if is_positive_normal(s) || s.is_nan() {
             Separation {
                 squared: s,
                 distance: sqrt(s),
@@ -175,10 +186,10 @@ impl Separation {
     /// Only `s`, from a plain kernel sum: no square root on the fast path.
     #[inline]
     pub(crate) fn squared_from_sum(s: f32, a: &[f32], b: &[f32]) -> f32 {
-        if (f32::MIN_POSITIVE..=f32::MAX).contains(&s) || s.is_nan() {
+        if is_positive_normal(s) {
             s
         } else {
-            Separation::rescaled(a, b).squared
+            Separation::from_sum(s, a, b).squared
         }
     }
 
@@ -401,9 +412,8 @@ pub(crate) struct Cosine {
 impl Cosine {
     pub(crate) fn of(kernels: &Kernels, a: &[f32], b: &[f32]) -> Cosine {
         let [ab, aa, bb] = (kernels.dot_and_norms)(a, b);
-        let normal = |x: f32| (f32::MIN_POSITIVE..=f32::MAX).contains(&x);
         let one = Pow2::new(0);
-        if normal(aa) && normal(bb) && ab.is_finite() {
+        if is_positive_normal(aa) && is_positive_normal(bb) && ab.is_finite() {
             let (norm_a, norm_b) = (sqrt(aa), sqrt(bb));
             return Cosine {
                 cos: clamp_cos(ab / (norm_a * norm_b)),
@@ -528,4 +538,32 @@ pub(crate) fn dot_rescaled(a: &[f32], b: &[f32], plain: f32) -> f32 {
         .map(|(&x, &y)| da.apply(x) * db.apply(y))
         .sum();
     Pow2::new(eb).apply(Pow2::new(ea).apply(sum))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_positive_normal;
+
+    /// The bit comparison against its definition: around every boundary (zero, the smallest
+    /// normal, the largest finite, infinity, the NaNs, all with either sign), then every
+    /// 4,099th bit pattern.
+    #[test]
+    fn is_positive_normal_is_the_float_range() {
+        let definition = |x: f32| (f32::MIN_POSITIVE..=f32::MAX).contains(&x);
+        let edges = [0.0, f32::MIN_POSITIVE, f32::MAX, f32::INFINITY, f32::NAN];
+        let near_edges = edges.iter().flat_map(|&e| {
+            let sign = (e.to_bits(), (-e).to_bits());
+            [sign.0, sign.1]
+                .into_iter()
+                .flat_map(|b| (0..9).map(move |k| b.wrapping_add(k).wrapping_sub(4)))
+        });
+        let sweep = (0..=u32::MAX / 4_099).map(|k| k * 4_099);
+        let mut checked = 0;
+        for bits in near_edges.chain(sweep) {
+            let x = f32::from_bits(bits);
+            assert_eq!(is_positive_normal(x), definition(x), "{x:e} ({bits:#010x})");
+            checked += 1;
+        }
+        assert!(checked > 1_000_000);
+    }
 }
