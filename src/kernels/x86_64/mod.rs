@@ -14,11 +14,13 @@ mod avx512;
 use super::Kernels;
 
 /// The AVX2+FMA table, if this CPU has AVX2 and FMA.
+#[inline]
 pub(crate) fn avx2() -> Option<&'static Kernels> {
     has_avx2_fma().then_some(&avx2::KERNELS)
 }
 
 /// The AVX-512F table, if this CPU has AVX-512F.
+#[inline]
 pub(crate) fn avx512() -> Option<&'static Kernels> {
     has_avx512f().then_some(&avx512::KERNELS)
 }
@@ -28,6 +30,7 @@ pub(crate) fn avx512() -> Option<&'static Kernels> {
 /// does (three `is_x86_feature_detected!` per call cost a pair at d = 16 more than its
 /// arithmetic).
 #[cfg(feature = "std")]
+#[inline]
 fn detected() -> u8 {
     static FEATURES: std::sync::OnceLock<u8> = std::sync::OnceLock::new();
     *FEATURES.get_or_init(|| {
