@@ -116,11 +116,7 @@ impl Backend {
 #[inline]
 fn squared_euclidean_with(k: &Kernels, a: &[f32], b: &[f32]) -> Result<f32, Error> {
     check::same_len("b", a.len(), b.len())?;
-    Ok(Separation::squared_from_sum(
-        (k.squared_euclidean)(a, b),
-        a,
-        b,
-    ))
+    Ok((k.robust_squared_euclidean)(a, b))
 }
 
 #[inline]
@@ -165,7 +161,7 @@ fn squared_euclidean_rows_with(
         .zip(a.chunks_exact(dim))
         .zip(b.chunks_exact(dim))
     {
-        *s = Separation::squared_from_sum(*s, ra, rb);
+        *s = crate::numerics::squared_or_rescaled(*s, ra, rb);
     }
     Ok(())
 }

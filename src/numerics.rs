@@ -35,6 +35,26 @@ pub(crate) fn is_positive_normal(x: f32) -> bool {
     x.to_bits().wrapping_sub(LOW) < SPAN
 }
 
+/// `s = Σ (a[i] − b[i])²` from a plain kernel sum: `s` itself when it is positive, normal
+/// and finite, else recomputed from `a` and `b` with a power-of-two scale (NaN stays NaN).
+/// Inlined into the kernels' `robust_squared_euclidean`, so that the common case costs one
+/// integer comparison and the rare one a jump.
+#[inline(always)]
+pub(crate) fn squared_or_rescaled(s: f32, a: &[f32], b: &[f32]) -> f32 {
+    if is_positive_normal(s) {
+        s
+    } else {
+        squared_rescaled(s, a, b)
+    }
+}
+
+/// The rare path of [`squared_or_rescaled`].
+#[cold]
+#[inline(never)]
+fn squared_rescaled(s: f32, a: &[f32], b: &[f32]) -> f32 {
+    Separation::from_sum(s, a, b).squared
+}
+
 /// A power of two `2^k`, `k` in `[-150, 254]`, held as two normal factors so that scaling
 /// by it is exact whenever the result is normal.
 #[derive(Clone, Copy, Debug)]
@@ -180,16 +200,6 @@ impl Separation {
             }
         } else {
             Separation::rescaled(a, b)
-        }
-    }
-
-    /// Only `s`, from a plain kernel sum: no square root on the fast path.
-    #[inline]
-    pub(crate) fn squared_from_sum(s: f32, a: &[f32], b: &[f32]) -> f32 {
-        if is_positive_normal(s) {
-            s
-        } else {
-            Separation::from_sum(s, a, b).squared
         }
     }
 

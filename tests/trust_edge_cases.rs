@@ -262,3 +262,24 @@ fn reductions_keep_their_bound_over_a_million_pairs() {
         assert_eq!(mean, per_pair, "{backend:?}");
     }
 }
+
+/// A squared distance whose every square flushes to zero in f32 (`δ² < 2⁻¹⁵⁰`) while their
+/// sum is a subnormal: the plain sum is 0, the recomputed one is the f64 sum rounded once,
+/// on every backend and at every length 1..=130 (every loop shape and tail of each kernel).
+#[test]
+fn squared_distance_whose_squares_flush_to_zero_is_recomputed() {
+    let delta = 2e-23f32; // δ² ≈ 4e-46, below half the smallest subnormal (7e-46)
+    let step = f64::from(f32::from_bits(1)); // 2⁻¹⁴⁹
+    for backend in Backend::available() {
+        for n in 1..=130usize {
+            let (a, b) = (vec![delta; n], vec![0.0f32; n]);
+            let want = n as f64 * f64::from(delta).powi(2);
+            let got = backend.squared_euclidean(&a, &b).unwrap();
+            assert!(
+                (f64::from(got) - want).abs() <= step,
+                "{backend:?} n = {n}: {got:e}, want {want:e}"
+            );
+            assert_eq!(backend.squared_euclidean(&b, &a).unwrap(), got);
+        }
+    }
+}

@@ -11,6 +11,9 @@ macro_rules! lanes_backend {
         fn squared_euclidean(a: &[f32], b: &[f32]) -> f32 {
             generic::reduce::<$lanes, SquaredEuclidean, 1>(a, b)[0]
         }
+        fn robust_squared_euclidean(a: &[f32], b: &[f32]) -> f32 {
+            crate::numerics::squared_or_rescaled(squared_euclidean(a, b), a, b)
+        }
         fn dot(a: &[f32], b: &[f32]) -> f32 {
             generic::reduce::<$lanes, Dot, 1>(a, b)[0]
         }
@@ -68,6 +71,7 @@ macro_rules! lanes_backend {
 
         pub(crate) static KERNELS: Kernels = Kernels {
             squared_euclidean,
+            robust_squared_euclidean,
             dot,
             dot_and_norms,
             scaled_difference,

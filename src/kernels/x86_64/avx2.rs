@@ -219,9 +219,15 @@ fn squared_euclidean_lanes(a: &[f32], b: &[f32]) -> __m256 {
 // ---------------------------------------------------------------------------------------
 // The kernels of the table (see `Kernels` for their contracts).
 
+#[inline]
 #[target_feature(enable = "avx2,fma")]
 fn squared_euclidean(a: &[f32], b: &[f32]) -> f32 {
     sum_lanes(squared_euclidean_lanes(a, b))
+}
+
+#[target_feature(enable = "avx2,fma")]
+fn robust_squared_euclidean(a: &[f32], b: &[f32]) -> f32 {
+    crate::numerics::squared_or_rescaled(squared_euclidean(a, b), a, b)
 }
 
 #[target_feature(enable = "avx2,fma")]

@@ -294,9 +294,15 @@ fn squared_euclidean_lanes(a: &[f32], b: &[f32]) -> __m512 {
 // ---------------------------------------------------------------------------------------
 // The kernels of the table (see `Kernels` for their contracts).
 
+#[inline]
 #[target_feature(enable = "avx512f,avx2,fma")]
 fn squared_euclidean(a: &[f32], b: &[f32]) -> f32 {
     _mm512_reduce_add_ps(squared_euclidean_lanes(a, b))
+}
+
+#[target_feature(enable = "avx512f,avx2,fma")]
+fn robust_squared_euclidean(a: &[f32], b: &[f32]) -> f32 {
+    crate::numerics::squared_or_rescaled(squared_euclidean(a, b), a, b)
 }
 
 #[target_feature(enable = "avx512f,avx2,fma")]

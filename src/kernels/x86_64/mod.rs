@@ -89,6 +89,10 @@ macro_rules! kernel_table {
                 // (see `x86_64::avx2` and `x86_64::avx512`).
                 unsafe { super::squared_euclidean(a, b) }
             }
+            fn robust_squared_euclidean(a: &[f32], b: &[f32]) -> f32 {
+                // SAFETY: the table is only handed out after its features were detected.
+                unsafe { super::robust_squared_euclidean(a, b) }
+            }
             fn dot(a: &[f32], b: &[f32]) -> f32 {
                 // SAFETY: the table is only handed out after its features were detected.
                 unsafe { super::dot(a, b) }
@@ -158,6 +162,7 @@ macro_rules! kernel_table {
             #[doc = concat!("Safe entries for kernels that need ", $features, ".")]
             pub(crate) static KERNELS: Kernels = Kernels {
                 squared_euclidean,
+                robust_squared_euclidean,
                 dot,
                 dot_and_norms,
                 scaled_difference,
