@@ -1,12 +1,17 @@
-//! Interleaved timing, for a shared machine whose speed drifts over seconds: each round
-//! times a roofline and our kernel back to back on the same bytes, and the summary gives
-//! the ratio of their best rounds (other tenants only ever slow a round down) beside the
-//! median of the per-round ratios. The criterion benches time each kernel seconds apart,
-//! so a drift between them lands in their ratios; this one narrows that window to one
-//! round. It asserts nothing.
+//! Interleaved timing, for a shared machine whose speed drifts over seconds and minutes:
+//! each round runs every kernel of a case once, back to back on the same bytes, and each
+//! ratio is given twice, from the best round of each kernel (other tenants only ever slow
+//! a round down) and as the median of the per-round ratios. The criterion benches time
+//! each kernel seconds to a minute apart, so a drift between them lands in their ratios;
+//! here it has one round to do so. `scripts/bench_summary.py` judges the issue-3 targets
+//! on these medians. It asserts nothing.
 //!
-//! `cargo bench --bench interleaved` (under a minute); `cargo bench --bench interleaved --
-//! ROUNDS` to change the number of rounds (default 15).
+//! `cargo bench --bench interleaved` (about half a minute); `cargo bench --bench
+//! interleaved -- ROUNDS` to change the number of rounds (default 15).
+//!
+//! Every row is `| case | ratio | best rounds | median of rounds |`; a ratio `ours/X` is
+//! X's time over ours (above 1, ours is faster), `fused/forward` is the time of the
+//! forward with gradient over that of the forward alone.
 
 #[cfg(target_arch = "x86_64")]
 mod common;
@@ -20,8 +25,21 @@ mod x86 {
 
     use crate::common::{AlignedBuf, BATCH_DIMS, Batch, Footprint, margin, roofline::Roofline};
 
-    /// Pair calls per round: about a millisecond at d = 128.
-    const PAIR_CALLS: u32 = 100_000;
+    /// The dimensions of the pair cases: those of the `distance` bench.
+    const PAIR_DIMS: [usize; 5] = [16, 128, 768, 1536, 4096];
+
+    /// Pair calls per kernel and round: about a millisecond of work at every d.
+    fn pair_calls(dim: usize) -> usize {
+        (12_800_000 / dim).clamp(2_000, 200_000)
+    }
+
+    /// `n` calls of `f`, inputs and each result through `black_box` (as in the criterion
+    /// benches), so that nothing is hoisted out of the loop or dropped.
+    fn calls<T>(n: usize, f: impl Fn() -> T) {
+        for _ in 0..n {
+            black_box(f());
+        }
+    }
 
     /// Seconds taken by `f`.
     fn seconds(f: impl FnOnce()) -> f64 {
@@ -30,33 +48,119 @@ mod x86 {
         start.elapsed().as_secs_f64()
     }
 
-    /// `PAIR_CALLS` calls of `f`, each result through `black_box`.
-    fn calls<T>(f: impl Fn() -> T) {
-        for _ in 0..PAIR_CALLS {
-            black_box(f());
-        }
-    }
-
-    /// Times `kernels` (ours first) `rounds` times each, in turn within each round, and
-    /// prints, for every other kernel, its time over ours: from the best round of each, and
-    /// the median over rounds.
-    fn compare(label: &str, rounds: usize, kernels: &mut [(&str, &mut dyn FnMut())]) {
+    /// `times[k][r]`: the time of kernel `k` in round `r`, every kernel running once per
+    /// round, in turn.
+    fn rounds_of(rounds: usize, kernels: &mut [&mut dyn FnMut()]) -> Vec<Vec<f64>> {
         let mut times = vec![Vec::with_capacity(rounds); kernels.len()];
         for _ in 0..rounds {
-            for ((_, kernel), times) in kernels.iter_mut().zip(&mut times) {
+            for (kernel, times) in kernels.iter_mut().zip(&mut times) {
                 times.push(seconds(kernel));
             }
         }
+        times
+    }
+
+    /// Prints the row of `numerator`'s time over `denominator`'s: from the best round of
+    /// each, and the median of the per-round ratios.
+    fn row(case: &str, ratio: &str, numerator: &[f64], denominator: &[f64]) {
         let best = |t: &[f64]| t.iter().copied().fold(f64::INFINITY, f64::min);
-        for (k, (name, _)) in kernels.iter().enumerate().skip(1) {
-            let mut ratios: Vec<f64> = times[k].iter().zip(&times[0]).map(|(t, o)| t / o).collect();
-            ratios.sort_by(f64::total_cmp);
-            println!(
-                "| {label} | {} / {name} | {:.2} | {:.2} |",
-                kernels[0].0,
-                best(&times[k]) / best(&times[0]),
-                ratios[ratios.len() / 2],
+        let mut ratios: Vec<f64> = numerator
+            .iter()
+            .zip(denominator)
+            .map(|(n, d)| n / d)
+            .collect();
+        ratios.sort_by(f64::total_cmp);
+        println!(
+            "| {case} | {ratio} | {:.2} | {:.2} |",
+            best(numerator) / best(denominator),
+            ratios[ratios.len() / 2],
+        );
+    }
+
+    /// Our squared distance against the roofline and the peers, per d.
+    fn pairs(roofline: Roofline, rounds: usize) {
+        use numkong::Euclidean;
+        use simsimd::SpatialSimilarity;
+        for dim in PAIR_DIMS {
+            let (a, b) = (AlignedBuf::random(dim, 1), AlignedBuf::random(dim, 2));
+            let (a, b) = (a.as_slice(), b.as_slice());
+            let n = pair_calls(dim);
+            let times = rounds_of(
+                rounds,
+                &mut [
+                    &mut || {
+                        calls(n, || {
+                            contrastive::squared_euclidean(black_box(a), black_box(b))
+                        })
+                    },
+                    &mut || calls(n, || roofline.read(black_box(a), black_box(b))),
+                    &mut || {
+                        calls(n, || {
+                            <f32 as SpatialSimilarity>::sqeuclidean(black_box(a), black_box(b))
+                        })
+                    },
+                    &mut || {
+                        calls(n, || {
+                            <f32 as Euclidean>::sqeuclidean(black_box(a), black_box(b))
+                        })
+                    },
+                ],
             );
+            let case = format!("pair d={dim}");
+            for (k, peer) in ["roofline", "simsimd", "numkong"].into_iter().enumerate() {
+                row(&case, &format!("ours/{peer}"), &times[k + 1], &times[0]);
+            }
+        }
+    }
+
+    /// The forward and the forward with gradient of a 64 MiB-a-side batch against their
+    /// rooflines, per d, and the cost of the gradient over the forward.
+    fn batches(roofline: Roofline, rounds: usize) {
+        for dim in BATCH_DIMS {
+            let batch = Batch::new(Footprint::OutOfCache, dim);
+            let (a, b, labels) = (
+                batch.a.as_slice(),
+                batch.b.as_slice(),
+                batch.labels.as_slice(),
+            );
+            let loss = ContrastiveLoss::new(margin(dim)).with_backend(Backend::best());
+            // Each kernel writes its own outputs; the first round also faults their pages
+            // in, which the median and the best round leave out.
+            let (mut ga, mut gb) = (AlignedBuf::zeroed(a.len()), AlignedBuf::zeroed(a.len()));
+            let (mut ra, mut rb) = (AlignedBuf::zeroed(a.len()), AlignedBuf::zeroed(a.len()));
+            let times = rounds_of(
+                rounds,
+                &mut [
+                    &mut || {
+                        black_box(loss.batch(black_box(a), black_box(b), dim, labels).unwrap());
+                    },
+                    &mut || {
+                        black_box(
+                            roofline.read(black_box(a), black_box(b)) + roofline.read_one(labels),
+                        );
+                    },
+                    &mut || {
+                        let (ga, gb) = (ga.as_mut_slice(), gb.as_mut_slice());
+                        let sum =
+                            loss.batch_with_grad(black_box(a), black_box(b), dim, labels, ga, gb);
+                        black_box(sum.unwrap());
+                    },
+                    &mut || {
+                        let (ra, rb) = (ra.as_mut_slice(), rb.as_mut_slice());
+                        roofline.read2_write2(black_box(a), black_box(b), ra, rb);
+                        black_box(roofline.read_one(labels));
+                    },
+                ],
+            );
+            let case = format!("batch d={dim}, 64 MiB a side");
+            row(&case, "forward: ours/read roofline", &times[1], &times[0]);
+            row(
+                &case,
+                "forward+gradient: ours/r2w2 roofline",
+                &times[3],
+                &times[2],
+            );
+            row(&case, "fused/forward (time)", &times[2], &times[0]);
         }
     }
 
@@ -69,78 +173,11 @@ mod x86 {
             println!("no AVX-512F: the rooflines cannot run here");
             return;
         };
-        println!("{rounds} rounds; above 1: ours is faster than the other kernel.\n");
-        println!("| case | ours / other (time ratio) | best rounds | median of rounds |");
+        println!("{rounds} rounds; ours/X above 1: ours is faster than X.\n");
+        println!("| case | ratio | best rounds | median of rounds |");
         println!("|---|---|---|---|");
-        for dim in [16, 128] {
-            let (a, b) = (AlignedBuf::random(dim, 1), AlignedBuf::random(dim, 2));
-            let (a, b) = (a.as_slice(), b.as_slice());
-            compare(
-                &format!("pair d={dim}"),
-                rounds,
-                &mut [
-                    ("ours", &mut || {
-                        calls(|| contrastive::squared_euclidean(black_box(a), black_box(b)))
-                    }),
-                    ("roofline", &mut || {
-                        calls(|| roofline.read(black_box(a), black_box(b)))
-                    }),
-                    ("simsimd", &mut || {
-                        use simsimd::SpatialSimilarity;
-                        calls(|| f32::sqeuclidean(black_box(a), black_box(b)))
-                    }),
-                ],
-            );
-        }
-        for dim in BATCH_DIMS {
-            let batch = Batch::new(Footprint::OutOfCache, dim);
-            let (a, b, labels) = (
-                batch.a.as_slice(),
-                batch.b.as_slice(),
-                batch.labels.as_slice(),
-            );
-            let loss = ContrastiveLoss::new(margin(dim)).with_backend(Backend::best());
-            let (mut ga, mut gb) = (AlignedBuf::zeroed(a.len()), AlignedBuf::zeroed(a.len()));
-            let (ga, gb) = (ga.as_mut_slice(), gb.as_mut_slice());
-            compare(
-                &format!("batch forward d={dim}, 64 MiB a side"),
-                rounds,
-                &mut [
-                    ("ours", &mut || {
-                        black_box(loss.batch(black_box(a), black_box(b), dim, labels).unwrap());
-                    }),
-                    ("read roofline", &mut || {
-                        black_box(
-                            roofline.read(black_box(a), black_box(b)) + roofline.read_one(labels),
-                        );
-                    }),
-                ],
-            );
-            // Each kernel writes its own outputs; the first round also faults their pages in,
-            // which the best round leaves out.
-            let mut ours = || {
-                black_box(
-                    loss.batch_with_grad(black_box(a), black_box(b), dim, labels, ga, gb)
-                        .unwrap(),
-                );
-            };
-            let mut roof = AlignedBuf::zeroed(a.len());
-            let mut roof_b = AlignedBuf::zeroed(a.len());
-            let mut r2w2 = || {
-                roofline.read2_write2(
-                    black_box(a),
-                    black_box(b),
-                    roof.as_mut_slice(),
-                    roof_b.as_mut_slice(),
-                );
-                black_box(roofline.read_one(labels));
-            };
-            compare(
-                &format!("batch forward + gradient d={dim}, 64 MiB a side"),
-                rounds,
-                &mut [("ours", &mut ours), ("r2w2 roofline", &mut r2w2)],
-            );
-        }
+        pairs(roofline, rounds);
+        batches(roofline, rounds);
     }
 }
 
@@ -149,6 +186,6 @@ fn main() {
     x86::main()
 }
 
-/// The rooflines are x86-64 only (see the dev-dependency table).
+/// The rooflines and the peers are x86-64 only (see the dev-dependency table).
 #[cfg(not(target_arch = "x86_64"))]
 fn main() {}
