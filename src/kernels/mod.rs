@@ -45,7 +45,7 @@ pub(crate) struct Kernels {
     /// subnormal or infinite ([`numerics::squared_or_rescaled`](crate::numerics::squared_or_rescaled)):
     /// the public `squared_euclidean`. The check runs inside the kernel, where `a` and `b`
     /// are still in registers for the rare path, so that a caller keeps nothing alive
-    /// across the call (a quarter of a d = 16 pair's time when the caller did it).
+    /// across the call (register saves that were a seventh of a d = 16 pair's time).
     pub robust_squared_euclidean: fn(&[f32], &[f32]) -> f32,
     /// `Σ a[i]·b[i]`.
     pub dot: fn(&[f32], &[f32]) -> f32,
