@@ -34,7 +34,9 @@ mod x86 {
     }
 
     /// `n` calls of `f`, inputs and each result through `black_box` (as in the criterion
-    /// benches), so that nothing is hoisted out of the loop or dropped.
+    /// benches), so that nothing is hoisted out of the loop or dropped. Each `f` unwraps
+    /// its kernel's result to the number a caller uses, ours and the peers' alike (see
+    /// `benches/distance.rs`).
     fn calls<T>(n: usize, f: impl Fn() -> T) {
         for _ in 0..n {
             black_box(f());
@@ -90,18 +92,19 @@ mod x86 {
                 &mut [
                     &mut || {
                         calls(n, || {
-                            contrastive::squared_euclidean(black_box(a), black_box(b))
+                            contrastive::squared_euclidean(black_box(a), black_box(b)).unwrap()
                         })
                     },
                     &mut || calls(n, || roofline.read(black_box(a), black_box(b))),
                     &mut || {
                         calls(n, || {
                             <f32 as SpatialSimilarity>::sqeuclidean(black_box(a), black_box(b))
+                                .unwrap()
                         })
                     },
                     &mut || {
                         calls(n, || {
-                            <f32 as Euclidean>::sqeuclidean(black_box(a), black_box(b))
+                            <f32 as Euclidean>::sqeuclidean(black_box(a), black_box(b)).unwrap()
                         })
                     },
                 ],
