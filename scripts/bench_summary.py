@@ -13,10 +13,17 @@ each issue-3 target met or missed, and writes `docs/bench.md` (the tables), `doc
 (every median) and `docs/bench.png` (throughput against d for each backend and peer).
 
 Each run also runs `cargo bench --bench interleaved`, which times our kernel and the one it
-is compared with back to back in every round and gives the median of the per-round ratios.
-The targets are judged on those ratios (median across runs), with criterion's ratio beside
-them: criterion times two kernels up to a minute apart, and on a shared machine whose speed
-drifts over minutes that drift lands in its ratios.
+is compared with back to back, 21 rounds, and gives two ratios: that of each kernel's best
+round, and the median of the per-round ratios. The targets are judged on the best-round
+ratio (median across runs), with the other two beside it. Why: other tenants of a shared
+machine only ever slow a round down, so a kernel's fastest round is its least disturbed
+one (the argument of Chen & Revels, "Robust benchmarking in noisy environments", 2016, and
+of Python's `timeit`). The median of per-round ratios absorbs slow drift but not bursts
+shorter than a round: out of cache, where each round streams 128 MiB, a plain C read loop
+got 16.6 to 25.4 GB/s from one 5 ms pass to the next here, and the forward's median at
+d = 2 moved from 0.46 to 0.90 between runs of the same kernels while its best-round ratio
+stayed within 0.88 to 1.00. Criterion's ratio is the least reliable of the three: it
+times two kernels up to a minute apart.
 
 No target is ever asserted: the exit status says only whether the benches ran.
 
@@ -117,7 +124,7 @@ def run_benches(benches, criterion_args, log, verbose) -> None:
 
 
 def run_interleaved(rounds: int, log) -> dict:
-    """{(case, ratio): median of rounds} from one run of the interleaved bench."""
+    """{(case, ratio): (best rounds, median of rounds)} from one run of the interleaved bench."""
     cmd = ["cargo", "bench", "--bench", "interleaved", "--", str(rounds)]
     started = time.time()
     print(f"  {' '.join(cmd)}", end="", flush=True, file=sys.stderr)
@@ -131,15 +138,19 @@ def run_interleaved(rounds: int, log) -> dict:
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
         if len(cells) == 4:
             try:
-                found[(cells[0], cells[1])] = float(cells[3])
+                found[(cells[0], cells[1])] = (float(cells[2]), float(cells[3]))
             except ValueError:
                 pass  # the header
     return found
 
 
 def median_of_interleaved(runs: list[dict]) -> dict:
+    """{(case, ratio): (best rounds, median of rounds)}, each the median across runs."""
     keys = {k for run in runs for k in run}
-    return {k: statistics.median([run[k] for run in runs if k in run]) for k in keys}
+    return {
+        k: tuple(statistics.median(run[k][i] for run in runs if k in run) for i in (0, 1))
+        for k in keys
+    }
 
 
 def collect(since: float) -> dict:
@@ -262,16 +273,17 @@ def batch_table(r: Results, footprint: str) -> list[str]:
     )
 
 
-def targets(r: Results) -> list[tuple[str, float | None, float | None, str, bool | None]]:
-    """(what, interleaved, criterion, required, met) for every issue-3 target (and design
-    §5's fused cost); met is judged on the interleaved ratio where there is one."""
+def targets(r: Results) -> list[tuple]:
+    """(what, best rounds, median of rounds, criterion, required, met) for every issue-3
+    target (and design §5's fused cost); met is judged on the interleaved bench's
+    best-round ratio where there is one, else on criterion's."""
     out = []
 
     def check(what, key, value, op, bound):
-        paired = r.interleaved.get(key)
-        judged = paired if paired is not None else value
+        best, median = r.interleaved.get(key, (None, None))
+        judged = best if best is not None else value
         met = None if judged is None else (judged >= bound if op == ">=" else judged <= bound)
-        out.append((what, paired, value, f"{op} {bound}", met))
+        out.append((what, best, median, value, f"{op} {bound}", met))
 
     best = r.best()
     for d in (128, 768, 1536, 4096):
@@ -299,8 +311,8 @@ def targets(r: Results) -> list[tuple[str, float | None, float | None, str, bool
 
 def targets_table(rows) -> list[str]:
     mark = {True: "met", False: "**MISSED**", None: "n/a"}
-    return table(["target", "interleaved", "criterion", "required", ""],
-                 [[what, fmt(p), fmt(c), req, mark[met]] for what, p, c, req, met in rows])
+    return table(["target", "best rounds", "median of rounds", "criterion", "required", ""],
+                 [[what, fmt(b), fmt(m), fmt(c), req, mark[met]] for what, b, m, c, req, met in rows])
 
 
 def throughput_table(r: Results, pair: bool) -> list[str]:
@@ -442,7 +454,7 @@ def main() -> None:
     n = "re-read" if args.no_run else f"median of {len(runs)} run{'s' if len(runs) > 1 else ''}{quick}"
     checks = targets(r)
     issue = [c for c in checks if not c[0].startswith("(design")]
-    met = sum(1 for c in issue if c[4])
+    met = sum(1 for c in issue if c[5])
 
     md = [
         "# Bench summary",
@@ -478,12 +490,14 @@ def main() -> None:
     md += [
         f"## Issue-3 targets: {met} of {len(issue)} met",
         "",
-        "Judged on the *interleaved* column: `cargo bench --bench interleaved -- "
+        "Judged on *best rounds*: `cargo bench --bench interleaved -- "
         f"{INTERLEAVED_ROUNDS}` times ours and the",
-        "kernel it is compared with back to back in each round; the median of the per-round",
-        "ratios, then the median across runs. The *criterion* column is the ratio of the",
-        "criterion medians above, whose two kernels ran up to a minute apart; it decides",
-        "only where the interleaved bench did not run (`--no-run`, `--bench`, `--filter`).",
+        "kernel it is compared with back to back in each round, and this is the ratio of",
+        "each kernel's fastest round (other tenants only ever slow a round down), then the",
+        "median across runs. *Median of rounds* is the median of the per-round ratios, which",
+        "bursts of other work shorter than a round pull down; *criterion* is the ratio of the",
+        "criterion medians above, whose two kernels ran up to a minute apart. Criterion's",
+        "decides only where the interleaved bench did not run (`--no-run`, `--bench`, `--filter`).",
         "",
         *targets_table(checks),
         "",
@@ -501,7 +515,8 @@ def main() -> None:
     (args.out / "bench.md").write_text("\n".join(md))
     (args.out / "bench.json").write_text(json.dumps(
         {"command": command.strip(), "runs": len(runs), "machine": machine(),
-         "interleaved": [{"case": c, "ratio": k, "median": v} for (c, k), v in sorted(r.interleaved.items())],
+         "interleaved": [{"case": c, "ratio": k, "best_rounds": v[0], "median_of_rounds": v[1]}
+                         for (c, k), v in sorted(r.interleaved.items())],
          "medians": [{"group": g, "name": n_, "d": d, **v} for (g, n_, d), v in sorted(r.m.items())]},
         indent=1) + "\n")
     if can_plot:
