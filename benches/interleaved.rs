@@ -92,9 +92,9 @@ mod x86 {
     /// Our squared distance against the roofline and the peers, per d. Returns the rows
     /// `(d, kernel, ns of its best round per call)`.
     fn pairs(roofline: Roofline, rounds: usize) -> Vec<(usize, &'static str, f64)> {
-        let mut per_call = Vec::new();
         use numkong::Euclidean;
         use simsimd::SpatialSimilarity;
+        let mut per_call = Vec::new();
         for dim in PAIR_DIMS {
             let (a, b) = (AlignedBuf::random(dim, 1), AlignedBuf::random(dim, 2));
             let (a, b) = (a.as_slice(), b.as_slice());

@@ -528,7 +528,7 @@ def main() -> None:
         {"command": command.strip(), "runs": len(runs), "machine": machine(),
          "interleaved": [{"case": c, "ratio": k, "best_rounds": v[0], "median_of_rounds": v[1]}
                          for (c, k), v in sorted(r.interleaved.items())],
-         "medians": [{"group": g, "name": n_, "d": d, **v} for (g, n_, d), v in sorted(r.m.items())]},
+         "times": [{"group": g, "name": n_, "d": d, **v} for (g, n_, d), v in sorted(r.m.items())]},
         indent=1) + "\n")
     if can_plot:
         plot(r, args.out / "bench.png", n)
