@@ -382,18 +382,17 @@ impl ContrastiveLoss {
         two_c: f32,
         mut f: impl FnMut(&Block),
     ) -> Result<(), Error> {
-        let rows = block::block_rows(dim);
         let w = self.weights(two_c);
-        let blocks = a
-            .chunks(rows * dim)
-            .zip(b.chunks(rows * dim))
-            .zip(labels.chunks(rows));
         let mut block = Block::new();
-        for (i, ((ba, bb), ys)) in blocks.enumerate() {
+        for r in block::ranges(a, b, dim, labels.len()) {
+            let (ba, bb) = (
+                &a[r.start * dim..r.end * dim],
+                &b[r.start * dim..r.end * dim],
+            );
             // The epilogue checks each block's labels, while they are in cache (callers
             // with outputs have checked them all first, so that an error leaves the outputs
             // untouched).
-            block.compute(kernels, i * rows, ba, bb, dim, ys, w, false)?;
+            block.compute(kernels, r.start, ba, bb, dim, &labels[r], w, false)?;
             f(&block);
         }
         Ok(())
@@ -413,23 +412,22 @@ impl ContrastiveLoss {
         grad_a: &mut [f32],
         grad_b: &mut [f32],
     ) -> Result<f64, Error> {
-        let rows = block::block_rows(dim);
         let w = self.weights(two_c);
         let stream = block::streams(grad_a.len());
         let mut total = 0.0f64;
-        let blocks = a
-            .chunks(rows * dim)
-            .zip(b.chunks(rows * dim))
-            .zip(
-                grad_a
-                    .chunks_mut(rows * dim)
-                    .zip(grad_b.chunks_mut(rows * dim)),
-            )
-            .zip(labels.chunks(rows));
         let mut block = Block::new();
-        for (i, (((ba, bb), (ga, gb)), ys)) in blocks.enumerate() {
+        for r in block::ranges(a, b, dim, labels.len()) {
+            let (ba, bb) = (
+                &a[r.start * dim..r.end * dim],
+                &b[r.start * dim..r.end * dim],
+            );
+            let (ga, gb) = (
+                &mut grad_a[r.start * dim..r.end * dim],
+                &mut grad_b[r.start * dim..r.end * dim],
+            );
+            let ys = &labels[r.clone()];
             // The labels were checked before any output was written: this cannot fail.
-            block.compute(kernels, i * rows, ba, bb, dim, ys, w, true)?;
+            block.compute(kernels, r.start, ba, bb, dim, ys, w, true)?;
             block.write_gradients(kernels, ba, bb, dim, ys, w, ga, gb, stream);
             total += block.sum;
         }
