@@ -273,7 +273,7 @@ fn linear_combination(a: &[f32], b: &[f32], p: [f32; 4], out_a: &mut [f32], out_
 }
 
 #[target_feature(enable = "avx2,fma")]
-fn squared_euclidean_rows(a: &[f32], b: &[f32], dim: usize, out: &mut [f32]) {
+pub(super) fn squared_euclidean_rows(a: &[f32], b: &[f32], dim: usize, out: &mut [f32]) {
     if dim == 0 {
         out.fill(0.0);
         return;

@@ -9,6 +9,9 @@
 //! except the two permutes and the conversion, which Miri does not know: under Miri they
 //! are replaced by equivalents it runs (see [`permute`] and [`widen`]).
 //!
+//! One table entry is not 512-bit code: the distances of rows longer than a vector are
+//! the AVX2 kernel's (see [`squared_euclidean_rows`] for the measurements).
+//!
 //! No `wide` here: `wide` compiled with AVX-512 needs AVX-512BW, and this backend needs
 //! only AVX-512F (with the AVX2 and FMA every AVX-512F CPU has).
 
@@ -383,7 +386,13 @@ fn squared_euclidean_rows(a: &[f32], b: &[f32], dim: usize, out: &mut [f32]) {
         6 => packed_squared_rows::<6>(a, b, out),
         7 => packed_squared_rows::<7>(a, b, out),
         8 => packed_squared_rows::<8>(a, b, out),
-        _ => transposed_squared_rows(a, b, dim, out),
+        9..=LANES => transposed_squared_rows(a, b, dim, out),
+        // Rows longer than a vector take the AVX2 row kernel: 256-bit arithmetic ran
+        // as fast in cache at every d from 17 to 768 and 10-25% faster at d = 17-256,
+        // and, out of cache, read memory 10-15% faster (in the same process, alternating;
+        // a plain read loop too: 512-bit adds, even fed by 256-bit loads, streamed about
+        // 26.5 GB/s from memory where 256-bit ones streamed 30).
+        _ => super::avx2::squared_euclidean_rows(a, b, dim, out),
     }
 }
 
@@ -477,54 +486,25 @@ fn packed_squared_step<const D: usize>(a: &[f32], b: &[f32], out: &mut [f32]) {
     store_partial(out, sums);
 }
 
-/// `out[r] = Σ (a_r − b_r)²` for rows of `dim ≥ 9`: each row's lane-wise sums come from one
-/// masked step (`dim ≤ 16`) or the pair loop, and 16 rows at a time are summed across lanes
-/// together by a transpose ([`sum_each`]), which costs about a quarter of 16 separate
-/// horizontal sums.
+/// `out[r] = Σ (a_r − b_r)²` for rows of `9 ≤ dim ≤ 16`: each row's lane-wise sums are one
+/// masked step, and 16 rows at a time are summed across lanes together by a transpose
+/// ([`sum_each`]), which costs about a quarter of 16 separate horizontal sums.
 #[inline]
 #[target_feature(enable = "avx512f,avx2,fma")]
 fn transposed_squared_rows(a: &[f32], b: &[f32], dim: usize, out: &mut [f32]) {
-    if dim <= LANES {
-        // One masked step per row, its mask in a register: no length dispatch per row.
-        let row = |x: &[f32], y: &[f32]| squared_difference(load_partial(x), load_partial(y));
-        transposed_rows::<true>(a, b, dim, out, row);
-    } else {
-        transposed_rows::<false>(a, b, dim, out, |x, y| squared_euclidean_lanes(x, y));
-    }
-}
-
-/// The loop of [`transposed_squared_rows`], over `row`, the lane-wise sums of one row
-/// (`ONE_STEP`: one masked step, no loop).
-#[inline]
-#[target_feature(enable = "avx512f,avx2,fma")]
-fn transposed_rows<const ONE_STEP: bool>(
-    a: &[f32],
-    b: &[f32],
-    dim: usize,
-    out: &mut [f32],
-    row: impl Fn(&[f32], &[f32]) -> __m512,
-) {
+    // The mask of `load_partial` is computed once per row from `dim`: no length dispatch.
+    let row = |x: &[f32], y: &[f32]| squared_difference(load_partial(x), load_partial(y));
     let group = LANES * dim;
     let (groups_a, groups_b) = (a.chunks_exact(group), b.chunks_exact(group));
     let (rest_a, rest_b) = (groups_a.remainder(), groups_b.remainder());
     let (groups_out, rest_out) = out.as_chunks_mut::<LANES>();
     for ((ga, gb), o) in groups_a.zip(groups_b).zip(groups_out) {
-        let lanes = if ONE_STEP {
-            // Sixteen rows by index: the loop unrolls and their sums stay in registers
-            // (through the stack, the forward pass at d = 16 ran 1.5x slower in cache).
-            core::array::from_fn(|r| {
-                let rows = r * dim..(r + 1) * dim;
-                row(&ga[rows.clone()], &gb[rows])
-            })
-        } else {
-            // Rows that loop stay a loop: unrolled, d = 24 and 40 ran 1.2-1.6x slower.
-            let mut lanes = [_mm512_setzero_ps(); LANES];
-            let rows = ga.chunks_exact(dim).zip(gb.chunks_exact(dim));
-            for (l, (ra, rb)) in lanes.iter_mut().zip(rows) {
-                *l = row(ra, rb);
-            }
-            lanes
-        };
+        // Sixteen rows by index: the loop unrolls and their sums stay in registers
+        // (through the stack, the forward pass at d = 16 ran 1.5x slower in cache).
+        let lanes = core::array::from_fn(|r| {
+            let rows = r * dim..(r + 1) * dim;
+            row(&ga[rows.clone()], &gb[rows])
+        });
         store(o, sum_each(lanes));
     }
     let rows = rest_a.chunks_exact(dim).zip(rest_b.chunks_exact(dim));
