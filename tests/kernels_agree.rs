@@ -220,6 +220,49 @@ fn squared_euclidean_rows_every_dim() {
     }
 }
 
+/// A row's distance, loss and gradient are the same bits wherever it sits in a batch: in
+/// a full group of rows or among the leftover ones, in a block of its own or not, with
+/// its batch starting on a cache line or not. Each backend is checked against itself
+/// (backends may differ in the last bit; the tests above bound each against f64).
+#[test]
+fn a_row_gives_the_same_bits_wherever_it_sits_in_the_batch() {
+    let mut rng = Rng(5);
+    let bits = |x: &[f32]| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+    for backend in backends() {
+        for dim in row_dims().chain([128, 300]) {
+            let rows = 70;
+            let batch = Batch::new(&mut rng, rows, dim, 0);
+            let loss = euclidean_loss(dim)
+                .with_reduction(Reduction::Sum)
+                .with_backend(backend);
+            let mut whole = vec![0.0; rows];
+            let (a, b, ys) = (&batch.a[..], &batch.b[..], &batch.labels[..]);
+            loss.batch_per_pair(a, b, dim, ys, &mut whole).unwrap();
+            let (_, ga, gb) = batch.with_grad(loss);
+            let mut distances = vec![0.0; rows];
+            backend
+                .squared_euclidean_rows(a, b, dim, &mut distances)
+                .unwrap();
+            for first in (1..=17).chain([31, 33, 64, 69]) {
+                let what = format!("{backend:?} dim={dim} rows {first}..");
+                let (a, b, ys) = (&a[first * dim..], &b[first * dim..], &ys[first..]);
+                let mut part = vec![0.0; rows - first];
+                backend
+                    .squared_euclidean_rows(a, b, dim, &mut part)
+                    .unwrap();
+                assert_eq!(bits(&part), bits(&distances[first..]), "{what}: distances");
+                loss.batch_per_pair(a, b, dim, ys, &mut part).unwrap();
+                assert_eq!(bits(&part), bits(&whole[first..]), "{what}: losses");
+                let (mut pa, mut pb) = (vec![0.0; a.len()], vec![0.0; a.len()]);
+                loss.batch_with_grad(a, b, dim, ys, &mut pa, &mut pb)
+                    .unwrap();
+                assert_eq!(bits(&pa), bits(&ga[first * dim..]), "{what}: grad a");
+                assert_eq!(bits(&pb), bits(&gb[first * dim..]), "{what}: grad b");
+            }
+        }
+    }
+}
+
 /// One labelled batch: rows of `dim`, labels mixing similar, dissimilar (some beyond the
 /// margin, some at distance 0) and soft.
 struct Batch {

@@ -328,7 +328,8 @@ fn scaled_difference_rows(
 /// `out.len()` rows). Eight rows are `D` whole vectors; element `j` of row `r` sits in
 /// lane `(r·D + j) mod 8` of vector `⌊(r·D + j) / 8⌋`, so each (vector, element) pair is one
 /// permute to lane `r` and a mask of the rows it serves, and the eight sums leave in one
-/// store. Leftover rows (fewer than eight) take the pair loop.
+/// store. Leftover rows (fewer than eight) are summed element by element in the same
+/// order, so that a row's sum has the same bits wherever it sits in the batch.
 #[inline]
 #[target_feature(enable = "avx2,fma")]
 fn grouped_squared_rows<const D: usize>(a: &[f32], b: &[f32], out: &mut [f32]) {
@@ -353,9 +354,14 @@ fn grouped_squared_rows<const D: usize>(a: &[f32], b: &[f32], out: &mut [f32]) {
         }
         store(o, sums);
     }
+    // The groups add each row's squares to 0 in element order (the masked-out lanes add
+    // +0, which changes no sum); so does this, with no fused multiply-add.
     let rows = rest_a.chunks_exact(D).zip(rest_b.chunks_exact(D));
     for (o, (ra, rb)) in rest_out.iter_mut().zip(rows) {
-        *o = sum_lanes(squared_euclidean_lanes(ra, rb));
+        *o = ra
+            .iter()
+            .zip(rb)
+            .fold(0.0, |sum, (x, y)| sum + (x - y) * (x - y));
     }
 }
 
@@ -408,9 +414,16 @@ fn transposed_rows<const ONE_STEP: bool>(
         };
         store(o, sum_each(lanes));
     }
-    let rows = rest_a.chunks_exact(dim).zip(rest_b.chunks_exact(dim));
-    for (o, (ra, rb)) in rest_out.iter_mut().zip(rows) {
-        *o = sum_lanes(row(ra, rb));
+    // Leftover rows (fewer than eight) go through the same transpose, the missing rows
+    // zero: it never adds lanes of different rows, so a row's sum has the same bits
+    // wherever it sits in the batch.
+    if !rest_out.is_empty() {
+        let mut lanes = [_mm256_setzero_ps(); LANES];
+        let rows = rest_a.chunks_exact(dim).zip(rest_b.chunks_exact(dim));
+        for (l, (ra, rb)) in lanes.iter_mut().zip(rows) {
+            *l = row(ra, rb);
+        }
+        store_partial(rest_out, sum_each(lanes));
     }
 }
 

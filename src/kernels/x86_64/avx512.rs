@@ -507,9 +507,16 @@ fn transposed_squared_rows(a: &[f32], b: &[f32], dim: usize, out: &mut [f32]) {
         });
         store(o, sum_each(lanes));
     }
-    let rows = rest_a.chunks_exact(dim).zip(rest_b.chunks_exact(dim));
-    for (o, (ra, rb)) in rest_out.iter_mut().zip(rows) {
-        *o = _mm512_reduce_add_ps(row(ra, rb));
+    // Leftover rows (fewer than 16) go through the same transpose, the missing rows zero:
+    // it never adds lanes of different rows, so a row's sum has the same bits wherever it
+    // sits in the batch.
+    if !rest_out.is_empty() {
+        let mut lanes = [_mm512_setzero_ps(); LANES];
+        let rows = rest_a.chunks_exact(dim).zip(rest_b.chunks_exact(dim));
+        for (l, (ra, rb)) in lanes.iter_mut().zip(rows) {
+            *l = row(ra, rb);
+        }
+        store_partial(rest_out, sum_each(lanes));
     }
 }
 
