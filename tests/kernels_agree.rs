@@ -533,9 +533,10 @@ fn inactive_rows_are_exact_zeros_and_nan_stays_in_its_row() {
 }
 
 /// A gradient of 32 MiB a side or more is written with non-temporal stores (AVX-512,
-/// src/loss/block.rs `STREAM_BYTES`): every backend writes the same gradients as it does
-/// for the same rows in smaller batches, which take ordinary stores (with `Sum`, a row's
-/// gradient does not depend on the rest of its batch). The buffers come from `Vec`, so
+/// src/loss/block.rs `STREAM_BYTES`), in shorter blocks where rows are tiny (d = 2, 3):
+/// every backend writes the same gradients as it does for the same rows in smaller
+/// batches, which take ordinary stores and the longer blocks (with `Sum`, a row's gradient
+/// does not depend on the rest of its batch). The buffers come from `Vec`, so
 /// whether they are 64-byte aligned is the allocator's choice; the kernel unit test
 /// `streaming_row_gradients_equal_ordinary_ones` covers every alignment.
 #[test]
@@ -545,7 +546,13 @@ fn inactive_rows_are_exact_zeros_and_nan_stays_in_its_row() {
               200 MiB of linear memory; streaming stores exist only on x86-64"
 )]
 fn gradients_beyond_the_cache_equal_those_of_smaller_batches() {
-    let (dim, rows) = (128, (32 << 20) / (128 * 4));
+    for dim in [2, 3, 128] {
+        gradients_beyond_the_cache_equal_those_of_smaller_batches_at(dim);
+    }
+}
+
+fn gradients_beyond_the_cache_equal_those_of_smaller_batches_at(dim: usize) {
+    let rows = (32 << 20) / (dim * 4);
     let mut rng = Rng(0x5eed_57ea);
     let (a, b) = (
         buffer(&mut rng, dim * rows, false),
@@ -587,7 +594,7 @@ fn gradients_beyond_the_cache_equal_those_of_smaller_batches() {
                         .iter()
                         .zip(&wb[..n])
                         .all(|(g, w)| g.to_bits() == w.to_bits()),
-                "{backend:?}: chunk {i}"
+                "{backend:?}: d = {dim}, chunk {i}"
             );
         }
     }

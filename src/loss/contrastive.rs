@@ -384,7 +384,7 @@ impl ContrastiveLoss {
     ) -> Result<(), Error> {
         let w = self.weights(two_c);
         let mut block = Block::new();
-        for r in block::ranges(a, b, dim, labels.len()) {
+        for r in block::ranges(a, b, dim, labels.len(), block::block_rows(dim)) {
             let (ba, bb) = (
                 &a[r.start * dim..r.end * dim],
                 &b[r.start * dim..r.end * dim],
@@ -416,7 +416,8 @@ impl ContrastiveLoss {
         let stream = block::streams(grad_a.len());
         let mut total = 0.0f64;
         let mut block = Block::new();
-        for r in block::ranges(a, b, dim, labels.len()) {
+        let per_block = block::gradient_block_rows(dim, stream);
+        for r in block::ranges(a, b, dim, labels.len(), per_block) {
             let (ba, bb) = (
                 &a[r.start * dim..r.end * dim],
                 &b[r.start * dim..r.end * dim],
