@@ -46,12 +46,13 @@ pub(crate) fn streams(len: usize) -> bool {
 
 /// The rows of each block of a batch of `rows` rows of `dim`, whose inputs are `a` and `b`:
 /// a short first block up to the first row at which `a` and `b` both start on a 64-byte
-/// boundary (if one of the first 16 rows does), then blocks of `per_block` rows ([`block_rows`] or [`gradient_block_rows`]). Why: a
-/// `Vec` of a few MiB or more from the system allocator starts 16 bytes past a 64-byte
-/// boundary, and every 64-byte load of a tiny-row kernel then spans two cache lines; the
-/// gradients, allocated alike, are then aligned too, and stream (without this, forward
-/// with gradient at d = 2 and 3 out of cache took 1.3-1.5 times as long with such buffers
-/// as with aligned ones; with it, no longer).
+/// boundary (if one of the first 16 rows does), then blocks of `per_block` rows
+/// ([`block_rows`] or [`gradient_block_rows`]). Why: a `Vec` of a few MiB or more from the
+/// system allocator starts 16 bytes past a 64-byte boundary, and every 64-byte load of a
+/// tiny-row kernel then spans two cache lines; the gradients, allocated alike, are then
+/// aligned too, and stream (without this, forward with gradient at d = 2 and 3 out of
+/// cache took 1.3-1.5 times as long with such buffers as with aligned ones; with it, no
+/// longer).
 pub(crate) fn ranges(
     a: &[f32],
     b: &[f32],
