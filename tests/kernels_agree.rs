@@ -263,6 +263,49 @@ fn a_row_gives_the_same_bits_wherever_it_sits_in_the_batch() {
     }
 }
 
+/// Rows of up to 8 in whole blocks take a one-pass kernel on AVX-512 (unless a row in the
+/// block needs care): the same bits as the block path, which batches of fewer than 64 rows
+/// take. Per row, the gradients of a 327-row batch equal those of the same rows in batches
+/// of 37; the reduced loss equals that of the forward pass (same blocks in cache); with
+/// and without a row at distance 0 in each block (which sends it to the block path).
+#[test]
+fn tiny_rows_in_whole_blocks_give_the_bits_of_small_batches() {
+    let mut rng = Rng(7);
+    let bits = |x: &[f32]| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+    for backend in backends() {
+        for dim in 1..=9 {
+            let rows = 327;
+            for zero_rows in [false, true] {
+                let mut batch = Batch::new(&mut rng, rows, dim, 0);
+                if !zero_rows {
+                    batch.move_apart_equal_rows();
+                }
+                let what = format!("{backend:?} dim={dim} rows at distance 0: {zero_rows}");
+                // Weights that are not powers of two, so that a product's order shows.
+                let loss = euclidean_loss(dim)
+                    .with_weights(0.7, 1.3)
+                    .with_reduction(Reduction::Sum)
+                    .with_backend(backend);
+                let (l, ga, gb) = batch.with_grad(loss);
+                let (a, b, ys) = (&batch.a[..], &batch.b[..], &batch.labels[..]);
+                let forward = loss.batch(a, b, dim, ys).unwrap();
+                assert_eq!(l.to_bits(), forward.to_bits(), "{what}: loss");
+                let (mut wa, mut wb) = (vec![0.0; a.len()], vec![0.0; a.len()]);
+                let windows = a
+                    .chunks(37 * dim)
+                    .zip(b.chunks(37 * dim))
+                    .zip(ys.chunks(37));
+                let outs = wa.chunks_mut(37 * dim).zip(wb.chunks_mut(37 * dim));
+                for (((xa, xb), y), (oa, ob)) in windows.zip(outs) {
+                    loss.batch_with_grad(xa, xb, dim, y, oa, ob).unwrap();
+                }
+                assert_eq!(bits(&ga), bits(&wa), "{what}: grad a");
+                assert_eq!(bits(&gb), bits(&wb), "{what}: grad b");
+            }
+        }
+    }
+}
+
 /// One labelled batch: rows of `dim`, labels mixing similar, dissimilar (some beyond the
 /// margin, some at distance 0) and soft.
 struct Batch {
@@ -291,6 +334,15 @@ impl Batch {
         Batch { a, b, labels, dim }
     }
 
+    /// Moves `b` away from `a` in the rows where they are equal.
+    fn move_apart_equal_rows(&mut self) {
+        let dim = self.dim;
+        let rows = self.a.chunks_exact(dim).zip(self.b.chunks_exact_mut(dim));
+        for (ra, rb) in rows.filter(|(ra, rb)| ra == rb) {
+            rb[0] = ra[0] + 0.5;
+        }
+    }
+
     fn with_grad(&self, loss: ContrastiveLoss) -> (f32, Vec<f32>, Vec<f32>) {
         let mut ga = vec![f32::NAN; self.a.len()];
         let mut gb = vec![f32::NAN; self.a.len()];
@@ -316,8 +368,13 @@ fn mean_factor(rows: usize) -> f64 {
 fn euclidean_gradients_match_f64_and_scalar() {
     let mut rng = Rng(5);
     for dim in row_dims() {
-        for (rows, offset) in [(1, 0), (7, 3), (17, 1), (37, 5)] {
-            let batch = Batch::new(&mut rng, rows, dim, offset);
+        // 320 tiny rows, none at distance 0: whole blocks for the one-pass kernel (AVX-512).
+        let long = (dim <= 8).then_some((320, 2));
+        for (rows, offset) in [(1, 0), (7, 3), (17, 1), (37, 5)].into_iter().chain(long) {
+            let mut batch = Batch::new(&mut rng, rows, dim, offset);
+            if rows == 320 {
+                batch.move_apart_equal_rows();
+            }
             let loss = euclidean_loss(dim);
             let (w_pos, w_neg, m) = (0.5f64, 0.5f64, f64::from(loss.margin));
             let c = mean_factor(rows);

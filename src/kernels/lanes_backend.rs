@@ -79,6 +79,7 @@ macro_rules! lanes_backend {
             squared_euclidean_rows,
             scaled_difference_rows,
             contrastive_epilogue,
+            contrastive_tiny_rows: None,
             fence: || {},
         };
     };

@@ -37,6 +37,12 @@ pub(crate) type EpilogueFn = fn(
     &mut [f32; EPILOGUE_ROWS],
 ) -> epilogue::Summary;
 
+/// The longest rows a backend's [`Kernels::contrastive_tiny_rows`] takes.
+pub(crate) const TINY_ROWS: usize = 8;
+/// `(a, b, dim, labels, [w⁺, w⁻, m, 2c], grad_a, grad_b, stream) -> Some(Σ losses)`.
+pub(crate) type ContrastiveTinyRowsFn =
+    fn(&[f32], &[f32], usize, &[f32], [f32; 4], &mut [f32], &mut [f32], bool) -> Option<f64>;
+
 /// The primitives every backend provides. Slices passed together have equal lengths.
 pub(crate) struct Kernels {
     /// `Σ (a[i] − b[i])²`.
@@ -64,6 +70,17 @@ pub(crate) struct Kernels {
     pub scaled_difference_rows: ScaledDifferenceRowsFn,
     /// Losses and gradient coefficients of a block of rows from their squared distances.
     pub contrastive_epilogue: EpilogueFn,
+    /// Forward and gradient of rows shorter than a vector in one pass, where the backend
+    /// has such a kernel (AVX-512, rows of up to [`TINY_ROWS`]): for `labels.len()` rows
+    /// of `dim`, a multiple of [`EPILOGUE_ROWS`] (labels valid), the rows kernel, the
+    /// epilogue and the rows' scaled differences in registers, with the same operations in
+    /// the same order, so the same bits (the losses summed as the epilogue sums them, chunk
+    /// by chunk). `None` if it has no kernel for `dim` or the lengths do not fit (nothing
+    /// written), or a row needs care (gradients partly written, with non-temporal stores
+    /// if `stream`): the caller then fences and takes the block path. Why: at d = 2 the
+    /// block path's three passes over a block kept the forward with gradient out of cache
+    /// at 0.8 of the read-two-write-two roofline.
+    pub contrastive_tiny_rows: Option<ContrastiveTinyRowsFn>,
     /// Orders the non-temporal stores of earlier `stream` calls before every later store
     /// (`sfence`; nothing where the backend has no such stores). Once per batch, not per
     /// block: at d = 2 a fence per 512-byte block halved the gradient's speed.

@@ -94,7 +94,7 @@ pub(crate) struct Weights {
 }
 
 impl Weights {
-    fn params(self) -> [f32; 4] {
+    pub(crate) fn params(self) -> [f32; 4] {
         [self.positive, self.negative, self.margin, self.two_c]
     }
 

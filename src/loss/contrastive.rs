@@ -399,7 +399,8 @@ impl ContrastiveLoss {
     }
 
     /// Forward and gradient, fused per block: the rows kernel reads a block, the gradient
-    /// kernel reads it again from L1 and writes both gradients.
+    /// kernel reads it again from L1 and writes both gradients; or, for tiny rows, one
+    /// kernel reads each row once and writes its gradients.
     #[allow(clippy::too_many_arguments)]
     fn euclidean_batch_with_grad(
         &self,
@@ -417,6 +418,11 @@ impl ContrastiveLoss {
         let mut total = 0.0f64;
         let mut block = Block::new();
         let per_block = block::gradient_block_rows(dim, stream);
+        // Tiny rows take the backend's one-pass kernel where it has one (whole blocks of
+        // epilogue chunks whose rows need no care); the others, the block path.
+        let one_pass = kernels
+            .contrastive_tiny_rows
+            .filter(|_| dim <= kernels::TINY_ROWS);
         for r in block::ranges(a, b, dim, labels.len(), per_block) {
             let (ba, bb) = (
                 &a[r.start * dim..r.end * dim],
@@ -427,6 +433,15 @@ impl ContrastiveLoss {
                 &mut grad_b[r.start * dim..r.end * dim],
             );
             let ys = &labels[r.clone()];
+            if let Some(sum) = one_pass.and_then(|f| f(ba, bb, dim, ys, w.params(), ga, gb, stream))
+            {
+                total += sum;
+                continue;
+            }
+            if one_pass.is_some() && stream {
+                // A failed one-pass kernel may have streamed to the lines rewritten below.
+                (kernels.fence)();
+            }
             // The labels were checked before any output was written: this cannot fail.
             block.compute(kernels, r.start, ba, bb, dim, ys, w, true)?;
             block.write_gradients(kernels, ba, bb, dim, ys, w, ga, gb, stream);

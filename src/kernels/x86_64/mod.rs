@@ -74,9 +74,16 @@ fn has_avx512f() -> bool {
 
 /// Expands to `KERNELS`, a table of safe wrappers around the `#[target_feature]` kernels
 /// of the invoking module (named as the fields of [`Kernels`]). `$features` names what
-/// the module's availability check above detects, for the reader.
+/// the module's availability check above detects, for the reader. The optional kernel
+/// `contrastive_tiny_rows`, if named, is the module's function of that name.
 macro_rules! kernel_table {
-    ($features:literal) => {
+    (@option) => {
+        None
+    };
+    (@option $kernel:ident) => {
+        Some($kernel)
+    };
+    ($features:literal $(, $tiny_rows:ident)?) => {
         mod table {
             // Safe entries of the table: each calls the `#[target_feature]` kernel of the
             // same name in the parent module, which needs $features. Sound because the
@@ -159,6 +166,25 @@ macro_rules! kernel_table {
                 }
             }
 
+            $(
+                #[allow(clippy::too_many_arguments)]
+                fn $tiny_rows(
+                    a: &[f32],
+                    b: &[f32],
+                    dim: usize,
+                    labels: &[f32],
+                    params: [f32; 4],
+                    grad_a: &mut [f32],
+                    grad_b: &mut [f32],
+                    stream: bool,
+                ) -> Option<f64> {
+                    // SAFETY: the table is only handed out after its features were detected.
+                    unsafe {
+                        super::$tiny_rows(a, b, dim, labels, params, grad_a, grad_b, stream)
+                    }
+                }
+            )?
+
             #[doc = concat!("Safe entries for kernels that need ", $features, ".")]
             pub(crate) static KERNELS: Kernels = Kernels {
                 squared_euclidean,
@@ -170,6 +196,8 @@ macro_rules! kernel_table {
                 squared_euclidean_rows,
                 scaled_difference_rows,
                 contrastive_epilogue,
+                contrastive_tiny_rows:
+                    crate::kernels::x86_64::kernel_table!(@option $($tiny_rows)?),
                 fence: super::fence,
             };
         }
@@ -183,7 +211,7 @@ mod tests {
     //! The kernels given slices of different lengths (which the public layer never does):
     //! each works on the shortest and leaves the rest alone, like the generic loops. Under
     //! Miri this is also the check that no load or store leaves its slice.
-    use super::super::{Backend, Kernels, table};
+    use super::super::{Backend, EPILOGUE_ROWS, Kernels, TINY_ROWS, table};
     use std::{format, vec, vec::Vec};
 
     const SENTINEL: f32 = 12345.0;
@@ -404,6 +432,123 @@ mod tests {
                             );
                         }
                     }
+                }
+            }
+        }
+    }
+
+    /// The one-pass kernel of tiny rows writes the bits of the block path (rows kernel,
+    /// the epilogue 64 rows at a time, scaled differences) and sums the losses as it
+    /// does, streaming or not, at aligned and unaligned outputs; it declines (`None`) rows
+    /// it has no kernel for and lengths that do not fit, writing nothing, and rows that
+    /// need care.
+    #[test]
+    fn tiny_rows_give_the_block_paths_bits() {
+        #[repr(C, align(64))]
+        struct Aligned([f32; 2048 + 16]);
+        let params = [1.0, 0.75, 1.2, 0.02];
+        let (rows_list, streams): (&[usize], &[bool]) = if cfg!(miri) {
+            (&[64], &[false])
+        } else {
+            (&[64, 128, 256], &[false, true])
+        };
+        for (backend, k) in x86_tables() {
+            let Some(tiny) = k.contrastive_tiny_rows else {
+                continue;
+            };
+            for dim in 1..=TINY_ROWS {
+                for &rows in rows_list {
+                    let n = rows * dim;
+                    let (a, b) = (data(n, 11), data(n, 0x5bd1_e995));
+                    let labels: Vec<f32> = (0..rows)
+                        .map(|r| [1.0, 0.0, 0.25, 0.0, 1.0][r % 5])
+                        .collect();
+                    let mut sums = vec![0.0; rows];
+                    (k.squared_euclidean_rows)(&a, &b, dim, &mut sums);
+                    let (mut want_sum, mut coefficients) = (0.0, vec![0.0; rows]);
+                    let chunks = sums.as_chunks::<EPILOGUE_ROWS>().0.iter();
+                    let chunks = chunks.zip(labels.as_chunks::<EPILOGUE_ROWS>().0);
+                    let chunks = chunks.zip(coefficients.as_chunks_mut::<EPILOGUE_ROWS>().0);
+                    for ((s, y), c) in chunks {
+                        let mut losses = [0.0; EPILOGUE_ROWS];
+                        let summary = (k.contrastive_epilogue)(s, y, params, true, &mut losses, c);
+                        assert!(!summary.flagged);
+                        want_sum += summary.sum;
+                    }
+                    let (mut wa, mut wb) = (vec![0.0; n], vec![0.0; n]);
+                    (k.scaled_difference_rows)(&a, &b, dim, &coefficients, &mut wa, &mut wb, false);
+                    for (&stream, at) in streams.iter().flat_map(|s| [(s, 0), (s, 3)]) {
+                        let what = format!("{backend:?} dim={dim} rows={rows} {stream} at {at}");
+                        let mut out = [
+                            Aligned([SENTINEL; 2048 + 16]),
+                            Aligned([SENTINEL; 2048 + 16]),
+                        ];
+                        let [oa, ob] = &mut out;
+                        let (ga, gb) = (&mut oa.0[at..at + n], &mut ob.0[at..at + n]);
+                        let sum = tiny(&a, &b, dim, &labels, params, ga, gb, stream);
+                        if stream {
+                            (k.fence)();
+                        }
+                        assert_eq!(sum.map(f64::to_bits), Some(want_sum.to_bits()), "{what}");
+                        let bits = |x: &[f32]| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+                        assert_eq!(bits(&out[0].0[at..at + n]), bits(&wa), "{what}: grad a");
+                        assert_eq!(bits(&out[1].0[at..at + n]), bits(&wb), "{what}: grad b");
+                        let outside = |x: &Aligned| {
+                            x.0[..at]
+                                .iter()
+                                .chain(&x.0[at + n..])
+                                .all(|&v| v == SENTINEL)
+                        };
+                        assert!(outside(&out[0]) && outside(&out[1]), "{what}: outside");
+                    }
+                    // Declined, nothing written: a row too long, a block that is not whole
+                    // epilogue chunks, gradients of another length.
+                    let (mut ga, mut gb) = (vec![SENTINEL; n], vec![SENTINEL; n]);
+                    let untouched = |x: &[f32]| x.iter().all(|&v| v == SENTINEL);
+                    if rows * (dim + 1) <= n + rows * TINY_ROWS {
+                        let (rows_long, long) = (n / (TINY_ROWS + 1), TINY_ROWS + 1);
+                        let m = rows_long * long;
+                        let none = tiny(
+                            &a[..m],
+                            &b[..m],
+                            long,
+                            &labels[..rows_long],
+                            params,
+                            &mut ga[..m],
+                            &mut gb[..m],
+                            false,
+                        );
+                        assert_eq!(none, None, "{backend:?} dim={}", long);
+                    }
+                    let short = n - dim;
+                    let none = tiny(
+                        &a[..short],
+                        &b[..short],
+                        dim,
+                        &labels[..rows - 1],
+                        params,
+                        &mut ga[..short],
+                        &mut gb[..short],
+                        false,
+                    );
+                    assert_eq!(none, None, "{backend:?} dim={dim} rows={}", rows - 1);
+                    let none = tiny(
+                        &a,
+                        &b,
+                        dim,
+                        &labels,
+                        params,
+                        &mut ga[..n - 1],
+                        &mut gb[..n - 1],
+                        false,
+                    );
+                    assert_eq!(none, None, "{backend:?} dim={dim}: short gradient");
+                    assert!(untouched(&ga) && untouched(&gb), "{backend:?} dim={dim}");
+                    // A row at distance 0 needs care (the caller then takes the block path).
+                    let mut same = b.clone();
+                    same[dim * (rows - 1)..].copy_from_slice(&a[dim * (rows - 1)..]);
+                    let none = tiny(&a, &same, dim, &labels, params, &mut ga, &mut gb, false);
+                    assert_eq!(none, None, "{backend:?} dim={dim}: a row at distance 0");
                 }
             }
         }
