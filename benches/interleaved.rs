@@ -137,7 +137,8 @@ mod x86 {
     }
 
     /// The forward and the forward with gradient of a 64 MiB-a-side batch against their
-    /// rooflines, per d, and the cost of the gradient over the forward. Each ratio has
+    /// rooflines, per d, the cost of the gradient over the forward, and the least that cost
+    /// can be (the streaming-store r2w2 roofline over the read roofline). Each ratio has
     /// rounds of its own, with only its two kernels: a kernel that only reads then never
     /// follows one that left dirty lines to write back (the r2w2 roofline's ordinary
     /// stores), which would bill it for its predecessor's traffic.
@@ -178,6 +179,15 @@ mod x86 {
             row(&case, ratio, &times[1], &times[0]);
             let times = rounds_of(rounds, &mut [&mut forward, &mut gradient]);
             row(&case, "fused/forward (time)", &times[1], &times[0]);
+            // With non-temporal stores: the floor of fused/forward is this over `read`.
+            let mut read2_write2_stream = || {
+                let (ra, rb) = (ra.as_mut_slice(), rb.as_mut_slice());
+                roofline.read2_write2_stream(black_box(a), black_box(b), ra, rb);
+                black_box(roofline.read_one(labels));
+            };
+            let times = rounds_of(rounds, &mut [&mut read, &mut read2_write2_stream]);
+            let ratio = "floor of fused/forward: stream r2w2/read roofline (time)";
+            row(&case, ratio, &times[1], &times[0]);
         }
     }
 
