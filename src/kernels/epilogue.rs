@@ -67,7 +67,6 @@ fn rows<const GRADIENT: bool>(
     losses: &mut [f32; EPILOGUE_ROWS],
     coefficients: &mut [f32; EPILOGUE_ROWS],
 ) -> (bool, bool) {
-    let [positive, negative, margin, two_c] = params;
     let mut flagged = 0u32;
     let mut labels_valid = true;
     for r in 0..EPILOGUE_ROWS {
@@ -76,25 +75,40 @@ fn rows<const GRADIENT: bool>(
         #[allow(clippy::manual_range_contains)]
         let valid = (y >= 0.0) & (y <= 1.0);
         labels_valid &= valid;
-        let (p, q) = (positive * y, negative * (1.0 - y));
-        let d = numerics::sqrt(s);
-        let h = margin - d;
-        let active = (q != 0.0) & (h > 0.0);
-        let similar = if p != 0.0 { p * s } else { 0.0 };
-        let dissimilar = if active { q * h * h } else { 0.0 };
-        let k = if GRADIENT {
-            let k_similar = if p != 0.0 { two_c * p } else { 0.0 };
-            let k_dissimilar = if active { two_c * q * h / d } else { 0.0 };
-            k_similar - k_dissimilar
-        } else {
-            0.0
-        };
-        let care = needs_care(s, k);
+        let (loss, k, care) = contrastive_row::<GRADIENT>(s, y, params);
         flagged |= u32::from(care);
-        losses[r] = if care { 0.0 } else { similar + dissimilar };
+        losses[r] = loss;
         coefficients[r] = k;
     }
     (flagged != 0, labels_valid)
+}
+
+/// One row of [`contrastive_epilogue`]: `(loss, coefficient, needs care)` from the row's
+/// squared distance `s` and label `y` (the loss is 0 where the row [`needs_care`]). Also
+/// what the one-pass kernels of long rows compute per row, so that they give the same
+/// bits.
+#[inline(always)]
+pub(crate) fn contrastive_row<const GRADIENT: bool>(
+    s: f32,
+    y: f32,
+    params: [f32; 4],
+) -> (f32, f32, bool) {
+    let [positive, negative, margin, two_c] = params;
+    let (p, q) = (positive * y, negative * (1.0 - y));
+    let d = numerics::sqrt(s);
+    let h = margin - d;
+    let active = (q != 0.0) & (h > 0.0);
+    let similar = if p != 0.0 { p * s } else { 0.0 };
+    let dissimilar = if active { q * h * h } else { 0.0 };
+    let k = if GRADIENT {
+        let k_similar = if p != 0.0 { two_c * p } else { 0.0 };
+        let k_dissimilar = if active { two_c * q * h / d } else { 0.0 };
+        k_similar - k_dissimilar
+    } else {
+        0.0
+    };
+    let care = needs_care(s, k);
+    (if care { 0.0 } else { similar + dissimilar }, k, care)
 }
 
 /// `Σ x` in f64, with eight independent partial sums. Not inlined: inlined after the

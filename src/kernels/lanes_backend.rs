@@ -79,7 +79,8 @@ macro_rules! lanes_backend {
             squared_euclidean_rows,
             scaled_difference_rows,
             contrastive_epilogue,
-            contrastive_tiny_rows: None,
+            contrastive_one_pass: |_, _, _, _, _, _, _, _| crate::kernels::OnePass::Declined,
+            one_pass_takes: |_, _| false,
             fence: || {},
         };
     };

@@ -37,11 +37,21 @@ pub(crate) type EpilogueFn = fn(
     &mut [f32; EPILOGUE_ROWS],
 ) -> epilogue::Summary;
 
-/// The longest rows a backend's [`Kernels::contrastive_tiny_rows`] takes.
-pub(crate) const TINY_ROWS: usize = 8;
-/// `(a, b, dim, labels, [w⁺, w⁻, m, 2c], grad_a, grad_b, stream) -> Some(Σ losses)`.
-pub(crate) type ContrastiveTinyRowsFn =
-    fn(&[f32], &[f32], usize, &[f32], [f32; 4], &mut [f32], &mut [f32], bool) -> Option<f64>;
+/// What [`Kernels::contrastive_one_pass`] did with a block.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum OnePass {
+    /// Done: the block's gradients are written; `Σ losses` as the block path sums them.
+    Done(f64),
+    /// Not for this backend, row length or block; nothing written.
+    Declined,
+    /// A row needs care ([`needs_care`]): gradients partly written, with non-temporal
+    /// stores if `stream`, so the caller fences before it takes the block path.
+    NeedsCare,
+}
+
+/// `(a, b, dim, labels, [w⁺, w⁻, m, 2c], grad_a, grad_b, stream) -> OnePass`.
+pub(crate) type ContrastiveOnePassFn =
+    fn(&[f32], &[f32], usize, &[f32], [f32; 4], &mut [f32], &mut [f32], bool) -> OnePass;
 
 /// The primitives every backend provides. Slices passed together have equal lengths.
 pub(crate) struct Kernels {
@@ -70,17 +80,22 @@ pub(crate) struct Kernels {
     pub scaled_difference_rows: ScaledDifferenceRowsFn,
     /// Losses and gradient coefficients of a block of rows from their squared distances.
     pub contrastive_epilogue: EpilogueFn,
-    /// Forward and gradient of rows shorter than a vector in one pass, where the backend
-    /// has such a kernel (AVX-512, rows of up to [`TINY_ROWS`]): for `labels.len()` rows
-    /// of `dim`, a multiple of [`EPILOGUE_ROWS`] (labels valid), the rows kernel, the
-    /// epilogue and the rows' scaled differences in registers, with the same operations in
-    /// the same order, so the same bits (the losses summed as the epilogue sums them, chunk
-    /// by chunk). `None` if it has no kernel for `dim` or the lengths do not fit (nothing
-    /// written), or a row needs care (gradients partly written, with non-temporal stores
-    /// if `stream`): the caller then fences and takes the block path. Why: at d = 2 the
-    /// block path's three passes over a block kept the forward with gradient out of cache
-    /// at 0.8 of the read-two-write-two roofline.
-    pub contrastive_tiny_rows: Option<ContrastiveTinyRowsFn>,
+    /// Forward and gradient of a block of rows in one pass, where the backend has such a
+    /// kernel: each row is read once, its loss and coefficient computed with the same
+    /// operations in the same order as the epilogue's (so the same bits), and its
+    /// gradients written while it is in registers or L1. Losses are summed as the block
+    /// path sums them: per [`EPILOGUE_ROWS`] rows, a full chunk with the backend's f64 sum,
+    /// a shorter one in order. Labels must be valid. AVX-512 has it for rows of up to 8
+    /// (in whole chunks, 16 rows a step) and for long rows (48 or more, or 24 or more with
+    /// `stream`); AVX2 for long rows; the others decline. Why: the block path's passes over a block (rows kernel,
+    /// epilogue, gradient kernel) take turns at loading and storing; out of cache its
+    /// forward with gradient ran at 0.8 of the read-two-write-two roofline at d = 2 and at
+    /// 0.6-0.7 of the streaming one at d = 128 and 768.
+    pub contrastive_one_pass: ContrastiveOnePassFn,
+    /// Whether [`contrastive_one_pass`](Self::contrastive_one_pass) takes rows of `dim`
+    /// (with `stream`): asked once per batch, so that a backend without the kernel for
+    /// them costs no call per block (1-2% of the gradient at d = 16 in cache).
+    pub one_pass_takes: fn(usize, bool) -> bool,
     /// Orders the non-temporal stores of earlier `stream` calls before every later store
     /// (`sfence`; nothing where the backend has no such stores). Once per batch, not per
     /// block: at d = 2 a fence per 512-byte block halved the gradient's speed.

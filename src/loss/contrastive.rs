@@ -4,7 +4,7 @@
 
 use super::block::{self, Block, Weights};
 use super::pair::{EuclideanGradient, Terms, cosine_gradient, cosine_loss};
-use crate::kernels::{self, Kernels};
+use crate::kernels::{self, Kernels, OnePass};
 use crate::numerics::{Cosine, Separation};
 use crate::{Backend, Error, check};
 
@@ -399,8 +399,8 @@ impl ContrastiveLoss {
     }
 
     /// Forward and gradient, fused per block: the rows kernel reads a block, the gradient
-    /// kernel reads it again from L1 and writes both gradients; or, for tiny rows, one
-    /// kernel reads each row once and writes its gradients.
+    /// kernel reads it again from L1 and writes both gradients; or, where the backend has
+    /// one, a kernel that reads each row once and writes its gradients right away.
     #[allow(clippy::too_many_arguments)]
     fn euclidean_batch_with_grad(
         &self,
@@ -418,11 +418,7 @@ impl ContrastiveLoss {
         let mut total = 0.0f64;
         let mut block = Block::new();
         let per_block = block::gradient_block_rows(dim, stream);
-        // Tiny rows take the backend's one-pass kernel where it has one (whole blocks of
-        // epilogue chunks whose rows need no care); the others, the block path.
-        let one_pass = kernels
-            .contrastive_tiny_rows
-            .filter(|_| dim <= kernels::TINY_ROWS);
+        let one_pass = (kernels.one_pass_takes)(dim, stream);
         for r in block::ranges(a, b, dim, labels.len(), per_block) {
             let (ba, bb) = (
                 &a[r.start * dim..r.end * dim],
@@ -433,14 +429,19 @@ impl ContrastiveLoss {
                 &mut grad_b[r.start * dim..r.end * dim],
             );
             let ys = &labels[r.clone()];
-            if let Some(sum) = one_pass.and_then(|f| f(ba, bb, dim, ys, w.params(), ga, gb, stream))
-            {
-                total += sum;
-                continue;
-            }
-            if one_pass.is_some() && stream {
-                // A failed one-pass kernel may have streamed to the lines rewritten below.
-                (kernels.fence)();
+            // The backend's one-pass kernel where it has one; the block path where it
+            // declines, or where a row needs care.
+            if one_pass {
+                let params = w.params();
+                match (kernels.contrastive_one_pass)(ba, bb, dim, ys, params, ga, gb, stream) {
+                    OnePass::Done(sum) => {
+                        total += sum;
+                        continue;
+                    }
+                    // Its streamed stores, before the same lines are written again.
+                    OnePass::NeedsCare if stream => (kernels.fence)(),
+                    OnePass::NeedsCare | OnePass::Declined => {}
+                }
             }
             // The labels were checked before any output was written: this cannot fail.
             block.compute(kernels, r.start, ba, bb, dim, ys, w, true)?;

@@ -15,10 +15,10 @@
 //! No `wide` here: `wide` compiled with AVX-512 needs AVX-512BW, and this backend needs
 //! only AVX-512F (with the AVX2 and FMA every AVX-512F CPU has).
 
-use crate::kernels::EPILOGUE_ROWS;
+use crate::kernels::{EPILOGUE_ROWS, OnePass};
 use core::arch::x86_64::*;
 
-super::kernel_table!("AVX-512F, AVX2 and FMA", contrastive_tiny_rows);
+super::kernel_table!("AVX-512F, AVX2 and FMA");
 
 const LANES: usize = 16;
 /// Elements per step of the four-accumulator loops.
@@ -699,18 +699,14 @@ pub(super) fn contrastive_epilogue(
 }
 
 // ---------------------------------------------------------------------------------------
-// Rows shorter than a vector: forward and gradient in one pass.
+// Forward and gradient in one pass: tiny rows, and long ones.
 
-/// See [`Kernels::contrastive_tiny_rows`](crate::kernels::Kernels): for rows of
-/// `dim ≤ 8`, 16 rows a step (`dim` vectors of each side, one of labels), their squared
-/// distances summed as [`packed_squared_rows`] sums them, their losses and coefficients
-/// computed as the epilogue computes them ([`contrastive_lanes`]), their gradients
-/// written as [`grouped_scaled_rows`] writes them, and the losses of each 64 rows summed
-/// as [`sum_f64`] sums them. Out of cache at d = 2 this ran 1.6-1.8x as fast as the block
-/// path (rows kernel, epilogue and gradient kernel, one after the other over a block).
+/// See `Kernels::contrastive_one_pass`: rows of up to 8 in whole chunks of 64
+/// ([`tiny_rows`]), long rows as the AVX2 backend does them (`avx2::long_rows`), with
+/// this backend's stores.
 #[allow(clippy::too_many_arguments)]
 #[target_feature(enable = "avx512f,avx2,fma")]
-fn contrastive_tiny_rows(
+fn contrastive_one_pass(
     a: &[f32],
     b: &[f32],
     dim: usize,
@@ -719,11 +715,20 @@ fn contrastive_tiny_rows(
     grad_a: &mut [f32],
     grad_b: &mut [f32],
     stream: bool,
-) -> Option<f64> {
-    let n = dim.checked_mul(labels.len())?;
+) -> OnePass {
+    if dim > super::avx2::LONG_ROWS {
+        return if stream {
+            long_rows::<true>(a, b, dim, labels, params, grad_a, grad_b)
+        } else {
+            long_rows::<false>(a, b, dim, labels, params, grad_a, grad_b)
+        };
+    }
+    let Some(n) = dim.checked_mul(labels.len()) else {
+        return OnePass::Declined;
+    };
     let lengths = [a.len(), b.len(), grad_a.len(), grad_b.len()];
     if !labels.len().is_multiple_of(EPILOGUE_ROWS) || lengths != [n; 4] {
-        return None;
+        return OnePass::Declined;
     }
     let rows = match dim {
         1 => tiny_rows_of::<1>,
@@ -734,9 +739,41 @@ fn contrastive_tiny_rows(
         6 => tiny_rows_of::<6>,
         7 => tiny_rows_of::<7>,
         8 => tiny_rows_of::<8>,
-        _ => return None,
+        _ => return OnePass::Declined,
     };
-    rows(a, b, labels, params, grad_a, grad_b, stream)
+    match rows(a, b, labels, params, grad_a, grad_b, stream) {
+        Some(sum) => OnePass::Done(sum),
+        None => OnePass::NeedsCare,
+    }
+}
+
+/// Whether [`contrastive_one_pass`] takes rows of `dim`: tiny ones (in blocks of whole
+/// chunks), long ones.
+fn one_pass_takes(dim: usize, stream: bool) -> bool {
+    dim <= 8 || super::avx2::takes_long_rows(dim, stream)
+}
+
+/// `avx2::long_rows`, its gradients written by [`scaled_difference_to`] and its full
+/// chunks of losses summed by [`sum_f64`].
+#[allow(clippy::too_many_arguments)]
+#[inline]
+#[target_feature(enable = "avx512f,avx2,fma")]
+fn long_rows<const STREAM: bool>(
+    a: &[f32],
+    b: &[f32],
+    dim: usize,
+    labels: &[f32],
+    params: [f32; 4],
+    grad_a: &mut [f32],
+    grad_b: &mut [f32],
+) -> OnePass {
+    let sum = |x: &[f32; EPILOGUE_ROWS]| sum_f64(x);
+    let write = |ra: &[f32], rb: &[f32], k, oa: &mut [f32], ob: &mut [f32]| {
+        scaled_difference_to::<STREAM>(ra, rb, k, oa, ob)
+    };
+    super::avx2::long_rows(
+        a, b, dim, labels, params, grad_a, grad_b, STREAM, sum, write,
+    )
 }
 
 /// [`tiny_rows`] for rows of `D`, with or without streaming stores.
@@ -758,8 +795,14 @@ fn tiny_rows_of<const D: usize>(
     }
 }
 
-/// [`contrastive_tiny_rows`] for rows of `D`, streaming aligned vectors with `STREAM`;
-/// the slices' lengths were checked.
+/// Rows of `D ≤ 8` in whole chunks of 64 rows, 16 rows a step (`D` vectors of each side,
+/// one of labels): their squared distances summed as [`packed_squared_rows`] sums them,
+/// their losses and coefficients computed as the epilogue computes them
+/// ([`contrastive_lanes`]), their gradients written as [`grouped_scaled_rows`] writes them
+/// (streaming aligned vectors with `STREAM`), and the losses of each 64 rows summed as
+/// [`sum_f64`] sums them; `None` at the first chunk with a row that needs care. The slices'
+/// lengths were checked. Out of cache at d = 2 this ran 1.4-1.8x as fast as the block path
+/// (rows kernel, epilogue and gradient kernel, one after the other over a block).
 #[inline]
 #[target_feature(enable = "avx512f,avx2,fma")]
 fn tiny_rows<const D: usize, const STREAM: bool>(

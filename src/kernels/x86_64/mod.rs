@@ -74,16 +74,9 @@ fn has_avx512f() -> bool {
 
 /// Expands to `KERNELS`, a table of safe wrappers around the `#[target_feature]` kernels
 /// of the invoking module (named as the fields of [`Kernels`]). `$features` names what
-/// the module's availability check above detects, for the reader. The optional kernel
-/// `contrastive_tiny_rows`, if named, is the module's function of that name.
+/// the module's availability check above detects, for the reader.
 macro_rules! kernel_table {
-    (@option) => {
-        None
-    };
-    (@option $kernel:ident) => {
-        Some($kernel)
-    };
-    ($features:literal $(, $tiny_rows:ident)?) => {
+    ($features:literal) => {
         mod table {
             // Safe entries of the table: each calls the `#[target_feature]` kernel of the
             // same name in the parent module, which needs $features. Sound because the
@@ -166,24 +159,22 @@ macro_rules! kernel_table {
                 }
             }
 
-            $(
-                #[allow(clippy::too_many_arguments)]
-                fn $tiny_rows(
-                    a: &[f32],
-                    b: &[f32],
-                    dim: usize,
-                    labels: &[f32],
-                    params: [f32; 4],
-                    grad_a: &mut [f32],
-                    grad_b: &mut [f32],
-                    stream: bool,
-                ) -> Option<f64> {
-                    // SAFETY: the table is only handed out after its features were detected.
-                    unsafe {
-                        super::$tiny_rows(a, b, dim, labels, params, grad_a, grad_b, stream)
-                    }
+            #[allow(clippy::too_many_arguments)]
+            fn contrastive_one_pass(
+                a: &[f32],
+                b: &[f32],
+                dim: usize,
+                labels: &[f32],
+                params: [f32; 4],
+                grad_a: &mut [f32],
+                grad_b: &mut [f32],
+                stream: bool,
+            ) -> crate::kernels::OnePass {
+                // SAFETY: the table is only handed out after its features were detected.
+                unsafe {
+                    super::contrastive_one_pass(a, b, dim, labels, params, grad_a, grad_b, stream)
                 }
-            )?
+            }
 
             #[doc = concat!("Safe entries for kernels that need ", $features, ".")]
             pub(crate) static KERNELS: Kernels = Kernels {
@@ -196,8 +187,8 @@ macro_rules! kernel_table {
                 squared_euclidean_rows,
                 scaled_difference_rows,
                 contrastive_epilogue,
-                contrastive_tiny_rows:
-                    crate::kernels::x86_64::kernel_table!(@option $($tiny_rows)?),
+                contrastive_one_pass,
+                one_pass_takes: super::one_pass_takes,
                 fence: super::fence,
             };
         }
@@ -211,7 +202,7 @@ mod tests {
     //! The kernels given slices of different lengths (which the public layer never does):
     //! each works on the shortest and leaves the rest alone, like the generic loops. Under
     //! Miri this is also the check that no load or store leaves its slice.
-    use super::super::{Backend, EPILOGUE_ROWS, Kernels, TINY_ROWS, table};
+    use super::super::{Backend, EPILOGUE_ROWS, Kernels, OnePass, table};
     use std::{format, vec, vec::Vec};
 
     const SENTINEL: f32 = 12345.0;
@@ -437,118 +428,131 @@ mod tests {
         }
     }
 
-    /// The one-pass kernel of tiny rows writes the bits of the block path (rows kernel,
-    /// the epilogue 64 rows at a time, scaled differences) and sums the losses as it
-    /// does, streaming or not, at aligned and unaligned outputs; it declines (`None`) rows
-    /// it has no kernel for and lengths that do not fit, writing nothing, and rows that
-    /// need care.
-    #[test]
-    fn tiny_rows_give_the_block_paths_bits() {
-        #[repr(C, align(64))]
-        struct Aligned([f32; 2048 + 16]);
-        let params = [1.0, 0.75, 1.2, 0.02];
-        let (rows_list, streams): (&[usize], &[bool]) = if cfg!(miri) {
-            (&[64], &[false])
-        } else {
-            (&[64, 128, 256], &[false, true])
-        };
-        for (backend, k) in x86_tables() {
-            let Some(tiny) = k.contrastive_tiny_rows else {
-                continue;
+    /// The block path of a forward with gradient, from the table's kernels as the crate's
+    /// `Block` calls them: the rows kernel, the epilogue per 64 rows (a short chunk padded,
+    /// its losses summed in order), the scaled differences. `None` if a row needs care.
+    fn block_path(
+        k: &Kernels,
+        (a, b, dim, labels): (&[f32], &[f32], usize, &[f32]),
+        params: [f32; 4],
+    ) -> Option<(f64, Vec<f32>, Vec<f32>)> {
+        let rows = labels.len();
+        let mut sums = vec![0.0; rows];
+        (k.squared_euclidean_rows)(a, b, dim, &mut sums);
+        let (mut sum, mut coefficients) = (0.0, vec![0.0; rows]);
+        let chunks = sums.chunks(EPILOGUE_ROWS).zip(labels.chunks(EPILOGUE_ROWS));
+        for ((s, y), c) in chunks.zip(coefficients.chunks_mut(EPILOGUE_ROWS)) {
+            let (mut padded_sums, mut padded_labels) = ([1.0; EPILOGUE_ROWS], [1.0; EPILOGUE_ROWS]);
+            padded_sums[..s.len()].copy_from_slice(s);
+            padded_labels[..s.len()].copy_from_slice(y);
+            let (mut losses, mut k_all) = ([0.0; EPILOGUE_ROWS], [0.0; EPILOGUE_ROWS]);
+            let summary = (k.contrastive_epilogue)(
+                &padded_sums,
+                &padded_labels,
+                params,
+                true,
+                &mut losses,
+                &mut k_all,
+            );
+            if summary.flagged {
+                return None;
+            }
+            sum += if s.len() == EPILOGUE_ROWS {
+                summary.sum
+            } else {
+                losses[..s.len()].iter().map(|&l| f64::from(l)).sum::<f64>()
             };
-            for dim in 1..=TINY_ROWS {
-                for &rows in rows_list {
+            c.copy_from_slice(&k_all[..s.len()]);
+        }
+        let (mut ga, mut gb) = (vec![0.0; a.len()], vec![0.0; a.len()]);
+        (k.scaled_difference_rows)(a, b, dim, &coefficients, &mut ga, &mut gb, false);
+        Some((sum, ga, gb))
+    }
+
+    /// Where a backend's one-pass kernel takes a block (AVX-512: rows of up to 8 in whole
+    /// chunks of 64 rows, and long rows; AVX2: the latter), it writes the bits
+    /// of the block path and sums the losses as it does, streaming or not, at aligned and
+    /// unaligned outputs, and writes nothing outside them. Elsewhere it declines, writing
+    /// nothing; a row at distance 0 needs care.
+    #[test]
+    fn one_pass_gives_the_block_paths_bits() {
+        let params = [1.0, 0.75, 1.2, 0.02];
+        let miri = cfg!(miri);
+        let dims: Vec<usize> = if miri {
+            vec![2, 3, 8, 9, 48]
+        } else {
+            (1..=17).chain([24, 33, 47, 48, 100, 128, 300]).collect()
+        };
+        let streams: &[bool] = if miri { &[false] } else { &[false, true] };
+        let bits = |x: &[f32]| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+        for (backend, k) in x86_tables() {
+            let one_pass = k.contrastive_one_pass;
+            for &dim in &dims {
+                let row_counts: &[usize] = match (miri, dim <= 8) {
+                    (true, _) => &[64, 65],
+                    (false, true) => &[64, 65, 128, 256],
+                    (false, false) => &[1, 5, 63, 64, 65, 130],
+                };
+                let takes = |rows: usize, stream: bool| match backend {
+                    Backend::Avx512 if dim <= 8 => rows.is_multiple_of(EPILOGUE_ROWS),
+                    _ => dim >= 48 || (stream && dim >= 24),
+                };
+                for &rows in row_counts {
                     let n = rows * dim;
                     let (a, b) = (data(n, 11), data(n, 0x5bd1_e995));
                     let labels: Vec<f32> = (0..rows)
                         .map(|r| [1.0, 0.0, 0.25, 0.0, 1.0][r % 5])
                         .collect();
-                    let mut sums = vec![0.0; rows];
-                    (k.squared_euclidean_rows)(&a, &b, dim, &mut sums);
-                    let (mut want_sum, mut coefficients) = (0.0, vec![0.0; rows]);
-                    let chunks = sums.as_chunks::<EPILOGUE_ROWS>().0.iter();
-                    let chunks = chunks.zip(labels.as_chunks::<EPILOGUE_ROWS>().0);
-                    let chunks = chunks.zip(coefficients.as_chunks_mut::<EPILOGUE_ROWS>().0);
-                    for ((s, y), c) in chunks {
-                        let mut losses = [0.0; EPILOGUE_ROWS];
-                        let summary = (k.contrastive_epilogue)(s, y, params, true, &mut losses, c);
-                        assert!(!summary.flagged);
-                        want_sum += summary.sum;
-                    }
-                    let (mut wa, mut wb) = (vec![0.0; n], vec![0.0; n]);
-                    (k.scaled_difference_rows)(&a, &b, dim, &coefficients, &mut wa, &mut wb, false);
+                    let (want_sum, wa, wb) =
+                        block_path(k, (&a, &b, dim, &labels), params).expect("no row needs care");
                     for (&stream, at) in streams.iter().flat_map(|s| [(s, 0), (s, 3)]) {
                         let what = format!("{backend:?} dim={dim} rows={rows} {stream} at {at}");
-                        let mut out = [
-                            Aligned([SENTINEL; 2048 + 16]),
-                            Aligned([SENTINEL; 2048 + 16]),
-                        ];
-                        let [oa, ob] = &mut out;
-                        let (ga, gb) = (&mut oa.0[at..at + n], &mut ob.0[at..at + n]);
-                        let sum = tiny(&a, &b, dim, &labels, params, ga, gb, stream);
+                        let takes_dim = (k.one_pass_takes)(dim, stream);
+                        assert_eq!(takes_dim, takes(EPILOGUE_ROWS, stream), "{what}");
+                        // Outputs starting `at` floats past a 64-byte boundary.
+                        let mut buffers = [vec![SENTINEL; n + 32], vec![SENTINEL; n + 32]];
+                        let starts = buffers
+                            .each_ref()
+                            .map(|v| at + v.as_ptr().addr().wrapping_neg() % 64 / size_of::<f32>());
+                        let [oa, ob] = &mut buffers;
+                        let (ga, gb) = (
+                            &mut oa[starts[0]..starts[0] + n],
+                            &mut ob[starts[1]..starts[1] + n],
+                        );
+                        let result = one_pass(&a, &b, dim, &labels, params, ga, gb, stream);
                         if stream {
                             (k.fence)();
                         }
-                        assert_eq!(sum.map(f64::to_bits), Some(want_sum.to_bits()), "{what}");
-                        let bits = |x: &[f32]| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
-                        assert_eq!(bits(&out[0].0[at..at + n]), bits(&wa), "{what}: grad a");
-                        assert_eq!(bits(&out[1].0[at..at + n]), bits(&wb), "{what}: grad b");
-                        let outside = |x: &Aligned| {
-                            x.0[..at]
-                                .iter()
-                                .chain(&x.0[at + n..])
-                                .all(|&v| v == SENTINEL)
-                        };
-                        assert!(outside(&out[0]) && outside(&out[1]), "{what}: outside");
+                        let written = |i: usize| &buffers[i][starts[i]..starts[i] + n];
+                        if takes(rows, stream) {
+                            assert_eq!(result, OnePass::Done(want_sum), "{what}");
+                            assert_eq!(bits(written(0)), bits(&wa), "{what}: grad a");
+                            assert_eq!(bits(written(1)), bits(&wb), "{what}: grad b");
+                        } else {
+                            assert_eq!(result, OnePass::Declined, "{what}");
+                            assert!(written(0).iter().all(|&v| v == SENTINEL), "{what}");
+                        }
+                        for (buffer, start) in buffers.iter().zip(starts) {
+                            let outside = buffer[..start].iter().chain(&buffer[start + n..]);
+                            assert!(outside.into_iter().all(|&v| v == SENTINEL), "{what}");
+                        }
                     }
-                    // Declined, nothing written: a row too long, a block that is not whole
-                    // epilogue chunks, gradients of another length.
                     let (mut ga, mut gb) = (vec![SENTINEL; n], vec![SENTINEL; n]);
-                    let untouched = |x: &[f32]| x.iter().all(|&v| v == SENTINEL);
-                    if rows * (dim + 1) <= n + rows * TINY_ROWS {
-                        let (rows_long, long) = (n / (TINY_ROWS + 1), TINY_ROWS + 1);
-                        let m = rows_long * long;
-                        let none = tiny(
-                            &a[..m],
-                            &b[..m],
-                            long,
-                            &labels[..rows_long],
-                            params,
-                            &mut ga[..m],
-                            &mut gb[..m],
-                            false,
-                        );
-                        assert_eq!(none, None, "{backend:?} dim={}", long);
-                    }
-                    let short = n - dim;
-                    let none = tiny(
-                        &a[..short],
-                        &b[..short],
-                        dim,
-                        &labels[..rows - 1],
-                        params,
-                        &mut ga[..short],
-                        &mut gb[..short],
-                        false,
-                    );
-                    assert_eq!(none, None, "{backend:?} dim={dim} rows={}", rows - 1);
-                    let none = tiny(
-                        &a,
-                        &b,
-                        dim,
-                        &labels,
-                        params,
-                        &mut ga[..n - 1],
-                        &mut gb[..n - 1],
-                        false,
-                    );
-                    assert_eq!(none, None, "{backend:?} dim={dim}: short gradient");
-                    assert!(untouched(&ga) && untouched(&gb), "{backend:?} dim={dim}");
+                    // Gradients of another length: declined, nothing written.
+                    let (short_a, short_b) = (&mut ga[..n - 1], &mut gb[..n - 1]);
+                    let result = one_pass(&a, &b, dim, &labels, params, short_a, short_b, false);
+                    assert_eq!(result, OnePass::Declined, "{backend:?} dim={dim}: short");
+                    assert!(ga.iter().all(|&v| v == SENTINEL), "{backend:?} dim={dim}");
                     // A row at distance 0 needs care (the caller then takes the block path).
                     let mut same = b.clone();
-                    same[dim * (rows - 1)..].copy_from_slice(&a[dim * (rows - 1)..]);
-                    let none = tiny(&a, &same, dim, &labels, params, &mut ga, &mut gb, false);
-                    assert_eq!(none, None, "{backend:?} dim={dim}: a row at distance 0");
+                    same[n - dim..].copy_from_slice(&a[n - dim..]);
+                    let result = one_pass(&a, &same, dim, &labels, params, &mut ga, &mut gb, false);
+                    let want = if takes(rows, false) {
+                        OnePass::NeedsCare
+                    } else {
+                        OnePass::Declined
+                    };
+                    assert_eq!(result, want, "{backend:?} dim={dim}: a row at distance 0");
                 }
             }
         }
