@@ -87,10 +87,11 @@ pub(crate) struct Kernels {
     /// path sums them: per [`EPILOGUE_ROWS`] rows, a full chunk with the backend's f64 sum,
     /// a shorter one in order. Labels must be valid. AVX-512 has it for rows of up to 8
     /// (in whole chunks, 16 rows a step) and for long rows (48 or more, or 24 or more with
-    /// `stream`); AVX2 for long rows; the others decline. Why: the block path's passes over a block (rows kernel,
-    /// epilogue, gradient kernel) take turns at loading and storing; out of cache its
-    /// forward with gradient ran at 0.8 of the read-two-write-two roofline at d = 2 and at
-    /// 0.6-0.7 of the streaming one at d = 128 and 768.
+    /// `stream`); AVX2 for long rows; the others decline. Why: the block path's passes
+    /// over a block (rows kernel, epilogue, gradient kernel) take turns at loading and
+    /// storing; out of cache its forward with gradient ran at 0.8 of the
+    /// read-two-write-two roofline at d = 2 and at 0.6-0.7 of the streaming one at d = 128
+    /// and 768.
     pub contrastive_one_pass: ContrastiveOnePassFn,
     /// Whether [`contrastive_one_pass`](Self::contrastive_one_pass) takes rows of `dim`
     /// (with `stream`): asked once per batch, so that a backend without the kernel for
