@@ -39,6 +39,11 @@ pub(crate) type EpilogueFn = fn(
 
 /// What [`Kernels::contrastive_one_pass`] did with a block.
 #[derive(Clone, Copy, Debug, PartialEq)]
+// Only the x86-64 backends have one-pass kernels; elsewhere every block is `Declined`.
+#[cfg_attr(
+    not(all(target_arch = "x86_64", target_feature = "sse2")),
+    allow(dead_code)
+)]
 pub(crate) enum OnePass {
     /// Done: the block's gradients are written; `Σ losses` as the block path sums them.
     Done(f64),
@@ -81,17 +86,18 @@ pub(crate) struct Kernels {
     /// Losses and gradient coefficients of a block of rows from their squared distances.
     pub contrastive_epilogue: EpilogueFn,
     /// Forward and gradient of a block of rows in one pass, where the backend has such a
-    /// kernel: each row is read once, its loss and coefficient computed with the same
-    /// operations in the same order as the epilogue's (so the same bits), and its
+    /// kernel: each row is read from memory once, its loss and coefficient computed with
+    /// the same operations in the same order as the epilogue's (so the same bits), and its
     /// gradients written while it is in registers or L1. Losses are summed as the block
     /// path sums them: per [`EPILOGUE_ROWS`] rows, a full chunk with the backend's f64 sum,
     /// a shorter one in order. Labels must be valid. AVX-512 has it for rows of up to 8
     /// (in whole chunks, 16 rows a step) and for long rows (48 or more, or 24 or more with
-    /// `stream`); AVX2 for long rows; the others decline. Why: the block path's passes
-    /// over a block (rows kernel, epilogue, gradient kernel) take turns at loading and
-    /// storing; out of cache its forward with gradient ran at 0.8 of the
-    /// read-two-write-two roofline at d = 2 and at 0.6-0.7 of the streaming one at d = 128
-    /// and 768.
+    /// `stream`); AVX2 for rows of 48 or more; the others decline. A block with a row that
+    /// needs care does the work twice (up to that row or chunk, then the block path). Why:
+    /// the block path's passes over a block (rows kernel, epilogue, gradient kernel) take
+    /// turns at loading and storing; out of cache its forward with gradient ran at 0.8 of
+    /// the read-two-write-two roofline at d = 2 and at 0.6-0.7 of the streaming one at
+    /// d = 128 and 768.
     pub contrastive_one_pass: ContrastiveOnePassFn,
     /// Whether [`contrastive_one_pass`](Self::contrastive_one_pass) takes rows of `dim`
     /// (with `stream`): asked once per batch, so that a backend without the kernel for

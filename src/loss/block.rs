@@ -277,7 +277,9 @@ impl Block {
 
 /// The epilogue of up to [`EPILOGUE_ROWS`] rows (all slices as long as `sums`): a full
 /// chunk goes to the kernel as it is; a shorter one (the last of a batch, or each one when
-/// rows are long) is padded with rows that are never flagged, and their losses are left out.
+/// rows are long) is padded with rows at distance 1 and label 1, whose losses are left out.
+/// (They are flagged only where `2c·w⁺` overflows; then the block takes the careful path,
+/// which looks at its own rows only and sums their losses in order.)
 #[inline]
 fn epilogue(
     kernels: &Kernels,

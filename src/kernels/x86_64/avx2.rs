@@ -3,8 +3,9 @@
 //!
 //! Intrinsics: `loadu`/`storeu`, `maskload`/`maskstore`, `sub`/`mul`/`fmadd`/`add`,
 //! `and`/`andnot`, integer `cmpgt`/`cmpeq`/`mullo`/`srli`, the fixed shuffles
-//! `unpack{lo,hi}_{ps,pd}`, 128-bit extracts and `set_m128` (transposed row sums), and
-//! `permutevar8x32` (rows shorter than a vector). Miri runs all of them.
+//! `unpack{lo,hi}_{ps,pd}`, `permute_ps`, 128-bit extracts, `set_m128` and `add_ss`
+//! (transposed row sums, and one row's sum in the same order), and `permutevar8x32` (rows
+//! shorter than a vector). Miri runs all of them.
 
 use crate::kernels::epilogue::contrastive_row;
 use crate::kernels::{EPILOGUE_ROWS, OnePass};
@@ -533,14 +534,16 @@ pub(super) fn contrastive_epilogue(
 /// and on AVX-512 (whose rows kernel is this backend's for them); see [`takes_long_rows`].
 pub(super) const LONG_ROWS: usize = 2 * LANES;
 
-/// Whether rows of `dim` take [`long_rows`]: rows of 48 or more, and when the gradients
-/// stream beyond the caches (`stream`) rows of 24 or more. Measured on AVX-512 against the
-/// block path, alternating in one process: in cache (256 KiB a side) 0.70x at d = 24,
-/// 0.85x at 32, 1.06x at 48, 1.27-1.39x at 64 to 768; out of cache (64 MiB a side)
-/// 1.2-1.3x from d = 24 to 768, 0.94x at 17 (the per-row work of rows this short costs
-/// more than the block path's vectorized epilogue).
-pub(super) fn takes_long_rows(dim: usize, stream: bool) -> bool {
-    dim >= 48 || (stream && dim >= 24)
+/// Whether rows of `dim` take [`long_rows`]: rows of 48 or more, and rows of 24 or more
+/// when the gradients go beyond the caches with non-temporal stores (`non_temporal`:
+/// AVX-512's, when its gradients stream). Measured on AVX-512 against the block path,
+/// alternating in one process: in cache (256 KiB a side) 0.70x at d = 24, 0.85x at 32,
+/// 1.06x at 48, 1.27-1.39x at 64 to 768; out of cache (64 MiB a side, streaming) 1.2-1.3x
+/// from d = 24 to 768, 0.94x at 17 (the per-row work of rows this short costs more than
+/// the block path's vectorized epilogue). This backend has no non-temporal stores, and
+/// its rows of 24 to 47 beyond the caches were not measured: they keep the block path.
+pub(super) fn takes_long_rows(dim: usize, non_temporal: bool) -> bool {
+    dim >= 48 || (non_temporal && dim >= 24)
 }
 
 /// The squared distance of a row of more than 8 elements, with the bits
@@ -576,16 +579,17 @@ pub(super) fn long_rows(
     params: [f32; 4],
     grad_a: &mut [f32],
     grad_b: &mut [f32],
-    stream: bool,
+    non_temporal: bool,
     sum_f64: impl Fn(&[f32; EPILOGUE_ROWS]) -> f64,
     mut write: impl FnMut(&[f32], &[f32], f32, &mut [f32], &mut [f32]),
 ) -> OnePass {
     let lengths = [a.len(), b.len(), grad_a.len(), grad_b.len()];
     let n = dim.checked_mul(labels.len());
-    if !takes_long_rows(dim, stream) || n.is_none_or(|n| lengths != [n; 4]) {
+    if !takes_long_rows(dim, non_temporal) || n.is_none_or(|n| lengths != [n; 4]) {
         return OnePass::Declined;
     }
-    let chunk = EPILOGUE_ROWS * dim;
+    // No wrap (`dim · labels.len()` did not overflow, but `dim · 64` may).
+    let chunk = dim.saturating_mul(EPILOGUE_ROWS);
     let inputs = a.chunks(chunk).zip(b.chunks(chunk));
     let outputs = grad_a.chunks_mut(chunk).zip(grad_b.chunks_mut(chunk));
     let mut sum = 0.0;
@@ -622,20 +626,19 @@ fn contrastive_one_pass(
     params: [f32; 4],
     grad_a: &mut [f32],
     grad_b: &mut [f32],
-    stream: bool,
+    _stream: bool,
 ) -> OnePass {
     let write = |ra: &[f32], rb: &[f32], k, oa: &mut [f32], ob: &mut [f32]| {
         scaled_difference(ra, rb, k, oa, ob)
     };
     let sum = crate::kernels::epilogue::sum_f64;
-    long_rows(
-        a, b, dim, labels, params, grad_a, grad_b, stream, sum, write,
-    )
+    long_rows(a, b, dim, labels, params, grad_a, grad_b, false, sum, write)
 }
 
-/// Whether [`contrastive_one_pass`] takes rows of `dim`: long ones.
-fn one_pass_takes(dim: usize, stream: bool) -> bool {
-    takes_long_rows(dim, stream)
+/// Whether [`contrastive_one_pass`] takes rows of `dim`: long ones (this backend's stores
+/// are ordinary ones, `stream` or not).
+fn one_pass_takes(dim: usize, _stream: bool) -> bool {
+    takes_long_rows(dim, false)
 }
 
 /// Nothing to order: this backend makes no non-temporal stores.

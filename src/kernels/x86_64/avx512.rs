@@ -1,13 +1,16 @@
 //! AVX-512F kernels: 16 lanes, four accumulators, and a masked load or store for every
 //! tail (so a vector of d ≤ 16, the common small case, is one masked step with no loop).
 //!
-//! Intrinsics: `loadu`/`storeu`, `maskz_loadu`/`mask_storeu`, `sub`/`mul`/`fmadd`/`add`,
-//! `reduce_add`, `maskz_mul`, `test_epi32_mask`, integer `mullo`/`srli`, the fixed shuffles
-//! `unpack{lo,hi}_{ps,pd}` and `shuffle_f32x4` (transposed row sums), and
-//! `permutexvar`/`permutex2var` (rows shorter than a vector), and `cvtps_pd` (the f64 sum
-//! of a block's losses). All of them lower to generic SIMD operations that Miri runs,
-//! except the two permutes and the conversion, which Miri does not know: under Miri they
-//! are replaced by equivalents it runs (see [`permute`] and [`widen`]).
+//! Intrinsics: `loadu`/`storeu`, `maskz_loadu`/`mask_storeu`, `stream` (non-temporal
+//! stores), `sub`/`mul`/`fmadd`/`add`, `reduce_add`, `maskz_{mul,div,add}`, `sqrt`,
+//! `mask_blend`, `test_epi32_mask` and `cmplt_epu32_mask`, integer
+//! `mullo`/`srli`/`add`/`sub`/`and`, the fixed shuffles `unpack{lo,hi}_{ps,pd}` and
+//! `shuffle_f32x4` (transposed row sums), `permutexvar`/`permutex2var` (rows shorter than
+//! a vector), and `cvtps_pd` (the f64 sum of a block's losses). All of them lower to
+//! generic SIMD operations that Miri runs, except the non-temporal store (whose tests Miri
+//! skips), the two permutes and the conversion: under Miri the last three are replaced by
+//! equivalents it runs (see [`permute`] and [`widen`]). No float comparison intrinsic:
+//! Miri does not know it, so comparisons are integer ones on the bits.
 //!
 //! One table entry is not 512-bit code: the distances of rows longer than a vector are
 //! the AVX2 kernel's (see [`squared_euclidean_rows`] for the measurements).

@@ -470,13 +470,13 @@ mod tests {
     }
 
     /// Where a backend's one-pass kernel takes a block (AVX-512: rows of up to 8 in whole
-    /// chunks of 64 rows, and long rows; AVX2: the latter), it writes the bits
-    /// of the block path and sums the losses as it does, streaming or not, at aligned and
-    /// unaligned outputs, and writes nothing outside them. Elsewhere it declines, writing
-    /// nothing; a row at distance 0 needs care.
+    /// chunks of 64 rows, and long rows; AVX2: the latter), it writes the bits of the block
+    /// path and sums the losses as it does, streaming or not, at aligned and unaligned
+    /// outputs, and writes nothing outside them. Elsewhere it declines, writing nothing.
+    /// A row that needs care, in a middle chunk, makes it say so: at distance 0, at a
+    /// subnormal or overflowing distance, with a NaN, or with an overflowing coefficient.
     #[test]
     fn one_pass_gives_the_block_paths_bits() {
-        let params = [1.0, 0.75, 1.2, 0.02];
         let miri = cfg!(miri);
         let dims: Vec<usize> = if miri {
             vec![2, 3, 8, 9, 48]
@@ -489,14 +489,19 @@ mod tests {
             let one_pass = k.contrastive_one_pass;
             for &dim in &dims {
                 let row_counts: &[usize] = match (miri, dim <= 8) {
-                    (true, _) => &[64, 65],
+                    (true, true) => &[64],
+                    (true, false) => &[65],
                     (false, true) => &[64, 65, 128, 256],
                     (false, false) => &[1, 5, 63, 64, 65, 130],
                 };
                 let takes = |rows: usize, stream: bool| match backend {
                     Backend::Avx512 if dim <= 8 => rows.is_multiple_of(EPILOGUE_ROWS),
-                    _ => dim >= 48 || (stream && dim >= 24),
+                    Backend::Avx512 => dim >= 48 || (stream && dim >= 24),
+                    _ => dim >= 48,
                 };
+                // Rows of uniform [-0.5, 0.5) components are about √(dim / 6) apart: about
+                // half the dissimilar rows are inside the margin.
+                let params = [1.0, 0.75, (dim as f32 / 6.0).sqrt(), 0.02];
                 for &rows in row_counts {
                     let n = rows * dim;
                     let (a, b) = (data(n, 11), data(n, 0x5bd1_e995));
@@ -543,16 +548,42 @@ mod tests {
                     let result = one_pass(&a, &b, dim, &labels, params, short_a, short_b, false);
                     assert_eq!(result, OnePass::Declined, "{backend:?} dim={dim}: short");
                     assert!(ga.iter().all(|&v| v == SENTINEL), "{backend:?} dim={dim}");
-                    // A row at distance 0 needs care (the caller then takes the block path).
-                    let mut same = b.clone();
-                    same[n - dim..].copy_from_slice(&a[n - dim..]);
-                    let result = one_pass(&a, &same, dim, &labels, params, &mut ga, &mut gb, false);
+                    // Rows that need care (the caller then takes the block path), in a middle
+                    // chunk where there is one.
                     let want = if takes(rows, false) {
                         OnePass::NeedsCare
                     } else {
                         OnePass::Declined
                     };
-                    assert_eq!(result, want, "{backend:?} dim={dim}: a row at distance 0");
+                    let row = (rows / 2).min(rows - 1);
+                    type Change = fn(&mut [f32], &mut [f32]);
+                    let cases: [(&str, Change); 4] = [
+                        ("at distance 0", |x, y| y.copy_from_slice(x)),
+                        ("subnormal", |x, y| {
+                            x.fill(0.0);
+                            y.fill(1e-22);
+                        }),
+                        ("overflowing", |x, y| {
+                            x.fill(3e19);
+                            y.fill(-3e19);
+                        }),
+                        ("NaN", |x, _| x[0] = f32::NAN),
+                    ];
+                    for (case, change) in cases {
+                        let (mut a, mut b) = (a.clone(), b.clone());
+                        let range = row * dim..(row + 1) * dim;
+                        change(&mut a[range.clone()], &mut b[range]);
+                        let (ga, gb) = (&mut ga[..], &mut gb[..]);
+                        let result = one_pass(&a, &b, dim, &labels, params, ga, gb, false);
+                        assert_eq!(result, want, "{backend:?} dim={dim} rows={rows}: {case}");
+                    }
+                    // 2c·w⁺ beyond f32::MAX: every similar row's coefficient overflows.
+                    let huge = [3e38, 0.75, params[2], 2.0];
+                    let result = one_pass(&a, &b, dim, &labels, huge, &mut ga, &mut gb, false);
+                    assert_eq!(
+                        result, want,
+                        "{backend:?} dim={dim}: overflowing coefficient"
+                    );
                 }
             }
         }
