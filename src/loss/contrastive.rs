@@ -418,7 +418,11 @@ impl ContrastiveLoss {
         let mut total = 0.0f64;
         let mut block = Block::new();
         let per_block = block::gradient_block_rows(dim, stream);
-        let one_pass = (kernels.one_pass_takes)(dim, stream);
+        let mut one_pass = (kernels.one_pass_takes)(dim, stream);
+        // A block with a row that needs care does its work twice (one pass, then the block
+        // path): where such blocks outnumber the others (duplicate pairs throughout, say),
+        // the rest of the batch takes the block path only.
+        let (mut done, mut redone) = (0usize, 0usize);
         for r in block::ranges(a, b, dim, labels.len(), per_block) {
             let (ba, bb) = (
                 &a[r.start * dim..r.end * dim],
@@ -436,11 +440,18 @@ impl ContrastiveLoss {
                 match (kernels.contrastive_one_pass)(ba, bb, dim, ys, params, ga, gb, stream) {
                     OnePass::Done(sum) => {
                         total += sum;
+                        done += 1;
                         continue;
                     }
-                    // Its streamed stores, before the same lines are written again.
-                    OnePass::NeedsCare if stream => (kernels.fence)(),
-                    OnePass::NeedsCare | OnePass::Declined => {}
+                    OnePass::NeedsCare => {
+                        redone += 1;
+                        one_pass = redone <= done + 2;
+                        if stream {
+                            // Its streamed stores, before the same lines are written again.
+                            (kernels.fence)();
+                        }
+                    }
+                    OnePass::Declined => {}
                 }
             }
             // The labels were checked before any output was written: this cannot fail.
