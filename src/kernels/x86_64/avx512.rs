@@ -733,18 +733,25 @@ fn contrastive_one_pass(
     if !labels.len().is_multiple_of(EPILOGUE_ROWS) || lengths != [n; 4] {
         return OnePass::Declined;
     }
-    let rows = match dim {
-        1 => tiny_rows_of::<1>,
-        2 => tiny_rows_of::<2>,
-        3 => tiny_rows_of::<3>,
-        4 => tiny_rows_of::<4>,
-        5 => tiny_rows_of::<5>,
-        6 => tiny_rows_of::<6>,
-        7 => tiny_rows_of::<7>,
-        8 => tiny_rows_of::<8>,
+    // Called directly: taken as a pointer, a `#[target_feature]` function is an unsafe one
+    // to Rust 1.89, the MSRV (CI's build on 1.89 failed; newer compilers accept it).
+    macro_rules! rows {
+        ($d:literal) => {
+            tiny_rows_of::<$d>(a, b, labels, params, grad_a, grad_b, stream)
+        };
+    }
+    let sum = match dim {
+        1 => rows!(1),
+        2 => rows!(2),
+        3 => rows!(3),
+        4 => rows!(4),
+        5 => rows!(5),
+        6 => rows!(6),
+        7 => rows!(7),
+        8 => rows!(8),
         _ => return OnePass::Declined,
     };
-    match rows(a, b, labels, params, grad_a, grad_b, stream) {
+    match sum {
         Some(sum) => OnePass::Done(sum),
         None => OnePass::NeedsCare,
     }
