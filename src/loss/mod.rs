@@ -1,6 +1,6 @@
 //! Losses: thin layers of arithmetic over the kernels.
 
-mod block;
+pub(crate) mod block;
 pub(crate) mod contrastive;
 mod pair;
 pub mod seed;

@@ -583,9 +583,7 @@ pub(super) fn long_rows(
     sum_f64: impl Fn(&[f32; EPILOGUE_ROWS]) -> f64,
     mut write: impl FnMut(&[f32], &[f32], f32, &mut [f32], &mut [f32]),
 ) -> OnePass {
-    let lengths = [a.len(), b.len(), grad_a.len(), grad_b.len()];
-    let n = dim.checked_mul(labels.len());
-    if !takes_long_rows(dim, non_temporal) || n.is_none_or(|n| lengths != [n; 4]) {
+    if !takes_long_rows(dim, non_temporal) || !super::rows_fit(a, b, dim, labels, grad_a, grad_b) {
         return OnePass::Declined;
     }
     // No wrap (`dim · labels.len()` did not overflow, but `dim · 64` may).

@@ -726,11 +726,8 @@ fn contrastive_one_pass(
             long_rows::<false>(a, b, dim, labels, params, grad_a, grad_b)
         };
     }
-    let Some(n) = dim.checked_mul(labels.len()) else {
-        return OnePass::Declined;
-    };
-    let lengths = [a.len(), b.len(), grad_a.len(), grad_b.len()];
-    if !labels.len().is_multiple_of(EPILOGUE_ROWS) || lengths != [n; 4] {
+    let whole_chunks = labels.len().is_multiple_of(EPILOGUE_ROWS);
+    if !whole_chunks || !super::rows_fit(a, b, dim, labels, grad_a, grad_b) {
         return OnePass::Declined;
     }
     // Called directly: taken as a pointer, a `#[target_feature]` function is an unsafe one
@@ -760,8 +757,11 @@ fn contrastive_one_pass(
 /// Whether [`contrastive_one_pass`] takes rows of `dim`: tiny ones (in blocks of whole
 /// chunks), long ones.
 fn one_pass_takes(dim: usize, stream: bool) -> bool {
-    dim <= 8 || super::avx2::takes_long_rows(dim, stream)
+    dim <= TINY_ROWS || super::avx2::takes_long_rows(dim, stream)
 }
+
+/// The longest rows [`tiny_rows`] takes: those [`packed_squared_rows`] sums.
+const TINY_ROWS: usize = 8;
 
 /// `avx2::long_rows`, its gradients written by [`scaled_difference_to`] and its full
 /// chunks of losses summed by [`sum_f64`].

@@ -72,6 +72,20 @@ fn has_avx512f() -> bool {
     ))
 }
 
+/// Whether `a`, `b`, `grad_a` and `grad_b` each hold the `labels.len()` rows of `dim` a
+/// one-pass kernel takes (it declines otherwise).
+fn rows_fit(
+    a: &[f32],
+    b: &[f32],
+    dim: usize,
+    labels: &[f32],
+    grad_a: &[f32],
+    grad_b: &[f32],
+) -> bool {
+    dim.checked_mul(labels.len())
+        .is_some_and(|n| [a.len(), b.len(), grad_a.len(), grad_b.len()] == [n; 4])
+}
+
 /// Expands to `KERNELS`, a table of safe wrappers around the `#[target_feature]` kernels
 /// of the invoking module (named as the fields of [`Kernels`]). `$features` names what
 /// the module's availability check above detects, for the reader.
@@ -203,6 +217,7 @@ mod tests {
     //! each works on the shortest and leaves the rest alone, like the generic loops. Under
     //! Miri this is also the check that no load or store leaves its slice.
     use super::super::{Backend, EPILOGUE_ROWS, Kernels, OnePass, table};
+    use crate::loss::block::{Block, Weights};
     use std::{format, vec, vec::Vec};
 
     const SENTINEL: f32 = 12345.0;
@@ -428,45 +443,25 @@ mod tests {
         }
     }
 
-    /// The block path of a forward with gradient, from the table's kernels as the crate's
-    /// `Block` calls them: the rows kernel, the epilogue per 64 rows (a short chunk padded,
-    /// its losses summed in order), the scaled differences. `None` if a row needs care.
+    /// The block path of a forward with gradient over one block: the crate's `Block`, on
+    /// the table `k`.
     fn block_path(
         k: &Kernels,
         (a, b, dim, labels): (&[f32], &[f32], usize, &[f32]),
         params: [f32; 4],
-    ) -> Option<(f64, Vec<f32>, Vec<f32>)> {
-        let rows = labels.len();
-        let mut sums = vec![0.0; rows];
-        (k.squared_euclidean_rows)(a, b, dim, &mut sums);
-        let (mut sum, mut coefficients) = (0.0, vec![0.0; rows]);
-        let chunks = sums.chunks(EPILOGUE_ROWS).zip(labels.chunks(EPILOGUE_ROWS));
-        for ((s, y), c) in chunks.zip(coefficients.chunks_mut(EPILOGUE_ROWS)) {
-            let (mut padded_sums, mut padded_labels) = ([1.0; EPILOGUE_ROWS], [1.0; EPILOGUE_ROWS]);
-            padded_sums[..s.len()].copy_from_slice(s);
-            padded_labels[..s.len()].copy_from_slice(y);
-            let (mut losses, mut k_all) = ([0.0; EPILOGUE_ROWS], [0.0; EPILOGUE_ROWS]);
-            let summary = (k.contrastive_epilogue)(
-                &padded_sums,
-                &padded_labels,
-                params,
-                true,
-                &mut losses,
-                &mut k_all,
-            );
-            if summary.flagged {
-                return None;
-            }
-            sum += if s.len() == EPILOGUE_ROWS {
-                summary.sum
-            } else {
-                losses[..s.len()].iter().map(|&l| f64::from(l)).sum::<f64>()
-            };
-            c.copy_from_slice(&k_all[..s.len()]);
-        }
+    ) -> (f64, Vec<f32>, Vec<f32>) {
+        let [positive, negative, margin, two_c] = params;
+        let w = Weights {
+            positive,
+            negative,
+            margin,
+            two_c,
+        };
+        let mut block = Block::new();
+        block.compute(k, 0, a, b, dim, labels, w, true).unwrap();
         let (mut ga, mut gb) = (vec![0.0; a.len()], vec![0.0; a.len()]);
-        (k.scaled_difference_rows)(a, b, dim, &coefficients, &mut ga, &mut gb, false);
-        Some((sum, ga, gb))
+        block.write_gradients(k, a, b, dim, labels, w, &mut ga, &mut gb, false);
+        (block.sum, ga, gb)
     }
 
     /// Where a backend's one-pass kernel takes a block (AVX-512: rows of up to 8 in whole
@@ -508,8 +503,7 @@ mod tests {
                     let labels: Vec<f32> = (0..rows)
                         .map(|r| [1.0, 0.0, 0.25, 0.0, 1.0][r % 5])
                         .collect();
-                    let (want_sum, wa, wb) =
-                        block_path(k, (&a, &b, dim, &labels), params).expect("no row needs care");
+                    let (want_sum, wa, wb) = block_path(k, (&a, &b, dim, &labels), params);
                     for (&stream, at) in streams.iter().flat_map(|s| [(s, 0), (s, 3)]) {
                         let what = format!("{backend:?} dim={dim} rows={rows} {stream} at {at}");
                         let takes_dim = (k.one_pass_takes)(dim, stream);
