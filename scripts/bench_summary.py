@@ -109,7 +109,7 @@ def ensure_matplotlib() -> bool:
 
 def run_benches(benches, criterion_args, log, verbose) -> None:
     for bench in benches:
-        cmd = ["cargo", "bench", "--bench", bench, "--", *criterion_args]
+        cmd = ["cargo", "bench", "-p", "contrastive-benches", "--bench", bench, "--", *criterion_args]
         started = time.time()
         print(f"  {' '.join(cmd)}", end="", flush=True, file=sys.stderr)
         with subprocess.Popen(
@@ -130,7 +130,7 @@ def run_benches(benches, criterion_args, log, verbose) -> None:
 
 def run_interleaved(rounds: int, log) -> dict:
     """{(case, ratio): (best rounds, median of rounds)} from one run of the interleaved bench."""
-    cmd = ["cargo", "bench", "--bench", "interleaved", "--", str(rounds)]
+    cmd = ["cargo", "bench", "-p", "contrastive-benches", "--bench", "interleaved", "--", str(rounds)]
     started = time.time()
     print(f"  {' '.join(cmd)}", end="", flush=True, file=sys.stderr)
     proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
@@ -453,7 +453,7 @@ def main() -> None:
         print(f"bench_summary: building the benches ({target_dir()})", file=sys.stderr)
         interleaved = not args.bench and not args.filter
         built = [*benches, *(["interleaved"] if interleaved else [])]
-        subprocess.run(["cargo", "bench", "--quiet", "--no-run", *sum((["--bench", b] for b in built), [])],
+        subprocess.run(["cargo", "bench", "-p", "contrastive-benches", "--quiet", "--no-run", *sum((["--bench", b] for b in built), [])],
                        cwd=REPO, check=True)
         log_path = target_dir() / "bench-summary.log"
         with open(log_path, "w") as log:
