@@ -80,6 +80,7 @@ pub(crate) struct Tile<'t> {
     stride: usize,
     squared: &'t [f32],
     coefficients: &'t mut [f32],
+    /// The tile's rows of `x` and of `y` (packed and scaled in a scaled walk).
     x: &'t [f32],
     y: &'t [f32],
     dim: usize,
@@ -132,8 +133,9 @@ impl Tile<'_> {
         if self.diagonal && i == j {
             return s;
         }
+        let (a, b) = (i - self.rows.start, j - self.cols.start);
         let d = self.dim;
-        distance_of(s, &self.x[i * d..(i + 1) * d], &self.y[j * d..(j + 1) * d])
+        distance_of(s, &self.x[a * d..(a + 1) * d], &self.y[b * d..(b + 1) * d])
     }
 
     /// Row `i`'s squared distances and its gradient coefficients (both indexed by
@@ -166,7 +168,8 @@ impl Tile<'_> {
             return;
         }
         let d = self.dim;
-        let (xi, yj) = (&self.x[i * d..(i + 1) * d], &self.y[j * d..(j + 1) * d]);
+        let (a, b) = (i - self.rows.start, j - self.cols.start);
+        let (xi, yj) = (&self.x[a * d..(a + 1) * d], &self.y[b * d..(b + 1) * d]);
         let (gi, gj) = match &mut self.grads {
             Grads::None => return,
             Grads::Cross(gx, gy) => (&mut gx[i * d..(i + 1) * d], &mut gy[j * d..(j + 1) * d]),
@@ -266,35 +269,19 @@ pub(crate) fn cross(
     dim: usize,
     scratch: &mut [f32],
     grads: Option<(&mut [f32], &mut [f32])>,
-    mut f: impl FnMut(&mut Tile),
+    f: impl FnMut(&mut Tile),
 ) {
     let side = side_of_scratch(scratch.len());
-    if dim == 0 || side == 0 {
-        return;
-    }
-    let (n, m) = (x.len() / dim, y.len() / dim);
-    let (squared, coefficients) = scratch[..2 * side * side].split_at_mut(side * side);
-    let mut grads = match grads {
-        Some((gx, gy)) if gx.len() == x.len() && gy.len() == y.len() => Grads::Cross(gx, gy),
-        Some(_) => return,
-        None => Grads::None,
-    };
-    for j0 in (0..m).step_by(side) {
-        let cols = j0..(j0 + side).min(m);
-        for i0 in (0..n).step_by(side) {
-            let rows = i0..(i0 + side).min(n);
-            tile(
-                k,
-                (x, y, dim),
-                (rows, cols.clone(), false),
-                side,
-                squared,
-                coefficients,
-                &mut grads,
-                &mut f,
-            );
-        }
-    }
+    walk(
+        k,
+        (x, y, dim),
+        None,
+        false,
+        scratch,
+        side,
+        grads.map(|(a, b)| Grads::Cross(a, b)),
+        f,
+    );
 }
 
 /// Every unordered pair `{i, j}`, `i ≠ j`, of rows of `x` (N×dim), in tiles on and above
@@ -307,27 +294,161 @@ pub(crate) fn symmetric(
     dim: usize,
     scratch: &mut [f32],
     grad: Option<&mut [f32]>,
-    mut f: impl FnMut(&mut Tile),
+    f: impl FnMut(&mut Tile),
 ) {
     let side = side_of_scratch(scratch.len());
+    walk(
+        k,
+        (x, x, dim),
+        None,
+        true,
+        scratch,
+        side,
+        grad.map(Grads::Symmetric),
+        f,
+    );
+}
+
+/// The scratch of a scaled walk ([`cross_scaled`], [`symmetric_scaled`]) for batches of up
+/// to `rows` rows (the larger side) of `dim`: the tiles and two packed blocks of rows.
+pub(crate) const fn scaled_scratch_len(rows: usize, dim: usize) -> usize {
+    let side = side_for(rows);
+    2 * side * side + 2 * side * dim
+}
+
+/// The tile side a scaled walk gets from a scratch of `len` floats (0 if too short).
+pub(crate) fn side_of_scaled_scratch(len: usize, dim: usize) -> usize {
+    let mut side = MAX_SIDE;
+    while side >= MIN_SIDE {
+        if 2 * side * side + 2 * side * dim <= len {
+            return side;
+        }
+        side -= MIN_SIDE;
+    }
+    0
+}
+
+/// [`cross`] on the rows `x_i·x_scale[i]` and `y_j·y_scale[j]` (for example `1/‖x_i‖`,
+/// or 0 for a zero row: L2-normalised embeddings): each block of rows is packed, scaled,
+/// into scratch ([`scaled_scratch_len`]) before its tiles run. Distances, directions and
+/// gradients are those of the scaled rows (the caller chains the gradient through the
+/// scaling).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn cross_scaled(
+    k: &TileKernels,
+    (x, x_scale): (&[f32], &[f32]),
+    (y, y_scale): (&[f32], &[f32]),
+    dim: usize,
+    scratch: &mut [f32],
+    grads: Option<(&mut [f32], &mut [f32])>,
+    f: impl FnMut(&mut Tile),
+) {
+    if dim == 0 {
+        return;
+    }
+    let side = side_of_scaled_scratch(scratch.len(), dim);
+    let scales = Some((x_scale, y_scale));
+    let grads = grads.map(|(a, b)| Grads::Cross(a, b));
+    walk(k, (x, y, dim), scales, false, scratch, side, grads, f);
+}
+
+/// [`symmetric`] on the rows `x_i·scale[i]`, packed as in [`cross_scaled`].
+pub(crate) fn symmetric_scaled(
+    k: &TileKernels,
+    (x, scale): (&[f32], &[f32]),
+    dim: usize,
+    scratch: &mut [f32],
+    grad: Option<&mut [f32]>,
+    f: impl FnMut(&mut Tile),
+) {
+    if dim == 0 {
+        return;
+    }
+    let side = side_of_scaled_scratch(scratch.len(), dim);
+    let scales = Some((scale, scale));
+    walk(
+        k,
+        (x, x, dim),
+        scales,
+        true,
+        scratch,
+        side,
+        grad.map(Grads::Symmetric),
+        f,
+    );
+}
+
+/// Copies rows `rows` of `x`, each times its scale, into `out`.
+fn pack(x: &[f32], scale: &[f32], dim: usize, rows: Range<usize>, out: &mut [f32]) {
+    let src = x[rows.start * dim..rows.end * dim].chunks_exact(dim);
+    for ((row, &s), dst) in src.zip(&scale[rows]).zip(out.chunks_exact_mut(dim)) {
+        for (d, &v) in dst.iter_mut().zip(row) {
+            *d = v * s;
+        }
+    }
+}
+
+/// The walk behind [`cross`], [`symmetric`] and their scaled forms: column blocks outer
+/// (a block of `y` stays in cache while the blocks of `x` pass), row blocks inner, and in
+/// a symmetric walk only the blocks on and above the diagonal.
+#[allow(clippy::too_many_arguments)]
+fn walk<F: FnMut(&mut Tile)>(
+    k: &TileKernels,
+    (x, y, dim): (&[f32], &[f32], usize),
+    scales: Option<(&[f32], &[f32])>,
+    symmetric: bool,
+    scratch: &mut [f32],
+    side: usize,
+    grads: Option<Grads>,
+    mut f: F,
+) {
     if dim == 0 || side == 0 {
         return;
     }
-    let n = x.len() / dim;
-    let (squared, coefficients) = scratch[..2 * side * side].split_at_mut(side * side);
-    let mut grads = match grad {
-        Some(g) if g.len() == x.len() => Grads::Symmetric(g),
-        Some(_) => return,
+    let (n, m) = (x.len() / dim, y.len() / dim);
+    if let Some((sx, sy)) = scales
+        && (sx.len() != n || sy.len() != m)
+    {
+        return;
+    }
+    let mut grads = match grads {
         None => Grads::None,
+        Some(Grads::Cross(gx, gy)) if gx.len() == x.len() && gy.len() == y.len() => {
+            Grads::Cross(gx, gy)
+        }
+        Some(Grads::Symmetric(g)) if g.len() == x.len() => Grads::Symmetric(g),
+        Some(_) => return,
     };
-    for j0 in (0..n).step_by(side) {
-        let cols = j0..(j0 + side).min(n);
-        for i0 in (0..=j0).step_by(side) {
+    let (tiles, packs) = scratch.split_at_mut(2 * side * side);
+    let (squared, coefficients) = tiles.split_at_mut(side * side);
+    let (x_pack, y_pack) = if scales.is_some() {
+        packs[..2 * side * dim].split_at_mut(side * dim)
+    } else {
+        (&mut [][..], &mut [][..])
+    };
+    for j0 in (0..m).step_by(side) {
+        let cols = j0..(j0 + side).min(m);
+        let ys: &[f32] = match scales {
+            Some((_, sy)) => {
+                pack(y, sy, dim, cols.clone(), y_pack);
+                &y_pack[..cols.len() * dim]
+            }
+            None => &y[cols.start * dim..cols.end * dim],
+        };
+        let last_row = if symmetric { j0 + 1 } else { n };
+        for i0 in (0..last_row).step_by(side) {
             let rows = i0..(i0 + side).min(n);
+            let xs: &[f32] = match scales {
+                Some((sx, _)) => {
+                    pack(x, sx, dim, rows.clone(), x_pack);
+                    &x_pack[..rows.len() * dim]
+                }
+                None => &x[rows.start * dim..rows.end * dim],
+            };
             tile(
                 k,
-                (x, x, dim),
-                (rows, cols.clone(), i0 == j0),
+                (xs, ys, dim),
+                (rows, cols.clone(), symmetric && i0 == j0),
                 side,
                 squared,
                 coefficients,
@@ -420,7 +541,7 @@ pub(crate) fn distance_rows(
 #[allow(clippy::too_many_arguments)]
 fn tile<F: FnMut(&mut Tile)>(
     k: &TileKernels,
-    (x, y, dim): (&[f32], &[f32], usize),
+    (xs, ys, dim): (&[f32], &[f32], usize),
     (rows, cols, diagonal): (Range<usize>, Range<usize>, bool),
     stride: usize,
     squared: &mut [f32],
@@ -428,15 +549,13 @@ fn tile<F: FnMut(&mut Tile)>(
     grads: &mut Grads,
     f: &mut F,
 ) {
-    let xs = &x[rows.start * dim..rows.end * dim];
-    let ys = &y[cols.start * dim..cols.end * dim];
     (k.squared)(xs, ys, dim, squared, stride);
-    for i in rows.clone() {
-        let row = &mut squared[(i - rows.start) * stride..][..cols.len()];
-        let xi = &x[i * dim..(i + 1) * dim];
-        for (j, s) in cols.clone().zip(row.iter_mut()) {
-            if !(is_positive_normal(*s) || diagonal && i == j) {
-                *s = squared_or_rescaled(*s, xi, &y[j * dim..(j + 1) * dim]);
+    for a in 0..rows.len() {
+        let row = &mut squared[a * stride..][..cols.len()];
+        let xi = &xs[a * dim..(a + 1) * dim];
+        for (b, s) in row.iter_mut().enumerate() {
+            if !(is_positive_normal(*s) || diagonal && a == b) {
+                *s = squared_or_rescaled(*s, xi, &ys[b * dim..(b + 1) * dim]);
             }
         }
     }
@@ -458,8 +577,8 @@ fn tile<F: FnMut(&mut Tile)>(
         stride,
         squared,
         coefficients,
-        x,
-        y,
+        x: xs,
+        y: ys,
         dim,
         grads: grads_here,
     };
@@ -998,6 +1117,71 @@ mod tests {
                 gx.iter().chain(&gy).all(|&v| v == 0.0),
                 "{backend:?}: zero coefficients"
             );
+        }
+    }
+
+    /// A scaled walk is the plain walk on scaled copies of the rows, bit for bit, for
+    /// scratch too short for more than the least tile and long enough for the largest.
+    #[test]
+    fn scaled_walks_are_walks_on_scaled_rows() {
+        let (n, m, dim) = if cfg!(miri) { (6, 5, 3) } else { (37, 70, 9) };
+        let (x, y) = (data(n * dim, 11), data(m * dim, 12));
+        let sx: Vec<f32> = (0..n).map(|i| [0.5, 2.0, 0.0, 1.25][i % 4]).collect();
+        let sy: Vec<f32> = (0..m).map(|j| [3.0, 0.75, 1.0][j % 3]).collect();
+        let scaled = |v: &[f32], s: &[f32]| -> Vec<f32> {
+            v.chunks(dim)
+                .zip(s)
+                .flat_map(|(r, &s)| r.iter().map(move |&a| a * s))
+                .collect()
+        };
+        let (xs, ys) = (scaled(&x, &sx), scaled(&y, &sy));
+        for (backend, k) in backends() {
+            for len in [
+                scaled_scratch_len(4, dim),
+                scaled_scratch_len(n.max(m), dim),
+            ] {
+                let record = |t: &mut Tile, out: &mut Vec<(usize, usize, u32)>| {
+                    for i in t.rows.clone() {
+                        let c0 = t.cols.start;
+                        for j in t.pair_columns(i) {
+                            out.push((i, j, t.squared(i, j).to_bits()));
+                            let v = coefficient(i, j, t.squared(i, j));
+                            t.row(i).1[j - c0] = v;
+                        }
+                    }
+                };
+                let mut scratch = vec![0.0; len];
+                let (mut want, mut got) = (Vec::new(), Vec::new());
+                let (mut gx, mut gy) = (vec![0.0; n * dim], vec![0.0; m * dim]);
+                let plain_scratch = &mut vec![0.0; side_of_scaled_scratch(len, dim).pow(2) * 2];
+                cross(
+                    k,
+                    &xs,
+                    &ys,
+                    dim,
+                    plain_scratch,
+                    Some((&mut gx, &mut gy)),
+                    |t| record(t, &mut want),
+                );
+                let (mut hx, mut hy) = (vec![0.0; n * dim], vec![0.0; m * dim]);
+                let grads = Some((&mut hx[..], &mut hy[..]));
+                cross_scaled(k, (&x, &sx), (&y, &sy), dim, &mut scratch, grads, |t| {
+                    record(t, &mut got)
+                });
+                assert_eq!(got, want, "{backend:?} cross {len}");
+                assert_eq!((hx, hy), (gx, gy), "{backend:?} cross {len}");
+                let (mut want, mut got) = (Vec::new(), Vec::new());
+                let mut g = vec![0.0; n * dim];
+                symmetric(k, &xs, dim, plain_scratch, Some(&mut g), |t| {
+                    record(t, &mut want)
+                });
+                let mut h = vec![0.0; n * dim];
+                symmetric_scaled(k, (&x, &sx), dim, &mut scratch, Some(&mut h), |t| {
+                    record(t, &mut got)
+                });
+                assert_eq!(got, want, "{backend:?} symmetric {len}");
+                assert_eq!(h, g, "{backend:?} symmetric {len}");
+            }
         }
     }
 
