@@ -328,16 +328,17 @@ pub(crate) fn side_of_scaled_scratch(len: usize, dim: usize) -> usize {
     0
 }
 
-/// [`cross`] on the rows `x_i·x_scale[i]` and `y_j·y_scale[j]` (for example `1/‖x_i‖`,
-/// or 0 for a zero row: L2-normalised embeddings): each block of rows is packed, scaled,
+/// [`cross`] on the rows `(x_i·x_scale[i][0])·x_scale[i][1]` and likewise for `y` (for
+/// example `[1/‖x_i‖, 1]`, or zeros for a zero row: L2-normalised embeddings; two factors
+/// so that a row whose `1/‖x‖` would overflow is scaled by a power of two first): each block of rows is packed, scaled,
 /// into scratch ([`scaled_scratch_len`]) before its tiles run. Distances, directions and
 /// gradients are those of the scaled rows (the caller chains the gradient through the
 /// scaling).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn cross_scaled(
     k: &TileKernels,
-    (x, x_scale): (&[f32], &[f32]),
-    (y, y_scale): (&[f32], &[f32]),
+    (x, x_scale): (&[f32], &[[f32; 2]]),
+    (y, y_scale): (&[f32], &[[f32; 2]]),
     dim: usize,
     scratch: &mut [f32],
     grads: Option<(&mut [f32], &mut [f32])>,
@@ -352,10 +353,11 @@ pub(crate) fn cross_scaled(
     walk(k, (x, y, dim), scales, false, scratch, side, grads, f);
 }
 
-/// [`symmetric`] on the rows `x_i·scale[i]`, packed as in [`cross_scaled`].
+/// [`symmetric`] on the rows `(x_i·scale[i][0])·scale[i][1]`, packed as in
+/// [`cross_scaled`].
 pub(crate) fn symmetric_scaled(
     k: &TileKernels,
-    (x, scale): (&[f32], &[f32]),
+    (x, scale): (&[f32], &[[f32; 2]]),
     dim: usize,
     scratch: &mut [f32],
     grad: Option<&mut [f32]>,
@@ -378,12 +380,12 @@ pub(crate) fn symmetric_scaled(
     );
 }
 
-/// Copies rows `rows` of `x`, each times its scale, into `out`.
-fn pack(x: &[f32], scale: &[f32], dim: usize, rows: Range<usize>, out: &mut [f32]) {
+/// Copies rows `rows` of `x`, each times its two factors, into `out`.
+fn pack(x: &[f32], scale: &[[f32; 2]], dim: usize, rows: Range<usize>, out: &mut [f32]) {
     let src = x[rows.start * dim..rows.end * dim].chunks_exact(dim);
-    for ((row, &s), dst) in src.zip(&scale[rows]).zip(out.chunks_exact_mut(dim)) {
+    for ((row, &[s0, s1]), dst) in src.zip(&scale[rows]).zip(out.chunks_exact_mut(dim)) {
         for (d, &v) in dst.iter_mut().zip(row) {
-            *d = v * s;
+            *d = (v * s0) * s1;
         }
     }
 }
@@ -395,7 +397,7 @@ fn pack(x: &[f32], scale: &[f32], dim: usize, rows: Range<usize>, out: &mut [f32
 fn walk<F: FnMut(&mut Tile)>(
     k: &TileKernels,
     (x, y, dim): (&[f32], &[f32], usize),
-    scales: Option<(&[f32], &[f32])>,
+    scales: Option<(&[[f32; 2]], &[[f32; 2]])>,
     symmetric: bool,
     scratch: &mut [f32],
     side: usize,
@@ -1126,12 +1128,16 @@ mod tests {
     fn scaled_walks_are_walks_on_scaled_rows() {
         let (n, m, dim) = if cfg!(miri) { (6, 5, 3) } else { (37, 70, 9) };
         let (x, y) = (data(n * dim, 11), data(m * dim, 12));
-        let sx: Vec<f32> = (0..n).map(|i| [0.5, 2.0, 0.0, 1.25][i % 4]).collect();
-        let sy: Vec<f32> = (0..m).map(|j| [3.0, 0.75, 1.0][j % 3]).collect();
-        let scaled = |v: &[f32], s: &[f32]| -> Vec<f32> {
+        let sx: Vec<[f32; 2]> = (0..n)
+            .map(|i| [[0.5, 3.0], [2.0, 1.0], [0.0, 0.0], [1.25, 0.125]][i % 4])
+            .collect();
+        let sy: Vec<[f32; 2]> = (0..m)
+            .map(|j| [[3.0, 1.0], [0.75, 4.0], [1.0, 1.0]][j % 3])
+            .collect();
+        let scaled = |v: &[f32], s: &[[f32; 2]]| -> Vec<f32> {
             v.chunks(dim)
                 .zip(s)
-                .flat_map(|(r, &s)| r.iter().map(move |&a| a * s))
+                .flat_map(|(r, &[s0, s1])| r.iter().map(move |&a| (a * s0) * s1))
                 .collect()
         };
         let (xs, ys) = (scaled(&x, &sx), scaled(&y, &sy));
