@@ -380,6 +380,9 @@ pub(crate) fn symmetric_scaled(
     );
 }
 
+/// The two factors a scaled walk multiplies a row by, in order.
+pub(crate) type RowScale = [f32; 2];
+
 /// Copies rows `rows` of `x`, each times its two factors, into `out`.
 fn pack(x: &[f32], scale: &[[f32; 2]], dim: usize, rows: Range<usize>, out: &mut [f32]) {
     let src = x[rows.start * dim..rows.end * dim].chunks_exact(dim);
@@ -397,7 +400,7 @@ fn pack(x: &[f32], scale: &[[f32; 2]], dim: usize, rows: Range<usize>, out: &mut
 fn walk<F: FnMut(&mut Tile)>(
     k: &TileKernels,
     (x, y, dim): (&[f32], &[f32], usize),
-    scales: Option<(&[[f32; 2]], &[[f32; 2]])>,
+    scales: Option<(&[RowScale], &[RowScale])>,
     symmetric: bool,
     scratch: &mut [f32],
     side: usize,
