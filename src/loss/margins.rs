@@ -165,11 +165,7 @@ pub(crate) fn pair(
 /// `(1/‖x‖, ‖x‖)` in f64, `(0, 0)` for a zero row (f32 components square to f64 without
 /// under- or overflow).
 fn inverse_norm(x: &[f32]) -> (f64, f64) {
-    let n = x
-        .iter()
-        .map(|&v| f64::from(v) * f64::from(v))
-        .sum::<f64>()
-        .sqrt();
+    let n = libm::sqrt(x.iter().map(|&v| f64::from(v) * f64::from(v)).sum::<f64>());
     if n == 0.0 { (0.0, 0.0) } else { (1.0 / n, n) }
 }
 
@@ -188,12 +184,15 @@ fn normalized_pair(
     let s: f64 = a
         .iter()
         .zip(b)
-        .map(|(&x, &z)| (unit(x, ia) - unit(z, ib)).powi(2))
+        .map(|(&x, &z)| {
+            let t = unit(x, ia) - unit(z, ib);
+            t * t
+        })
         .sum();
     let d = if measure == Measure::Squared {
         s
     } else {
-        s.sqrt()
+        libm::sqrt(s)
     };
     let (pos, neg, slope) = margins.labelled(y, d as f32, fp, fn_);
     if let Some((ga, gb)) = grads {
@@ -248,7 +247,8 @@ fn unit_scale_careful(x: &[f32]) -> [f32; 2] {
     }
     // A power of two that brings the norm near [1, 2), within f32's normal exponents (a
     // row's norm lies in [2⁻¹⁴⁹, 2¹²⁹)): exact on every component that stays normal.
-    let e = (-(n.log2().floor() as i32)).clamp(-126, 127);
+    // n is normal in f64 here: its exponent field is ⌊log₂ n⌋ + 1023.
+    let e = (1023 - ((n.to_bits() >> 52) & 0x7ff) as i32).clamp(-126, 127);
     let s0 = f32::from_bits(((e + 127) as u32) << 23);
     let s1 = (1.0 / (n * f64::from(s0))) as f32;
     [s0, s1]
