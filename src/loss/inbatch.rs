@@ -419,7 +419,9 @@ impl Epilogue<'_> {
                         } else {
                             // ½‖x̂ − ŷ‖² = 1 − cos, from the exact difference of the
                             // unit rows (exactly 0 for identical rows), clamped to [0, 2].
-                            (0.5 * t.squared(i, j)).min(2.0)
+                            let d = 0.5 * t.squared(i, j);
+                            // Not `min`: it would turn a NaN into 2.
+                            if d > 2.0 { 2.0 } else { d }
                         }
                     }
                 };

@@ -48,6 +48,9 @@ pub struct Out {
     pub gy_scale: Vec<f64>,
     pub n_pos_nonzero: usize,
     pub n_neg_nonzero: usize,
+    /// The smallest `|d − m₊|` or `|m₋ − d|` over the pairs whose term is evaluated: how
+    /// far the batch is from a kink (finite differences need it away from 0).
+    pub kink_gap: f64,
 }
 
 /// A row in f64, normalised if asked (a zero row stays zero), with its norm.
@@ -117,7 +120,13 @@ fn measure(l: &Loss, xi: &[f32], yj: &[f32]) -> Measured {
             };
             let gx: Vec<f64> = delta.iter().map(|t| k * t).collect();
             let gy: Vec<f64> = delta.iter().map(|t| -k * t).collect();
-            let sc: Vec<f64> = abs.iter().map(|t| ks * t).collect();
+            let mut sc: Vec<f64> = abs.iter().map(|t| ks * t).collect();
+            if normalize && d == 0.0 && xi != yj {
+                // Parallel rows of different lengths: f32 normalisation leaves them a few
+                // units apart, where any direction is a subgradient; after the projection
+                // it is bounded by the row's scale (in one dimension it vanishes).
+                sc = vec![1.0; dim];
+            }
             Measured {
                 d,
                 dx: chain(gx, &u, nu),
@@ -238,6 +247,15 @@ pub fn evaluate(
         ..Out::default()
     };
     let margins = l.m_pos.abs() + l.m_neg.abs() + 1.0;
+    out.kink_gap = f64::INFINITY;
+    for v in &values {
+        if v.label != 0.0 && l.w_pos != 0.0 {
+            out.kink_gap = out.kink_gap.min((v.m.d - l.m_pos).abs());
+        }
+        if v.label != 1.0 && l.w_neg != 0.0 {
+            out.kink_gap = out.kink_gap.min((l.m_neg - v.m.d).abs());
+        }
+    }
     for v in &values {
         let (pos, neg) = (v.label * v.pos, (1.0 - v.label) * v.neg);
         let slope = fp * v.label * v.dpos + fn_ * (1.0 - v.label) * v.dneg;
