@@ -127,6 +127,7 @@ mod x86 {
             let yc: Vec<u32> = (0..N as u32)
                 .map(|i| i.wrapping_mul(40_503) % CLASSES)
                 .collect();
+            let (x, y, xc, yc) = (&x[..], &y[..], &xc[..], &yc[..]);
             // Rows of uniform [-1, 1) components are about √(2d/3) apart: a margin there
             // keeps about half the negative pairs active.
             let margin = (2.0 * dim as f32 / 3.0).sqrt();
@@ -142,11 +143,17 @@ mod x86 {
             let mut scratch5 = scratch.clone();
             let mut per_backend: Vec<Vec<f32>> = backends.iter().map(|_| scratch.clone()).collect();
             let mut gemm_out = vec![0.0f32; N * N];
-            let xt = numkong::Tensor::<f32>::try_from_slice(&x, &[N, dim]).unwrap();
-            let yt = numkong::Tensor::<f32>::try_from_slice(&y, &[N, dim]).unwrap();
+            let xt = numkong::Tensor::<f32>::try_from_slice(x, &[N, dim]).unwrap();
+            let yt = numkong::Tensor::<f32>::try_from_slice(y, &[N, dim]).unwrap();
             let packed = numkong::PackedMatrix::try_pack(&yt).unwrap();
             let (mut gx, mut gy) = (vec![0.0f32; N * dim], vec![0.0f32; N * dim]);
             let mut g = vec![0.0f32; N * dim];
+            // The explicit pairs' buffers (d = 128 only): 64 anchors' pairs, 32 MiB a side.
+            let cap = if dim == 128 { 64 * N * dim } else { 0 };
+            let (mut ea, mut eb) = (vec![0.0f32; cap], vec![0.0f32; cap]);
+            let (mut ega, mut egb) = (vec![0.0f32; cap], vec![0.0f32; cap]);
+            let mut labels = vec![0.0f32; 64 * N];
+            let mut eg = vec![0.0f32; N * dim];
             let mut kernels: Vec<(&str, Box<dyn FnMut() + '_>)> = Vec::new();
             kernels.push((
                 "cross",
@@ -160,7 +167,7 @@ mod x86 {
             kernels.push((
                 "gemm",
                 Box::new(|| {
-                    sgemm(&x, &y, dim, &mut gemm_out);
+                    sgemm(x, y, dim, &mut gemm_out);
                     black_box(&gemm_out);
                 }),
             ));
@@ -217,10 +224,6 @@ mod x86 {
                     }),
                 ));
             }
-            let (mut ea, mut eb) = (vec![0.0f32; 64 * N * dim], vec![0.0f32; 64 * N * dim]);
-            let (mut ega, mut egb) = (vec![0.0f32; 64 * N * dim], vec![0.0f32; 64 * N * dim]);
-            let mut labels = vec![0.0f32; 64 * N];
-            let mut eg = vec![0.0f32; N * dim];
             if dim == 128 {
                 let _ = &mut scratch5;
                 kernels.push((

@@ -252,20 +252,38 @@ tile_loops!(
 #[target_feature(enable = "avx2,fma")]
 fn micro_avx2(xs: &[f32], ys: &[f32], dim: usize, out: &mut [f32], stride: usize) {
     let full = dim - dim % 8;
-    let mut acc = [[_mm256_setzero_ps(); 4]; 2];
+    if xs.len() < 2 * dim || ys.len() < 4 * dim {
+        panic_outside();
+    }
+    let (px, py) = (xs.as_ptr(), ys.as_ptr());
+    let z = _mm256_setzero_ps();
+    let (mut a00, mut a01, mut a02, mut a03) = (z, z, z, z);
+    let (mut a10, mut a11, mut a12, mut a13) = (z, z, z, z);
     let mut k = 0;
     while k < full {
-        let x0 = load8(chunk(xs, k));
-        let x1 = load8(chunk(xs, dim + k));
-        for b in 0..4 {
-            let yv = load8(chunk(ys, b * dim + k));
-            let d0 = _mm256_sub_ps(x0, yv);
-            acc[0][b] = _mm256_fmadd_ps(d0, d0, acc[0][b]);
-            let d1 = _mm256_sub_ps(x1, yv);
-            acc[1][b] = _mm256_fmadd_ps(d1, d1, acc[1][b]);
-        }
+        // SAFETY: `k + 8 ≤ full ≤ dim` and the two rows of `xs` and four of `ys` hold `dim`
+        // floats each (checked above): every load reads 8 floats inside its row.
+        let load = |p: *const f32, row: usize| unsafe { _mm256_loadu_ps(p.add(row * dim + k)) };
+        let (x0, x1) = (load(px, 0), load(px, 1));
+        let y = load(py, 0);
+        let (d0, d1) = (_mm256_sub_ps(x0, y), _mm256_sub_ps(x1, y));
+        a00 = _mm256_fmadd_ps(d0, d0, a00);
+        a10 = _mm256_fmadd_ps(d1, d1, a10);
+        let y = load(py, 1);
+        let (d0, d1) = (_mm256_sub_ps(x0, y), _mm256_sub_ps(x1, y));
+        a01 = _mm256_fmadd_ps(d0, d0, a01);
+        a11 = _mm256_fmadd_ps(d1, d1, a11);
+        let y = load(py, 2);
+        let (d0, d1) = (_mm256_sub_ps(x0, y), _mm256_sub_ps(x1, y));
+        a02 = _mm256_fmadd_ps(d0, d0, a02);
+        a12 = _mm256_fmadd_ps(d1, d1, a12);
+        let y = load(py, 3);
+        let (d0, d1) = (_mm256_sub_ps(x0, y), _mm256_sub_ps(x1, y));
+        a03 = _mm256_fmadd_ps(d0, d0, a03);
+        a13 = _mm256_fmadd_ps(d1, d1, a13);
         k += 8;
     }
+    let acc = [[a00, a01, a02, a03], [a10, a11, a12, a13]];
     // Transposed sum: lane b of row a's vector is pair (a, b).
     for (a, row) in acc.iter().enumerate() {
         let t = quads8(pairs8(row[0], row[1]), pairs8(row[2], row[3]));
@@ -297,24 +315,43 @@ fn micro_acc_avx2(
     gy: &mut [f32],
 ) {
     let full = dim - dim % 8;
+    if x.len() < 2 * dim || y.len() < 4 * dim || gx.len() < 2 * dim || gy.len() < 4 * dim {
+        panic_outside();
+    }
     let cv = cs.map(|row| row.map(|c| _mm256_set1_ps(c)));
+    let (px, py, pgx, pgy) = (x.as_ptr(), y.as_ptr(), gx.as_mut_ptr(), gy.as_mut_ptr());
     let mut k = 0;
     while k < full {
-        let xv = [load8(chunk(x, k)), load8(chunk(x, dim + k))];
-        let mut ax = [_mm256_setzero_ps(); 2];
+        // SAFETY: `k + 8 ≤ full ≤ dim`, and the rows of `x`, `y`, `gx` and `gy` hold `dim`
+        // floats each (checked above): every access is 8 floats inside its row.
+        let at = |row: usize| row * dim + k;
+        let (x0, x1) = unsafe {
+            (
+                _mm256_loadu_ps(px.add(at(0))),
+                _mm256_loadu_ps(px.add(at(1))),
+            )
+        };
+        let (mut ax0, mut ax1) = (_mm256_setzero_ps(), _mm256_setzero_ps());
         for b in 0..4 {
-            let yv = load8(chunk(y, b * dim + k));
-            let d0 = _mm256_sub_ps(xv[0], yv);
-            let d1 = _mm256_sub_ps(xv[1], yv);
-            ax[0] = _mm256_fmadd_ps(cv[0][b], d0, ax[0]);
-            ax[1] = _mm256_fmadd_ps(cv[1][b], d1, ax[1]);
+            // SAFETY: as above.
+            let yv = unsafe { _mm256_loadu_ps(py.add(at(b))) };
+            let d0 = _mm256_sub_ps(x0, yv);
+            let d1 = _mm256_sub_ps(x1, yv);
+            ax0 = _mm256_fmadd_ps(cv[0][b], d0, ax0);
+            ax1 = _mm256_fmadd_ps(cv[1][b], d1, ax1);
             let ay = _mm256_fmadd_ps(cv[1][b], d1, _mm256_mul_ps(cv[0][b], d0));
-            let at = chunk_mut::<8>(gy, b * dim + k);
-            store8(at, _mm256_sub_ps(load8(at), ay));
+            // SAFETY: as above; `gy` is not aliased (a `&mut` slice).
+            unsafe {
+                let g = pgy.add(at(b));
+                _mm256_storeu_ps(g, _mm256_sub_ps(_mm256_loadu_ps(g), ay));
+            }
         }
-        for (a, ax) in ax.into_iter().enumerate() {
-            let at = chunk_mut::<8>(gx, a * dim + k);
-            store8(at, _mm256_add_ps(load8(at), ax));
+        // SAFETY: as above; `gx` is not aliased.
+        unsafe {
+            let g = pgx.add(at(0));
+            _mm256_storeu_ps(g, _mm256_add_ps(_mm256_loadu_ps(g), ax0));
+            let g = pgx.add(at(1));
+            _mm256_storeu_ps(g, _mm256_add_ps(_mm256_loadu_ps(g), ax1));
         }
         k += 8;
     }
@@ -347,24 +384,73 @@ tile_loops!(
 #[target_feature(enable = "avx512f,avx2,fma")]
 fn micro_avx512(xs: &[f32], ys: &[f32], dim: usize, out: &mut [f32], stride: usize) {
     let full = dim - dim % 16;
-    let mut acc = [[_mm512_setzero_ps(); 4]; 4];
+    if xs.len() < 4 * dim || ys.len() < 4 * dim {
+        panic_outside();
+    }
+    let (px, py) = (xs.as_ptr(), ys.as_ptr());
+    let z = _mm512_setzero_ps();
+    let (mut a00, mut a01, mut a02, mut a03) = (z, z, z, z);
+    let (mut a10, mut a11, mut a12, mut a13) = (z, z, z, z);
+    let (mut a20, mut a21, mut a22, mut a23) = (z, z, z, z);
+    let (mut a30, mut a31, mut a32, mut a33) = (z, z, z, z);
     let mut k = 0;
     while k < full {
-        let xv = [
-            load16(chunk(xs, k)),
-            load16(chunk(xs, dim + k)),
-            load16(chunk(xs, 2 * dim + k)),
-            load16(chunk(xs, 3 * dim + k)),
-        ];
-        for b in 0..4 {
-            let yv = load16(chunk(ys, b * dim + k));
-            for a in 0..4 {
-                let d = _mm512_sub_ps(xv[a], yv);
-                acc[a][b] = _mm512_fmadd_ps(d, d, acc[a][b]);
-            }
-        }
+        // SAFETY: `k + 16 ≤ full ≤ dim` and each of the four rows of `xs` and `ys` holds
+        // `dim` floats (checked above): every load reads 16 floats inside its row.
+        let load = |p: *const f32, row: usize| unsafe { _mm512_loadu_ps(p.add(row * dim + k)) };
+        let (x0, x1, x2, x3) = (load(px, 0), load(px, 1), load(px, 2), load(px, 3));
+        let y = load(py, 0);
+        let (d0, d1, d2, d3) = (
+            _mm512_sub_ps(x0, y),
+            _mm512_sub_ps(x1, y),
+            _mm512_sub_ps(x2, y),
+            _mm512_sub_ps(x3, y),
+        );
+        a00 = _mm512_fmadd_ps(d0, d0, a00);
+        a10 = _mm512_fmadd_ps(d1, d1, a10);
+        a20 = _mm512_fmadd_ps(d2, d2, a20);
+        a30 = _mm512_fmadd_ps(d3, d3, a30);
+        let y = load(py, 1);
+        let (d0, d1, d2, d3) = (
+            _mm512_sub_ps(x0, y),
+            _mm512_sub_ps(x1, y),
+            _mm512_sub_ps(x2, y),
+            _mm512_sub_ps(x3, y),
+        );
+        a01 = _mm512_fmadd_ps(d0, d0, a01);
+        a11 = _mm512_fmadd_ps(d1, d1, a11);
+        a21 = _mm512_fmadd_ps(d2, d2, a21);
+        a31 = _mm512_fmadd_ps(d3, d3, a31);
+        let y = load(py, 2);
+        let (d0, d1, d2, d3) = (
+            _mm512_sub_ps(x0, y),
+            _mm512_sub_ps(x1, y),
+            _mm512_sub_ps(x2, y),
+            _mm512_sub_ps(x3, y),
+        );
+        a02 = _mm512_fmadd_ps(d0, d0, a02);
+        a12 = _mm512_fmadd_ps(d1, d1, a12);
+        a22 = _mm512_fmadd_ps(d2, d2, a22);
+        a32 = _mm512_fmadd_ps(d3, d3, a32);
+        let y = load(py, 3);
+        let (d0, d1, d2, d3) = (
+            _mm512_sub_ps(x0, y),
+            _mm512_sub_ps(x1, y),
+            _mm512_sub_ps(x2, y),
+            _mm512_sub_ps(x3, y),
+        );
+        a03 = _mm512_fmadd_ps(d0, d0, a03);
+        a13 = _mm512_fmadd_ps(d1, d1, a13);
+        a23 = _mm512_fmadd_ps(d2, d2, a23);
+        a33 = _mm512_fmadd_ps(d3, d3, a33);
         k += 16;
     }
+    let acc = [
+        [a00, a01, a02, a03],
+        [a10, a11, a12, a13],
+        [a20, a21, a22, a23],
+        [a30, a31, a32, a33],
+    ];
     // Transposed sum of the 16 accumulators into one vector, lane 4a + b = pair (a, b):
     // within each 128-bit lane, pairs then quads of accumulators, then across lanes.
     let t: [__m512; 4] = core::array::from_fn(|a| {
@@ -403,25 +489,45 @@ fn micro_acc_avx512(
     gy: &mut [f32],
 ) {
     let full = dim - dim % 16;
+    if x.len() < 4 * dim || y.len() < 4 * dim || gx.len() < 4 * dim || gy.len() < 4 * dim {
+        panic_outside();
+    }
     let cv = cs.map(|row| row.map(|c| _mm512_set1_ps(c)));
+    let (px, py, pgx, pgy) = (x.as_ptr(), y.as_ptr(), gx.as_mut_ptr(), gy.as_mut_ptr());
     let mut k = 0;
     while k < full {
-        let xv: [__m512; 4] = core::array::from_fn(|a| load16(chunk(x, a * dim + k)));
+        // SAFETY: `k + 16 ≤ full ≤ dim`, and the four rows of `x`, `y`, `gx` and `gy` hold
+        // `dim` floats each (checked above): every access is 16 floats inside its row.
+        let at = |row: usize| row * dim + k;
+        let xv: [__m512; 4] = core::array::from_fn(|a| unsafe { _mm512_loadu_ps(px.add(at(a))) });
         let mut ax = [_mm512_setzero_ps(); 4];
         for b in 0..4 {
-            let yv = load16(chunk(y, b * dim + k));
-            let mut ay = _mm512_setzero_ps();
-            for a in 0..4 {
-                let d = _mm512_sub_ps(xv[a], yv);
-                ax[a] = _mm512_fmadd_ps(cv[a][b], d, ax[a]);
-                ay = _mm512_fmadd_ps(cv[a][b], d, ay);
+            // SAFETY: as above.
+            let yv = unsafe { _mm512_loadu_ps(py.add(at(b))) };
+            let d0 = _mm512_sub_ps(xv[0], yv);
+            let d1 = _mm512_sub_ps(xv[1], yv);
+            let d2 = _mm512_sub_ps(xv[2], yv);
+            let d3 = _mm512_sub_ps(xv[3], yv);
+            ax[0] = _mm512_fmadd_ps(cv[0][b], d0, ax[0]);
+            ax[1] = _mm512_fmadd_ps(cv[1][b], d1, ax[1]);
+            ax[2] = _mm512_fmadd_ps(cv[2][b], d2, ax[2]);
+            ax[3] = _mm512_fmadd_ps(cv[3][b], d3, ax[3]);
+            let ay = _mm512_add_ps(
+                _mm512_fmadd_ps(cv[1][b], d1, _mm512_mul_ps(cv[0][b], d0)),
+                _mm512_fmadd_ps(cv[3][b], d3, _mm512_mul_ps(cv[2][b], d2)),
+            );
+            // SAFETY: as above; `gy` is not aliased (a `&mut` slice).
+            unsafe {
+                let g = pgy.add(at(b));
+                _mm512_storeu_ps(g, _mm512_sub_ps(_mm512_loadu_ps(g), ay));
             }
-            let at = chunk_mut::<16>(gy, b * dim + k);
-            store16(at, _mm512_sub_ps(load16(at), ay));
         }
         for (a, ax) in ax.into_iter().enumerate() {
-            let at = chunk_mut::<16>(gx, a * dim + k);
-            store16(at, _mm512_add_ps(load16(at), ax));
+            // SAFETY: as above; `gx` is not aliased.
+            unsafe {
+                let g = pgx.add(at(a));
+                _mm512_storeu_ps(g, _mm512_add_ps(_mm512_loadu_ps(g), ax));
+            }
         }
         k += 16;
     }
