@@ -322,9 +322,9 @@ fn micro_acc_avx2(
     let (px, py, pgx, pgy) = (x.as_ptr(), y.as_ptr(), gx.as_mut_ptr(), gy.as_mut_ptr());
     let mut k = 0;
     while k < full {
+        let at = |row: usize| row * dim + k;
         // SAFETY: `k + 8 ≤ full ≤ dim`, and the rows of `x`, `y`, `gx` and `gy` hold `dim`
         // floats each (checked above): every access is 8 floats inside its row.
-        let at = |row: usize| row * dim + k;
         let (x0, x1) = unsafe {
             (
                 _mm256_loadu_ps(px.add(at(0))),
@@ -496,10 +496,13 @@ fn micro_acc_avx512(
     let (px, py, pgx, pgy) = (x.as_ptr(), y.as_ptr(), gx.as_mut_ptr(), gy.as_mut_ptr());
     let mut k = 0;
     while k < full {
-        // SAFETY: `k + 16 ≤ full ≤ dim`, and the four rows of `x`, `y`, `gx` and `gy` hold
-        // `dim` floats each (checked above): every access is 16 floats inside its row.
         let at = |row: usize| row * dim + k;
-        let xv: [__m512; 4] = core::array::from_fn(|a| unsafe { _mm512_loadu_ps(px.add(at(a))) });
+        let xv: [__m512; 4] = core::array::from_fn(|a| {
+            // SAFETY: `k + 16 ≤ full ≤ dim`, and the four rows of `x`, `y`, `gx` and `gy`
+            // hold `dim` floats each (checked above): every access is 16 floats inside its
+            // row.
+            unsafe { _mm512_loadu_ps(px.add(at(a))) }
+        });
         let mut ax = [_mm512_setzero_ps(); 4];
         for b in 0..4 {
             // SAFETY: as above.
