@@ -84,7 +84,7 @@ pub mod selftest;
 pub use distance::{cosine_similarity, dot, euclidean, squared_euclidean, squared_euclidean_rows};
 pub use error::Error;
 pub use kernels::Backend;
-pub use loss::contrastive::{ContrastiveLoss, Distance, Hinge, Reduction};
+pub use loss::contrastive::{ContrastiveLoss, Distance, Hinge, Mining, Reduction};
 pub use loss::seed;
 
 #[doc = include_str!("../docs/guarantees.md")]

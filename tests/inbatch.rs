@@ -723,3 +723,62 @@ fn evaluate_f64(
         _ => total,
     }
 }
+
+/// Hard-pair mining in a batch is sentence-transformers' `OnlineContrastiveLoss` over the
+/// batch's ordered pairs as explicit pairs: the same thresholds, selections, loss and
+/// gradient (the explicit pairs' gradients gathered back to the rows).
+#[test]
+fn in_batch_mining_is_online_contrastive_over_the_ordered_pairs() {
+    let mut rng = Rng(7);
+    let mut checked = 0;
+    for (n, dim, cosine, margin) in [(9, 5, true, 0.5), (12, 3, false, 1.5), (7, 17, true, 0.8)] {
+        let x = data(&mut rng, n * dim);
+        let classes: Vec<u32> = (0..n).map(|_| rng.below(3) as u32).collect();
+        let (mut x1, mut x2, mut y) = (Vec::new(), Vec::new(), Vec::new());
+        let mut pairs = Vec::new();
+        for i in 0..n {
+            for j in 0..n {
+                if i != j {
+                    x1.extend_from_slice(&x[i * dim..(i + 1) * dim]);
+                    x2.extend_from_slice(&x[j * dim..(j + 1) * dim]);
+                    y.push(f64::from(u8::from(classes[i] == classes[j])));
+                    pairs.push((i, j));
+                }
+            }
+        }
+        let out = oracle::online(&x1, &x2, dim, &y, margin, cosine);
+        if out.kink_gap < 1e-4 {
+            continue;
+        }
+        checked += 1;
+        let (mut want, mut scale) = (vec![0.0f64; n * dim], vec![0.0f64; n * dim]);
+        for (p, &(i, j)) in pairs.iter().enumerate() {
+            for k in 0..dim {
+                want[i * dim + k] += out.gx[p * dim + k];
+                want[j * dim + k] += out.gy[p * dim + k];
+                scale[i * dim + k] += out.gx_scale[p * dim + k];
+                scale[j * dim + k] += out.gy_scale[p * dim + k];
+            }
+        }
+        let distance = if cosine {
+            Distance::Cosine
+        } else {
+            Distance::Euclidean
+        };
+        for backend in Backend::available() {
+            let loss = ContrastiveLoss::sentence_transformers_online()
+                .with_margins(0.0, margin as f32)
+                .with_distance(distance)
+                .with_backend(backend);
+            let what = format!("N={n} d={dim} cosine {cosine} {backend:?}");
+            let mut scratch = vec![0.0; loss.scratch_len(n, dim)];
+            let mut grad = vec![f32::NAN; x.len()];
+            let got = loss
+                .in_batch_with_grad(&x, dim, &classes, &mut grad, &mut scratch)
+                .unwrap();
+            assert_close(&what, got, out.loss, rtol(dim), out.loss_scale);
+            check_grad(&what, &grad, &want, &scale, rtol(dim));
+        }
+    }
+    assert!(checked >= 2, "only {checked} batches away from a kink");
+}

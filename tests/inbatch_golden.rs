@@ -1,7 +1,9 @@
 //! The golden cases of the general contrastive loss, on every available backend:
 //! `inbatch_contrastive` and `inbatch_contrastive_cross` (tests/data/inbatch.json: every
 //! pair of a batch from class labels, pytorch-metric-learning's options) and
-//! `double_margin` (tests/data/golden.json: the same loss on explicit pairs). Each
+//! `double_margin` (tests/data/golden.json: the same loss on explicit pairs), and
+//! `online_contrastive` (hard-pair mining on explicit pairs, and the same pairs as a
+//! cross batch of singleton classes is not the same thing, so explicit only). Each
 //! expected value (float64, rounded to f32) is compared within the documented bound at
 //! the scale the float64 oracle of tests/common/inbatch_oracle.rs computes; the oracle
 //! itself is checked against the file first.
@@ -11,6 +13,7 @@ mod common;
 use common::inbatch_oracle::{self as oracle, Dist, Red};
 use common::{assert_close, golden_cases, inputs, number, numbers, pair_rtol};
 use contrastive::{Backend, ContrastiveLoss, Distance, Hinge, Reduction};
+
 use serde_json::Value;
 
 fn inbatch_cases(kind: &str) -> Vec<Value> {
@@ -289,6 +292,60 @@ fn double_margin_cases_pass_on_every_backend() {
                 &format!("{what} grad_x2"),
                 &g2,
                 &want_g2,
+                &out.gy_scale,
+                rtol(dim),
+            );
+        }
+    }
+}
+
+#[test]
+fn online_contrastive_cases_pass_on_every_backend() {
+    for case in inbatch_cases("online_contrastive") {
+        let id = case["id"].as_str().unwrap();
+        let p = &case["params"];
+        let dim = case["shape"]["d"].as_u64().unwrap() as usize;
+        let (x1, x2) = (inputs(&case["inputs"]["x1"]), inputs(&case["inputs"]["x2"]));
+        let y = numbers(&case["inputs"]["y"]);
+        let labels: Vec<f32> = y.iter().map(|&v| v as f32).collect();
+        let cosine = p["distance"] == "cosine";
+        let margin = number(&p["margin"]);
+        let out = oracle::online(&x1, &x2, dim, &y, margin, cosine);
+        check_oracle(
+            id,
+            &out,
+            &case["expected"],
+            &[("grad_x1", &out.gx), ("grad_x2", &out.gy)],
+        );
+        let loss = ContrastiveLoss::sentence_transformers_online()
+            .with_margins(0.0, margin as f32)
+            .with_distance(if cosine {
+                Distance::Cosine
+            } else {
+                Distance::Euclidean
+            });
+        let want = number(&case["expected"]["loss"]);
+        for backend in Backend::available() {
+            let loss = loss.with_backend(backend);
+            let what = format!("{id} {backend:?}");
+            let got = loss.batch(&x1, &x2, dim, &labels).unwrap();
+            assert_close(&what, got, rounded(want), rtol(dim), out.loss_scale);
+            let (mut g1, mut g2) = (vec![f32::NAN; x1.len()], vec![f32::NAN; x2.len()]);
+            let got = loss
+                .batch_with_grad(&x1, &x2, dim, &labels, &mut g1, &mut g2)
+                .unwrap();
+            assert_close(&what, got, rounded(want), rtol(dim), out.loss_scale);
+            check_grad(
+                &format!("{what} grad_x1"),
+                &g1,
+                &out.gx,
+                &out.gx_scale,
+                rtol(dim),
+            );
+            check_grad(
+                &format!("{what} grad_x2"),
+                &g2,
+                &out.gy,
                 &out.gy_scale,
                 rtol(dim),
             );

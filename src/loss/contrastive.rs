@@ -39,6 +39,22 @@ pub enum Reduction {
     AvgNonZero,
 }
 
+/// Which pairs of a batch pay their loss.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Mining {
+    /// Every pair.
+    #[default]
+    None,
+    /// sentence-transformers' `OnlineContrastiveLoss` (after its PR #4020): only the hard
+    /// pairs of the batch pay, the negatives closer than the farthest positive and the
+    /// positives farther than the closest negative (strict inequalities, so ties are not
+    /// hard); with no positive pair the negatives' threshold is their mean distance, with
+    /// no negative pair the positives' is theirs. The other pairs cost 0 and have no
+    /// gradient (the selection is held fixed, as the reference's). Needs labels exactly 0
+    /// or 1. A NaN distance is always selected (NaN in, NaN out).
+    HardPairs,
+}
+
 /// The shape of the two hinges.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum Hinge {
@@ -74,6 +90,7 @@ pub enum Hinge {
 /// | [`ContrastiveLoss::seed`] | ½ | 1 | the seed document |
 /// | [`ContrastiveLoss::pml`] | 1 | 1 | pytorch-metric-learning `ContrastiveLoss()`: `m₊ = 0`, `m = 1`, linear hinges, normalised Euclidean, `AvgNonZero` |
 /// | [`ContrastiveLoss::sentence_transformers`] | ½ | ½ | sentence-transformers `ContrastiveLoss`: cosine distance, margin 0.5, mean |
+/// | [`ContrastiveLoss::sentence_transformers_online`] | 1 | 1 | sentence-transformers `OnlineContrastiveLoss`: hard pairs only, cosine, margin 0.5, sum |
 ///
 /// ```
 /// use contrastive::ContrastiveLoss;
@@ -109,6 +126,8 @@ pub struct ContrastiveLoss {
     /// taken through the normalisation; a zero row stays zero and gets a zero gradient).
     /// The cosine distance is the same either way.
     pub normalize: bool,
+    /// Which pairs pay (hard-pair mining).
+    pub mining: Mining,
 }
 
 impl ContrastiveLoss {
@@ -124,6 +143,7 @@ impl ContrastiveLoss {
             positive_margin: 0.0,
             hinge: Hinge::Squared,
             normalize: false,
+            mining: Mining::None,
         }
     }
 
@@ -144,6 +164,22 @@ impl ContrastiveLoss {
     /// on the cosine distance with margin 0.5, mean over pairs.
     pub const fn sentence_transformers() -> Self {
         Self::new(0.5).with_distance(Distance::Cosine)
+    }
+
+    /// sentence-transformers' `OnlineContrastiveLoss` defaults: hard-pair mining
+    /// ([`Mining::HardPairs`]) with `y·D² + (1 − y)·relu(m − D)²` (no ½) on the cosine
+    /// distance, margin 0.5, summed over the hard pairs.
+    pub const fn sentence_transformers_online() -> Self {
+        let mut loss = Self::tfa(0.5).with_distance(Distance::Cosine);
+        loss.reduction = Reduction::Sum;
+        loss.mining = Mining::HardPairs;
+        loss
+    }
+
+    /// The same loss with another pair selection.
+    pub const fn with_mining(mut self, mining: Mining) -> Self {
+        self.mining = mining;
+        self
     }
 
     /// The same loss with margins `m₊` (positive pairs) and `m` (negative pairs).
@@ -364,6 +400,7 @@ impl ContrastiveLoss {
         self.positive_margin == 0.0
             && self.hinge == Hinge::Squared
             && !self.normalize
+            && self.mining == Mining::None
             && matches!(self.distance, Distance::Euclidean | Distance::Cosine)
             && matches!(self.reduction, Reduction::Mean | Reduction::Sum)
     }

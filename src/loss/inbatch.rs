@@ -3,8 +3,9 @@
 
 #![forbid(unsafe_code)]
 
+use super::contrastive::Mining;
 use super::contrastive::{ContrastiveLoss, Distance, Reduction};
-use super::margins::{Margins, NonZeroSums, chain_normalization, unit_scale};
+use super::margins::{Margins, NonZeroSums, Thresholds, chain_normalization, unit_scale};
 use crate::kernels::{self, Kernels, tile::TileKernels};
 use crate::pairwise::{self, RowScale, Tile};
 use crate::{Error, check};
@@ -244,6 +245,8 @@ impl ContrastiveLoss {
                 Reduction::Mean => (mean, mean),
                 _ => (1.0, 1.0),
             },
+            mining: None,
+            collect: false,
         };
         let walk = Walk {
             tiles,
@@ -252,6 +255,20 @@ impl ContrastiveLoss {
             n,
             m,
             scaled: self.scaled_rows(),
+        };
+        let epilogue = if self.mining == Mining::None {
+            epilogue
+        } else {
+            // A first pass for the thresholds over every pair's distance.
+            let first = Epilogue {
+                collect: true,
+                ..epilogue
+            };
+            let th = walk.run(&first, None, scratch).thresholds;
+            Epilogue {
+                mining: Some(th),
+                ..epilogue
+            }
         };
         let sums = if self.reduction == Reduction::AvgNonZero && grads.is_some() {
             // The 1/count factors are known only after every pair: a forward pass for
@@ -297,6 +314,10 @@ struct Epilogue<'a> {
     pairs: Pairs<'a>,
     /// Gradient factors of the positive and the negative terms (the reduction's).
     factors: (f32, f32),
+    /// Hard-pair mining: the thresholds, once known (only hard pairs pay).
+    mining: Option<Thresholds>,
+    /// Hard-pair mining's first pass: collect the thresholds, nothing else.
+    collect: bool,
 }
 
 impl Walk<'_> {
@@ -412,7 +433,7 @@ impl Epilogue<'_> {
             let class = row_classes[i];
             let zero_row = cosine && row_scales[i][0] == 0.0;
             let pairs = t.pair_columns(i);
-            if !(zero_row || zero_cols) {
+            if !(zero_row || zero_cols || self.collect || self.mining.is_some()) {
                 let (squared, coefficients) = t.row(i);
                 let (a, b) = (pairs.start - c0, pairs.end - c0);
                 let classes = &col_classes[pairs.clone()];
@@ -444,6 +465,15 @@ impl Epilogue<'_> {
                         }
                     }
                 };
+                if self.collect {
+                    block.thresholds.observe(d, positive, times);
+                    continue;
+                }
+                if let Some(th) = &self.mining
+                    && !th.select(d, positive)
+                {
+                    continue;
+                }
                 let ((loss, slope), factor) = if positive {
                     (self.margins.positive(d), self.factors.0)
                 } else {

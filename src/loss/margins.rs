@@ -8,7 +8,7 @@
 
 #![forbid(unsafe_code)]
 
-use super::contrastive::{Distance, Reduction};
+use super::contrastive::{Distance, Mining, Reduction};
 use super::pair::write_cosine_gradient;
 use crate::kernels::Kernels;
 use crate::numerics::{Cosine, Separation, sqrt};
@@ -98,8 +98,126 @@ pub(crate) enum Measure {
     Cosine,
 }
 
+/// The thresholds of hard-pair mining ([`Mining::HardPairs`]) over a batch's distances.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Thresholds {
+    max_pos: f32,
+    min_neg: f32,
+    sum_pos: f64,
+    sum_neg: f64,
+    n_pos: u64,
+    n_neg: u64,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Thresholds {
+            max_pos: f32::NEG_INFINITY,
+            min_neg: f32::INFINITY,
+            sum_pos: 0.0,
+            sum_neg: 0.0,
+            n_pos: 0,
+            n_neg: 0,
+        }
+    }
+}
+
+impl Thresholds {
+    /// Takes the distance `d` of a positive (or negative) pair into account, `times` times.
+    #[inline]
+    pub(crate) fn observe(&mut self, d: f32, positive: bool, times: u64) {
+        if d.is_nan() {
+            return;
+        }
+        if positive {
+            self.max_pos = if d > self.max_pos { d } else { self.max_pos };
+            self.sum_pos += f64::from(d) * times as f64;
+            self.n_pos += times;
+        } else {
+            self.min_neg = if d < self.min_neg { d } else { self.min_neg };
+            self.sum_neg += f64::from(d) * times as f64;
+            self.n_neg += times;
+        }
+    }
+
+    pub(crate) fn merge(&mut self, o: &Thresholds) {
+        self.max_pos = if o.max_pos > self.max_pos {
+            o.max_pos
+        } else {
+            self.max_pos
+        };
+        self.min_neg = if o.min_neg < self.min_neg {
+            o.min_neg
+        } else {
+            self.min_neg
+        };
+        self.sum_pos += o.sum_pos;
+        self.sum_neg += o.sum_neg;
+        self.n_pos += o.n_pos;
+        self.n_neg += o.n_neg;
+    }
+
+    /// Whether a pair at distance `d` is hard: a positive farther than the closest
+    /// negative (or than the positives' mean, with no negative), a negative closer than
+    /// the farthest positive (or the negatives' mean). NaN is always selected.
+    #[inline]
+    pub(crate) fn select(&self, d: f32, positive: bool) -> bool {
+        if d.is_nan() {
+            return true;
+        }
+        let d = f64::from(d);
+        if positive {
+            let t = if self.n_neg > 0 {
+                f64::from(self.min_neg)
+            } else {
+                self.sum_pos / self.n_pos.max(1) as f64
+            };
+            d > t
+        } else {
+            let t = if self.n_pos > 0 {
+                f64::from(self.max_pos)
+            } else {
+                self.sum_neg / self.n_neg.max(1) as f64
+            };
+            d < t
+        }
+    }
+}
+
+/// The distance value the hinges of an explicit pair read.
+fn distance_value(
+    kernels: &Kernels,
+    measure: Measure,
+    normalize: bool,
+    a: &[f32],
+    b: &[f32],
+) -> f32 {
+    match measure {
+        Measure::Cosine => 1.0 - Cosine::of(kernels, a, b).cos,
+        _ if normalize => {
+            let ((ia, _), (ib, _)) = (inverse_norm(a), inverse_norm(b));
+            let s: f64 = a
+                .iter()
+                .zip(b)
+                .map(|(&x, &z)| {
+                    let t = f64::from(x) * ia - f64::from(z) * ib;
+                    t * t
+                })
+                .sum();
+            if measure == Measure::Squared {
+                s as f32
+            } else {
+                libm::sqrt(s) as f32
+            }
+        }
+        Measure::Euclidean => Separation::of(kernels, a, b).distance,
+        Measure::Squared => Separation::of(kernels, a, b).squared,
+    }
+}
+
 /// An explicit pair under a general loss: `(y·P, (1 − y)·N)`, and with `grads` the
-/// gradients of `fp·y·P + fn·(1 − y)·N`, written over `grad_a` and `grad_b`.
+/// gradients of `fp·y·P + fn·(1 − y)·N`, written over `grad_a` and `grad_b`. With
+/// `mining`, a pair that is not hard costs 0 and gets a zero gradient.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn pair(
     kernels: &Kernels,
@@ -109,7 +227,17 @@ pub(crate) fn pair(
     (a, b, y): (&[f32], &[f32], f32),
     (fp, fn_): (f32, f32),
     grads: Option<(&mut [f32], &mut [f32])>,
+    mining: Option<&Thresholds>,
 ) -> (f32, f32) {
+    if let Some(th) = mining
+        && !th.select(distance_value(kernels, measure, normalize, a, b), y == 1.0)
+    {
+        if let Some((ga, gb)) = grads {
+            ga.fill(0.0);
+            gb.fill(0.0);
+        }
+        return (0.0, 0.0);
+    }
     match measure {
         Measure::Cosine => {
             let cos = Cosine::of(kernels, a, b);
@@ -311,6 +439,7 @@ impl crate::ContrastiveLoss {
         grads: Option<(&mut [f32], &mut [f32])>,
     ) -> f32 {
         let (margins, measure) = (self.margins(), self.measure());
+        let mining = self.thresholds(kernels, (a, b, a.len(), core::slice::from_ref(&label)));
         let (pos, neg) = pair(
             kernels,
             &margins,
@@ -319,6 +448,7 @@ impl crate::ContrastiveLoss {
             (a, b, label),
             (1.0, 1.0),
             grads,
+            mining.as_ref(),
         );
         pos + neg
     }
@@ -335,9 +465,10 @@ impl crate::ContrastiveLoss {
     ) -> Result<f32, Error> {
         check::labels(labels)?;
         let avg_nonzero = self.reduction == Reduction::AvgNonZero;
-        if avg_nonzero {
+        if avg_nonzero || self.mining != Mining::None {
             hard_labels(labels)?;
         }
+        let mining = self.thresholds(kernels, (a, b, dim, labels));
         let (margins, measure) = (self.margins(), self.measure());
         let rows = labels.len();
         let mean = 1.0 / rows as f32;
@@ -365,6 +496,7 @@ impl crate::ContrastiveLoss {
                 (ra, rb, y),
                 factors,
                 g,
+                mining.as_ref(),
             );
             if let Some(out) = &mut out {
                 out[r] = pos + neg;
@@ -392,10 +524,32 @@ impl crate::ContrastiveLoss {
                     (ra, rb, y),
                     factors,
                     g,
+                    mining.as_ref(),
                 );
             }
         }
         Ok(loss)
+    }
+}
+
+impl crate::ContrastiveLoss {
+    /// The mining thresholds of a batch of explicit pairs (a first pass over their
+    /// distances), or `None` without mining.
+    fn thresholds(
+        &self,
+        kernels: &Kernels,
+        (a, b, dim, labels): (&[f32], &[f32], usize, &[f32]),
+    ) -> Option<Thresholds> {
+        if self.mining == Mining::None {
+            return None;
+        }
+        let mut th = Thresholds::default();
+        for (r, &y) in labels.iter().enumerate() {
+            let (ra, rb) = (&a[r * dim..(r + 1) * dim], &b[r * dim..(r + 1) * dim]);
+            let d = distance_value(kernels, self.measure(), self.normalize, ra, rb);
+            th.observe(d, y == 1.0, 1);
+        }
+        Some(th)
     }
 }
 
@@ -414,6 +568,8 @@ pub(crate) fn hard_labels(labels: &[f32]) -> Result<(), Error> {
 /// non-zero ones (a NaN counts).
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct NonZeroSums {
+    /// Hard-pair mining's first pass collects its thresholds here.
+    pub thresholds: Thresholds,
     pub total: f64,
     pub positive: f64,
     pub negative: f64,
@@ -451,6 +607,7 @@ impl NonZeroSums {
     }
 
     pub(crate) fn merge(&mut self, other: &NonZeroSums) {
+        self.thresholds.merge(&other.thresholds);
         self.total += other.total;
         self.positive += other.positive;
         self.negative += other.negative;

@@ -333,3 +333,78 @@ pub fn across_pairs(x_classes: &[u32], y_classes: &[u32]) -> Vec<(usize, usize, 
     }
     pairs
 }
+
+/// sentence-transformers' `OnlineContrastiveLoss` (after PR #4020) on explicit pairs:
+/// thresholds from the batch, strict selections, `Σ hard_pos D² + Σ relu(m − D)²` over
+/// the hard negatives (no ½), its gradient with the selection held fixed. Cosine or
+/// Euclidean distance.
+pub fn online(x1: &[f32], x2: &[f32], dim: usize, y: &[f64], margin: f64, cosine: bool) -> Out {
+    let l = Loss {
+        dist: if cosine {
+            Dist::Cosine
+        } else {
+            Dist::Euclidean
+        },
+        normalize: false,
+        m_pos: 0.0,
+        m_neg: margin,
+        power: 2,
+        w_pos: 1.0,
+        w_neg: 1.0,
+        red: Red::Sum,
+    };
+    let measured: Vec<Measured> = (0..y.len())
+        .map(|i| measure(&l, &x1[i * dim..(i + 1) * dim], &x2[i * dim..(i + 1) * dim]))
+        .collect();
+    let poss: Vec<f64> = measured
+        .iter()
+        .zip(y)
+        .filter(|(_, l)| **l == 1.0)
+        .map(|(m, _)| m.d)
+        .collect();
+    let negs: Vec<f64> = measured
+        .iter()
+        .zip(y)
+        .filter(|(_, l)| **l == 0.0)
+        .map(|(m, _)| m.d)
+        .collect();
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    let neg_t = if poss.is_empty() {
+        mean(&negs)
+    } else {
+        poss.iter().copied().fold(f64::NEG_INFINITY, f64::max)
+    };
+    let pos_t = if negs.is_empty() {
+        mean(&poss)
+    } else {
+        negs.iter().copied().fold(f64::INFINITY, f64::min)
+    };
+    let pairs: Vec<(usize, usize, f64)> = y
+        .iter()
+        .enumerate()
+        .filter(|&(i, &l)| {
+            if l == 1.0 {
+                measured[i].d > pos_t
+            } else {
+                measured[i].d < neg_t
+            }
+        })
+        .map(|(i, &l)| (i, i, l))
+        .collect();
+    let mut out = evaluate(&l, x1, x2, dim, &pairs, false);
+    // Each pair against its own side's threshold (the pair that sets the other side's
+    // threshold sits on it by construction).
+    let gap = measured
+        .iter()
+        .zip(y)
+        .map(|(m, &l)| {
+            if l == 1.0 {
+                (m.d - pos_t).abs()
+            } else {
+                (m.d - neg_t).abs()
+            }
+        })
+        .fold(f64::INFINITY, f64::min);
+    out.kink_gap = out.kink_gap.min(gap);
+    out
+}
