@@ -390,7 +390,7 @@ fn every_bad_input_is_its_error() {
             found: 4
         })
     );
-    let needed = loss.scratch_len(3, 2);
+    let needed = loss.min_scratch_len(3, 2);
     assert_eq!(
         loss.in_batch(&x, 2, &[0, 0, 0], &mut scratch[..needed - 1]),
         Err(Error::ScratchTooShort {
@@ -781,4 +781,53 @@ fn in_batch_mining_is_online_contrastive_over_the_ordered_pairs() {
         }
     }
     assert!(checked >= 2, "only {checked} batches away from a kink");
+}
+
+/// The least scratch (4 × 4 tiles) gives what the full scratch gives, within the bound:
+/// the microcontroller case of 32 rows of 16 floats in 128 bytes (512 with normalisation).
+#[test]
+fn least_scratch_gives_the_same_answer() {
+    let mut rng = Rng(8);
+    let (n, dim) = (32, 16);
+    let x = data(&mut rng, n * dim);
+    let classes: Vec<u32> = (0..n).map(|_| rng.below(4) as u32).collect();
+    for loss in [
+        ContrastiveLoss::new(2.0),
+        ContrastiveLoss::pml(),
+        ContrastiveLoss::sentence_transformers(),
+    ] {
+        assert!(loss.min_scratch_len(n, dim) * 4 <= 1024, "{loss:?}");
+        for backend in Backend::available() {
+            let loss = loss.with_backend(backend);
+            let (mut g_full, mut g_least) = (vec![0.0; x.len()], vec![0.0; x.len()]);
+            let full = loss
+                .in_batch_with_grad(
+                    &x,
+                    dim,
+                    &classes,
+                    &mut g_full,
+                    &mut vec![0.0; loss.scratch_len(n, dim)],
+                )
+                .unwrap();
+            let least = loss
+                .in_batch_with_grad(
+                    &x,
+                    dim,
+                    &classes,
+                    &mut g_least,
+                    &mut vec![0.0; loss.min_scratch_len(n, dim)],
+                )
+                .unwrap();
+            assert!(
+                (full - least).abs() <= 1e-5 * full.abs(),
+                "{loss:?}: {full} vs {least}"
+            );
+            for (a, b) in g_full.iter().zip(&g_least) {
+                assert!(
+                    (a - b).abs() <= 1e-5 * (1.0 + a.abs()),
+                    "{loss:?}: {a} vs {b}"
+                );
+            }
+        }
+    }
 }

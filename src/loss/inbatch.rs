@@ -45,13 +45,32 @@ impl ContrastiveLoss {
         }
     }
 
+    /// The least scratch the in-batch calls accept for `rows` rows of `dim` (as in
+    /// [`scratch_len`](Self::scratch_len)): tiles of 4 × 4 pairs, for memory-starved
+    /// targets. Any length from this one up works; the tiles grow with it (up to 64 × 64
+    /// at [`scratch_len`](Self::scratch_len)), and so does the speed.
+    ///
+    /// ```
+    /// use contrastive::ContrastiveLoss;
+    /// // 32 embeddings of 16 floats on a microcontroller: 128 bytes of scratch.
+    /// assert_eq!(ContrastiveLoss::new(1.0).min_scratch_len(32, 16) * 4, 128);
+    /// ```
+    pub fn min_scratch_len(&self, rows: usize, dim: usize) -> usize {
+        if self.scaled_rows() {
+            pairwise::scaled_scratch_len(1, dim).saturating_add(rows.saturating_mul(2))
+        } else {
+            pairwise::scratch_len(1)
+        }
+    }
+
     /// The loss over every ordered pair `(i, j)`, `i ≠ j`, of the batch `x` (N rows of
     /// `dim`): a pair is similar (`y = 1`) when `classes[i] == classes[j]`, dissimilar
     /// otherwise (pytorch-metric-learning's pairs from labels). `Mean` divides by
     /// `N·(N − 1)`.
     ///
-    /// Memory: `scratch` holds at least [`scratch_len(N, dim)`](Self::scratch_len)
-    /// floats; no N×N matrix is formed. Each unordered pair's distance is computed once
+    /// Memory: `scratch` holds [`scratch_len(N, dim)`](Self::scratch_len) floats for
+    /// full speed, at least [`min_scratch_len(N, dim)`](Self::min_scratch_len); no N×N
+    /// matrix is formed. Each unordered pair's distance is computed once
     /// (direct differences, exact at any magnitude as the pair API).
     ///
     /// Empty cases: with fewer than two rows there is no pair: `Mean` is an error, `Sum`
@@ -217,7 +236,7 @@ impl ContrastiveLoss {
                 check::same_len("grad_y", y.len(), gy.len())?;
             }
         }
-        let needed = self.scratch_len(rows, dim);
+        let needed = self.min_scratch_len(rows, dim);
         if scratch.len() < needed {
             return Err(Error::ScratchTooShort {
                 needed,
