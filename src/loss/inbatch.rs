@@ -472,7 +472,10 @@ impl Epilogue<'_> {
                     Distance::Euclidean => t.distance(i, j),
                     Distance::SquaredEuclidean => t.squared(i, j),
                     Distance::Cosine => {
-                        if zero_row || col_scales[j][0] == 0.0 {
+                        if row_scales[i][0].is_nan() || col_scales[j][0].is_nan() {
+                            // NaN in, NaN out, before the zero-row rule (as the pair API).
+                            f32::NAN
+                        } else if zero_row || col_scales[j][0] == 0.0 {
                             // A zero row has cosine 0 with anything, and a constant one.
                             1.0
                         } else {

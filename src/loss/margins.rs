@@ -36,13 +36,15 @@ impl Margins {
     /// hinge is inactive (`relu'(0) = 0`); NaN for NaN.
     #[inline]
     fn hinge(&self, w: f32, a: f32) -> (f32, f32) {
+        // NaN in, NaN out, whatever the weight (as the pair path: a NaN distance makes
+        // the pair's loss NaN before any term is selected).
+        if a.is_nan() {
+            return (f32::NAN, f32::NAN);
+        }
         if w == 0.0 {
             return (0.0, 0.0);
         }
         let h = relu(a);
-        if h.is_nan() {
-            return (f32::NAN, f32::NAN);
-        }
         if h == 0.0 {
             return (0.0, 0.0);
         }
@@ -71,6 +73,9 @@ impl Margins {
     #[inline]
     pub(crate) fn labelled(&self, y: f32, d: f32, fp: f32, fn_: f32) -> (f32, f32, f32) {
         let (mut pos, mut neg, mut slope) = (0.0, 0.0, 0.0);
+        if d.is_nan() {
+            return (f32::NAN, f32::NAN, f32::NAN);
+        }
         if y != 0.0 {
             let (l, s) = self.positive(d);
             if l != 0.0 || s.is_nan() {
