@@ -4,7 +4,8 @@
 //! of the per-round ratios). It asserts nothing.
 //!
 //! `cargo bench -p contrastive-benches --bench inbatch` (a minute or two);
-//! `-- ROUNDS` changes the number of rounds (default 5).
+//! `-- ROUNDS` changes the number of rounds (default 5); `-- big` times one forward with
+//! gradient at N = 65,536, d = 128 instead (minutes).
 //!
 //! Rows (N = M = 1024, one thread):
 //! - `cross/gemm`: our cross-batch forward (X against Y, N·M·d pair-elements) over the
@@ -100,7 +101,31 @@ mod x86 {
         }
     }
 
+    /// `-- big`: one in-batch forward with gradient at N = 65,536, d = 128 (the issue's
+    /// memory case), timed once, with its scratch size.
+    fn big() {
+        let (n, dim) = (65_536, 128);
+        let x = data(n * dim, 3);
+        let classes: Vec<u32> = (0..n as u32).map(|i| i.wrapping_mul(2_654_435_761) % 1024).collect();
+        for loss in [ContrastiveLoss::new(9.0), ContrastiveLoss::pml()] {
+            let mut scratch = vec![0.0f32; loss.scratch_len(n, dim)];
+            let mut grad = vec![0.0f32; n * dim];
+            let start = Instant::now();
+            let l = loss.in_batch_with_grad(&x, dim, &classes, &mut grad, &mut scratch).unwrap();
+            println!(
+                "N = {n}, d = {dim}, {:?}/{:?}: forward + gradient {:.1} s, scratch {} KiB, loss {l}",
+                loss.reduction,
+                loss.hinge,
+                start.elapsed().as_secs_f64(),
+                scratch.len() * 4 / 1024
+            );
+        }
+    }
+
     pub fn main() {
+        if std::env::args().any(|a| a == "big") {
+            return big();
+        }
         let rounds_n: usize = std::env::args()
             .skip(1)
             .find_map(|a| a.parse().ok())
