@@ -58,10 +58,13 @@
 //!   allocation-free, and picks its backend from `cfg(target_feature)` at compile time.
 
 #![no_std]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(unsafe_op_in_unsafe_fn)]
 #![deny(missing_docs)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
+#[cfg(feature = "alloc")]
+extern crate alloc;
 #[cfg(any(test, feature = "std"))]
 extern crate std;
 
@@ -84,9 +87,9 @@ pub use loss::seed;
 
 #[doc = include_str!("../docs/guarantees.md")]
 pub mod guarantees {}
-#[cfg(feature = "std")]
+#[cfg(feature = "alloc")]
 mod vec;
-#[cfg(feature = "std")]
+#[cfg(feature = "alloc")]
 pub use vec::{LossWithGrad, squared_euclidean_rows_vec};
 
 /// The README's examples run as doctests, so that it keeps telling the truth.
