@@ -47,7 +47,7 @@ pub enum Reduction {
 /// |---|---|---|---|
 /// | [`ContrastiveLoss::new`] | ½ | ½ | Hadsell et al. 2006, sentence-transformers, Caffe |
 /// | [`ContrastiveLoss::tfa`] | 1 | 1 | TF-Addons, Keras example |
-/// | [`ContrastiveLoss::seed`] | ½ | 1 | the seed document |
+/// | [`ContrastiveLoss::seed`] | ½ | 1 | the numpy function the crate was specified from ([`seed`](crate::seed)) |
 ///
 /// ```
 /// use contrastive::ContrastiveLoss;
@@ -95,8 +95,9 @@ impl ContrastiveLoss {
         Self::new(margin).with_weights(1.0, 1.0)
     }
 
-    /// The seed document's per-pair weights: `w⁺ = ½`, `w⁻ = 1` (its example margin is
-    /// 0.5). For its exact function, see [`seed::contrastive_loss`](crate::seed).
+    /// The per-pair weights of the numpy function the crate was specified from: `w⁺ = ½`,
+    /// `w⁻ = 1` (its example margin is 0.5). For that exact function, which is not a
+    /// per-pair loss, see [`seed::contrastive_loss`](crate::seed::contrastive_loss).
     pub const fn seed(margin: f32) -> Self {
         Self::new(margin).with_weights(0.5, 1.0)
     }
