@@ -54,8 +54,11 @@
 //!
 //! # Crate features
 //! - `std` (default): run-time detection of AVX2/AVX-512 on x86-64 (cached after the first
-//!   call), and `f32::sqrt`. Without it (`default-features = false`) the crate is `no_std`,
-//!   allocation-free, and picks its backend from `cfg(target_feature)` at compile time.
+//!   call), and `f32::sqrt`. Implies `alloc`. Without it (`default-features = false`) the
+//!   crate is `no_std` and picks its backend from `cfg(target_feature)` at compile time.
+//! - `alloc`: the `Vec`-returning twins of the slice APIs
+//!   (`ContrastiveLoss::pair_with_grad_vec`, `squared_euclidean_rows_vec`, …). They need
+//!   a global allocator, not `std`. Without `alloc` the crate never allocates.
 
 #![no_std]
 #![cfg_attr(docsrs, feature(doc_cfg))]
