@@ -28,6 +28,16 @@
 //! # Ok::<(), contrastive::Error>(())
 //! ```
 //!
+//! # What is where
+//!
+//! - [`ContrastiveLoss`]: the loss and its presets, on one pair or on a row-major batch,
+//!   with or without gradients; [`Distance`] and [`Reduction`] configure it.
+//! - [`seed`]: the numpy function the crate was specified from, ported exactly.
+//! - Distances on their own: [`squared_euclidean`], [`euclidean`], [`dot`],
+//!   [`cosine_similarity`], [`squared_euclidean_rows`].
+//! - [`Backend`]: which kernels run; every computation can run on a named one.
+//! - [`Error`]: why a call was refused; every fallible function lists its errors.
+//!
 //! # Numerical guarantees
 //!
 //! With `u = 2⁻²⁴` and `n` the vector length:
