@@ -76,10 +76,11 @@
 #![deny(missing_docs)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
-#[cfg(feature = "alloc")]
-extern crate alloc;
 #[cfg(any(test, feature = "std"))]
 extern crate std;
+
+#[cfg(feature = "alloc")]
+extern crate alloc;
 
 #[cfg(any(test, not(feature = "std")))]
 mod arch_sqrt;
