@@ -47,7 +47,7 @@ pub enum Reduction {
 /// |---|---|---|---|
 /// | [`ContrastiveLoss::new`] | ½ | ½ | Hadsell et al. 2006, sentence-transformers, Caffe |
 /// | [`ContrastiveLoss::tfa`] | 1 | 1 | TF-Addons, Keras example |
-/// | [`ContrastiveLoss::seed`] | ½ | 1 | the numpy function the crate was specified from ([`seed`](crate::seed)) |
+/// | [`ContrastiveLoss::seed`] | ½ | 1 | the seed document |
 ///
 /// ```
 /// use contrastive::ContrastiveLoss;
