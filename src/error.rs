@@ -66,6 +66,14 @@ pub enum Error {
         /// The argument that is empty.
         argument: &'static str,
     },
+    /// A caller-provided scratch buffer is shorter than the call needs (see the
+    /// `scratch_len` of the function called).
+    ScratchTooShort {
+        /// The length the call needs.
+        needed: usize,
+        /// The length given.
+        found: usize,
+    },
     /// The requested kernel backend cannot run on this CPU or target.
     BackendUnavailable {
         /// The backend asked for.
@@ -99,6 +107,9 @@ impl fmt::Display for Error {
             }
             Error::Empty { argument } => {
                 write!(f, "`{argument}` is empty; its mean is undefined")
+            }
+            Error::ScratchTooShort { needed, found } => {
+                write!(f, "`scratch` has length {found}, at least {needed} needed")
             }
             Error::BackendUnavailable { backend } => {
                 write!(

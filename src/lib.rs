@@ -90,13 +90,16 @@ mod error;
 mod kernels;
 mod loss;
 mod numerics;
+// Until every item has a user among the in-batch losses.
+#[allow(dead_code)]
+mod pairwise;
 #[cfg(feature = "selftest")]
 pub mod selftest;
 
 pub use distance::{cosine_similarity, dot, euclidean, squared_euclidean, squared_euclidean_rows};
 pub use error::Error;
 pub use kernels::Backend;
-pub use loss::contrastive::{ContrastiveLoss, Distance, Reduction};
+pub use loss::contrastive::{ContrastiveLoss, Distance, Hinge, Mining, Reduction};
 pub use loss::seed;
 
 #[doc = include_str!("../docs/guarantees.md")]

@@ -2,5 +2,7 @@
 
 pub(crate) mod block;
 pub(crate) mod contrastive;
+mod inbatch;
+pub(crate) mod margins;
 mod pair;
 pub mod seed;
