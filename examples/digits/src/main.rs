@@ -12,7 +12,7 @@
 
 mod plot;
 
-use contrastive::ContrastiveLoss;
+use contrastive::{ContrastiveLoss, Distance};
 use digits::net::{PIXELS, Rng};
 use digits::{Accuracy, Config, Digits, Objective, SHAPE};
 use std::error::Error;
@@ -41,6 +41,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     let seen = all.select(|c| c < 5);
     let unseen = all.select(|c| c >= 5);
     let (train, held_out) = seen.split(0.2, &mut Rng::new(1));
+    let groups = unseen.groups();
     println!(
         "UCI optical digits: {} images; training on classes 0-4 ({} images, {} held out), \
          few-shot on classes 5-9 ({} images)",
@@ -58,7 +59,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     );
 
     let objectives = [
-        Objective::Contrastive(ContrastiveLoss::new(1.0)),
+        Objective::Contrastive(ContrastiveLoss::new(0.5).with_distance(Distance::Cosine)),
         Objective::TripletBatchHard(0.5),
     ];
     let mut runs = Vec::new();
@@ -72,17 +73,24 @@ fn main() -> Result<(), Box<dyn Error>> {
             config.classes_per_batch,
             config.per_class
         );
-        let trained = digits::train(&config, &train, |epoch, loss, time| {
+        // A diagnostic only (nothing is selected on it): 5-shot accuracy on the unseen
+        // classes after each epoch, 200 episodes.
+        let mut unseen_accuracy = Vec::new();
+        let trained = digits::train(&config, &train, |epoch, loss, time, params| {
+            let emb = digits::embed(&SHAPE, params, &unseen);
+            let acc = digits::few_shot(&emb, SHAPE.output, &groups, SHOTS, QUERIES, 200, 1)
+                .map_or(f64::NAN, |a| a.mean);
+            unseen_accuracy.push(acc as f32);
             println!(
-                "  epoch {epoch:>3}  loss {loss:.5}  {:>7.1} ms",
-                time.as_secs_f64() * 1e3
+                "  epoch {epoch:>3}  loss {loss:.5}  {:>7.1} ms   (unseen 5-shot {:.1} %)",
+                time.as_secs_f64() * 1e3,
+                100.0 * acc
             );
         })?;
         println!("  trained in {:.2} s", trained.time.as_secs_f64());
-        runs.push((config, trained));
+        runs.push((config, trained, unseen_accuracy));
     }
 
-    let groups = unseen.groups();
     let evaluate = |name: &str, dim: usize, embed: &dyn Fn(&Digits) -> Vec<f32>| {
         let few_shot = digits::few_shot(
             &embed(&unseen),
@@ -113,7 +121,7 @@ fn main() -> Result<(), Box<dyn Error>> {
             digits::embed(&SHAPE, &untrained, d)
         })?,
     ];
-    for (config, trained) in &runs {
+    for (config, trained, _) in &runs {
         rows.push(evaluate(
             &format!("{} (16-d)", config.objective.name()),
             SHAPE.output,
@@ -143,15 +151,20 @@ fn main() -> Result<(), Box<dyn Error>> {
     );
 
     std::fs::create_dir_all(&out_dir)?;
-    let curves: Vec<(&str, &[f32])> = runs
+    let curves: Vec<plot::Curves> = runs
         .iter()
-        .map(|(c, t)| (c.objective.name(), t.epoch_loss.as_slice()))
+        .map(|(c, t, a)| plot::Curves {
+            name: c.objective.name(),
+            loss: &t.epoch_loss,
+            unseen_accuracy: a,
+            raw_accuracy: rows[0].few_shot.mean as f32,
+        })
         .collect();
     let mut views = vec![(
         "raw pixels".to_string(),
         digits::pca2(&unseen.feature_matrix(), PIXELS),
     )];
-    for (config, trained) in &runs {
+    for (config, trained, _) in &runs {
         views.push((
             format!("{} embedding", config.objective.name()),
             digits::pca2(
@@ -169,7 +182,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         }
         Err(e) => println!("\nno pictures: {e}"),
     }
-    let training: f64 = runs.iter().map(|(_, t)| t.time.as_secs_f64()).sum();
+    let training: f64 = runs.iter().map(|(_, t, _)| t.time.as_secs_f64()).sum();
     println!(
         "\ntraining {training:.2} s in total, wall time {:.2} s",
         wall.elapsed().as_secs_f64()

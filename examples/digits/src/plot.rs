@@ -42,11 +42,23 @@ fn load_font() -> Result<(), Box<dyn Error>> {
     .into())
 }
 
-/// Draws `digits-loss.png` (one panel per loss) and `digits-pca.png` (one panel per view,
+/// What one training run drew: its loss and the unseen classes' 5-shot accuracy per epoch.
+pub struct Curves<'a> {
+    /// The loss's name.
+    pub name: &'a str,
+    /// Mean training loss per epoch.
+    pub loss: &'a [f32],
+    /// 5-shot accuracy on the unseen classes after each epoch.
+    pub unseen_accuracy: &'a [f32],
+    /// The same accuracy for raw pixels (a horizontal line).
+    pub raw_accuracy: f32,
+}
+
+/// Draws `digits-loss.png` (per loss: its curve above, the unseen classes' accuracy below) and `digits-pca.png` (one panel per view,
 /// points coloured by class 5–9) into `dir`; returns the files written.
 pub fn draw(
     dir: &Path,
-    curves: &[(&str, &[f32])],
+    curves: &[Curves<'_>],
     views: &[(String, Vec<[f64; 2]>)],
     classes: &[u8],
 ) -> Result<Vec<PathBuf>, Box<dyn Error>> {
@@ -54,11 +66,14 @@ pub fn draw(
     let loss_png = dir.join("digits-loss.png");
     {
         let root =
-            BitMapBackend::new(&loss_png, (420 * curves.len() as u32, 300)).into_drawing_area();
+            BitMapBackend::new(&loss_png, (420 * curves.len() as u32, 560)).into_drawing_area();
         root.fill(&WHITE)?;
-        for ((name, losses), area) in curves.iter().zip(root.split_evenly((1, curves.len()))) {
+        let areas = root.split_evenly((2, curves.len()));
+        let (top_row, bottom_row) = areas.split_at(curves.len());
+        for ((c, area), below) in curves.iter().zip(top_row).zip(bottom_row) {
+            let (name, losses) = (c.name, c.loss);
             let top = losses.iter().cloned().fold(0.0f32, f32::max) * 1.05;
-            let mut chart = ChartBuilder::on(&area)
+            let mut chart = ChartBuilder::on(area)
                 .caption(format!("{name} loss"), ("sans-serif", 18))
                 .margin(12)
                 .x_label_area_size(32)
@@ -74,6 +89,43 @@ pub fn draw(
                 losses.iter().enumerate().map(|(i, &l)| (i as f32 + 1.0, l)),
                 PALETTE[0].stroke_width(2),
             ))?;
+            let epochs = c.unseen_accuracy.len() as f32;
+            let mut chart = ChartBuilder::on(below)
+                .caption("unseen classes 5-9: 5-shot accuracy", ("sans-serif", 15))
+                .margin(12)
+                .x_label_area_size(32)
+                .y_label_area_size(48)
+                .build_cartesian_2d(1f32..epochs.max(2.0), 0f32..100f32)?;
+            chart
+                .configure_mesh()
+                .x_desc("epoch")
+                .y_desc("accuracy (%)")
+                .label_style(("sans-serif", 12))
+                .draw()?;
+            chart
+                .draw_series(LineSeries::new(
+                    c.unseen_accuracy
+                        .iter()
+                        .enumerate()
+                        .map(|(i, &a)| (i as f32 + 1.0, 100.0 * a)),
+                    PALETTE[1].stroke_width(2),
+                ))?
+                .label("network")
+                .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], PALETTE[1]));
+            chart
+                .draw_series(LineSeries::new(
+                    [1.0, epochs.max(2.0)].map(|e| (e, 100.0 * c.raw_accuracy)),
+                    PALETTE[2].stroke_width(2),
+                ))?
+                .label("raw pixels")
+                .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], PALETTE[2]));
+            chart
+                .configure_series_labels()
+                .label_font(("sans-serif", 12))
+                .background_style(WHITE.mix(0.85))
+                .border_style(BLACK)
+                .position(SeriesLabelPosition::LowerRight)
+                .draw()?;
         }
         root.present()?;
     }
