@@ -47,9 +47,7 @@ pub fn triplet(
     let (dap, uap) = distance(&a, &p, eps);
     let (dan, uan) = distance(&a, &n, eps);
     let (dpn, upn) = distance(&p, &n, eps);
-    let (neg, wan, wpn) = if !swap {
-        (dan, 1.0, 0.0)
-    } else if dan < dpn {
+    let (neg, wan, wpn) = if !swap || dan < dpn {
         (dan, 1.0, 0.0)
     } else if dan == dpn {
         (dan, 0.5, 0.5)
@@ -152,7 +150,7 @@ pub struct InBatchRef {
 
 /// Rows of `x` as f64, L2-normalised if asked (a zero row stays zero).
 fn rows64(x: &[f32], dim: usize, normalize: bool) -> Vec<Vec<f64>> {
-    let n = if dim == 0 { 0 } else { x.len() / dim };
+    let n = x.len().checked_div(dim).unwrap_or(0);
     (0..n)
         .map(|i| {
             let r = row(x, dim, i);
