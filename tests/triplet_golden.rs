@@ -5,6 +5,9 @@
 //! documented bound at the scale the f64 oracle in tests/common/triplet_oracle.rs computes
 //! for the same inputs (and the oracle itself is checked against the file first).
 
+// Index loops read as the formulas they check.
+#![allow(clippy::needless_range_loop)]
+
 mod common;
 
 use common::triplet_oracle::{self, InBatchRef};

@@ -6,6 +6,9 @@
 //! implementation makes the same decisions as the oracle; the bound then applies as
 //! documented.
 
+// Index loops read as the formulas they check.
+#![allow(clippy::needless_range_loop)]
+
 mod common;
 
 use common::triplet_oracle::{self, InBatchRef};
@@ -212,7 +215,7 @@ fn triplet_edge_cases_are_decided() {
             .triplet_with_grad(&[0.0, 0.0], &[2.0, 0.0], &[1.0, 0.0], ga, gp, gn)
             .unwrap();
         assert_eq!(l, 2.0); // 1 + 2 − 1
-        assert_eq!(gn[0], 0.5 * -1.0 + 0.5 * 1.0);
+        assert_eq!(gn[0], -0.5 + 0.5); // ½·u_an + ½·u_pn
         assert_eq!(gp[0], 1.0 - 0.5 * 1.0); // −u_ap − ½·u_pn
     }
 }
