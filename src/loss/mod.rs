@@ -2,5 +2,9 @@
 
 pub(crate) mod block;
 pub(crate) mod contrastive;
+pub(crate) mod cosine_embedding;
+mod direction;
 mod pair;
 pub mod seed;
+pub(crate) mod triplet;
+pub(crate) mod triplet_batch;

@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod triplet_oracle;
+
 /// The unit roundoff of f32.
 pub const U: f64 = 1.0 / (1u64 << 24) as f64;
 /// Absolute slack for results in the subnormal range.
