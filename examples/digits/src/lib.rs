@@ -6,7 +6,7 @@
 
 pub mod net;
 
-use contrastive::{ContrastiveLoss, Error};
+use contrastive::{BatchHardTripletLoss, ContrastiveLoss, Error};
 use net::{PIXEL_MAX, PIXELS, PairScratch, Rng, Sgd, Shape};
 use std::time::{Duration, Instant};
 
@@ -139,8 +139,9 @@ pub fn shuffle<T>(v: &mut [T], rng: &mut Rng) {
 pub enum Objective {
     /// The contrastive loss over every pair of each mini-batch.
     Contrastive(ContrastiveLoss),
-    /// The batch-hard triplet loss with this margin.
-    TripletBatchHard(f32),
+    /// The batch-hard triplet loss (for each anchor, its farthest positive and nearest
+    /// negative in the mini-batch).
+    TripletBatchHard(BatchHardTripletLoss),
 }
 
 impl Objective {
@@ -242,6 +243,8 @@ pub fn train(
     let groups = train.groups();
     let n = config.classes_per_batch.min(groups.len()) * config.per_class;
     let (mut x, mut classes) = (vec![0.0f32; n * shape.input], vec![0u8; n]);
+    let mut classes_u32 = vec![0u32; n];
+    let mut triplet_scratch = Vec::new();
     let mut hidden = vec![0.0f32; n * shape.hidden];
     let mut d_hidden = vec![0.0f32; n * shape.hidden];
     let (mut emb, mut d_emb) = (
@@ -300,8 +303,19 @@ pub fn train(
                         &mut d_emb,
                     )?
                 }
-                Objective::TripletBatchHard(margin) => {
-                    net::triplet_batch_hard(&emb, shape.output, &classes, margin, &mut d_emb)?
+                Objective::TripletBatchHard(loss) => {
+                    classes_u32
+                        .iter_mut()
+                        .zip(&classes)
+                        .for_each(|(d, &c)| *d = u32::from(c));
+                    triplet_scratch.resize(loss.scratch_len(n, shape.output), 0.0);
+                    loss.batch_with_grad(
+                        &emb,
+                        shape.output,
+                        &classes_u32,
+                        &mut d_emb,
+                        &mut triplet_scratch,
+                    )?
                 }
             };
             sum += f64::from(loss);

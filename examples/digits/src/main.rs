@@ -12,7 +12,7 @@
 
 mod plot;
 
-use contrastive::{ContrastiveLoss, Distance};
+use contrastive::{BatchHardTripletLoss, ContrastiveLoss, Distance};
 use digits::net::{PIXELS, Rng};
 use digits::{Accuracy, Config, Digits, Objective, SHAPE};
 use std::error::Error;
@@ -60,7 +60,7 @@ fn main() -> Result<(), Box<dyn Error>> {
 
     let objectives = [
         Objective::Contrastive(ContrastiveLoss::new(0.5).with_distance(Distance::Cosine)),
-        Objective::TripletBatchHard(0.5),
+        Objective::TripletBatchHard(BatchHardTripletLoss::new(0.5)),
     ];
     let mut runs = Vec::new();
     for objective in objectives {
