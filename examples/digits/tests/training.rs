@@ -55,9 +55,9 @@ fn few_shot_scores_separable_classes_perfectly_and_random_ones_near_chance() {
     let mut rng = Rng::new(9);
     let mut emb = Vec::new();
     let mut groups = vec![Vec::new(); 5];
-    for c in 0..5 {
+    for (c, group) in groups.iter_mut().enumerate() {
         for _ in 0..20 {
-            groups[c].push((emb.len() / dim) as u16);
+            group.push((emb.len() / dim) as u16);
             emb.extend((0..dim).map(|k| if k == c { 10.0 } else { 0.0 } + rng.symmetric()));
         }
     }
