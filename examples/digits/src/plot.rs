@@ -54,6 +54,30 @@ pub struct Curves<'a> {
     pub raw_accuracy: f32,
 }
 
+/// Draws into an RGB buffer of `width × height` with `draw`, then writes it as a PNG file.
+fn png_file(
+    path: &Path,
+    (width, height): (u32, u32),
+    draw: impl FnOnce(
+        DrawingArea<BitMapBackend<'_>, plotters::coord::Shift>,
+    ) -> Result<(), Box<dyn Error>>,
+) -> Result<(), Box<dyn Error>> {
+    let mut rgb = vec![0u8; 3 * width as usize * height as usize];
+    {
+        let root = BitMapBackend::with_buffer(&mut rgb, (width, height)).into_drawing_area();
+        root.fill(&WHITE)?;
+        draw(root.clone())?;
+        root.present()?;
+    }
+    let file = std::io::BufWriter::new(std::fs::File::create(path)?);
+    let mut encoder = png::Encoder::new(file, width, height);
+    encoder.set_color(png::ColorType::Rgb);
+    encoder.set_depth(png::BitDepth::Eight);
+    encoder.set_compression(png::Compression::Best);
+    encoder.write_header()?.write_image_data(&rgb)?;
+    Ok(())
+}
+
 /// Draws `digits-loss.png` (per loss: its curve above, the unseen classes' accuracy below) and `digits-pca.png` (one panel per view,
 /// points coloured by class 5–9) into `dir`; returns the files written.
 pub fn draw(
@@ -64,10 +88,7 @@ pub fn draw(
 ) -> Result<Vec<PathBuf>, Box<dyn Error>> {
     load_font()?;
     let loss_png = dir.join("digits-loss.png");
-    {
-        let root =
-            BitMapBackend::new(&loss_png, (420 * curves.len() as u32, 560)).into_drawing_area();
-        root.fill(&WHITE)?;
+    png_file(&loss_png, (420 * curves.len() as u32, 560), |root| {
         let areas = root.split_evenly((2, curves.len()));
         let (top_row, bottom_row) = areas.split_at(curves.len());
         for ((c, area), below) in curves.iter().zip(top_row).zip(bottom_row) {
@@ -127,13 +148,10 @@ pub fn draw(
                 .position(SeriesLabelPosition::LowerRight)
                 .draw()?;
         }
-        root.present()?;
-    }
+        Ok(())
+    })?;
     let pca_png = dir.join("digits-pca.png");
-    {
-        let root =
-            BitMapBackend::new(&pca_png, (360 * views.len() as u32, 380)).into_drawing_area();
-        root.fill(&WHITE)?;
+    png_file(&pca_png, (360 * views.len() as u32, 380), |root| {
         for ((name, points), area) in views.iter().zip(root.split_evenly((1, views.len()))) {
             let range = |k: usize| {
                 let (lo, hi) = points.iter().fold((f64::MAX, f64::MIN), |(lo, hi), p| {
@@ -176,7 +194,7 @@ pub fn draw(
                 .position(SeriesLabelPosition::UpperRight)
                 .draw()?;
         }
-        root.present()?;
-    }
+        Ok(())
+    })?;
     Ok(vec![loss_png, pca_png])
 }
