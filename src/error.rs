@@ -67,6 +67,14 @@ pub enum Error {
         /// The length given.
         found: usize,
     },
+    /// A caller-provided scratch buffer is shorter than the call needs (see the
+    /// `scratch_len` of the function called).
+    ScratchTooShort {
+        /// The length the call needs.
+        needed: usize,
+        /// The length given.
+        found: usize,
+    },
     /// The requested kernel backend cannot run on this CPU or target.
     BackendUnavailable {
         /// The backend asked for.
@@ -106,6 +114,9 @@ impl fmt::Display for Error {
             }
             Error::ScratchTooSmall { needed, found } => {
                 write!(f, "`scratch` has length {found}, needs at least {needed}")
+            }
+            Error::ScratchTooShort { needed, found } => {
+                write!(f, "`scratch` has length {found}, at least {needed} needed")
             }
             Error::BackendUnavailable { backend } => {
                 write!(

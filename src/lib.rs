@@ -62,11 +62,10 @@
 #![deny(missing_docs)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
-#[cfg(any(test, feature = "std"))]
-extern crate std;
-
 #[cfg(feature = "alloc")]
 extern crate alloc;
+#[cfg(any(test, feature = "std"))]
+extern crate std;
 
 #[cfg(any(test, not(feature = "std")))]
 mod arch_sqrt;
@@ -76,13 +75,16 @@ mod error;
 mod kernels;
 mod loss;
 mod numerics;
+// Until every item has a user among the in-batch losses.
+#[allow(dead_code)]
+mod pairwise;
 #[cfg(feature = "selftest")]
 pub mod selftest;
 
 pub use distance::{cosine_similarity, dot, euclidean, squared_euclidean, squared_euclidean_rows};
 pub use error::Error;
 pub use kernels::Backend;
-pub use loss::contrastive::{ContrastiveLoss, Distance, Reduction};
+pub use loss::contrastive::{ContrastiveLoss, Distance, Hinge, Reduction};
 pub use loss::cosine_embedding::CosineEmbeddingLoss;
 pub use loss::seed;
 pub use loss::triplet::TripletLoss;

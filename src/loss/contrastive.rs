@@ -11,12 +11,17 @@ use crate::{Backend, Error, check};
 /// The distance a loss is computed on.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum Distance {
-    /// `D = ‖a − b‖₂` (Hadsell et al., TF-Addons, Caffe).
+    /// `D = ‖a − b‖₂` (Hadsell et al., TF-Addons, Caffe, pytorch-metric-learning).
     #[default]
     Euclidean,
     /// `D = 1 − cos(a, b)`, with the cosine clamped to `[-1, 1]` so that `D ∈ [0, 2]`
     /// (sentence-transformers' default). A zero vector has cosine 0 with anything.
     Cosine,
+    /// `D = ‖a − b‖₂²`: the hinges read the squared distance (pytorch-metric-learning's
+    /// `LpDistance(power=2)`). Only with a margin option of this crate's general form:
+    /// with today's presets (`positive_margin = 0`, squared hinge) the positive term is
+    /// then `w⁺·y·D²`, the square of the squared distance.
+    SquaredEuclidean,
 }
 
 /// How per-pair losses of a batch are combined.
@@ -27,10 +32,35 @@ pub enum Reduction {
     Mean,
     /// The sum over pairs (0 over zero pairs).
     Sum,
+    /// pytorch-metric-learning's `AvgNonZeroReducer`: the mean of the positive-pair
+    /// losses that are not zero plus the mean of the negative-pair losses that are not
+    /// zero, an empty mean being 0 (so a batch with no active pair, or no pair at all,
+    /// costs 0). Needs hard labels (exactly 0 or 1). A NaN loss counts as not zero.
+    AvgNonZero,
+}
+
+/// The shape of the two hinges.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Hinge {
+    /// `relu(·)²`: Hadsell et al., sentence-transformers, TF-Addons (with
+    /// `positive_margin = 0` the positive term is `D²`).
+    #[default]
+    Squared,
+    /// `relu(·)`: pytorch-metric-learning's `ContrastiveLoss` (since 2.0).
+    Linear,
 }
 
 /// The contrastive loss `L = w⁺·y·D² + w⁻·(1 − y)·max(0, m − D)²` of a pair at distance
-/// `D` with label `y`.
+/// `D` with label `y`, and its general form with pytorch-metric-learning's options:
+///
+/// ```text
+/// L = w⁺·y·relu(D − m₊)^k + w⁻·(1 − y)·relu(m − D)^k,   k = 2 (squared hinge) or 1 (linear)
+/// ```
+///
+/// with `D` Euclidean, squared Euclidean or cosine, optionally between L2-normalised
+/// embeddings (`normalize`), and reductions `Mean`, `Sum` or `AvgNonZero`. With
+/// `m₊ = 0`, the squared hinge and no normalisation, `relu(D)² = D²` and this is the
+/// first form, computed as it always was (same results, same speed).
 ///
 /// **Label convention: `y = 1` means similar, `y = 0` dissimilar** (as in TF-Addons,
 /// sentence-transformers and Caffe; the Hadsell paper and the Keras example use the
@@ -42,6 +72,8 @@ pub enum Reduction {
 /// | [`ContrastiveLoss::new`] | ½ | ½ | Hadsell et al. 2006, sentence-transformers, Caffe |
 /// | [`ContrastiveLoss::tfa`] | 1 | 1 | TF-Addons, Keras example |
 /// | [`ContrastiveLoss::seed`] | ½ | 1 | the seed document |
+/// | [`ContrastiveLoss::pml`] | 1 | 1 | pytorch-metric-learning `ContrastiveLoss()`: `m₊ = 0`, `m = 1`, linear hinges, normalised Euclidean, `AvgNonZero` |
+/// | [`ContrastiveLoss::sentence_transformers`] | ½ | ½ | sentence-transformers `ContrastiveLoss`: cosine distance, margin 0.5, mean |
 ///
 /// ```
 /// use contrastive::ContrastiveLoss;
@@ -68,6 +100,15 @@ pub struct ContrastiveLoss {
     pub reduction: Reduction,
     /// The kernel backend; `None` runs the best one available.
     pub backend: Option<Backend>,
+    /// `m₊`: similar pairs farther apart than this pay `w⁺·(D − m₊)^k`. Finite and ≥ 0;
+    /// 0 in every preset.
+    pub positive_margin: f32,
+    /// The shape of both hinges.
+    pub hinge: Hinge,
+    /// Whether the embeddings are L2-normalised before the distance (with the gradient
+    /// taken through the normalisation; a zero row stays zero and gets a zero gradient).
+    /// The cosine distance is the same either way.
+    pub normalize: bool,
 }
 
 impl ContrastiveLoss {
@@ -80,7 +121,48 @@ impl ContrastiveLoss {
             distance: Distance::Euclidean,
             reduction: Reduction::Mean,
             backend: None,
+            positive_margin: 0.0,
+            hinge: Hinge::Squared,
+            normalize: false,
         }
+    }
+
+    /// pytorch-metric-learning's `ContrastiveLoss()` with its defaults: `pos_margin = 0`,
+    /// `neg_margin = 1`, linear hinges `relu(D − m₊) + relu(m − D)` (not squared),
+    /// Euclidean distance between L2-normalised embeddings, `w⁺ = w⁻ = 1`, and the mean
+    /// of the non-zero positive losses plus the mean of the non-zero negative ones
+    /// ([`Reduction::AvgNonZero`]). Other margins: [`with_margins`](Self::with_margins).
+    pub const fn pml() -> Self {
+        let mut loss = Self::new(1.0).with_weights(1.0, 1.0);
+        loss.hinge = Hinge::Linear;
+        loss.normalize = true;
+        loss.reduction = Reduction::AvgNonZero;
+        loss
+    }
+
+    /// sentence-transformers' `ContrastiveLoss` defaults: `½·(y·D² + (1 − y)·relu(m − D)²)`
+    /// on the cosine distance with margin 0.5, mean over pairs.
+    pub const fn sentence_transformers() -> Self {
+        Self::new(0.5).with_distance(Distance::Cosine)
+    }
+
+    /// The same loss with margins `m₊` (positive pairs) and `m` (negative pairs).
+    pub const fn with_margins(mut self, positive_margin: f32, negative_margin: f32) -> Self {
+        self.positive_margin = positive_margin;
+        self.margin = negative_margin;
+        self
+    }
+
+    /// The same loss with another hinge shape.
+    pub const fn with_hinge(mut self, hinge: Hinge) -> Self {
+        self.hinge = hinge;
+        self
+    }
+
+    /// The same loss with or without L2 normalisation of the embeddings.
+    pub const fn with_normalize(mut self, normalize: bool) -> Self {
+        self.normalize = normalize;
+        self
     }
 
     /// TF-Addons' and the Keras example's loss: `w⁺ = w⁻ = 1` (their default margin is
@@ -127,6 +209,9 @@ impl ContrastiveLoss {
         let kernels = self.kernels()?;
         check::same_len("b", a.len(), b.len())?;
         check::label(label)?;
+        if !self.is_classic() {
+            return Ok(self.general_pair(kernels, a, b, label, None));
+        }
         Ok(self.pair_loss(kernels, a, b, label))
     }
 
@@ -145,6 +230,9 @@ impl ContrastiveLoss {
         check::same_len("grad_a", a.len(), grad_a.len())?;
         check::same_len("grad_b", a.len(), grad_b.len())?;
         check::label(label)?;
+        if !self.is_classic() {
+            return Ok(self.general_pair(kernels, a, b, label, Some((grad_a, grad_b))));
+        }
         Ok(self.pair_loss_with_grad(kernels, a, b, label, 2.0, grad_a, grad_b))
     }
 
@@ -167,6 +255,9 @@ impl ContrastiveLoss {
         if rows == 0 {
             return Ok(0.0);
         }
+        if !self.is_classic() {
+            return self.general_batch(kernels, (a, b, dim, labels), None, None);
+        }
         let mut total = 0.0f64;
         match self.distance {
             // The blocks check their labels (this call has no output to leave untouched on
@@ -174,7 +265,7 @@ impl ContrastiveLoss {
             Distance::Euclidean => {
                 self.for_each_block(kernels, a, b, dim, labels, 2.0, |block| total += block.sum)?
             }
-            Distance::Cosine => {
+            Distance::Cosine | Distance::SquaredEuclidean => {
                 check::labels(labels)?;
                 self.for_each_cosine_loss(kernels, a, b, dim, labels, |_, loss| {
                     total += f64::from(loss)
@@ -198,6 +289,11 @@ impl ContrastiveLoss {
         if rows == 0 {
             return Ok(());
         }
+        if !self.is_classic() {
+            return self
+                .general_batch(kernels, (a, b, dim, labels), Some(out), None)
+                .map(|_| ());
+        }
         match self.distance {
             Distance::Euclidean => {
                 self.for_each_block(kernels, a, b, dim, labels, 2.0, |block| {
@@ -205,7 +301,7 @@ impl ContrastiveLoss {
                         .copy_from_slice(&block.losses[..block.rows]);
                 })?
             }
-            Distance::Cosine => {
+            Distance::Cosine | Distance::SquaredEuclidean => {
                 self.for_each_cosine_loss(kernels, a, b, dim, labels, |row, loss| out[row] = loss)
             }
         }
@@ -230,15 +326,19 @@ impl ContrastiveLoss {
         if rows == 0 {
             return Ok(0.0);
         }
+        if !self.is_classic() {
+            let grads = Some((grad_a, grad_b));
+            return self.general_batch(kernels, (a, b, dim, labels), None, grads);
+        }
         let two_c = match self.reduction {
             Reduction::Mean => 2.0 / rows as f32,
-            Reduction::Sum => 2.0,
+            _ => 2.0,
         };
         let total = match self.distance {
             Distance::Euclidean => {
                 self.euclidean_batch_with_grad(kernels, a, b, dim, labels, two_c, grad_a, grad_b)?
             }
-            Distance::Cosine => {
+            Distance::Cosine | Distance::SquaredEuclidean => {
                 let mut total = 0.0f64;
                 let rows = a.chunks_exact(dim).zip(b.chunks_exact(dim)).zip(
                     grad_a
@@ -257,7 +357,19 @@ impl ContrastiveLoss {
         Ok(self.reduce(total, rows))
     }
 
-    fn kernels(&self) -> Result<&'static Kernels, Error> {
+    /// Whether this is the loss of today's presets (`m₊ = 0`, squared hinge, no
+    /// normalisation, Euclidean or cosine distance, mean or sum), which keeps its own,
+    /// faster path; every other combination takes the general one (`margins.rs`).
+    pub(crate) fn is_classic(&self) -> bool {
+        self.positive_margin == 0.0
+            && self.hinge == Hinge::Squared
+            && !self.normalize
+            && matches!(self.distance, Distance::Euclidean | Distance::Cosine)
+            && matches!(self.reduction, Reduction::Mean | Reduction::Sum)
+    }
+
+    pub(crate) fn kernels(&self) -> Result<&'static Kernels, Error> {
+        check::margin(self.positive_margin)?;
         check::margin(self.margin)?;
         check::weight("positive_weight", self.positive_weight)?;
         check::weight("negative_weight", self.negative_weight)?;
@@ -291,7 +403,7 @@ impl ContrastiveLoss {
     fn reduce(&self, total: f64, rows: usize) -> f32 {
         match self.reduction {
             Reduction::Mean => (total / rows as f64) as f32,
-            Reduction::Sum => total as f32,
+            Reduction::Sum | Reduction::AvgNonZero => total as f32,
         }
     }
 
@@ -311,7 +423,9 @@ impl ContrastiveLoss {
                 let sep = Separation::of(kernels, a, b);
                 terms.loss_at(&sep)
             }
-            Distance::Cosine => cosine_loss(terms, &Cosine::of(kernels, a, b)),
+            Distance::Cosine | Distance::SquaredEuclidean => {
+                cosine_loss(terms, &Cosine::of(kernels, a, b))
+            }
         }
     }
 
@@ -334,7 +448,7 @@ impl ContrastiveLoss {
                     .write(kernels, a, b, grad_a, grad_b);
                 terms.loss_at(&sep)
             }
-            Distance::Cosine => {
+            Distance::Cosine | Distance::SquaredEuclidean => {
                 let cos = Cosine::of(kernels, a, b);
                 cosine_gradient(kernels, terms, cos, two_c, a, b, grad_a, grad_b);
                 cosine_loss(terms, &cos)

@@ -211,6 +211,39 @@ pub(crate) fn cosine_gradient(
         );
         return cosine_gradient_rescaled(a, b, cos, g, grad_a, grad_b);
     }
+    write_cosine_gradient(kernels, cos, g, a, b, grad_a, grad_b);
+}
+
+/// Writes `g·∂cos/∂a` and `g·∂cos/∂b` for a finite, nonzero `g` (NaN for a NaN cosine, 0
+/// where either vector is zero or `g` is 0): through the kernel where the coefficients
+/// are normal, else on rescaled vectors.
+pub(crate) fn write_cosine_gradient(
+    kernels: &Kernels,
+    cos: Cosine,
+    g: f32,
+    a: &[f32],
+    b: &[f32],
+    grad_a: &mut [f32],
+    grad_b: &mut [f32],
+) {
+    if cos.cos.is_nan() || g.is_nan() {
+        grad_a.fill(f32::NAN);
+        grad_b.fill(f32::NAN);
+        return;
+    }
+    if g == 0.0 || cos.has_zero_vector() {
+        grad_a.fill(0.0);
+        grad_b.fill(0.0);
+        return;
+    }
+    if g.is_infinite() {
+        // The direction times ±∞ (select: a zero component stays 0).
+        write_cosine_gradient(kernels, cos, g.signum(), a, b, grad_a, grad_b);
+        for v in grad_a.iter_mut().chain(grad_b.iter_mut()) {
+            *v = if *v == 0.0 { 0.0 } else { *v * f32::INFINITY };
+        }
+        return;
+    }
     if cos.plain {
         let cross = g / (cos.norm_a * cos.norm_b);
         let self_a = -g * cos.cos / (cos.norm_a * cos.norm_a);

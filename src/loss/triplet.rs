@@ -232,7 +232,7 @@ impl TripletLoss {
         check::same_len("grad_negative", anchor.len(), grad_negative.len())?;
         self.check_reducible(rows)?;
         let c = match self.reduction {
-            Reduction::Mean => 1.0 / rows as f32,
+            Reduction::Mean | Reduction::AvgNonZero => 1.0 / rows as f32,
             Reduction::Sum => 1.0,
         };
         let mut total = 0.0f64;
@@ -291,6 +291,14 @@ impl TripletLoss {
     }
 
     fn check_reducible(&self, rows: usize) -> Result<(), Error> {
+        // `AvgNonZero` (the in-batch contrastive loss's reduction) is not defined for this
+        // loss yet: refused, so the arms below that accept it are never reached with it.
+        if self.reduction == Reduction::AvgNonZero {
+            return Err(Error::InvalidParameter {
+                argument: "reduction",
+                value: f32::NAN,
+            });
+        }
         if rows == 0 && self.reduction == Reduction::Mean {
             Err(Error::Empty { argument: "anchor" })
         } else {
@@ -300,7 +308,7 @@ impl TripletLoss {
 
     fn reduce(&self, total: f64, rows: usize) -> f32 {
         match self.reduction {
-            Reduction::Mean => (total / rows as f64) as f32,
+            Reduction::Mean | Reduction::AvgNonZero => (total / rows as f64) as f32,
             Reduction::Sum => total as f32,
         }
     }

@@ -30,7 +30,7 @@ fn distance_row(
             0.0
         } else {
             match distance {
-                Distance::Euclidean => {
+                Distance::Euclidean | Distance::SquaredEuclidean => {
                     let s = (kernels.squared_euclidean)(xa, xj);
                     if is_positive_normal(s) {
                         sqrt(s)
@@ -240,7 +240,7 @@ impl BatchHardTripletLoss {
     /// [`batch_with_grad`](Self::batch_with_grad) need for `rows` rows of `dim`.
     pub const fn scratch_len(&self, rows: usize, dim: usize) -> usize {
         match self.distance {
-            Distance::Euclidean => rows,
+            Distance::Euclidean | Distance::SquaredEuclidean => rows,
             Distance::Cosine => rows.saturating_add(dim.saturating_mul(2)),
         }
     }
@@ -286,6 +286,15 @@ impl BatchHardTripletLoss {
         scratch: &mut [f32],
     ) -> Result<f32, Error> {
         check::margin(self.margin)?;
+        // The squared Euclidean distance (the in-batch contrastive loss's option) is not
+        // defined for the triplet losses yet: refused, so the arms that accept it are never
+        // reached with it.
+        if self.distance == Distance::SquaredEuclidean {
+            return Err(Error::InvalidParameter {
+                argument: "distance",
+                value: f32::NAN,
+            });
+        }
         let kernels = kernels::select(self.backend)?;
         let rows = x.len().checked_div(dim).unwrap_or(0);
         let rows = check_in_batch(x, dim, classes, scratch.len(), self.scratch_len(rows, dim))?;
@@ -342,7 +351,9 @@ impl BatchHardTripletLoss {
                     return;
                 }
                 match self.distance {
-                    Distance::Euclidean => add_euclidean(g, x, dim, i, j, d, sign * w),
+                    Distance::Euclidean | Distance::SquaredEuclidean => {
+                        add_euclidean(g, x, dim, i, j, d, sign * w)
+                    }
                     Distance::Cosine => add_cosine(kernels, g, x, dim, i, j, d, sign * w, tmp),
                 }
             };

@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod inbatch_oracle;
 pub mod triplet_oracle;
 
 /// The unit roundoff of f32.
