@@ -7,7 +7,7 @@
 pub mod net;
 
 use contrastive::{BatchHardTripletLoss, ContrastiveLoss, Error};
-use net::{PIXEL_MAX, PIXELS, PairScratch, Rng, Sgd, Shape};
+use net::{PIXEL_MAX, PIXELS, Rng, Sgd, Shape};
 use std::time::{Duration, Instant};
 
 /// The UCI optical digits as scikit-learn ships them (`data/digits/`).
@@ -137,7 +137,8 @@ pub fn shuffle<T>(v: &mut [T], rng: &mut Rng) {
 /// Which loss a run trains with.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Objective {
-    /// The contrastive loss over every pair of each mini-batch.
+    /// The contrastive loss over every pair of each mini-batch
+    /// ([`ContrastiveLoss::in_batch_with_grad`]).
     Contrastive(ContrastiveLoss),
     /// The batch-hard triplet loss (for each anchor, its farthest positive and nearest
     /// negative in the mini-batch).
@@ -242,23 +243,14 @@ pub fn train(
     let (mut grads, mut velocity) = (vec![0.0; params.len()], vec![0.0; params.len()]);
     let groups = train.groups();
     let n = config.classes_per_batch.min(groups.len()) * config.per_class;
-    let (mut x, mut classes) = (vec![0.0f32; n * shape.input], vec![0u8; n]);
-    let mut classes_u32 = vec![0u32; n];
-    let mut triplet_scratch = Vec::new();
+    let (mut x, mut classes) = (vec![0.0f32; n * shape.input], vec![0u32; n]);
+    let mut scratch = Vec::new();
     let mut hidden = vec![0.0f32; n * shape.hidden];
     let mut d_hidden = vec![0.0f32; n * shape.hidden];
     let (mut emb, mut d_emb) = (
         vec![0.0f32; n * shape.output],
         vec![0.0f32; n * shape.output],
     );
-    let pairs = net::pair_count(n);
-    let mut pair_buffers = [
-        vec![0.0f32; pairs * shape.output],
-        vec![0.0f32; pairs * shape.output],
-        vec![0.0f32; pairs * shape.output],
-        vec![0.0f32; pairs * shape.output],
-    ];
-    let mut labels = vec![0.0f32; pairs];
     let steps = train.len().div_ceil(n).max(1);
     let mut order: Vec<usize> = (0..groups.len()).collect();
     let mut epoch_loss = Vec::with_capacity(config.epochs);
@@ -280,42 +272,18 @@ pub fn train(
                             .zip(train.features(i))
                             .for_each(|(d, s)| *d = s);
                     }
-                    classes[row] = train.classes[i];
+                    classes[row] = u32::from(train.classes[i]);
                 }
             }
             net::forward(&shape, &params, &x, &mut hidden, &mut emb);
             let loss = match config.objective {
                 Objective::Contrastive(loss) => {
-                    let [a, b, grad_a, grad_b] = &mut pair_buffers;
-                    let scratch = PairScratch {
-                        a,
-                        b,
-                        labels: &mut labels,
-                        grad_a,
-                        grad_b,
-                    };
-                    net::contrastive_all_pairs(
-                        &loss,
-                        &emb,
-                        shape.output,
-                        &classes,
-                        scratch,
-                        &mut d_emb,
-                    )?
+                    scratch.resize(loss.scratch_len(n, shape.output), 0.0);
+                    loss.in_batch_with_grad(&emb, shape.output, &classes, &mut d_emb, &mut scratch)?
                 }
                 Objective::TripletBatchHard(loss) => {
-                    classes_u32
-                        .iter_mut()
-                        .zip(&classes)
-                        .for_each(|(d, &c)| *d = u32::from(c));
-                    triplet_scratch.resize(loss.scratch_len(n, shape.output), 0.0);
-                    loss.batch_with_grad(
-                        &emb,
-                        shape.output,
-                        &classes_u32,
-                        &mut d_emb,
-                        &mut triplet_scratch,
-                    )?
+                    scratch.resize(loss.scratch_len(n, shape.output), 0.0);
+                    loss.batch_with_grad(&emb, shape.output, &classes, &mut d_emb, &mut scratch)?
                 }
             };
             sum += f64::from(loss);

@@ -6,7 +6,7 @@
 //! example (buffers in `Vec`s) and in the Cortex-M firmware (buffers in statics): this file
 //! uses `core` and `contrastive` only.
 
-use contrastive::{ContrastiveLoss, Error};
+use contrastive::Error;
 
 /// Pixels are integers in `0..=16`; the network sees them divided by 16.
 pub const PIXEL_MAX: f32 = 16.0;
@@ -230,93 +230,6 @@ impl Sgd {
             *p -= self.learning_rate * (*v + self.weight_decay * *p);
         }
     }
-}
-
-/// The number of unordered pairs `i < j` of a batch of `n`.
-pub const fn pair_count(n: usize) -> usize {
-    n * n.saturating_sub(1) / 2
-}
-
-/// Scratch for [`contrastive_all_pairs`]: for a batch of `n` embeddings of `dim` floats,
-/// `a`, `b`, `grad_a` and `grad_b` hold `pair_count(n) × dim` floats, `labels`
-/// `pair_count(n)`.
-pub struct PairScratch<'a> {
-    /// The first embedding of each pair.
-    pub a: &'a mut [f32],
-    /// The second embedding of each pair.
-    pub b: &'a mut [f32],
-    /// 1 for pairs of the same class, 0 otherwise.
-    pub labels: &'a mut [f32],
-    /// The gradient with respect to `a`.
-    pub grad_a: &'a mut [f32],
-    /// The gradient with respect to `b`.
-    pub grad_b: &'a mut [f32],
-}
-
-/// The contrastive loss over every pair `i < j` of a mini-batch (positive when the classes
-/// match), reduced as `loss` says, and its gradient with respect to each embedding
-/// (written into `grad`, `n × dim`).
-///
-/// The pairs are written out explicitly and handed to
-/// [`ContrastiveLoss::batch_with_grad`]; their gradients are then summed back onto the
-/// embeddings they came from.
-///
-/// # Errors
-/// [`Error::LengthMismatch`] if `classes`, `grad` or the scratch do not fit `emb`, and any
-/// error of [`ContrastiveLoss::batch_with_grad`].
-pub fn contrastive_all_pairs(
-    loss: &ContrastiveLoss,
-    emb: &[f32],
-    dim: usize,
-    classes: &[u8],
-    scratch: PairScratch<'_>,
-    grad: &mut [f32],
-) -> Result<f32, Error> {
-    let n = classes.len();
-    let pairs = pair_count(n);
-    same_len("emb", n * dim, emb.len())?;
-    same_len("grad", n * dim, grad.len())?;
-    same_len("scratch.labels", pairs, scratch.labels.len())?;
-    for (name, s) in [("scratch.a", &*scratch.a), ("scratch.b", &*scratch.b)] {
-        same_len(name, pairs * dim, s.len())?;
-    }
-    let mut p = 0;
-    for i in 0..n {
-        for j in i + 1..n {
-            scratch.a[p * dim..(p + 1) * dim].copy_from_slice(&emb[i * dim..(i + 1) * dim]);
-            scratch.b[p * dim..(p + 1) * dim].copy_from_slice(&emb[j * dim..(j + 1) * dim]);
-            scratch.labels[p] = if classes[i] == classes[j] { 1.0 } else { 0.0 };
-            p += 1;
-        }
-    }
-    let value = loss.batch_with_grad(
-        scratch.a,
-        scratch.b,
-        dim,
-        scratch.labels,
-        scratch.grad_a,
-        scratch.grad_b,
-    )?;
-    grad.fill(0.0);
-    let mut p = 0;
-    for i in 0..n {
-        for j in i + 1..n {
-            let (ga, gb) = (
-                &scratch.grad_a[p * dim..(p + 1) * dim],
-                &scratch.grad_b[p * dim..(p + 1) * dim],
-            );
-            grad[i * dim..(i + 1) * dim]
-                .iter_mut()
-                .zip(ga)
-                .for_each(|(g, d)| *g += d);
-            grad[j * dim..(j + 1) * dim]
-                .iter_mut()
-                .zip(gb)
-                .for_each(|(g, d)| *g += d);
-            p += 1;
-        }
-    }
-    Ok(value)
 }
 
 fn same_len(argument: &'static str, expected: usize, found: usize) -> Result<(), Error> {

@@ -5,7 +5,7 @@ mod common;
 
 use common::net_oracle;
 use contrastive::{ContrastiveLoss, Distance, Error};
-use digits::net::{self, PairScratch, Rng, Shape};
+use digits::net::{self, Rng, Shape};
 
 /// `|analytic − numeric| ≤ tol · max(1, max |numeric|)` componentwise.
 fn assert_close(analytic: &[f32], numeric: &[f64], tol: f64, what: &str) {
@@ -119,30 +119,19 @@ fn linear_embedding_gradient_matches_finite_differences() {
     );
 }
 
-/// `contrastive_all_pairs`' gradient with respect to the embeddings against finite
-/// differences of the f64 all-pairs oracle.
-fn check_all_pairs(loss: ContrastiveLoss, dim: usize, classes: &[u8], seed: u64) {
+/// The in-batch contrastive loss the example trains with, and its gradient with respect to
+/// the embeddings, against the f64 all-pairs oracle and its finite differences: the mean
+/// over ordered pairs the crate computes is the mean over unordered pairs the oracle sums.
+fn check_in_batch(loss: ContrastiveLoss, dim: usize, classes: &[u8], seed: u64) {
     let mut rng = Rng::new(seed);
     let n = classes.len();
     let emb = random(&mut rng, n * dim, 0.5);
-    let pairs = net::pair_count(n);
-    let mut bufs = [
-        vec![0.0f32; pairs * dim],
-        vec![0.0; pairs * dim],
-        vec![0.0; pairs * dim],
-        vec![0.0; pairs * dim],
-    ];
-    let mut labels = vec![0.0f32; pairs];
-    let [a, b, ga, gb] = &mut bufs;
-    let scratch = PairScratch {
-        a,
-        b,
-        labels: &mut labels,
-        grad_a: ga,
-        grad_b: gb,
-    };
+    let classes32: Vec<u32> = classes.iter().map(|&c| u32::from(c)).collect();
+    let mut scratch = vec![0.0f32; loss.scratch_len(n, dim)];
     let mut grad = vec![f32::NAN; n * dim];
-    let value = net::contrastive_all_pairs(&loss, &emb, dim, classes, scratch, &mut grad).unwrap();
+    let value = loss
+        .in_batch_with_grad(&emb, dim, &classes32, &mut grad, &mut scratch)
+        .unwrap();
 
     let cosine = loss.distance == Distance::Cosine;
     let oracle = |e: &[f64]| {
@@ -166,11 +155,11 @@ fn check_all_pairs(loss: ContrastiveLoss, dim: usize, classes: &[u8], seed: u64)
 }
 
 #[test]
-fn all_pairs_contrastive_gradient_matches_finite_differences() {
+fn in_batch_contrastive_gradient_matches_finite_differences() {
     let classes = [0, 1, 0, 2, 1, 1, 2, 0];
-    check_all_pairs(ContrastiveLoss::new(1.0), 5, &classes, 5);
-    check_all_pairs(ContrastiveLoss::tfa(0.8), 16, &classes, 6);
-    check_all_pairs(
+    check_in_batch(ContrastiveLoss::new(1.0), 5, &classes, 5);
+    check_in_batch(ContrastiveLoss::tfa(0.8), 16, &classes, 6);
+    check_in_batch(
         ContrastiveLoss::new(0.5).with_distance(Distance::Cosine),
         16,
         &classes,
@@ -179,51 +168,29 @@ fn all_pairs_contrastive_gradient_matches_finite_differences() {
 }
 
 #[test]
-fn all_pairs_rejects_bad_sizes() {
+fn in_batch_rejects_bad_sizes() {
     let loss = ContrastiveLoss::new(1.0);
     let emb = [0.0f32; 6];
-    let (mut a, mut b, mut ga, mut gb, mut labels) = (
-        [0.0f32; 6],
-        [0.0f32; 6],
-        [0.0f32; 6],
-        [0.0f32; 6],
-        [0.0f32; 3],
-    );
+    let mut scratch = vec![0.0f32; loss.scratch_len(3, 2)];
     let mut grad = [0.0f32; 6];
-    let mut run = |classes: &[u8], grad: &mut [f32], labels: &mut [f32]| {
-        let scratch = PairScratch {
-            a: &mut a,
-            b: &mut b,
-            labels,
-            grad_a: &mut ga,
-            grad_b: &mut gb,
-        };
-        net::contrastive_all_pairs(&loss, &emb, 2, classes, scratch, grad)
-    };
-    // Three rows of dim 2: three pairs.
-    assert!(run(&[0, 1, 0], &mut grad, &mut labels).is_ok());
+    assert!(
+        loss.in_batch_with_grad(&emb, 2, &[0, 1, 0], &mut grad, &mut scratch)
+            .is_ok()
+    );
     assert!(matches!(
-        run(&[0, 1], &mut grad, &mut labels),
+        loss.in_batch_with_grad(&emb, 2, &[0, 1], &mut grad, &mut scratch),
         Err(Error::LengthMismatch { .. })
     ));
     assert!(matches!(
-        run(&[0, 1, 0], &mut grad[..4], &mut labels),
+        loss.in_batch_with_grad(&emb, 2, &[0, 1, 0], &mut grad[..4], &mut scratch),
         Err(Error::LengthMismatch { .. })
     ));
+    assert!(
+        loss.in_batch_with_grad(&emb, 2, &[0, 1, 0], &mut grad, &mut [])
+            .is_err()
+    );
     assert!(matches!(
-        run(&[0, 1, 0], &mut grad, &mut labels[..2]),
-        Err(Error::LengthMismatch { .. })
-    ));
-    let bad = ContrastiveLoss::new(-1.0);
-    let scratch = PairScratch {
-        a: &mut a,
-        b: &mut b,
-        labels: &mut labels,
-        grad_a: &mut ga,
-        grad_b: &mut gb,
-    };
-    assert!(matches!(
-        net::contrastive_all_pairs(&bad, &emb, 2, &[0, 1, 0], scratch, &mut grad),
+        ContrastiveLoss::new(-1.0).in_batch_with_grad(&emb, 2, &[0, 1, 0], &mut grad, &mut scratch),
         Err(Error::InvalidMargin { .. })
     ));
 }

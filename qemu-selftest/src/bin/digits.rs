@@ -6,7 +6,8 @@
 //! Runs on `qemu-system-arm -machine mps2-an386` (the runner of `.cargo/config.toml`).
 //! The training step is the desktop example's (`examples/digits/src/net.rs`, compiled here
 //! as it is): batches of 5 classes × 3 images of the digits 0–4, the contrastive loss over
-//! every pair of the batch (cosine distance, margin 0.5), SGD with momentum. It prints the
+//! every pair of the batch (`ContrastiveLoss::in_batch_with_grad`, cosine distance,
+//! margin 0.5), SGD with momentum. It prints the
 //! loss every 25 steps, 5-way 5-shot accuracy by nearest prototype before and after
 //! training (on held-out images of the digits 0–4 and on the unseen digits 5–9), and the
 //! peak stack, measured by painting the stack before `main`'s work and looking for the
@@ -20,7 +21,7 @@
 mod net;
 
 use contrastive::{ContrastiveLoss, Distance};
-use net::{PIXEL_MAX, PIXELS, PairScratch, Rng, Sgd, Shape};
+use net::{PIXEL_MAX, PIXELS, Rng, Sgd, Shape};
 use semihosting::println;
 
 #[cfg(target_arch = "arm")]
@@ -87,7 +88,9 @@ const PARAMS: usize = SHAPE.param_len();
 const CLASSES_PER_BATCH: usize = 5;
 const PER_BATCH_CLASS: usize = 3;
 const BATCH: usize = CLASSES_PER_BATCH * PER_BATCH_CLASS;
-const PAIRS: usize = net::pair_count(BATCH);
+/// Scratch of the in-batch loss: `loss.scratch_len(BATCH, 16)` (checked in `main`; the
+/// loss would return `Error::ScratchTooShort` otherwise).
+const SCRATCH: usize = 1054;
 const STEPS: usize = 300;
 const EPISODES: usize = 200;
 
@@ -163,30 +166,21 @@ fn train_step(
     velocity: &mut [f32; PARAMS],
 ) -> f32 {
     let mut x = [0.0f32; BATCH * PIXELS];
-    let mut classes = [0u8; BATCH];
+    let mut classes = [0u32; BATCH];
     let mut emb = [0.0f32; BATCH * 16];
     let mut d_emb = [0.0f32; BATCH * 16];
     let mut grads = [0.0f32; PARAMS];
-    let (mut a, mut b) = ([0.0f32; PAIRS * 16], [0.0f32; PAIRS * 16]);
-    let (mut grad_a, mut grad_b) = ([0.0f32; PAIRS * 16], [0.0f32; PAIRS * 16]);
-    let mut labels = [0.0f32; PAIRS];
+    let mut scratch = [0.0f32; SCRATCH];
     for c in 0..CLASSES_PER_BATCH {
         for k in 0..PER_BATCH_CLASS {
             let row = c * PER_BATCH_CLASS + k;
             let image = c * PER_CLASS + rng.below(TRAIN_PER_CLASS);
             load(image, &mut x[row * PIXELS..(row + 1) * PIXELS]);
-            classes[row] = c as u8;
+            classes[row] = c as u32;
         }
     }
     net::forward(&SHAPE, params, &x, &mut [], &mut emb);
-    let scratch = PairScratch {
-        a: &mut a,
-        b: &mut b,
-        labels: &mut labels,
-        grad_a: &mut grad_a,
-        grad_b: &mut grad_b,
-    };
-    let value = match net::contrastive_all_pairs(loss, &emb, 16, &classes, scratch, &mut d_emb) {
+    let value = match loss.in_batch_with_grad(&emb, 16, &classes, &mut d_emb, &mut scratch) {
         Ok(v) => v,
         Err(e) => {
             println!("loss failed: {e}");
@@ -217,6 +211,11 @@ fn main() -> ! {
     report("before training", &params, &mut emb);
 
     let loss = ContrastiveLoss::new(0.5).with_distance(Distance::Cosine);
+    let needed = loss.scratch_len(BATCH, SHAPE.output);
+    println!("in-batch loss scratch: {needed} floats ({SCRATCH} reserved)");
+    if needed > SCRATCH {
+        qemu_selftest::exit(1);
+    }
     let sgd = Sgd {
         learning_rate: 0.05,
         momentum: 0.9,
