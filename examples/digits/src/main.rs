@@ -10,6 +10,7 @@
 //! networks. Draws the loss curves and a PCA view of the unseen classes into OUTPUT_DIR
 //! (default `target/digits`).
 
+#[cfg(feature = "plots")]
 mod plot;
 
 use contrastive::{BatchHardTripletLoss, ContrastiveLoss, Distance};
@@ -62,7 +63,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         Objective::Contrastive(ContrastiveLoss::new(0.5).with_distance(Distance::Cosine)),
         Objective::TripletBatchHard(BatchHardTripletLoss::new(0.5)),
     ];
-    let mut runs = Vec::new();
+    let mut runs: Vec<Run> = Vec::new();
     for objective in objectives {
         let config = Config::example(objective);
         println!();
@@ -150,7 +151,30 @@ fn main() -> Result<(), Box<dyn Error>> {
         train.len()
     );
 
-    std::fs::create_dir_all(&out_dir)?;
+    #[cfg(feature = "plots")]
+    draw(&out_dir, &runs, &rows, &unseen)?;
+    #[cfg(not(feature = "plots"))]
+    println!("\nno pictures in {out_dir:?}: built without the `plots` feature");
+    let training: f64 = runs.iter().map(|(_, t, _)| t.time.as_secs_f64()).sum();
+    println!(
+        "\ntraining {training:.2} s in total, wall time {:.2} s",
+        wall.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+/// A training run: its settings, its result, and the unseen classes' accuracy per epoch.
+type Run = (Config, digits::Trained, Vec<f32>);
+
+/// The pictures: loss curves and PCA views, into `out_dir`.
+#[cfg(feature = "plots")]
+fn draw(
+    out_dir: &std::path::Path,
+    runs: &[Run],
+    rows: &[Row],
+    unseen: &Digits,
+) -> Result<(), Box<dyn Error>> {
+    std::fs::create_dir_all(out_dir)?;
     let curves: Vec<plot::Curves> = runs
         .iter()
         .map(|(c, t, a)| plot::Curves {
@@ -164,16 +188,16 @@ fn main() -> Result<(), Box<dyn Error>> {
         "raw pixels".to_string(),
         digits::pca2(&unseen.feature_matrix(), PIXELS),
     )];
-    for (config, trained, _) in &runs {
+    for (config, trained, _) in runs {
         views.push((
             format!("{} embedding", config.objective.name()),
             digits::pca2(
-                &digits::embed(&SHAPE, &trained.params, &unseen),
+                &digits::embed(&SHAPE, &trained.params, unseen),
                 SHAPE.output,
             ),
         ));
     }
-    match plot::draw(&out_dir, &curves, &views, &unseen.classes) {
+    match plot::draw(out_dir, &curves, &views, &unseen.classes) {
         Ok(files) => {
             println!();
             for f in files {
@@ -182,10 +206,5 @@ fn main() -> Result<(), Box<dyn Error>> {
         }
         Err(e) => println!("\nno pictures: {e}"),
     }
-    let training: f64 = runs.iter().map(|(_, t, _)| t.time.as_secs_f64()).sum();
-    println!(
-        "\ntraining {training:.2} s in total, wall time {:.2} s",
-        wall.elapsed().as_secs_f64()
-    );
     Ok(())
 }
