@@ -73,8 +73,6 @@ mod error;
 mod kernels;
 mod loss;
 mod numerics;
-#[cfg(feature = "selftest")]
-pub mod selftest;
 
 pub use distance::{cosine_similarity, dot, euclidean, squared_euclidean, squared_euclidean_rows};
 pub use error::Error;
