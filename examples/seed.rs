@@ -1,6 +1,6 @@
-//! The seed document's example, `np.random.seed(0)`: ten-dimensional inputs, ten labels,
-//! margin 0.5. Prints our loss next to the float64 reference, then a small batch with its
-//! gradients.
+//! The example of the numpy function this crate was specified from (`contrastive::seed`),
+//! `np.random.seed(0)`: ten-dimensional inputs, ten labels, margin 0.5. Prints our loss
+//! next to the float64 reference, then a small batch with its gradients.
 //!
 //!     cargo run --release --example seed
 
@@ -40,7 +40,7 @@ const REFERENCE: f64 = 3.522_784_391_858_832_6;
 fn main() -> Result<(), contrastive::Error> {
     println!("contrastive, backend {:?}", Backend::best());
     println!();
-    println!("The seed document's example (np.random.seed(0), margin 0.5):");
+    println!("The seed function's example (np.random.seed(0), margin 0.5):");
     let (mut grad_1, mut grad_2) = ([0.0; 10], [0.0; 10]);
     let loss = seed::contrastive_loss_with_grad(
         &INPUT_1,

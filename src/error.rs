@@ -4,6 +4,21 @@ use core::fmt;
 
 /// Why a call was refused. Every check is always on (never a `debug_assert`), and every
 /// variant names the argument at fault and the sizes or value that were wrong.
+///
+/// More variants may come as the crate grows: a `match` on it needs a wildcard arm.
+///
+/// ```
+/// use contrastive::{ContrastiveLoss, Error};
+///
+/// let loss = ContrastiveLoss::new(1.0);
+/// match loss.pair(&[0.0, 1.0], &[1.0, 1.0], 2.0) {
+///     Ok(l) => println!("loss {l}"),
+///     Err(Error::InvalidLabel { index, label }) => assert_eq!((index, label), (0, 2.0)),
+///     Err(other) => panic!("{other}"),
+/// }
+/// let err = loss.pair(&[0.0, 1.0], &[1.0], 1.0).unwrap_err();
+/// assert_eq!(err.to_string(), "`b` has length 1, expected 2");
+/// ```
 #[non_exhaustive]
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Error {

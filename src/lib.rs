@@ -28,6 +28,16 @@
 //! # Ok::<(), contrastive::Error>(())
 //! ```
 //!
+//! # What is where
+//!
+//! - [`ContrastiveLoss`]: the loss and its presets, on one pair or on a row-major batch,
+//!   with or without gradients; [`Distance`] and [`Reduction`] configure it.
+//! - [`seed`]: the numpy function the crate was specified from, ported exactly.
+//! - Distances on their own: [`squared_euclidean`], [`euclidean`], [`dot`],
+//!   [`cosine_similarity`], [`squared_euclidean_rows`].
+//! - [`Backend`]: which kernels run; every computation can run on a named one.
+//! - [`Error`]: why a call was refused; every fallible function lists its errors.
+//!
 //! # Numerical guarantees
 //!
 //! With `u = 2⁻²⁴` and `n` the vector length:
@@ -54,16 +64,23 @@
 //!
 //! # Crate features
 //! - `std` (default): run-time detection of AVX2/AVX-512 on x86-64 (cached after the first
-//!   call), and `f32::sqrt`. Without it (`default-features = false`) the crate is `no_std`,
-//!   allocation-free, and picks its backend from `cfg(target_feature)` at compile time.
+//!   call), and `f32::sqrt`. Implies `alloc`. Without it (`default-features = false`) the
+//!   crate is `no_std` and picks its backend from `cfg(target_feature)` at compile time.
+//! - `alloc`: the `Vec`-returning twins of the slice APIs
+//!   (`ContrastiveLoss::pair_with_grad_vec`, `squared_euclidean_rows_vec`, …). They need
+//!   a global allocator, not `std`. Without `alloc` the crate never allocates.
 
 #![no_std]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(unsafe_op_in_unsafe_fn)]
 #![deny(missing_docs)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
 #[cfg(any(test, feature = "std"))]
 extern crate std;
+
+#[cfg(feature = "alloc")]
+extern crate alloc;
 
 #[cfg(any(test, not(feature = "std")))]
 mod arch_sqrt;
@@ -82,9 +99,9 @@ pub use loss::seed;
 
 #[doc = include_str!("../docs/guarantees.md")]
 pub mod guarantees {}
-#[cfg(feature = "std")]
+#[cfg(feature = "alloc")]
 mod vec;
-#[cfg(feature = "std")]
+#[cfg(feature = "alloc")]
 pub use vec::{LossWithGrad, squared_euclidean_rows_vec};
 
 /// The README's examples run as doctests, so that it keeps telling the truth.

@@ -91,6 +91,7 @@ fn reference(loss: &ContrastiveLoss, a: &[f32], b: &[f32], y: f32) -> oracle::Pa
     match loss.distance {
         Distance::Euclidean => oracle::euclidean_pair(a, b, t),
         Distance::Cosine => oracle::cosine_pair(a, b, t),
+        other => unimplemented!("no oracle for {other:?}"),
     }
 }
 

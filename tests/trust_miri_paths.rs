@@ -161,6 +161,7 @@ fn pair_losses_and_gradients_at_every_loop_shape() {
                         let r = match distance {
                             Distance::Euclidean => oracle::euclidean_pair(a, b, t),
                             Distance::Cosine => oracle::cosine_pair(a, b, t),
+                            other => unimplemented!("no oracle for {other:?}"),
                         };
                         let ctx = || format!("{backend:?} {distance:?} n = {n} y = {label}");
                         check(r.check_loss("pair_with_grad", l, 1.0), ctx);
@@ -202,6 +203,7 @@ fn batches_and_the_seed_at_every_row_length() {
                         let two_c = match reduction {
                             Reduction::Mean => 2.0 / ROWS as f64,
                             Reduction::Sum => 2.0,
+                            other => unimplemented!("no oracle for {other:?}"),
                         };
                         let mut per_pair = [f32::NAN; ROWS];
                         loss.batch_per_pair(&a, &b, dim, &labels, &mut per_pair)
@@ -220,6 +222,7 @@ fn batches_and_the_seed_at_every_row_length() {
                             let reference = match distance {
                                 Distance::Euclidean => oracle::euclidean_pair(rows.0, rows.1, t),
                                 Distance::Cosine => oracle::cosine_pair(rows.0, rows.1, t),
+                                other => unimplemented!("no oracle for {other:?}"),
                             };
                             let ctx = || {
                                 format!(

@@ -1,7 +1,7 @@
-//! The `Vec`-returning twins (feature `std`) give exactly what the slice APIs write, and
+//! The `Vec`-returning twins (feature `alloc`) give exactly what the slice APIs write, and
 //! the same errors.
 
-#![cfg(feature = "std")]
+#![cfg(feature = "alloc")]
 
 use contrastive::{ContrastiveLoss, Error, squared_euclidean_rows, squared_euclidean_rows_vec};
 

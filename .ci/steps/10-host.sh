@@ -3,6 +3,8 @@ step "install rustup components" rustup component add rustfmt clippy
 step "install embedded target" rustup target add thumbv7em-none-eabihf
 step "cargo fmt --check" cargo fmt --all --check
 step "cargo clippy" cargo clippy --all-targets -- -D warnings
+step "cargo doc (warnings are errors)" env RUSTDOCFLAGS="-D warnings" cargo doc --no-deps
 step "cargo test" cargo test
 step "cargo test --no-default-features" cargo test --no-default-features
+step "no_std + alloc build for Cortex-M4F" cargo build --no-default-features --features alloc --target thumbv7em-none-eabihf
 step "no_std build for Cortex-M4F" cargo build --no-default-features --target thumbv7em-none-eabihf

@@ -38,6 +38,7 @@ fn pair_ref(loss: &ContrastiveLoss, a: &[f32], b: &[f32], y: f32, two_c: f64) ->
     match loss.distance {
         Distance::Euclidean => oracle::euclidean_pair(a, b, t),
         Distance::Cosine => oracle::cosine_pair(a, b, t),
+        other => unimplemented!("no oracle for {other:?}"),
     }
 }
 
@@ -77,6 +78,7 @@ fn run(u: &mut Unstructured) -> contrastive_fuzz::Result<()> {
     let (two_c, factor) = match loss.reduction {
         Reduction::Mean => (2.0 / n_rows, 1.0 / n_rows),
         Reduction::Sum => (2.0, 1.0),
+        other => unimplemented!("no oracle for {other:?}"),
     };
     let row = |r: usize| (&a[r * dim..][..dim], &b[r * dim..][..dim]);
     let pair_refs: Vec<PairRef> = (0..rows)

@@ -9,6 +9,9 @@ use crate::numerics::{Cosine, Separation};
 use crate::{Backend, Error, check};
 
 /// The distance a loss is computed on.
+///
+/// More distances may come: a `match` on it needs a wildcard arm.
+#[non_exhaustive]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum Distance {
     /// `D = ‖a − b‖₂` (Hadsell et al., TF-Addons, Caffe).
@@ -20,6 +23,9 @@ pub enum Distance {
 }
 
 /// How per-pair losses of a batch are combined.
+///
+/// More reductions may come: a `match` on it needs a wildcard arm.
+#[non_exhaustive]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum Reduction {
     /// The mean over pairs (an error over zero pairs).
@@ -89,8 +95,9 @@ impl ContrastiveLoss {
         Self::new(margin).with_weights(1.0, 1.0)
     }
 
-    /// The seed document's per-pair weights: `w⁺ = ½`, `w⁻ = 1` (its example margin is
-    /// 0.5). For its exact function, see [`seed::contrastive_loss`](crate::seed).
+    /// The per-pair weights of the numpy function the crate was specified from: `w⁺ = ½`,
+    /// `w⁻ = 1` (its example margin is 0.5). For that exact function, which is not a
+    /// per-pair loss, see [`seed::contrastive_loss`](crate::seed::contrastive_loss).
     pub const fn seed(margin: f32) -> Self {
         Self::new(margin).with_weights(0.5, 1.0)
     }
@@ -123,6 +130,35 @@ impl ContrastiveLoss {
 
     /// The loss of one pair (no reduction). `a` and `b` have equal lengths, which may be 0
     /// (then `D = 0`).
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::LengthMismatch`] if `b` is not as long as `a`;
+    /// - [`Error::InvalidLabel`] if `label` is outside `[0, 1]` or NaN;
+    /// - [`Error::InvalidMargin`] if the margin is negative, NaN or infinite;
+    /// - [`Error::InvalidWeight`] if a weight is negative, NaN or infinite;
+    /// - [`Error::BackendUnavailable`] if a backend named with
+    ///   [`with_backend`](Self::with_backend) cannot run here.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use contrastive::{ContrastiveLoss, Distance, Error};
+    ///
+    /// let loss = ContrastiveLoss::new(1.0);
+    /// // A dissimilar pair at distance 0.5, inside the margin: ½·(1 − 0.5)².
+    /// assert_eq!(loss.pair(&[0.0, 0.0], &[0.3, 0.4], 0.0)?, 0.125);
+    /// // The same pair, similar: ½·0.5².
+    /// assert!((loss.pair(&[0.0, 0.0], &[0.3, 0.4], 1.0)? - 0.125).abs() < 1e-7);
+    /// // Orthogonal vectors are at cosine distance 1.
+    /// let cosine = loss.with_distance(Distance::Cosine);
+    /// assert_eq!(cosine.pair(&[1.0, 0.0], &[0.0, 1.0], 1.0)?, 0.5);
+    ///
+    /// // Labels are in [0, 1], 1 meaning similar.
+    /// let err = loss.pair(&[0.0], &[1.0], -1.0).unwrap_err();
+    /// assert_eq!(err, Error::InvalidLabel { index: 0, label: -1.0 });
+    /// # Ok::<(), contrastive::Error>(())
+    /// ```
     pub fn pair(&self, a: &[f32], b: &[f32], label: f32) -> Result<f32, Error> {
         let kernels = self.kernels()?;
         check::same_len("b", a.len(), b.len())?;
@@ -131,7 +167,35 @@ impl ContrastiveLoss {
     }
 
     /// The loss of one pair and its gradients, written over `grad_a` and `grad_b` (each as
-    /// long as `a`). For the Euclidean distance `grad_b` is `−grad_a`.
+    /// long as `a`). For the Euclidean distance `grad_b` is `−grad_a`. The buffers are
+    /// overwritten, not accumulated into, and left untouched on an error.
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::LengthMismatch`] if `b`, `grad_a` or `grad_b` is not as long as `a`;
+    /// - [`Error::InvalidLabel`] if `label` is outside `[0, 1]` or NaN;
+    /// - [`Error::InvalidMargin`] if the margin is negative, NaN or infinite;
+    /// - [`Error::InvalidWeight`] if a weight is negative, NaN or infinite;
+    /// - [`Error::BackendUnavailable`] if a backend named with
+    ///   [`with_backend`](Self::with_backend) cannot run here.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use contrastive::{ContrastiveLoss, Error};
+    ///
+    /// let loss = ContrastiveLoss::new(1.0);
+    /// let (a, b) = ([1.0, 2.0], [1.0, 1.0]);
+    /// let (mut grad_a, mut grad_b) = ([0.0; 2], [0.0; 2]);
+    /// // A similar pair at distance 1: ½·1², ∂L/∂a = a − b.
+    /// let l = loss.pair_with_grad(&a, &b, 1.0, &mut grad_a, &mut grad_b)?;
+    /// assert_eq!((l, grad_a, grad_b), (0.5, [0.0, 1.0], [-0.0, -1.0]));
+    ///
+    /// // A gradient buffer of the wrong length is refused.
+    /// let err = loss.pair_with_grad(&a, &b, 1.0, &mut [0.0; 3], &mut grad_b).unwrap_err();
+    /// assert_eq!(err, Error::LengthMismatch { argument: "grad_a", expected: 2, found: 3 });
+    /// # Ok::<(), contrastive::Error>(())
+    /// ```
     pub fn pair_with_grad(
         &self,
         a: &[f32],
@@ -149,14 +213,36 @@ impl ContrastiveLoss {
     }
 
     /// The reduced loss of a batch: `a` and `b` hold `N` rows of `dim` floats each
-    /// (row-major), `labels` holds `N` labels.
+    /// (row-major), `labels` holds `N` labels. Per-pair losses are summed in f64.
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::ZeroDimension`] if `dim == 0`;
+    /// - [`Error::LengthMismatch`] if `b` is not as long as `a`, or `labels` does not hold
+    ///   one label per row;
+    /// - [`Error::NotMultipleOfDim`] if `a` is not a whole number of rows of `dim`;
+    /// - [`Error::InvalidLabel`] for a label outside `[0, 1]` or NaN (with its index);
+    /// - [`Error::Empty`] for a [`Reduction::Mean`] over zero rows (a `Sum` is 0);
+    /// - [`Error::InvalidMargin`] if the margin is negative, NaN or infinite;
+    /// - [`Error::InvalidWeight`] if a weight is negative, NaN or infinite;
+    /// - [`Error::BackendUnavailable`] if a backend named with
+    ///   [`with_backend`](Self::with_backend) cannot run here.
+    ///
+    /// # Examples
     ///
     /// ```
-    /// use contrastive::{ContrastiveLoss, Reduction};
+    /// use contrastive::{ContrastiveLoss, Error, Reduction};
+    ///
+    /// // Two rows of dim 2: similar at distance 5, dissimilar at distance 0.
     /// let a = [0.0, 0.0, 1.0, 1.0];
     /// let b = [3.0, 4.0, 1.0, 1.0];
     /// let sum = ContrastiveLoss::tfa(1.0).with_reduction(Reduction::Sum);
     /// assert_eq!(sum.batch(&a, &b, 2, &[1.0, 0.0])?, 25.0 + 1.0);
+    ///
+    /// // The mean over no pairs is undefined; their sum is 0.
+    /// let mean = ContrastiveLoss::tfa(1.0);
+    /// assert_eq!(mean.batch(&[], &[], 2, &[]), Err(Error::Empty { argument: "labels" }));
+    /// assert_eq!(sum.batch(&[], &[], 2, &[])?, 0.0);
     /// # Ok::<(), contrastive::Error>(())
     /// ```
     pub fn batch(&self, a: &[f32], b: &[f32], dim: usize, labels: &[f32]) -> Result<f32, Error> {
@@ -184,7 +270,34 @@ impl ContrastiveLoss {
         Ok(self.reduce(total, rows))
     }
 
-    /// The loss of each pair of a batch, written into `out` (one per row, no reduction).
+    /// The loss of each pair of a batch, written into `out` (one per row, no reduction);
+    /// `out` is left untouched on an error.
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::ZeroDimension`] if `dim == 0`;
+    /// - [`Error::LengthMismatch`] if `b` is not as long as `a`, or `labels` does not hold
+    ///   one label per row, or `out` one element per row;
+    /// - [`Error::NotMultipleOfDim`] if `a` is not a whole number of rows of `dim`;
+    /// - [`Error::InvalidLabel`] for a label outside `[0, 1]` or NaN (with its index);
+    /// - [`Error::InvalidMargin`] if the margin is negative, NaN or infinite;
+    /// - [`Error::InvalidWeight`] if a weight is negative, NaN or infinite;
+    /// - [`Error::BackendUnavailable`] if a backend named with
+    ///   [`with_backend`](Self::with_backend) cannot run here.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use contrastive::ContrastiveLoss;
+    ///
+    /// // Three rows of dim 2: similar at distance 5, dissimilar at 0, dissimilar at 5.
+    /// let a = [0.0, 0.0, 1.0, 1.0, 0.0, 0.0];
+    /// let b = [3.0, 4.0, 1.0, 1.0, 3.0, 4.0];
+    /// let mut out = [0.0; 3];
+    /// ContrastiveLoss::tfa(1.0).batch_per_pair(&a, &b, 2, &[1.0, 0.0, 0.0], &mut out)?;
+    /// assert_eq!(out, [25.0, 1.0, 0.0]); // the last pair is beyond the margin
+    /// # Ok::<(), contrastive::Error>(())
+    /// ```
     pub fn batch_per_pair(
         &self,
         a: &[f32],
@@ -213,7 +326,38 @@ impl ContrastiveLoss {
     }
 
     /// The reduced loss of a batch and its gradients with respect to `a` and `b`, written
-    /// over `grad_a` and `grad_b` (each as long as `a`).
+    /// over `grad_a` and `grad_b` (each as long as `a`). The buffers are overwritten, not
+    /// accumulated into, and left untouched on an error. A [`Reduction::Mean`] scales every
+    /// gradient by `1/N`.
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::ZeroDimension`] if `dim == 0`;
+    /// - [`Error::LengthMismatch`] if `b` is not as long as `a`, or `labels` does not hold
+    ///   one label per row, or `grad_a` or `grad_b` is not as long as `a`;
+    /// - [`Error::NotMultipleOfDim`] if `a` is not a whole number of rows of `dim`;
+    /// - [`Error::InvalidLabel`] for a label outside `[0, 1]` or NaN (with its index);
+    /// - [`Error::Empty`] for a [`Reduction::Mean`] over zero rows (a `Sum` is 0);
+    /// - [`Error::InvalidMargin`] if the margin is negative, NaN or infinite;
+    /// - [`Error::InvalidWeight`] if a weight is negative, NaN or infinite;
+    /// - [`Error::BackendUnavailable`] if a backend named with
+    ///   [`with_backend`](Self::with_backend) cannot run here.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use contrastive::ContrastiveLoss;
+    ///
+    /// // Two rows of dim 2: similar at distance 5, dissimilar at distance 0.
+    /// let (a, b) = ([0.0, 0.0, 1.0, 1.0], [3.0, 4.0, 1.0, 1.0]);
+    /// let (mut grad_a, mut grad_b) = ([0.0; 4], [0.0; 4]);
+    /// let loss = ContrastiveLoss::new(1.0);
+    /// let mean = loss.batch_with_grad(&a, &b, 2, &[1.0, 0.0], &mut grad_a, &mut grad_b)?;
+    /// assert_eq!(mean, (12.5 + 0.5) / 2.0);
+    /// // Row 0: 2·½·(a − b)/2. Row 1: at distance 0 the gradient is the subgradient 0.
+    /// assert_eq!(grad_a, [-1.5, -2.0, 0.0, 0.0]);
+    /// # Ok::<(), contrastive::Error>(())
+    /// ```
     pub fn batch_with_grad(
         &self,
         a: &[f32],

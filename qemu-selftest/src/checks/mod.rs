@@ -402,6 +402,8 @@ fn pair_scale(
                 grad: two_c * slope * dcos,
             }
         }
+        // `Distance` is non-exhaustive; the golden cases use only the two above.
+        _ => unreachable!("a golden case with a distance the selftest does not know"),
     }
 }
 
@@ -496,6 +498,8 @@ fn golden_contrastive(case: &Golden, loss: ContrastiveLoss, dim: usize) -> Resul
     let c = match loss.reduction {
         Reduction::Mean => 1.0 / rows as f64,
         Reduction::Sum => 1.0,
+        // `Reduction` is non-exhaustive; the golden cases use only the two above.
+        _ => unreachable!("a golden case with a reduction the selftest does not know"),
     };
     let rel = relative_tolerance(dim);
     let atol = dim.max(1) as f64 * SMALLEST_SUBNORMAL;
