@@ -84,6 +84,7 @@ extern crate alloc;
 
 #[cfg(any(test, not(feature = "std")))]
 mod arch_sqrt;
+mod backend;
 mod check;
 mod distance;
 mod error;
