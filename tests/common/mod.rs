@@ -1,11 +1,6 @@
-//! Shared by the integration tests: the independent float64 oracle (it never calls the
+//! Shared by the integration tests: an independent float64 oracle (it never calls the
 //! crate), the error bounds the crate documents, a small deterministic RNG, and the golden
 //! file reader.
-//!
-//! The oracle of distances and pairs, with every documented bound and the known-gap
-//! predicates, is `trust_oracle.rs` (the fuzz targets include it by path too); this file
-//! adds the pair reference of the golden and sweep tests. An oracle for another family of
-//! losses goes in its own `<topic>_oracle.rs` here, declared below with one `pub mod` line.
 
 #![allow(dead_code)]
 
@@ -79,6 +74,11 @@ impl Rng {
 
 // ---------------------------------------------------------------------------------------
 // The float64 oracle.
+//
+// The oracle of distances and pairs, with every documented bound and the known-gap
+// predicates, is `trust_oracle.rs` (the fuzz targets include it by path too); this file
+// adds the pair reference of the golden and sweep tests. An oracle for another family of
+// losses goes in its own `<topic>_oracle.rs` here, declared with one `pub mod` line.
 
 pub mod trust_oracle;
 
