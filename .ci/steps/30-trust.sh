@@ -5,6 +5,11 @@
 # only the CPU features that `-C target-feature` enables, so the AVX2 and AVX-512 kernels
 # run under Miri only in the passes that enable them; RUSTDOCFLAGS carries the same flags
 # so that doctests, if any are selected, agree with the library.
+#
+# Miri is about a thousand times slower than a debug build and runs each test three times:
+# it is for code with `unsafe` or intrinsics. A test of plain arithmetic (a bit-pattern
+# sweep, index or address arithmetic) runs natively only (`#[cfg_attr(miri, ignore = ...)]`)
+# or shrinks under `cfg(miri)`; a test that takes seconds natively takes an hour here.
 
 # The library's unit tests (the x86 kernels' own), the Miri-sized sweep of every loop shape
 # (each pass sweeps the backends its features add), and the regression cases.
