@@ -93,7 +93,7 @@ pub enum Error {
     /// The requested kernel backend cannot run on this CPU or target.
     BackendUnavailable {
         /// The backend asked for.
-        backend: crate::Backend,
+        backend: crate::backend::Backend,
     },
 }
 

@@ -84,6 +84,7 @@ extern crate alloc;
 
 #[cfg(any(test, not(feature = "std")))]
 mod arch_sqrt;
+mod backend;
 mod check;
 mod distance;
 mod error;
@@ -93,8 +94,6 @@ mod numerics;
 // Until every item has a user among the in-batch losses.
 #[allow(dead_code)]
 mod pairwise;
-#[cfg(feature = "selftest")]
-pub mod selftest;
 
 pub use distance::{cosine_similarity, dot, euclidean, squared_euclidean, squared_euclidean_rows};
 pub use error::Error;

@@ -1,5 +1,5 @@
-//! Every backend available here against a float64 computation written in this file (it
-//! never calls the crate's kernels), over every length 0..=130 at start offsets 0..8, so
+//! Every backend available here against the float64 oracle of `tests/common/` (it never
+//! calls the crate's kernels), over every length 0..=130 at start offsets 0..8, so
 //! that every accumulator, single-vector, masked-tail and alignment path of every backend
 //! runs; row batches over dims 1..=17 and larger cover the tiny-row layouts.
 //!
@@ -10,35 +10,15 @@
 //! - gradients: per pair, `(2n + 16)·u` times the pair's scale (the largest component of
 //!   the sum of absolute terms of the gradient formula), as the crate documents.
 
+mod common;
+
+// `TINY` (2⁻¹⁴⁹) is the absolute slack: subnormal products may each lose up to that.
+use common::trust_oracle::TINY;
+use common::{Rng, U, dot as dot_reference};
 use contrastive::{Backend, ContrastiveLoss, Distance, Reduction};
 
-const U: f64 = 1.0 / (1u64 << 24) as f64;
-/// Absolute slack: subnormal products may each lose up to 2⁻¹⁴⁹.
-const TINY: f64 = 1.401_298_464_324_817e-45;
 const MAX_LEN: usize = 130;
 const OFFSETS: usize = 8;
-
-/// SplitMix64, so the data is the same on every run.
-struct Rng(u64);
-
-impl Rng {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    /// Uniform in [-1, 1).
-    fn unit(&mut self) -> f32 {
-        ((self.next_u64() >> 40) as f32 / (1u64 << 23) as f32) - 1.0
-    }
-    /// A value of either sign with a magnitude anywhere from about 2⁻²⁰ to 2²⁰.
-    fn wide(&mut self) -> f32 {
-        let exponent = (self.next_u64() % 40) as i32 - 20;
-        self.unit() * 2f32.powi(exponent)
-    }
-}
 
 fn backends() -> Vec<Backend> {
     let all: Vec<Backend> = Backend::available().collect();
@@ -65,20 +45,8 @@ fn assert_within(what: &str, got: f32, want: f64, tol: f64) {
 
 /// `(Σ (a − b)², Σ |(a − b)²|)` in f64, from the f32 inputs.
 fn squared_reference(a: &[f32], b: &[f32]) -> (f64, f64) {
-    let s: f64 = a
-        .iter()
-        .zip(b)
-        .map(|(&x, &y)| (f64::from(x) - f64::from(y)).powi(2))
-        .sum();
+    let s = common::squared_euclidean(a, b);
     (s, s)
-}
-
-/// `(Σ a·b, Σ |a·b|)` in f64.
-fn dot_reference(a: &[f32], b: &[f32]) -> (f64, f64) {
-    a.iter()
-        .zip(b)
-        .map(|(&x, &y)| f64::from(x) * f64::from(y))
-        .fold((0.0, 0.0), |(s, t), p| (s + p, t + p.abs()))
 }
 
 fn sum_bound(n: usize, scale: f64) -> f64 {

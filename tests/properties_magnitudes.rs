@@ -10,11 +10,11 @@
 //! 256 cases per property by default; CI raises it with `PROPTEST_CASES=10000` (which
 //! proptest reads itself) in release mode. Under Miri each property runs 4 cases.
 
-mod trust_oracle;
+mod common;
 
+use common::trust_oracle as oracle;
 use contrastive::{Backend, ContrastiveLoss, Distance};
 use proptest::prelude::*;
-use trust_oracle as oracle;
 
 fn config() -> ProptestConfig {
     let mut config = ProptestConfig::default();

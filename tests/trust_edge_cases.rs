@@ -2,10 +2,10 @@
 //! backend and through every entry point they concern: NaN, infinities, zero distance,
 //! zero vectors, empty inputs and overflow.
 
-mod trust_oracle;
+mod common;
 
+use common::trust_oracle as oracle;
 use contrastive::{Backend, ContrastiveLoss, Distance, Error, Reduction, seed};
-use trust_oracle as oracle;
 
 fn losses(backend: Backend) -> [ContrastiveLoss; 4] {
     let base = [ContrastiveLoss::new(1.0), ContrastiveLoss::tfa(1.0)];

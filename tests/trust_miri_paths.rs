@@ -11,10 +11,10 @@
 //! Miri is slow (about a million times), so under it each pass sweeps only the backends
 //! its target features add (see [`backends`]), at two offsets and two value flavours.
 
-mod trust_oracle;
+mod common;
 
+use common::trust_oracle as oracle;
 use contrastive::{Backend, ContrastiveLoss, Distance, Reduction, seed};
-use trust_oracle as oracle;
 
 /// Lengths around every block boundary of 1-, 8- and 16-lane kernels with four
 /// accumulators (under Miri, a subset that still reaches each shape).

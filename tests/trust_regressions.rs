@@ -5,10 +5,10 @@
 //! fuzz targets and tests/properties_magnitudes.rs skip their input class through the
 //! `trust_oracle` predicate named in the test's comment; remove both when a fix lands.
 
-mod trust_oracle;
+mod common;
 
+use common::trust_oracle as oracle;
 use contrastive::{Backend, ContrastiveLoss, Distance, Reduction, seed};
-use trust_oracle as oracle;
 
 /// Products `a_i·b_i` that overflow f32 with both signs make the plain dot product
 /// `∞ − ∞ = NaN`, and `Cosine::of` (src/numerics.rs) takes a NaN `ab` for a NaN input.

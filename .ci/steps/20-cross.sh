@@ -70,13 +70,14 @@ step "codegen Cortex-M4F: vmla/vfma.f32 in the kernels, vsqrt.f32 called, no lib
     codegen_cortex_m4f
 
 # --- Emulated microcontrollers: the selftest through semihosting --------------------------
+# The checks live in qemu-selftest/src/checks/ (test code, not part of the library).
 # qemu-selftest/ is its own workspace with its own target dir and .cargo/config.toml (the
 # qemu runners), so cargo runs from inside it.
 selftest_cargo() {
     (cd "$cross_root/qemu-selftest" && env -u CARGO_TARGET_DIR cargo "$@")
 }
-step "host: selftest checks and their golden constants (x86-64)" \
-    cargo test --features selftest --test selftest
+# The same checks run on the host in 10-host.sh's `cargo test` (tests/selftest.rs), and in
+# the aarch64 and wasm32 test suites below.
 # A #![no_std] firmware with no #[global_allocator] for each board: it would not link if
 # the crate used `alloc` ("no global memory allocator found but one is required").
 # One target per call: cargo would unify the critical-section features of cortex-m and
@@ -101,14 +102,14 @@ step "selftest on RV32IMAC (qemu-system-riscv32 virt)" \
 # Release: the optimized SIMD code is what users run, and it runs 5-10x faster under
 # emulation than a debug build (the host tier covers debug builds).
 step "test suite on aarch64-unknown-linux-musl under qemu-aarch64 (NEON)" \
-    cargo test --release --target aarch64-unknown-linux-musl --features selftest
+    cargo test --release --target aarch64-unknown-linux-musl
 step "test suite on wasm32-wasip1 +simd128 under Node WASI" \
     env CARGO_TARGET_WASM32_WASIP1_RUSTFLAGS="-C target-feature=+simd128" \
-    cargo test --release --target wasm32-wasip1 --features selftest
+    cargo test --release --target wasm32-wasip1
 # Without simd128 in its own target dir, so the two wasm builds do not evict each other.
 step "test suite on wasm32-wasip1 without simd128 under Node WASI" \
     env CARGO_TARGET_WASM32_WASIP1_RUSTFLAGS= \
-    cargo test --release --target wasm32-wasip1 --features selftest \
+    cargo test --release --target wasm32-wasip1 \
     --target-dir "$cross_target_dir/wasm-no-simd128"
 
 # --- Flash -------------------------------------------------------------------------------

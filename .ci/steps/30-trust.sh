@@ -5,6 +5,11 @@
 # only the CPU features that `-C target-feature` enables, so the AVX2 and AVX-512 kernels
 # run under Miri only in the passes that enable them; RUSTDOCFLAGS carries the same flags
 # so that doctests, if any are selected, agree with the library.
+#
+# Miri is about a thousand times slower than a debug build and runs each test three times:
+# it is for code with `unsafe` or intrinsics. A test of plain arithmetic (a bit-pattern
+# sweep, index or address arithmetic) runs natively only (`#[cfg_attr(miri, ignore = ...)]`)
+# or shrinks under `cfg(miri)`; a test that takes seconds natively takes an hour here.
 
 # The library's unit tests (the x86 kernels' own), the Miri-sized sweep of every loop shape
 # (each pass sweeps the backends its features add), and the regression cases.
@@ -27,6 +32,34 @@ trust_miri() {
     [ -n "$1" ] && flags="-C target-feature=$1"
     RUSTFLAGS="$flags" RUSTDOCFLAGS="$flags" \
         cargo +nightly miri test --features libm/force-soft-floats "${TRUST_MIRI_TESTS[@]}"
+}
+
+# The three Miri passes run at once: Miri interprets on one thread, so on two cores three
+# passes take about two thirds of their sum. Each pass has its own target dir (their
+# RUSTFLAGS differ: in one dir each would rebuild the others' artifacts, and cargo's lock
+# would serialize them) and its own log, printed by the step that waits for it.
+declare -A TRUST_MIRI_PID TRUST_MIRI_LOG
+trust_miri_dir=${CARGO_TARGET_DIR:-${CI_ROOT:-$PWD}/target}
+trust_miri_start() {
+    local name=$1 features=$2 log
+    log=$(mktemp)
+    (
+        start=$(date +%s)
+        rc=0
+        CARGO_TARGET_DIR="$trust_miri_dir/miri-$name" trust_miri "$features" || rc=$?
+        printf 'Miri pass %s: %s s, exit status %s\n' "$name" "$(($(date +%s) - start))" "$rc"
+        exit "$rc"
+    ) >"$log" 2>&1 &
+    TRUST_MIRI_PID[$name]=$!
+    TRUST_MIRI_LOG[$name]=$log
+}
+# trust_miri_wait name: waits for that pass, prints its log, and fails if it failed.
+trust_miri_wait() {
+    local name=$1 rc=0
+    wait "${TRUST_MIRI_PID[$name]}" || rc=$?
+    grep -v '^ *\(Compiling\|Checking\) ' "${TRUST_MIRI_LOG[$name]}"
+    rm -f "${TRUST_MIRI_LOG[$name]}"
+    return "$rc"
 }
 
 # trust_fuzz target: fuzzes for TRUST_FUZZ_SECONDS into a scratch corpus seeded from the
@@ -62,14 +95,45 @@ step "install cargo-fuzz" trust_install_cargo_fuzz
 step "property tests across magnitudes, 10,000 cases each" \
     env PROPTEST_CASES=10000 cargo test --test properties_magnitudes
 
-step "Miri: scalar and portable (SSE2) kernels" trust_miri ""
-step "Miri: AVX2+FMA kernels" trust_miri "+avx2,+fma"
 # wide 1.7 does not compile with +avx512f alone (its i32x16 wants the BW/DQ/VL cfgs too).
 # Miri cannot run _mm512_permutexvar_ps / _mm512_permutex2var_ps: under cfg(miri) the
 # AVX-512 kernels use a lane-by-lane emulation of those two (src/kernels/x86_64/avx512.rs).
-step "Miri: AVX-512 kernels" trust_miri "+avx512f,+avx512bw,+avx512dq,+avx512vl,+avx2,+fma"
+trust_miri_start avx512 "+avx512f,+avx512bw,+avx512dq,+avx512vl,+avx2,+fma"
+trust_miri_start avx2 "+avx2,+fma"
+trust_miri_start scalar ""
+step "Miri: AVX-512 kernels" trust_miri_wait avx512
+step "Miri: AVX2+FMA kernels" trust_miri_wait avx2
+step "Miri: scalar and portable (SSE2) kernels" trust_miri_wait scalar
 
 step "cargo-fuzz: build the targets (nightly, ASan)" bash -c 'cd fuzz && cargo +nightly fuzz build'
-for target in "${TRUST_FUZZ_TARGETS[@]}"; do
-    step "cargo-fuzz: $target, ${TRUST_FUZZ_SECONDS} s" trust_fuzz "$target"
-done
+
+# trust_fuzz_all: every target for TRUST_FUZZ_SECONDS, as many at once as there are cores
+# (a libFuzzer process is single-threaded, so each still has a core to itself for its whole
+# time); each target's output is printed when it ends, and any failure fails the step.
+trust_fuzz_all() {
+    local jobs failed=0 target pid
+    jobs=$(nproc)
+    declare -A pids logs
+    for target in "${TRUST_FUZZ_TARGETS[@]}"; do
+        while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do
+            wait -n || true
+        done
+        logs[$target]=$(mktemp)
+        trust_fuzz "$target" >"${logs[$target]}" 2>&1 &
+        pids[$target]=$!
+    done
+    for target in "${TRUST_FUZZ_TARGETS[@]}"; do
+        pid=${pids[$target]}
+        if wait "$pid"; then
+            cat "${logs[$target]}"
+        else
+            cat "${logs[$target]}"
+            printf 'FAILED: cargo-fuzz %s\n' "$target"
+            failed=1
+        fi
+        rm -f "${logs[$target]}"
+    done
+    return "$failed"
+}
+step "cargo-fuzz: ${TRUST_FUZZ_TARGETS[*]}, ${TRUST_FUZZ_SECONDS} s each, $(nproc) at a time" \
+    trust_fuzz_all

@@ -4,7 +4,7 @@
 //! magnitude from the smallest subnormal to `f32::MAX`, mixed magnitudes within a vector,
 //! NaN, infinities, signed zeros, and pairs at zero or a few ulps of distance.
 
-#[path = "../../tests/trust_oracle/mod.rs"]
+#[path = "../../tests/common/trust_oracle.rs"]
 pub mod oracle;
 
 pub use libfuzzer_sys::arbitrary::{Result, Unstructured};

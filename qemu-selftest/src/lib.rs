@@ -1,5 +1,5 @@
-//! The guest side of the no_std selftest: runs `contrastive::selftest::CHECKS` and reports
-//! over semihosting, in the shape of libtest's output, ending with `N passed, N failed`.
+//! The guest side of the no_std selftest: runs [`checks::CHECKS`] and reports over
+//! semihosting, in the shape of libtest's output, ending with `N passed, N failed`.
 //!
 //! The entry points (`tests/selftest.rs` and the flash probes in `src/bin/`) are per-binary
 //! because `#[entry]` must be in the binary crate; everything else lives here.
@@ -8,17 +8,19 @@
 
 use semihosting::println;
 
+pub mod checks;
+
 /// Runs every check, prints one line per check and a summary line, and returns the process
 /// exit code: 0 if all passed, 1 otherwise.
 pub fn run_selftest(board: &str) -> i32 {
-    let checks = contrastive::selftest::CHECKS.len();
-    println!("running {checks} no_std checks on {board}");
-    let (passed, failed) = contrastive::selftest::run_all(|name, result| match result {
+    let total = checks::CHECKS.len();
+    println!("running {total} no_std checks on {board}");
+    let (passed, failed) = checks::run_all(|name, result| match result {
         Ok(()) => println!("test {name} ... ok"),
         Err(failure) => println!("test {name} ... FAILED: {failure}"),
     });
     println!("{passed} passed, {failed} failed");
-    if failed == 0 && passed == checks {
+    if failed == 0 && passed == total {
         0
     } else {
         1

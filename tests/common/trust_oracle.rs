@@ -1,6 +1,6 @@
 //! A float64 oracle for `contrastive` and the bounds the crate documents, shared by the
-//! trust tests (`properties_magnitudes.rs`, `page_boundary.rs`) and the fuzz targets
-//! (`fuzz/src/lib.rs` includes this file by path, so both check the same contract).
+//! tests (through `tests/common/`) and the fuzz targets (`fuzz/src/lib.rs` includes this
+//! file by path, so both check the same contract).
 //!
 //! The oracle is written from the definitions in DESIGN.md §1–§2, independently of the
 //! crate's kernels: every sum is taken in f64, where the squares and products of any two
@@ -14,8 +14,6 @@
 //!   terms of the pair (see [`euclidean_pair`] and [`cosine_pair`]);
 //! - every result may also be off by [`SUBNORMAL_SLACK`] (`2⁻¹²⁶`) in absolute terms: a
 //!   result in the subnormal range cannot carry a relative error bound.
-
-#![allow(dead_code)]
 
 /// `u = 2⁻²⁴`, the unit roundoff of f32.
 pub const U: f64 = 1.0 / 16_777_216.0;
