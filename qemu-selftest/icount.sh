@@ -52,7 +52,9 @@ build_reference() {
         cc=riscv64-unknown-elf-gcc
         flags=(-march=rv32imac -mabi=ilp32) ;;
     esac
-    flags+=("-O$level" -ffunction-sections -fdata-sections -fno-math-errno)
+    # Freestanding, with newlib's headers (Debian: libnewlib-dev) for CMSIS's includes.
+    flags+=("-O$level" -ffunction-sections -fdata-sections -fno-math-errno -ffreestanding
+        -isystem /usr/include/newlib)
     mkdir -p "$dir"
     local objs=("$dir/reference.o")
     if [ "$target" != riscv32imac-unknown-none-elf ]; then
@@ -76,16 +78,23 @@ build_reference() {
     ar rcs "$dir/libicount_ref.a" "${objs[@]}"
 }
 
-# CMSIS-DSP's sources, downloaded once (PyPI source distribution of the Python wrapper).
+# CMSIS-DSP's sources, downloaded once: the PyPI source distribution of its Python wrapper
+# (Include/, Source/), pinned by its SHA-256. CMSIS_DSP_SRC may name an unpacked copy.
 cmsis_sources() {
-    local version=1.10.3 dir="$here/$out/cmsisdsp"
-    if [ ! -d "$dir/cmsisdsp-$version/Source" ]; then
-        mkdir -p "$dir"
-        (cd "$dir" && curl -fsSL -o cmsisdsp.tar.gz \
-            "https://files.pythonhosted.org/packages/source/c/cmsisdsp/cmsisdsp-$version.tar.gz" &&
-            tar xzf cmsisdsp.tar.gz) >&2
+    if [ -n "${CMSIS_DSP_SRC:-}" ]; then
+        echo "$CMSIS_DSP_SRC"
+        return
     fi
-    echo "$dir/cmsisdsp-$version"
+    local dir="$here/$out/cmsisdsp"
+    local url=https://files.pythonhosted.org/packages/2c/ec/0decbb48985d2eb98739a9bbf4ba090278cc492a7c1a5d5b907e8baf67b5/cmsisdsp-1.10.3.tar.gz
+    local sha256=307d32298faa7c58db912851027fce35f886fec7eb1a27c4b309ce1a97f47519
+    if [ ! -d "$dir/cmsisdsp-1.10.3/Source" ]; then
+        mkdir -p "$dir"
+        curl -fsSL -o "$dir/cmsisdsp.tar.gz" "$url" >&2
+        echo "$sha256  $dir/cmsisdsp.tar.gz" | sha256sum --check --quiet >&2
+        tar xzf "$dir/cmsisdsp.tar.gz" -C "$dir" >&2
+    fi
+    echo "$dir/cmsisdsp-1.10.3"
 }
 
 report() {

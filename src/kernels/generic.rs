@@ -22,7 +22,22 @@ pub(crate) trait Lanes: Copy {
     /// `self * m + a`, fused where the target has FMA.
     fn mul_add(self, m: Self, a: Self) -> Self;
     fn sum(self) -> f32;
+    /// `0 − self` (so `+0` for either zero).
+    #[inline(always)]
+    fn zero_minus(self) -> Self {
+        Self::splat(0.0).sub(self)
+    }
 }
+
+/// Targets whose f32 arithmetic is a library call (no FPU): there a subtraction costs
+/// dozens of instructions, a sign flip one.
+const SOFT_FLOAT: bool = cfg!(any(
+    all(target_arch = "arm", not(target_abi = "eabihf")),
+    all(
+        any(target_arch = "riscv32", target_arch = "riscv64"),
+        not(target_feature = "f")
+    ),
+));
 
 impl Lanes for f32 {
     const WIDTH: usize = 1;
@@ -59,6 +74,25 @@ impl Lanes for f32 {
     fn sum(self) -> f32 {
         self
     }
+    #[inline(always)]
+    fn zero_minus(self) -> Self {
+        if SOFT_FLOAT {
+            zero_minus_in_bits(self)
+        } else {
+            0.0 - self
+        }
+    }
+}
+
+/// `0 − x` with the sign flipped, and +0 for either zero, as the subtraction gives (NaN
+/// stays NaN), in integer operations without a branch: LLVM turns a test of the magnitude
+/// bits against zero back into a float comparison, a library call without an FPU.
+#[inline(always)]
+fn zero_minus_in_bits(x: f32) -> f32 {
+    let bits = x.to_bits();
+    // Bit 31 set exactly when the magnitude is nonzero.
+    let flip = (bits & 0x7fff_ffff).wrapping_add(0x7fff_ffff) & 0x8000_0000;
+    f32::from_bits((bits ^ flip) & (flip | 0x7fff_ffff))
 }
 
 /// A reduction of two equal-length slices into `K` sums, defined once for any lanes.
@@ -72,25 +106,30 @@ pub(crate) trait Map2 {
 }
 
 /// `K` sums of `R::step` over `a` and `b` (equal lengths), with four accumulator sets.
+///
+/// The four sets are four named variables, each block's four steps written out: an array
+/// of accumulators indexed in an inner loop stays in memory wherever that loop is not
+/// unrolled (opt-level "s" and "z": a load, a multiply-add and a store per element on a
+/// Cortex-M4F, twice CMSIS-DSP's instruction count).
 #[inline(always)]
 pub(crate) fn reduce<V: Lanes, R: Reduction<K>, const K: usize>(a: &[f32], b: &[f32]) -> [f32; K] {
     let n = a.len().min(b.len());
     let (a, b) = (&a[..n], &b[..n]);
+    let w = V::WIDTH;
     let zero = [V::splat(0.0); K];
-    let mut acc = [zero; 4];
-    let block = 4 * V::WIDTH;
-    let mut blocks_a = a.chunks_exact(block);
-    let mut blocks_b = b.chunks_exact(block);
+    let (mut acc0, mut acc1, mut acc2, mut acc3) = (zero, zero, zero, zero);
+    let mut blocks_a = a.chunks_exact(4 * w);
+    let mut blocks_b = b.chunks_exact(4 * w);
     for (xa, xb) in (&mut blocks_a).zip(&mut blocks_b) {
-        for (j, acc) in acc.iter_mut().enumerate() {
-            let lanes = j * V::WIDTH..(j + 1) * V::WIDTH;
-            *acc = R::step(*acc, V::load(&xa[lanes.clone()]), V::load(&xb[lanes]));
-        }
+        acc0 = R::step(acc0, V::load(&xa[..w]), V::load(&xb[..w]));
+        acc1 = R::step(acc1, V::load(&xa[w..2 * w]), V::load(&xb[w..2 * w]));
+        acc2 = R::step(acc2, V::load(&xa[2 * w..3 * w]), V::load(&xb[2 * w..3 * w]));
+        acc3 = R::step(acc3, V::load(&xa[3 * w..]), V::load(&xb[3 * w..]));
     }
-    let mut singles_a = blocks_a.remainder().chunks_exact(V::WIDTH);
-    let mut singles_b = blocks_b.remainder().chunks_exact(V::WIDTH);
+    let mut singles_a = blocks_a.remainder().chunks_exact(w);
+    let mut singles_b = blocks_b.remainder().chunks_exact(w);
     for (xa, xb) in (&mut singles_a).zip(&mut singles_b) {
-        acc[0] = R::step(acc[0], V::load(xa), V::load(xb));
+        acc0 = R::step(acc0, V::load(xa), V::load(xb));
     }
     let mut tail = [0.0f32; K];
     for (&x, &y) in singles_a.remainder().iter().zip(singles_b.remainder()) {
@@ -98,14 +137,16 @@ pub(crate) fn reduce<V: Lanes, R: Reduction<K>, const K: usize>(a: &[f32], b: &[
     }
     let mut out = [0.0f32; K];
     for k in 0..K {
-        let pairs = acc[0][k].add(acc[1][k]).add(acc[2][k].add(acc[3][k]));
+        let pairs = acc0[k].add(acc1[k]).add(acc2[k].add(acc3[k]));
         out[k] = pairs.sum() + tail[k];
     }
     out
 }
 
 /// Writes `M::apply(params, a[i], b[i])` into `(out_a[i], out_b[i])`; all four slices have
-/// the same length.
+/// the same length. Blocks of four vectors, written out as [`reduce`]'s are (a loop of one
+/// element per iteration costs a Cortex-M4F at opt-level "s" as many instructions in loop
+/// control as in arithmetic), then single vectors, then a scalar tail.
 #[inline(always)]
 pub(crate) fn map2<V: Lanes, M: Map2>(
     a: &[f32],
@@ -116,11 +157,30 @@ pub(crate) fn map2<V: Lanes, M: Map2>(
 ) {
     let n = a.len().min(b.len()).min(out_a.len()).min(out_b.len());
     let (a, b, out_a, out_b) = (&a[..n], &b[..n], &mut out_a[..n], &mut out_b[..n]);
+    let w = V::WIDTH;
     let p = params.map(V::splat);
-    let mut ca = a.chunks_exact(V::WIDTH);
-    let mut cb = b.chunks_exact(V::WIDTH);
-    let mut oa = out_a.chunks_exact_mut(V::WIDTH);
-    let mut ob = out_b.chunks_exact_mut(V::WIDTH);
+    let mut ca = a.chunks_exact(4 * w);
+    let mut cb = b.chunks_exact(4 * w);
+    let mut oa = out_a.chunks_exact_mut(4 * w);
+    let mut ob = out_b.chunks_exact_mut(4 * w);
+    for (((xa, xb), ya), yb) in (&mut ca).zip(&mut cb).zip(&mut oa).zip(&mut ob) {
+        let (r0a, r0b) = M::apply(p, V::load(&xa[..w]), V::load(&xb[..w]));
+        let (r1a, r1b) = M::apply(p, V::load(&xa[w..2 * w]), V::load(&xb[w..2 * w]));
+        let (r2a, r2b) = M::apply(p, V::load(&xa[2 * w..3 * w]), V::load(&xb[2 * w..3 * w]));
+        let (r3a, r3b) = M::apply(p, V::load(&xa[3 * w..]), V::load(&xb[3 * w..]));
+        r0a.store(&mut ya[..w]);
+        r1a.store(&mut ya[w..2 * w]);
+        r2a.store(&mut ya[2 * w..3 * w]);
+        r3a.store(&mut ya[3 * w..]);
+        r0b.store(&mut yb[..w]);
+        r1b.store(&mut yb[w..2 * w]);
+        r2b.store(&mut yb[2 * w..3 * w]);
+        r3b.store(&mut yb[3 * w..]);
+    }
+    let mut ca = ca.remainder().chunks_exact(w);
+    let mut cb = cb.remainder().chunks_exact(w);
+    let mut oa = oa.into_remainder().chunks_exact_mut(w);
+    let mut ob = ob.into_remainder().chunks_exact_mut(w);
     for (((xa, xb), ya), yb) in (&mut ca).zip(&mut cb).zip(&mut oa).zip(&mut ob) {
         let (ra, rb) = M::apply(p, V::load(xa), V::load(xb));
         ra.store(ya);
@@ -169,7 +229,7 @@ impl Map2 for ScaledDifference {
     #[inline(always)]
     fn apply<V: Lanes>(p: [V; 4], x: V, y: V) -> (V, V) {
         let g = p[0].mul(x.sub(y));
-        (g, V::splat(0.0).sub(g))
+        (g, g.zero_minus())
     }
 }
 
@@ -268,7 +328,7 @@ fn tiny_scaled_rows<const D: usize>(
         for j in 0..D {
             let g = if k != 0.0 { k * (x[j] - y[j]) } else { 0.0 };
             oa[j] = g;
-            ob[j] = 0.0 - g;
+            ob[j] = g.zero_minus();
         }
     }
 }
@@ -288,5 +348,35 @@ pub(crate) fn scaled_difference<V: Lanes>(
         out_b.fill(0.0);
     } else {
         map2::<V, ScaledDifference>(a, b, [k, 0.0, 0.0, 0.0], out_a, out_b);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::zero_minus_in_bits;
+
+    /// The soft-float targets' sign flip against the subtraction it replaces, bit for bit
+    /// (NaN: NaN), at the zeros, subnormals, extremes and a sweep of bit patterns.
+    #[test]
+    fn zero_minus_in_bits_is_the_subtraction() {
+        let edges = [
+            0u32,
+            1,
+            0x007f_ffff,
+            0x0080_0000,
+            0x3f80_0000,
+            0x7f7f_ffff,
+            0x7f80_0000,
+        ];
+        let signed = edges.iter().flat_map(|&b| [b, b | 0x8000_0000]);
+        for bits in signed.chain((0..=u32::MAX / 65_521).map(|k| k * 65_521)) {
+            let x = f32::from_bits(bits);
+            let (got, want) = (zero_minus_in_bits(x), 0.0 - x);
+            if want.is_nan() {
+                assert!(got.is_nan(), "{x:e}");
+            } else {
+                assert_eq!(got.to_bits(), want.to_bits(), "{x:e} ({bits:#010x})");
+            }
+        }
     }
 }
