@@ -22,7 +22,8 @@ pub(crate) trait Lanes: Copy {
     /// `self * m + a`, fused where the target has FMA.
     fn mul_add(self, m: Self, a: Self) -> Self;
     fn sum(self) -> f32;
-    /// `0 − self` (so `+0` for either zero).
+    /// `0 − self` (`+0` for either zero; soft-float targets: `−self`, the sign of a zero
+    /// flipped).
     #[inline(always)]
     fn zero_minus(self) -> Self {
         Self::splat(0.0).sub(self)
@@ -77,22 +78,13 @@ impl Lanes for f32 {
     #[inline(always)]
     fn zero_minus(self) -> Self {
         if SOFT_FLOAT {
-            zero_minus_in_bits(self)
+            // `−x`: the same but for the sign of a zero (`0 − 0 = +0`, `−0 = −0`), one
+            // integer instruction where the subtraction is a library call.
+            -self
         } else {
             0.0 - self
         }
     }
-}
-
-/// `0 − x` with the sign flipped, and +0 for either zero, as the subtraction gives (NaN
-/// stays NaN), in integer operations without a branch: LLVM turns a test of the magnitude
-/// bits against zero back into a float comparison, a library call without an FPU.
-#[inline(always)]
-fn zero_minus_in_bits(x: f32) -> f32 {
-    let bits = x.to_bits();
-    // Bit 31 set exactly when the magnitude is nonzero.
-    let flip = (bits & 0x7fff_ffff).wrapping_add(0x7fff_ffff) & 0x8000_0000;
-    f32::from_bits((bits ^ flip) & (flip | 0x7fff_ffff))
 }
 
 /// A reduction of two equal-length slices into `K` sums, defined once for any lanes.
@@ -144,9 +136,10 @@ pub(crate) fn reduce<V: Lanes, R: Reduction<K>, const K: usize>(a: &[f32], b: &[
 }
 
 /// Writes `M::apply(params, a[i], b[i])` into `(out_a[i], out_b[i])`; all four slices have
-/// the same length. Blocks of four vectors, written out as [`reduce`]'s are (a loop of one
-/// element per iteration costs a Cortex-M4F at opt-level "s" as many instructions in loop
-/// control as in arithmetic), then single vectors, then a scalar tail.
+/// the same length. Vectors, then a scalar tail; scalar lanes go straight to the tail
+/// loop, one indexed loop over the four slices: that is nine instructions per element on a
+/// Cortex-M4F at opt-level "s" (fourteen through `chunks_exact` of one element), with
+/// no unrolling for the flash it would cost.
 #[inline(always)]
 pub(crate) fn map2<V: Lanes, M: Map2>(
     a: &[f32],
@@ -156,39 +149,22 @@ pub(crate) fn map2<V: Lanes, M: Map2>(
     out_b: &mut [f32],
 ) {
     let n = a.len().min(b.len()).min(out_a.len()).min(out_b.len());
-    let (a, b, out_a, out_b) = (&a[..n], &b[..n], &mut out_a[..n], &mut out_b[..n]);
-    let w = V::WIDTH;
-    let p = params.map(V::splat);
-    let mut ca = a.chunks_exact(4 * w);
-    let mut cb = b.chunks_exact(4 * w);
-    let mut oa = out_a.chunks_exact_mut(4 * w);
-    let mut ob = out_b.chunks_exact_mut(4 * w);
-    for (((xa, xb), ya), yb) in (&mut ca).zip(&mut cb).zip(&mut oa).zip(&mut ob) {
-        let (r0a, r0b) = M::apply(p, V::load(&xa[..w]), V::load(&xb[..w]));
-        let (r1a, r1b) = M::apply(p, V::load(&xa[w..2 * w]), V::load(&xb[w..2 * w]));
-        let (r2a, r2b) = M::apply(p, V::load(&xa[2 * w..3 * w]), V::load(&xb[2 * w..3 * w]));
-        let (r3a, r3b) = M::apply(p, V::load(&xa[3 * w..]), V::load(&xb[3 * w..]));
-        r0a.store(&mut ya[..w]);
-        r1a.store(&mut ya[w..2 * w]);
-        r2a.store(&mut ya[2 * w..3 * w]);
-        r3a.store(&mut ya[3 * w..]);
-        r0b.store(&mut yb[..w]);
-        r1b.store(&mut yb[w..2 * w]);
-        r2b.store(&mut yb[2 * w..3 * w]);
-        r3b.store(&mut yb[3 * w..]);
+    let (mut a, mut b, mut out_a, mut out_b) = (&a[..n], &b[..n], &mut out_a[..n], &mut out_b[..n]);
+    if V::WIDTH > 1 {
+        let p = params.map(V::splat);
+        let mut ca = a.chunks_exact(V::WIDTH);
+        let mut cb = b.chunks_exact(V::WIDTH);
+        let mut oa = out_a.chunks_exact_mut(V::WIDTH);
+        let mut ob = out_b.chunks_exact_mut(V::WIDTH);
+        for (((xa, xb), ya), yb) in (&mut ca).zip(&mut cb).zip(&mut oa).zip(&mut ob) {
+            let (ra, rb) = M::apply(p, V::load(xa), V::load(xb));
+            ra.store(ya);
+            rb.store(yb);
+        }
+        (a, b) = (ca.remainder(), cb.remainder());
+        (out_a, out_b) = (oa.into_remainder(), ob.into_remainder());
     }
-    let mut ca = ca.remainder().chunks_exact(w);
-    let mut cb = cb.remainder().chunks_exact(w);
-    let mut oa = oa.into_remainder().chunks_exact_mut(w);
-    let mut ob = ob.into_remainder().chunks_exact_mut(w);
-    for (((xa, xb), ya), yb) in (&mut ca).zip(&mut cb).zip(&mut oa).zip(&mut ob) {
-        let (ra, rb) = M::apply(p, V::load(xa), V::load(xb));
-        ra.store(ya);
-        rb.store(yb);
-    }
-    let (ca, cb) = (ca.remainder(), cb.remainder());
-    let (oa, ob) = (oa.into_remainder(), ob.into_remainder());
-    for (((&x, &y), ya), yb) in ca.iter().zip(cb).zip(oa).zip(ob) {
+    for (((&x, &y), ya), yb) in a.iter().zip(b).zip(out_a).zip(out_b) {
         let (ra, rb) = M::apply(params, x, y);
         *ya = ra;
         *yb = rb;
@@ -348,35 +324,5 @@ pub(crate) fn scaled_difference<V: Lanes>(
         out_b.fill(0.0);
     } else {
         map2::<V, ScaledDifference>(a, b, [k, 0.0, 0.0, 0.0], out_a, out_b);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::zero_minus_in_bits;
-
-    /// The soft-float targets' sign flip against the subtraction it replaces, bit for bit
-    /// (NaN: NaN), at the zeros, subnormals, extremes and a sweep of bit patterns.
-    #[test]
-    fn zero_minus_in_bits_is_the_subtraction() {
-        let edges = [
-            0u32,
-            1,
-            0x007f_ffff,
-            0x0080_0000,
-            0x3f80_0000,
-            0x7f7f_ffff,
-            0x7f80_0000,
-        ];
-        let signed = edges.iter().flat_map(|&b| [b, b | 0x8000_0000]);
-        for bits in signed.chain((0..=u32::MAX / 65_521).map(|k| k * 65_521)) {
-            let x = f32::from_bits(bits);
-            let (got, want) = (zero_minus_in_bits(x), 0.0 - x);
-            if want.is_nan() {
-                assert!(got.is_nan(), "{x:e}");
-            } else {
-                assert_eq!(got.to_bits(), want.to_bits(), "{x:e} ({bits:#010x})");
-            }
-        }
     }
 }
