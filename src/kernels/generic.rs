@@ -118,13 +118,17 @@ pub(crate) fn reduce<V: Lanes, R: Reduction<K>, const K: usize>(a: &[f32], b: &[
         acc2 = R::step(acc2, V::load(&xa[2 * w..3 * w]), V::load(&xb[2 * w..3 * w]));
         acc3 = R::step(acc3, V::load(&xa[3 * w..]), V::load(&xb[3 * w..]));
     }
-    let mut singles_a = blocks_a.remainder().chunks_exact(w);
-    let mut singles_b = blocks_b.remainder().chunks_exact(w);
-    for (xa, xb) in (&mut singles_a).zip(&mut singles_b) {
-        acc0 = R::step(acc0, V::load(xa), V::load(xb));
+    let (mut rest_a, mut rest_b) = (blocks_a.remainder(), blocks_b.remainder());
+    if w > 1 {
+        let mut singles_a = rest_a.chunks_exact(w);
+        let mut singles_b = rest_b.chunks_exact(w);
+        for (xa, xb) in (&mut singles_a).zip(&mut singles_b) {
+            acc0 = R::step(acc0, V::load(xa), V::load(xb));
+        }
+        (rest_a, rest_b) = (singles_a.remainder(), singles_b.remainder());
     }
     let mut tail = [0.0f32; K];
-    for (&x, &y) in singles_a.remainder().iter().zip(singles_b.remainder()) {
+    for (&x, &y) in rest_a.iter().zip(rest_b) {
         tail = R::step(tail, x, y);
     }
     let mut out = [0.0f32; K];
