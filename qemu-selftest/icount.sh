@@ -112,6 +112,22 @@ report() {
         }'
 }
 
+# Fails if a count of the crate is above its limit in icount/limits.txt (instruction counts
+# under TCG are exact and repeatable for a given compiler: no noise to allow for).
+failed=0
+check_limits() {
+    local target=$1 level=$2 table=$3
+    while read -r t l f max; do
+        [ "$t" = "$target" ] && [ "$l" = "$level" ] || continue
+        local got
+        got=$(awk -v f="$f" '$1 == f { print $2 }' "$table")
+        if [ -z "$got" ] || awk -v g="$got" -v m="$max" 'BEGIN { exit !(g > m) }'; then
+            echo "  OVER THE LIMIT: $f takes ${got:-?} instructions per element, limit $max"
+            failed=1
+        fi
+    done < <(grep -v '^#' icount/limits.txt)
+}
+
 # Once, with ICOUNT_CROSSCHECK=1: the plugin's counts against QEMU's own trace of every
 # executed instruction (-singlestep -d exec: one translation block, so one "Trace" line,
 # per instruction), counted between the same marker executions.
@@ -154,9 +170,15 @@ for target in "${targets[@]}"; do
         printf '%s, opt-level %s%s\n' "$target" "$level" "${ICOUNT_REFERENCE:+ (C: gcc -O$level)}"
         printf '  %-26s %9s %7s %7s %7s\n' function 'per elem' fixed 'at n1' 'at n2'
         paste -d ' ' <(awk '$1 == "measure" { print $2, $3 }' "$dir.out") \
-            <(awk '$1 == "icount" { if (n++ % 2 == 0) print $2 }' "$dir.counts") | report
+            <(awk '$1 == "icount" { if (n++ % 2 == 0) print $2 }' "$dir.counts") | report |
+            tee "$dir.table"
+        check_limits "$target" "$level" "$dir.table"
         if [ -n "${ICOUNT_CROSSCHECK:-}" ]; then
             crosscheck "$target" "$elf" "$marker" "$dir"
         fi
     done
 done
+if [ "$failed" != 0 ]; then
+    echo "instruction counts over their limits (icount/limits.txt)"
+    exit 1
+fi
