@@ -89,6 +89,10 @@ impl Lanes for f32 {
 
 /// A reduction of two equal-length slices into `K` sums, defined once for any lanes.
 pub(crate) trait Reduction<const K: usize> {
+    /// Whether scalar lanes take blocks of eight elements (two steps per accumulator) before
+    /// blocks of four: for a step of one instruction (the dot product's multiply-add), the
+    /// loop control of a four-element block is a fifth of the loop.
+    const EIGHT: bool = false;
     fn step<V: Lanes>(acc: [V; K], x: V, y: V) -> [V; K];
 }
 
@@ -110,6 +114,21 @@ pub(crate) fn reduce<V: Lanes, R: Reduction<K>, const K: usize>(a: &[f32], b: &[
     let w = V::WIDTH;
     let zero = [V::splat(0.0); K];
     let (mut acc0, mut acc1, mut acc2, mut acc3) = (zero, zero, zero, zero);
+    let (mut a, mut b) = (a, b);
+    if R::EIGHT && w == 1 {
+        let (blocks_a, rest_a) = a.as_chunks::<8>();
+        let (blocks_b, rest_b) = b.as_chunks::<8>();
+        for (xa, xb) in blocks_a.iter().zip(blocks_b) {
+            let at = |i: usize| (V::load(&xa[i..i + 1]), V::load(&xb[i..i + 1]));
+            let ((x0, y0), (x1, y1), (x2, y2), (x3, y3)) = (at(0), at(1), at(2), at(3));
+            let ((x4, y4), (x5, y5), (x6, y6), (x7, y7)) = (at(4), at(5), at(6), at(7));
+            acc0 = R::step(R::step(acc0, x0, y0), x4, y4);
+            acc1 = R::step(R::step(acc1, x1, y1), x5, y5);
+            acc2 = R::step(R::step(acc2, x2, y2), x6, y6);
+            acc3 = R::step(R::step(acc3, x3, y3), x7, y7);
+        }
+        (a, b) = (rest_a, rest_b);
+    }
     let mut blocks_a = a.chunks_exact(4 * w);
     let mut blocks_b = b.chunks_exact(4 * w);
     for (xa, xb) in (&mut blocks_a).zip(&mut blocks_b) {
@@ -188,6 +207,7 @@ impl Reduction<1> for SquaredEuclidean {
 /// `Σ a[i]·b[i]`.
 pub(crate) struct Dot;
 impl Reduction<1> for Dot {
+    const EIGHT: bool = true;
     #[inline(always)]
     fn step<V: Lanes>([acc]: [V; 1], x: V, y: V) -> [V; 1] {
         [x.mul_add(y, acc)]
