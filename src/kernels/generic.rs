@@ -207,7 +207,9 @@ impl Reduction<1> for SquaredEuclidean {
 /// `Σ a[i]·b[i]`.
 pub(crate) struct Dot;
 impl Reduction<1> for Dot {
-    const EIGHT: bool = true;
+    // Not without an FPU: there the library calls dominate and the longer block spills
+    // (RV32IMAC: 110.8 instructions per element against 108.9).
+    const EIGHT: bool = !SOFT_FLOAT;
     #[inline(always)]
     fn step<V: Lanes>([acc]: [V; 1], x: V, y: V) -> [V; 1] {
         [x.mul_add(y, acc)]
