@@ -286,7 +286,9 @@ impl Separation {
     }
 }
 
-/// `max |a − b|` (of `a/2 − b/2` when `halved`), NaN if any difference is NaN.
+/// `max |a − b|` (of `a/2 − b/2` when `halved`), NaN if any difference is NaN. Out of
+/// line: both of its calls share one copy (flash).
+#[inline(never)]
 fn largest_difference(a: &[f32], b: &[f32], halved: bool) -> f32 {
     a.iter()
         .zip(b)
