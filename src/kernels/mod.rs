@@ -10,6 +10,8 @@ mod generic;
 mod lanes_backend;
 mod portable;
 mod scalar;
+#[allow(dead_code)]
+pub(crate) mod tile;
 // Soft-float x86-64 targets (`x86_64-unknown-none`) cannot compile vector code at all.
 #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
 mod x86_64;
@@ -208,6 +210,26 @@ pub(crate) fn select(backend: Option<Backend>) -> Result<&'static Kernels, Error
         Some(b) => table(b),
         None => Ok(dispatch::best_table()),
     }
+}
+
+/// The tile kernels ([`tile::TileKernels`]) of the named backend, or of the best one: the
+/// same choice as [`select`], so that a loss runs its pair and tile kernels on one backend.
+#[allow(dead_code)]
+#[inline]
+pub(crate) fn select_tile(backend: Option<Backend>) -> Result<&'static tile::TileKernels, Error> {
+    let backend = backend.unwrap_or_else(dispatch::best);
+    let found = match backend {
+        Backend::Scalar => Some(&tile::SCALAR),
+        Backend::Portable if PORTABLE_IS_SIMD => Some(&tile::PORTABLE),
+        Backend::Portable => Some(&tile::SCALAR),
+        #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+        Backend::Avx2 => x86_64::tile::avx2(),
+        #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+        Backend::Avx512 => x86_64::tile::avx512(),
+        #[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
+        Backend::Avx2 | Backend::Avx512 => None,
+    };
+    found.ok_or(Error::BackendUnavailable { backend })
 }
 
 #[cfg(all(feature = "std", target_arch = "x86_64"))]

@@ -10,6 +10,8 @@
 
 mod avx2;
 mod avx512;
+#[allow(dead_code)]
+pub(crate) mod tile;
 
 use super::Kernels;
 

@@ -1,0 +1,490 @@
+//! AVX2+FMA and AVX-512F tile kernels (see [`crate::kernels::tile`] for what they compute).
+//!
+//! Micro-blocks: AVX-512 takes 4 rows of `x` against 4 of `y` (16 zmm accumulators,
+//! reduced at the end of the block by a transposed sum into one zmm whose lane `4a + b`
+//! is pair `(a, b)`); AVX2 takes 2 against 4 (8 ymm accumulators in 16 registers). Per
+//! vector step over `d` that is `MR + NR` loads for `MR·NR` subtractions and FMAs, so the
+//! FMA pipes, not the loads, set the pace; on Zen 4 the subtractions issue on the separate
+//! add pipes. Tails of `d` shorter than a vector are summed in scalar code per pair, edges
+//! of the tile (rows beyond the last whole micro-block) one pair at a time.
+//!
+//! Every load and store goes through a helper over a fixed-size array, so no kernel reads
+//! or writes outside the slices it is given. Shuffles are `unpack{lo,hi}`,
+//! `shuffle_f32x4` and 128-bit extracts, which Miri runs.
+
+// Micro-blocks index their accumulators and coefficients by row and column, as the
+// arithmetic reads.
+#![allow(clippy::needless_range_loop)]
+
+use crate::kernels::tile::TileKernels;
+use core::arch::x86_64::*;
+
+/// Loads 8 floats.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn load8(x: &[f32; 8]) -> __m256 {
+    // SAFETY: `x` holds exactly the 8 f32 an unaligned 256-bit load reads.
+    unsafe { _mm256_loadu_ps(x.as_ptr()) }
+}
+
+/// Stores 8 floats.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn store8(x: &mut [f32; 8], v: __m256) {
+    // SAFETY: `x` holds exactly the 8 f32 an unaligned 256-bit store writes.
+    unsafe { _mm256_storeu_ps(x.as_mut_ptr(), v) }
+}
+
+/// Stores 4 floats.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn store4(x: &mut [f32; 4], v: __m128) {
+    // SAFETY: `x` holds exactly the 4 f32 an unaligned 128-bit store writes.
+    unsafe { _mm_storeu_ps(x.as_mut_ptr(), v) }
+}
+
+/// Loads 16 floats.
+#[inline]
+#[target_feature(enable = "avx512f,avx2,fma")]
+fn load16(x: &[f32; 16]) -> __m512 {
+    // SAFETY: `x` holds exactly the 16 f32 an unaligned 512-bit load reads.
+    unsafe { _mm512_loadu_ps(x.as_ptr()) }
+}
+
+/// Stores 16 floats.
+#[inline]
+#[target_feature(enable = "avx512f,avx2,fma")]
+fn store16(x: &mut [f32; 16], v: __m512) {
+    // SAFETY: `x` holds exactly the 16 f32 an unaligned 512-bit store writes.
+    unsafe { _mm512_storeu_ps(x.as_mut_ptr(), v) }
+}
+
+/// `&x[at..at + N]` as an array (the callers' ranges are inside `x`).
+#[inline(always)]
+fn chunk<const N: usize>(x: &[f32], at: usize) -> &[f32; N] {
+    match x[at..].first_chunk::<N>() {
+        Some(c) => c,
+        None => panic_outside(),
+    }
+}
+
+/// `&mut x[at..at + N]` as an array.
+#[inline(always)]
+fn chunk_mut<const N: usize>(x: &mut [f32], at: usize) -> &mut [f32; N] {
+    match x[at..].first_chunk_mut::<N>() {
+        Some(c) => c,
+        None => panic_outside(),
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn panic_outside() -> ! {
+    panic!("tile kernel: a row outside its slice (the caller broke the contract)")
+}
+
+/// Within each 128-bit lane: `[p0 + p2, q0 + q2, p1 + p3, q1 + q3]`.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn pairs8(p: __m256, q: __m256) -> __m256 {
+    _mm256_add_ps(_mm256_unpacklo_ps(p, q), _mm256_unpackhi_ps(p, q))
+}
+
+/// Within each 128-bit lane, from two [`pairs8`]: the lane's sums of `p`, `q`, `r`, `t`.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn quads8(pq: __m256, rt: __m256) -> __m256 {
+    let (pq, rt) = (_mm256_castps_pd(pq), _mm256_castps_pd(rt));
+    _mm256_add_ps(
+        _mm256_castpd_ps(_mm256_unpacklo_pd(pq, rt)),
+        _mm256_castpd_ps(_mm256_unpackhi_pd(pq, rt)),
+    )
+}
+
+/// [`pairs8`] on 512 bits.
+#[inline]
+#[target_feature(enable = "avx512f,avx2,fma")]
+fn pairs16(p: __m512, q: __m512) -> __m512 {
+    _mm512_add_ps(_mm512_unpacklo_ps(p, q), _mm512_unpackhi_ps(p, q))
+}
+
+/// [`quads8`] on 512 bits.
+#[inline]
+#[target_feature(enable = "avx512f,avx2,fma")]
+fn quads16(pq: __m512, rt: __m512) -> __m512 {
+    let (pq, rt) = (_mm512_castps_pd(pq), _mm512_castps_pd(rt));
+    _mm512_add_ps(
+        _mm512_castpd_ps(_mm512_unpacklo_pd(pq, rt)),
+        _mm512_castpd_ps(_mm512_unpackhi_pd(pq, rt)),
+    )
+}
+
+/// Sums of adjacent 128-bit lanes: `[p0 + p1, p2 + p3, q0 + q1, q2 + q3]` (lanes of four).
+#[inline]
+#[target_feature(enable = "avx512f,avx2,fma")]
+fn halves16(p: __m512, q: __m512) -> __m512 {
+    _mm512_add_ps(
+        _mm512_shuffle_f32x4::<0x88>(p, q),
+        _mm512_shuffle_f32x4::<0xDD>(p, q),
+    )
+}
+
+/// `Σ (x − y)²` of one pair, for the edges.
+#[inline(always)]
+fn pair_squared(x: &[f32], y: &[f32]) -> f32 {
+    let mut acc = [0.0f32; 4];
+    let mut cx = x.chunks_exact(4);
+    let mut cy = y.chunks_exact(4);
+    for (a, b) in (&mut cx).zip(&mut cy) {
+        for l in 0..4 {
+            let d = a[l] - b[l];
+            acc[l] += d * d;
+        }
+    }
+    let mut s = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+    for (a, b) in cx.remainder().iter().zip(cy.remainder()) {
+        let d = a - b;
+        s += d * d;
+    }
+    s
+}
+
+/// `gx += c·(x − y)`, `gy −= c·(x − y)` for one pair, for the edges.
+#[inline(always)]
+fn pair_accumulate(x: &[f32], y: &[f32], c: f32, gx: &mut [f32], gy: &mut [f32]) {
+    for (((&a, &b), gx), gy) in x.iter().zip(y).zip(gx).zip(gy) {
+        let g = c * (a - b);
+        *gx += g;
+        *gy -= g;
+    }
+}
+
+/// The loops shared by both instruction sets: the whole micro-blocks through `$micro`
+/// (squared) or `$micro_acc` (gradient), then the edges pair by pair.
+macro_rules! tile_loops {
+    ($mr:expr, $nr:expr, $features:literal, $squared:ident, $accumulate:ident, $micro:ident, $micro_acc:ident) => {
+        #[target_feature(enable = $features)]
+        fn $squared(x: &[f32], y: &[f32], dim: usize, out: &mut [f32], stride: usize) {
+            let (rx, ry) = (x.len() / dim, y.len() / dim);
+            let full_i = rx - rx % $mr;
+            let full_j = ry - ry % $nr;
+            for i in (0..full_i).step_by($mr) {
+                let xs = &x[i * dim..(i + $mr) * dim];
+                for j in (0..full_j).step_by($nr) {
+                    let ys = &y[j * dim..(j + $nr) * dim];
+                    $micro(xs, ys, dim, &mut out[i * stride + j..], stride);
+                }
+            }
+            for i in 0..rx {
+                let first_j = if i < full_i { full_j } else { 0 };
+                let xi = &x[i * dim..(i + 1) * dim];
+                for j in first_j..ry {
+                    out[i * stride + j] = pair_squared(xi, &y[j * dim..(j + 1) * dim]);
+                }
+            }
+        }
+
+        #[target_feature(enable = $features)]
+        fn $accumulate(
+            x: &[f32],
+            y: &[f32],
+            dim: usize,
+            c: &[f32],
+            stride: usize,
+            grad_x: &mut [f32],
+            grad_y: &mut [f32],
+        ) {
+            let (rx, ry) = (x.len() / dim, y.len() / dim);
+            let full_i = rx - rx % $mr;
+            let full_j = ry - ry % $nr;
+            for i in (0..full_i).step_by($mr) {
+                for j in (0..full_j).step_by($nr) {
+                    let cs: [[f32; $nr]; $mr] = core::array::from_fn(|a| {
+                        core::array::from_fn(|b| c[(i + a) * stride + j + b])
+                    });
+                    if cs.iter().flatten().all(|&v| v == 0.0) {
+                        continue;
+                    }
+                    $micro_acc(
+                        &x[i * dim..(i + $mr) * dim],
+                        &y[j * dim..(j + $nr) * dim],
+                        dim,
+                        cs,
+                        &mut grad_x[i * dim..(i + $mr) * dim],
+                        &mut grad_y[j * dim..(j + $nr) * dim],
+                    );
+                }
+            }
+            for i in 0..rx {
+                let first_j = if i < full_i { full_j } else { 0 };
+                for j in first_j..ry {
+                    let cij = c[i * stride + j];
+                    if cij != 0.0 {
+                        pair_accumulate(
+                            &x[i * dim..(i + 1) * dim],
+                            &y[j * dim..(j + 1) * dim],
+                            cij,
+                            &mut grad_x[i * dim..(i + 1) * dim],
+                            &mut grad_y[j * dim..(j + 1) * dim],
+                        );
+                    }
+                }
+            }
+        }
+    };
+}
+
+// ---------------------------------------------------------------------------------------
+// AVX2: 2 × 4.
+
+tile_loops!(
+    2,
+    4,
+    "avx2,fma",
+    squared_avx2,
+    accumulate_avx2,
+    micro_avx2,
+    micro_acc_avx2
+);
+
+/// Pairs `(a, b)` of rows `xs[a]`, `ys[b]` (rows of `dim`): `out[a·stride + b]`.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn micro_avx2(xs: &[f32], ys: &[f32], dim: usize, out: &mut [f32], stride: usize) {
+    let full = dim - dim % 8;
+    let mut acc = [[_mm256_setzero_ps(); 4]; 2];
+    let mut k = 0;
+    while k < full {
+        let x0 = load8(chunk(xs, k));
+        let x1 = load8(chunk(xs, dim + k));
+        for b in 0..4 {
+            let yv = load8(chunk(ys, b * dim + k));
+            let d0 = _mm256_sub_ps(x0, yv);
+            acc[0][b] = _mm256_fmadd_ps(d0, d0, acc[0][b]);
+            let d1 = _mm256_sub_ps(x1, yv);
+            acc[1][b] = _mm256_fmadd_ps(d1, d1, acc[1][b]);
+        }
+        k += 8;
+    }
+    // Transposed sum: lane b of row a's vector is pair (a, b).
+    for (a, row) in acc.iter().enumerate() {
+        let t = quads8(pairs8(row[0], row[1]), pairs8(row[2], row[3]));
+        let mut sums = _mm_add_ps(_mm256_castps256_ps128(t), _mm256_extractf128_ps::<1>(t));
+        if full < dim {
+            let mut tail = [0.0f32; 4];
+            for (b, tb) in tail.iter_mut().enumerate() {
+                for kk in full..dim {
+                    let d = xs[a * dim + kk] - ys[b * dim + kk];
+                    *tb += d * d;
+                }
+            }
+            // SAFETY: `tail` holds exactly the 4 f32 an unaligned 128-bit load reads.
+            sums = _mm_add_ps(sums, unsafe { _mm_loadu_ps(tail.as_ptr()) });
+        }
+        store4(chunk_mut(out, a * stride), sums);
+    }
+}
+
+/// The gradient of a 2 × 4 micro-block with coefficients `cs`.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn micro_acc_avx2(
+    x: &[f32],
+    y: &[f32],
+    dim: usize,
+    cs: [[f32; 4]; 2],
+    gx: &mut [f32],
+    gy: &mut [f32],
+) {
+    let full = dim - dim % 8;
+    let cv = cs.map(|row| row.map(|c| _mm256_set1_ps(c)));
+    let mut k = 0;
+    while k < full {
+        let xv = [load8(chunk(x, k)), load8(chunk(x, dim + k))];
+        let mut ax = [_mm256_setzero_ps(); 2];
+        for b in 0..4 {
+            let yv = load8(chunk(y, b * dim + k));
+            let d0 = _mm256_sub_ps(xv[0], yv);
+            let d1 = _mm256_sub_ps(xv[1], yv);
+            ax[0] = _mm256_fmadd_ps(cv[0][b], d0, ax[0]);
+            ax[1] = _mm256_fmadd_ps(cv[1][b], d1, ax[1]);
+            let ay = _mm256_fmadd_ps(cv[1][b], d1, _mm256_mul_ps(cv[0][b], d0));
+            let at = chunk_mut::<8>(gy, b * dim + k);
+            store8(at, _mm256_sub_ps(load8(at), ay));
+        }
+        for (a, ax) in ax.into_iter().enumerate() {
+            let at = chunk_mut::<8>(gx, a * dim + k);
+            store8(at, _mm256_add_ps(load8(at), ax));
+        }
+        k += 8;
+    }
+    for kk in full..dim {
+        for a in 0..2 {
+            for b in 0..4 {
+                let g = cs[a][b] * (x[a * dim + kk] - y[b * dim + kk]);
+                gx[a * dim + kk] += g;
+                gy[b * dim + kk] -= g;
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// AVX-512: 4 × 4.
+
+tile_loops!(
+    4,
+    4,
+    "avx512f,avx2,fma",
+    squared_avx512,
+    accumulate_avx512,
+    micro_avx512,
+    micro_acc_avx512
+);
+
+/// Pairs `(a, b)` of rows `xs[a]`, `ys[b]`: `out[a·stride + b]`.
+#[inline]
+#[target_feature(enable = "avx512f,avx2,fma")]
+fn micro_avx512(xs: &[f32], ys: &[f32], dim: usize, out: &mut [f32], stride: usize) {
+    let full = dim - dim % 16;
+    let mut acc = [[_mm512_setzero_ps(); 4]; 4];
+    let mut k = 0;
+    while k < full {
+        let xv = [
+            load16(chunk(xs, k)),
+            load16(chunk(xs, dim + k)),
+            load16(chunk(xs, 2 * dim + k)),
+            load16(chunk(xs, 3 * dim + k)),
+        ];
+        for b in 0..4 {
+            let yv = load16(chunk(ys, b * dim + k));
+            for a in 0..4 {
+                let d = _mm512_sub_ps(xv[a], yv);
+                acc[a][b] = _mm512_fmadd_ps(d, d, acc[a][b]);
+            }
+        }
+        k += 16;
+    }
+    // Transposed sum of the 16 accumulators into one vector, lane 4a + b = pair (a, b):
+    // within each 128-bit lane, pairs then quads of accumulators, then across lanes.
+    let t: [__m512; 4] = core::array::from_fn(|a| {
+        quads16(pairs16(acc[a][0], acc[a][1]), pairs16(acc[a][2], acc[a][3]))
+    });
+    // t[a] lane group g holds row a's partial sums over the elements of lane group g.
+    let sums = halves16(halves16(t[0], t[1]), halves16(t[2], t[3]));
+    let mut all = [0.0f32; 16];
+    store16(&mut all, sums);
+    if full < dim {
+        for a in 0..4 {
+            for b in 0..4 {
+                let mut s = 0.0f32;
+                for kk in full..dim {
+                    let d = xs[a * dim + kk] - ys[b * dim + kk];
+                    s += d * d;
+                }
+                all[4 * a + b] += s;
+            }
+        }
+    }
+    for a in 0..4 {
+        out[a * stride..a * stride + 4].copy_from_slice(&all[4 * a..4 * a + 4]);
+    }
+}
+
+/// The gradient of a 4 × 4 micro-block with coefficients `cs`.
+#[inline]
+#[target_feature(enable = "avx512f,avx2,fma")]
+fn micro_acc_avx512(
+    x: &[f32],
+    y: &[f32],
+    dim: usize,
+    cs: [[f32; 4]; 4],
+    gx: &mut [f32],
+    gy: &mut [f32],
+) {
+    let full = dim - dim % 16;
+    let cv = cs.map(|row| row.map(|c| _mm512_set1_ps(c)));
+    let mut k = 0;
+    while k < full {
+        let xv: [__m512; 4] = core::array::from_fn(|a| load16(chunk(x, a * dim + k)));
+        let mut ax = [_mm512_setzero_ps(); 4];
+        for b in 0..4 {
+            let yv = load16(chunk(y, b * dim + k));
+            let mut ay = _mm512_setzero_ps();
+            for a in 0..4 {
+                let d = _mm512_sub_ps(xv[a], yv);
+                ax[a] = _mm512_fmadd_ps(cv[a][b], d, ax[a]);
+                ay = _mm512_fmadd_ps(cv[a][b], d, ay);
+            }
+            let at = chunk_mut::<16>(gy, b * dim + k);
+            store16(at, _mm512_sub_ps(load16(at), ay));
+        }
+        for (a, ax) in ax.into_iter().enumerate() {
+            let at = chunk_mut::<16>(gx, a * dim + k);
+            store16(at, _mm512_add_ps(load16(at), ax));
+        }
+        k += 16;
+    }
+    for kk in full..dim {
+        for a in 0..4 {
+            for b in 0..4 {
+                let g = cs[a][b] * (x[a * dim + kk] - y[b * dim + kk]);
+                gx[a * dim + kk] += g;
+                gy[b * dim + kk] -= g;
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The tables: safe entries, handed out only after their features were detected.
+
+/// The AVX2+FMA tile kernels, if this CPU has AVX2 and FMA.
+pub(crate) fn avx2() -> Option<&'static TileKernels> {
+    fn squared(x: &[f32], y: &[f32], dim: usize, out: &mut [f32], stride: usize) {
+        // SAFETY: this table is only handed out after AVX2 and FMA were detected.
+        unsafe { squared_avx2(x, y, dim, out, stride) }
+    }
+    fn accumulate(
+        x: &[f32],
+        y: &[f32],
+        dim: usize,
+        c: &[f32],
+        stride: usize,
+        gx: &mut [f32],
+        gy: &mut [f32],
+    ) {
+        // SAFETY: this table is only handed out after AVX2 and FMA were detected.
+        unsafe { accumulate_avx2(x, y, dim, c, stride, gx, gy) }
+    }
+    static AVX2: TileKernels = TileKernels {
+        squared,
+        accumulate,
+    };
+    super::avx2().map(|_| &AVX2)
+}
+
+/// The AVX-512F tile kernels, if this CPU has AVX-512F (with AVX2 and FMA).
+pub(crate) fn avx512() -> Option<&'static TileKernels> {
+    fn squared(x: &[f32], y: &[f32], dim: usize, out: &mut [f32], stride: usize) {
+        // SAFETY: this table is only handed out after AVX-512F, AVX2 and FMA were detected.
+        unsafe { squared_avx512(x, y, dim, out, stride) }
+    }
+    fn accumulate(
+        x: &[f32],
+        y: &[f32],
+        dim: usize,
+        c: &[f32],
+        stride: usize,
+        gx: &mut [f32],
+        gy: &mut [f32],
+    ) {
+        // SAFETY: this table is only handed out after AVX-512F, AVX2 and FMA were detected.
+        unsafe { accumulate_avx512(x, y, dim, c, stride, gx, gy) }
+    }
+    static AVX512: TileKernels = TileKernels {
+        squared,
+        accumulate,
+    };
+    super::avx512().map(|_| &AVX512)
+}
