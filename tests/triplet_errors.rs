@@ -172,7 +172,8 @@ fn in_batch_bad_inputs_are_errors() {
         Err(len("grad", 6, 5))
     );
     let need_all = all.scratch_len(3, 2);
-    assert_eq!(need_all, 2 * 3 + 3 * 2);
+    // Distance rows of a block of anchors (3·3), a row of work, the normalised copy.
+    assert_eq!(need_all, 3 * 3 + 3 + 3 * 2);
     assert_eq!(
         all.batch_with_grad(&x, 2, &classes, &mut grad, &mut scratch[..need_all - 1]),
         Err(Error::ScratchTooSmall {
@@ -180,16 +181,17 @@ fn in_batch_bad_inputs_are_errors() {
             found: need_all - 1
         })
     );
-    assert_eq!(hard.scratch_len(3, 2), 3);
+    assert_eq!(hard.scratch_len(3, 2), 3 * 3);
+    assert_eq!(hard.scratch_len(100, 2), 8 * 100);
     assert_eq!(
         hard.batch(&x, 2, &classes, &mut scratch[..2]),
         Err(Error::ScratchTooSmall {
-            needed: 3,
+            needed: 9,
             found: 2
         })
     );
     let cosine = hard.with_distance(contrastive::Distance::Cosine);
-    assert_eq!(cosine.scratch_len(3, 2), 3 + 4);
+    assert_eq!(cosine.scratch_len(3, 2), 3 * 3 + 3 + 3 * 2);
     assert_eq!(grad, [7.0; 6], "an error writes nothing");
     // Each error displays which argument and which sizes.
     let shown = Error::ScratchTooSmall {

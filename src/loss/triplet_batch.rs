@@ -6,53 +6,25 @@
 
 #![forbid(unsafe_code)]
 
-use super::cosine_embedding::write_cosine_gradient;
 use super::direction::Leg;
-use crate::kernels::{self, Kernels};
-use crate::numerics::{Cosine, Separation, is_positive_normal, sqrt};
+use crate::kernels::select_tile;
+use crate::kernels::tile::TileKernels;
+use crate::numerics::is_positive_normal;
+use crate::pairwise;
 use crate::{Backend, Distance, Error, check};
 
-/// STAND-IN for the in-batch tile engine (until it lands, then deleted): `out[j]` is the
-/// distance of row `anchor` of `x` to row `j`, with `out[anchor] = 0`. Euclidean distances
-/// are exact at every magnitude (rescaled where `D²` under- or overflows f32); the cosine
-/// distance is `1 − cos`, exactly 0 for bitwise-identical nonzero rows.
-fn distance_row(
-    kernels: &Kernels,
-    distance: Distance,
-    anchor: usize,
-    x: &[f32],
-    dim: usize,
-    out: &mut [f32],
-) {
-    let xa = &x[anchor * dim..(anchor + 1) * dim];
-    for (j, (xj, o)) in x.chunks_exact(dim).zip(out.iter_mut()).enumerate() {
-        *o = if j == anchor {
-            0.0
-        } else {
-            match distance {
-                Distance::Euclidean => {
-                    let s = (kernels.squared_euclidean)(xa, xj);
-                    if is_positive_normal(s) {
-                        sqrt(s)
-                    } else {
-                        Separation::from_sum(s, xa, xj).distance
-                    }
-                }
-                Distance::Cosine => cosine_distance(kernels, xa, xj),
-            }
-        };
-    }
-}
+/// Anchors whose distance rows are computed together (the tile kernels block several
+/// anchors against the same rows); the scratch holds this many rows of `N`.
+const ANCHOR_BLOCK: usize = 8;
 
-/// `1 − cos(a, b)`, exactly 0 for bitwise-identical nonzero rows (rounding would leave a
-/// few ulps and break ties and hinges that are exact).
-fn cosine_distance(kernels: &Kernels, a: &[f32], b: &[f32]) -> f32 {
-    let cos = Cosine::of(kernels, a, b);
-    if a == b && !cos.has_zero_vector() && !cos.cos.is_nan() {
-        0.0
+/// The rows of distances of a block of anchors: `min(ANCHOR_BLOCK, rows)·rows` floats.
+const fn block_len(rows: usize) -> usize {
+    let b = if rows < ANCHOR_BLOCK {
+        rows
     } else {
-        1.0 - cos.cos
-    }
+        ANCHOR_BLOCK
+    };
+    b.saturating_mul(rows)
 }
 
 /// Checks shared by the in-batch losses; returns the number of rows.
@@ -124,33 +96,16 @@ fn add_euclidean(grad: &mut [f32], x: &[f32], dim: usize, i: usize, j: usize, d:
     }
 }
 
-/// Adds `w·∂D/∂x_i` and `w·∂D/∂x_j` for the cosine distance `D = 1 − cos` of rows `i ≠ j`;
-/// `tmp` holds `2·dim` floats.
-#[allow(clippy::too_many_arguments)]
-fn add_cosine(
-    kernels: &Kernels,
-    grad: &mut [f32],
-    x: &[f32],
-    dim: usize,
-    i: usize,
-    j: usize,
-    d: f32,
-    w: f32,
-    tmp: &mut [f32],
-) {
-    if d == 0.0 || w == 0.0 {
-        return;
-    }
-    let (xi, xj) = (&x[i * dim..(i + 1) * dim], &x[j * dim..(j + 1) * dim]);
-    let (ti, tj) = tmp[..2 * dim].split_at_mut(dim);
-    // ∂D/∂x = −∂cos/∂x.
-    write_cosine_gradient(kernels, Cosine::of(kernels, xi, xj), -w, xi, xj, ti, tj);
+/// Adds `w·(x̂_i − x̂_j)` to row `i` of `grad` and subtracts it from row `j`: the gradient
+/// of the cosine distance `D = ‖x̂_i − x̂_j‖²/2` with respect to the normalised rows (unit
+/// vectors, so nothing over- or underflows).
+fn add_normalized(grad: &mut [f32], xs: &[f32], dim: usize, i: usize, j: usize, w: f32) {
+    let (xi, xj) = (&xs[i * dim..(i + 1) * dim], &xs[j * dim..(j + 1) * dim]);
     let (gi, gj) = two_rows(grad, dim, i, j);
-    for (g, t) in gi.iter_mut().zip(ti.iter()) {
-        *g += *t;
-    }
-    for (g, t) in gj.iter_mut().zip(tj.iter()) {
-        *g += *t;
+    for (((g_i, g_j), &a), &b) in gi.iter_mut().zip(gj.iter_mut()).zip(xi).zip(xj) {
+        let u = (a - b) * w;
+        *g_i += u;
+        *g_j -= u;
     }
 }
 
@@ -240,8 +195,11 @@ impl BatchHardTripletLoss {
     /// [`batch_with_grad`](Self::batch_with_grad) need for `rows` rows of `dim`.
     pub const fn scratch_len(&self, rows: usize, dim: usize) -> usize {
         match self.distance {
-            Distance::Euclidean => rows,
-            Distance::Cosine => rows.saturating_add(dim.saturating_mul(2)),
+            Distance::Euclidean => block_len(rows),
+            // The normalised rows and a flag per row (zero or not).
+            Distance::Cosine => block_len(rows)
+                .saturating_add(rows)
+                .saturating_add(rows.saturating_mul(dim)),
         }
     }
 
@@ -286,7 +244,7 @@ impl BatchHardTripletLoss {
         scratch: &mut [f32],
     ) -> Result<f32, Error> {
         check::margin(self.margin)?;
-        let kernels = kernels::select(self.backend)?;
+        let tiles = select_tile(self.backend)?;
         let rows = x.len().checked_div(dim).unwrap_or(0);
         let rows = check_in_batch(x, dim, classes, scratch.len(), self.scratch_len(rows, dim))?;
         if rows == 0 {
@@ -301,58 +259,114 @@ impl BatchHardTripletLoss {
         if let Some(g) = grad.as_deref_mut() {
             g.fill(0.0);
         }
-        let (row, tmp) = scratch.split_at_mut(rows);
+        let (block, rest) = scratch.split_at_mut(block_len(rows));
+        let cosine = self.distance == Distance::Cosine;
+        // The cosine distance is `1 − cos = ‖x̂_i − x̂_j‖²/2` on the normalised rows: the
+        // tile engine's exact squared distances, so that near-duplicates keep their
+        // digits (`1 − cos` from a dot product loses them) and identical rows are at 0.
+        let (zero, xs): (&[f32], &[f32]) = if cosine {
+            let (zero, rest) = rest.split_at_mut(rows);
+            let xs = &mut rest[..rows * dim];
+            normalize_rows(x, dim, xs);
+            for (z, r) in zero.iter_mut().zip(x.chunks_exact(dim)) {
+                *z = if r.iter().all(|&v| v == 0.0) {
+                    1.0
+                } else {
+                    0.0
+                };
+            }
+            (zero, xs)
+        } else {
+            (&[], x)
+        };
         let m = f64::from(self.margin);
         let w = 1.0 / rows as f32;
         let mut total = 0.0f64;
-        for i in 0..rows {
-            distance_row(kernels, self.distance, i, x, dim, row);
-            let class = classes[i];
-            let mut positive: Option<(usize, f32)> = None;
-            let mut negative: Option<(usize, f32)> = None;
-            let mut largest = (i, 0.0f32);
-            for (j, (&d, &c)) in row.iter().zip(classes).enumerate() {
-                if d > largest.1 {
-                    largest = (j, d);
-                }
-                if j == i {
-                    continue;
-                }
-                if c == class {
-                    if positive.is_none_or(|(_, hp)| d > hp) {
-                        positive = Some((j, d));
+        for a0 in (0..rows).step_by(ANCHOR_BLOCK) {
+            let a1 = (a0 + ANCHOR_BLOCK).min(rows);
+            let out = &mut block[..(a1 - a0) * rows];
+            if cosine {
+                pairwise::squared_rows(tiles, &xs[a0 * dim..a1 * dim], xs, dim, out);
+            } else {
+                pairwise::distance_rows(tiles, &xs[a0 * dim..a1 * dim], xs, dim, out);
+            }
+            for (i, row) in (a0..a1).zip(out.chunks_exact_mut(rows)) {
+                if cosine {
+                    for (j, d) in row.iter_mut().enumerate() {
+                        *d = if j == i {
+                            0.0
+                        } else if zero[i] != 0.0 || zero[j] != 0.0 {
+                            1.0 // a zero row has cosine 0 with anything
+                        } else {
+                            (*d * 0.5).min(2.0)
+                        };
                     }
-                } else if negative.is_none_or(|(_, hn)| d < hn) {
-                    negative = Some((j, d));
+                }
+                let Some((v, positive, negative)) = hardest(i, row, classes, m) else {
+                    continue;
+                };
+                total += v;
+                let Some(g) = grad.as_deref_mut() else {
+                    continue;
+                };
+                for (j, d, sign) in [(positive.0, positive.1, w), (negative.0, negative.1, -w)] {
+                    // Self (no positive, or the row maximum of an anchor without negatives
+                    // at 0) and pairs at distance 0 have the subgradient 0; a pair with a
+                    // zero row, or clamped at the cosine's 2, has a constant distance.
+                    if j == i
+                        || d == 0.0
+                        || (cosine && (zero[i] != 0.0 || zero[j] != 0.0 || d >= 2.0))
+                    {
+                        continue;
+                    }
+                    if cosine {
+                        add_normalized(g, xs, dim, i, j, sign);
+                    } else {
+                        add_euclidean(g, x, dim, i, j, d, sign);
+                    }
                 }
             }
-            let hp = positive.map_or(0.0, |p| p.1);
-            let (hn_index, hn) = negative.unwrap_or(largest);
-            let v = f64::from(hp) - f64::from(hn) + m;
-            // Inactive (v ≤ 0; x is finite here, so v is not NaN).
-            if v <= 0.0 {
-                continue;
-            }
-            total += v;
-            let Some(g) = grad.as_deref_mut() else {
-                continue;
-            };
-            let mut add = |j: usize, d: f32, sign: f32| {
-                if j == i {
-                    return;
-                }
-                match self.distance {
-                    Distance::Euclidean => add_euclidean(g, x, dim, i, j, d, sign * w),
-                    Distance::Cosine => add_cosine(kernels, g, x, dim, i, j, d, sign * w, tmp),
-                }
-            };
-            if let Some((j, d)) = positive {
-                add(j, d, 1.0);
-            }
-            add(hn_index, hn, -1.0);
+        }
+        if cosine && let Some(g) = grad {
+            normalize_gradient(x, dim, g);
         }
         Ok((total / rows as f64) as f32)
     }
+}
+
+/// The hardest positive and negative of anchor `i` from its row of distances: returns the
+/// violation `hp − hn + m` when it is positive, with the chosen `(index, distance)` pairs
+/// (the positive is `(i, 0)` when the anchor has none). Ties go to the lowest index.
+fn hardest(
+    i: usize,
+    row: &[f32],
+    classes: &[u32],
+    m: f64,
+) -> Option<(f64, (usize, f32), (usize, f32))> {
+    let class = classes[i];
+    let mut positive: Option<(usize, f32)> = None;
+    let mut negative: Option<(usize, f32)> = None;
+    let mut largest = (i, 0.0f32);
+    for (j, (&d, &c)) in row.iter().zip(classes).enumerate() {
+        if d > largest.1 {
+            largest = (j, d);
+        }
+        if j == i {
+            continue;
+        }
+        if c == class {
+            if positive.is_none_or(|(_, hp)| d > hp) {
+                positive = Some((j, d));
+            }
+        } else if negative.is_none_or(|(_, hn)| d < hn) {
+            negative = Some((j, d));
+        }
+    }
+    let positive = positive.unwrap_or((i, 0.0));
+    let negative = negative.unwrap_or(largest);
+    let v = f64::from(positive.1) - f64::from(negative.1) + m;
+    // Inactive (v ≤ 0; the rows are finite here, so v is not NaN).
+    (v > 0.0).then_some((v, positive, negative))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -445,10 +459,11 @@ impl BatchAllTripletLoss {
     }
 
     /// The scratch length [`batch`](Self::batch) and
-    /// [`batch_with_grad`](Self::batch_with_grad) need: `2·rows`, plus `rows·dim` for the
-    /// normalised copy of the batch when `normalize`.
+    /// [`batch_with_grad`](Self::batch_with_grad) need: `min(8, rows)·rows` for the rows of
+    /// distances of a block of anchors, `rows` more, plus `rows·dim` for the normalised copy
+    /// of the batch when `normalize`.
     pub const fn scratch_len(&self, rows: usize, dim: usize) -> usize {
-        let base = rows.saturating_mul(2);
+        let base = block_len(rows).saturating_add(rows);
         if self.normalize {
             base.saturating_add(rows.saturating_mul(dim))
         } else {
@@ -497,7 +512,7 @@ impl BatchAllTripletLoss {
         scratch: &mut [f32],
     ) -> Result<f32, Error> {
         check::margin(self.margin)?;
-        let kernels = kernels::select(self.backend)?;
+        let tiles = select_tile(self.backend)?;
         let rows = x.len().checked_div(dim).unwrap_or(0);
         let rows = check_in_batch(x, dim, classes, scratch.len(), self.scratch_len(rows, dim))?;
         if !all_finite(x) {
@@ -509,7 +524,7 @@ impl BatchAllTripletLoss {
         if let Some(g) = grad.as_deref_mut() {
             g.fill(0.0);
         }
-        let (row, rest) = scratch.split_at_mut(rows);
+        let (block, rest) = scratch.split_at_mut(block_len(rows));
         let (work, rest) = rest.split_at_mut(rows);
         let xs: &[f32] = if self.normalize {
             let copy = &mut rest[..rows * dim];
@@ -520,15 +535,27 @@ impl BatchAllTripletLoss {
         };
         let m = f64::from(self.margin);
         let (mut total, mut count) = (0.0f64, 0.0f64);
-        for a in 0..rows {
-            distance_row(kernels, Distance::Euclidean, a, xs, dim, row);
-            let (t, c) = if self.smooth {
-                smooth_anchor(a, classes, row, work, m, xs, dim, grad.as_deref_mut())
-            } else {
-                hinge_anchor(a, classes, row, work, m, xs, dim, grad.as_deref_mut())
-            };
-            total += t;
-            count += c;
+        for a0 in (0..rows).step_by(ANCHOR_BLOCK) {
+            let a1 = (a0 + ANCHOR_BLOCK).min(rows);
+            let out = &mut block[..(a1 - a0) * rows];
+            pairwise::distance_rows(tiles, &xs[a0 * dim..a1 * dim], xs, dim, out);
+            for (a, row) in (a0..a1).zip(out.chunks_exact_mut(rows)) {
+                let anchor = Anchor {
+                    a,
+                    classes,
+                    m,
+                    tiles,
+                    xs,
+                    dim,
+                };
+                let (t, c) = if self.smooth {
+                    anchor.smooth(row, work, grad.as_deref_mut())
+                } else {
+                    anchor.hinge(row, work, grad.as_deref_mut())
+                };
+                total += t;
+                count += c;
+            }
         }
         let loss = if count > 0.0 { total / count } else { 0.0 };
         if let Some(g) = grad {
@@ -544,120 +571,160 @@ impl BatchAllTripletLoss {
     }
 }
 
-/// One anchor of the hinge loss: returns (sum of violations, number of active triplets)
-/// and adds the gradient times that count's reciprocal's inverse (the caller scales).
-#[allow(clippy::too_many_arguments)]
-fn hinge_anchor(
+/// One anchor of the batch-all loss and what its gradient needs.
+struct Anchor<'a> {
     a: usize,
-    classes: &[u32],
-    row: &[f32],
-    work: &mut [f32],
+    classes: &'a [u32],
     m: f64,
-    x: &[f32],
+    tiles: &'a TileKernels,
+    /// The rows the distances are of (normalised or not).
+    xs: &'a [f32],
     dim: usize,
-    grad: Option<&mut [f32]>,
-) -> (f64, f64) {
-    let class = classes[a];
-    // Positives' distances at the front of `work`, negatives' behind them.
-    let mut np = 0;
-    for (j, (&d, &c)) in row.iter().zip(classes).enumerate() {
-        if j != a && c == class {
-            work[np] = d;
-            np += 1;
+}
+
+impl Anchor<'_> {
+    /// The hinge loss: returns (sum of violations, number of active triplets) and adds
+    /// the gradient times that number (the caller divides). `row` (the anchor's distances)
+    /// is overwritten with gradient coefficients.
+    fn hinge(&self, row: &mut [f32], work: &mut [f32], grad: Option<&mut [f32]>) -> (f64, f64) {
+        let (a, classes, m) = (self.a, self.classes, self.m);
+        let class = classes[a];
+        // Positives' distances at the front of `work`, negatives' behind them.
+        let mut np = 0;
+        for (j, (&d, &c)) in row.iter().zip(classes).enumerate() {
+            if j != a && c == class {
+                work[np] = d;
+                np += 1;
+            }
         }
-    }
-    let mut nn = 0;
-    for (&d, &c) in row.iter().zip(classes) {
-        if c != class {
-            work[np + nn] = d;
-            nn += 1;
+        let mut nn = 0;
+        for (&d, &c) in row.iter().zip(classes) {
+            if c != class {
+                work[np + nn] = d;
+                nn += 1;
+            }
         }
-    }
-    if np == 0 || nn == 0 {
-        return (0.0, 0.0);
-    }
-    let (pos, neg) = work[..np + nn].split_at_mut(np);
-    pos.sort_unstable_by(f32::total_cmp);
-    neg.sort_unstable_by(f32::total_cmp);
-    // Active: d_an < d_ap + m, decided in f64 (the same expression everywhere below).
-    let threshold = |d_ap: f32| f64::from(d_ap) + m;
-    let (mut total, mut count) = (0.0f64, 0usize);
-    let (mut k, mut prefix) = (0usize, 0.0f64);
-    for &d_ap in pos.iter() {
-        let t = threshold(d_ap);
-        while k < nn && f64::from(neg[k]) < t {
-            prefix += f64::from(neg[k]);
-            k += 1;
+        if np == 0 || nn == 0 {
+            return (0.0, 0.0);
         }
-        total += k as f64 * t - prefix;
-        count += k;
-    }
-    if let Some(g) = grad
-        && count > 0
-    {
+        let (pos, neg) = work[..np + nn].split_at_mut(np);
+        pos.sort_unstable_by(f32::total_cmp);
+        neg.sort_unstable_by(f32::total_cmp);
+        // Active: d_an < d_ap + m, decided in f64 (the same expression everywhere below).
+        let threshold = |d_ap: f32| f64::from(d_ap) + m;
+        // The positives in increasing order meet the negatives in increasing order: the
+        // active negatives of each positive are a prefix, found by merging.
+        let (mut total, mut count) = (0.0f64, 0usize);
+        let (mut k, mut prefix) = (0usize, 0.0f64);
+        for &d_ap in pos.iter() {
+            let t = threshold(d_ap);
+            while k < nn && f64::from(neg[k]) < t {
+                prefix += f64::from(neg[k]);
+                k += 1;
+            }
+            total += k as f64 * t - prefix;
+            count += k;
+        }
+        if let Some(g) = grad
+            && count > 0
         {
-            for (j, (&d, &c)) in row.iter().zip(classes).enumerate() {
+            for (j, d) in row.iter_mut().enumerate() {
                 if j == a {
+                    *d = 0.0;
                     continue;
                 }
                 // How many active triplets the pair (a, j) is in, with the sign of ∂v/∂d.
-                let w = if c == class {
-                    let t = threshold(d);
+                let w = if classes[j] == class {
+                    let t = threshold(*d);
                     neg.partition_point(|&n| f64::from(n) < t) as f32
                 } else {
-                    let dn = f64::from(d);
+                    let dn = f64::from(*d);
                     -((np - pos.partition_point(|&p| threshold(p) <= dn)) as f32)
                 };
-                add_euclidean(g, x, dim, a, j, d, w);
+                *d = self.coefficient(w, *d, j, g);
             }
+            self.scatter(row, g);
         }
+        (total, count as f64)
     }
-    (total, count as f64)
-}
 
-/// One anchor of the smooth loss: returns (sum of softplus, number of valid triplets) and
-/// adds the gradient times that count (the caller scales).
-#[allow(clippy::too_many_arguments)]
-fn smooth_anchor(
-    a: usize,
-    classes: &[u32],
-    row: &[f32],
-    coef: &mut [f32],
-    m: f64,
-    x: &[f32],
-    dim: usize,
-    grad: Option<&mut [f32]>,
-) -> (f64, f64) {
-    let class = classes[a];
-    let is_pos = |j: usize| j != a && classes[j] == class;
-    let is_neg = |j: usize| classes[j] != class;
-    let np = (0..row.len()).filter(|&j| is_pos(j)).count();
-    let nn = (0..row.len()).filter(|&j| is_neg(j)).count();
-    if np == 0 || nn == 0 {
-        return (0.0, 0.0);
-    }
-    coef.fill(0.0);
-    let mut total = 0.0f64;
-    for p in (0..row.len()).filter(|&j| is_pos(j)) {
-        let t = f64::from(row[p]) + m;
-        let mut sigma_sum = 0.0f64;
-        for n in (0..row.len()).filter(|&j| is_neg(j)) {
-            let v = t - f64::from(row[n]);
-            total += softplus(v);
-            let s = sigmoid(v);
-            sigma_sum += s;
-            coef[n] -= s as f32;
+    /// The smooth loss: returns (sum of softplus, number of valid triplets) and adds the
+    /// gradient times that number (the caller divides). `coef` is overwritten.
+    fn smooth(&self, row: &[f32], coef: &mut [f32], grad: Option<&mut [f32]>) -> (f64, f64) {
+        let (a, classes, m) = (self.a, self.classes, self.m);
+        let class = classes[a];
+        let is_pos = |j: usize| j != a && classes[j] == class;
+        let is_neg = |j: usize| classes[j] != class;
+        let np = (0..row.len()).filter(|&j| is_pos(j)).count();
+        let nn = (0..row.len()).filter(|&j| is_neg(j)).count();
+        if np == 0 || nn == 0 {
+            return (0.0, 0.0);
         }
-        coef[p] = sigma_sum as f32;
-    }
-    if let Some(g) = grad {
-        for (j, &w) in coef.iter().enumerate() {
-            if j != a {
-                add_euclidean(g, x, dim, a, j, row[j], w);
+        coef.fill(0.0);
+        let mut total = 0.0f64;
+        for p in (0..row.len()).filter(|&j| is_pos(j)) {
+            let t = f64::from(row[p]) + m;
+            let mut sigma_sum = 0.0f64;
+            for n in (0..row.len()).filter(|&j| is_neg(j)) {
+                let v = t - f64::from(row[n]);
+                total += softplus(v);
+                let s = sigmoid(v);
+                sigma_sum += s;
+                coef[n] -= s as f32;
             }
+            coef[p] = sigma_sum as f32;
+        }
+        if let Some(g) = grad {
+            for (j, (c, &d)) in coef.iter_mut().zip(row).enumerate() {
+                *c = if j == a {
+                    0.0
+                } else {
+                    self.coefficient(*c, d, j, g)
+                };
+            }
+            self.scatter(coef, g);
+        }
+        (total, (np * nn) as f64)
+    }
+
+    /// The coefficient `w/D` of the pair (a, j) for the direct-form accumulation; where it
+    /// would overflow or `D` lost its digits (tiny or huge rows), the pair's gradient is
+    /// added right away on a rescaled difference and the coefficient is 0.
+    fn coefficient(&self, w: f32, d: f32, j: usize, grad: &mut [f32]) -> f32 {
+        if w == 0.0 || d == 0.0 {
+            return 0.0;
+        }
+        let c = w / d;
+        if is_positive_normal(d * d) && c.is_finite() {
+            return c;
+        }
+        let dim = self.dim;
+        let (xa, xj) = (
+            &self.xs[self.a * dim..(self.a + 1) * dim],
+            &self.xs[j * dim..(j + 1) * dim],
+        );
+        let (ga, gj) = two_rows(grad, dim, self.a, j);
+        pairwise::add_direction(xa, xj, w, ga, gj);
+        0.0
+    }
+
+    /// `grad_a += Σ_j c_j·(x_a − x_j)`, `grad_j −= c_j·(x_a − x_j)`, in direct form through
+    /// the tile engine's accumulation kernel (`c_a` is 0).
+    fn scatter(&self, c: &[f32], grad: &mut [f32]) {
+        let (a, dim) = (self.a, self.dim);
+        let rows = c.len();
+        let xa = &self.xs[a * dim..(a + 1) * dim];
+        let (before, rest) = grad.split_at_mut(a * dim);
+        let (ga, after) = rest.split_at_mut(dim);
+        if a > 0 {
+            let y = &self.xs[..a * dim];
+            pairwise::accumulate_block(self.tiles, xa, y, dim, &c[..a], rows, ga, before);
+        }
+        if a + 1 < rows {
+            let y = &self.xs[(a + 1) * dim..];
+            pairwise::accumulate_block(self.tiles, xa, y, dim, &c[a + 1..], rows, ga, after);
         }
     }
-    (total, (np * nn) as f64)
 }
 
 /// `ln(1 + eᵛ)` without overflow or cancellation.
