@@ -334,15 +334,13 @@ impl BatchHardTripletLoss {
     }
 }
 
+/// A chosen row of an anchor's hardest pair: `(index, distance)`.
+type Chosen = (usize, f32);
+
 /// The hardest positive and negative of anchor `i` from its row of distances: returns the
 /// violation `hp − hn + m` when it is positive, with the chosen `(index, distance)` pairs
 /// (the positive is `(i, 0)` when the anchor has none). Ties go to the lowest index.
-fn hardest(
-    i: usize,
-    row: &[f32],
-    classes: &[u32],
-    m: f64,
-) -> Option<(f64, (usize, f32), (usize, f32))> {
+fn hardest(i: usize, row: &[f32], classes: &[u32], m: f64) -> Option<(f64, Chosen, Chosen)> {
     let class = classes[i];
     let mut positive: Option<(usize, f32)> = None;
     let mut negative: Option<(usize, f32)> = None;
