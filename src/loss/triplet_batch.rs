@@ -591,13 +591,14 @@ impl Anchor<'_> {
     /// The hinge loss: returns (sum of violations, number of active triplets). With
     /// `grad`, `row` (the anchor's distances) is overwritten with the coefficients of the
     /// gradient times that number (the caller divides and scatters them).
-    fn hinge(&self, row: &mut [f32], work: &mut [f32], grad: Option<&mut [f32]>) -> (f64, f64) {
+    fn hinge(&self, row: &mut [f32], work: &mut [f32], mut grad: Option<&mut [f32]>) -> (f64, f64) {
         let (a, classes, m) = (self.a, self.classes, self.m);
         let class = classes[a];
         let is_pos = |j: usize| j != a && classes[j] == class;
         let is_neg = |j: usize| classes[j] != class;
         let np = (0..row.len()).filter(|&j| is_pos(j)).count();
         let nn = row.len() - 1 - np;
+        row[a] = 0.0; // no pair, no coefficient
         if np == 0 || nn == 0 {
             row.fill(0.0); // no triplet: no coefficient
             return (0.0, 0.0);
@@ -627,63 +628,58 @@ impl Anchor<'_> {
         }
         sorted.sort_unstable_by(f32::total_cmp);
         counts.fill(0.0);
-        // `#{p : t_p > d}` and `#{n : d_n < t}` by binary search.
-        let above = |sorted: &[f32], d: f32| {
-            let d = f64::from(d);
-            s - sorted.partition_point(|&p| threshold(p) <= d)
-        };
-        let below = |sorted: &[f32], t: f64| sorted.partition_point(|&n| f64::from(n) < t);
         let (mut total, mut count) = (0.0f64, 0usize);
-        if positives_sorted {
-            // A negative with k active positives activates the top k sorted positions.
-            for j in (0..row.len()).filter(|&j| is_neg(j)) {
-                let k = above(sorted, row[j]);
-                total -= k as f64 * f64::from(row[j]);
-                count += k;
+        // The other side: each row's number of active triplets by binary search, its
+        // gradient coefficient (how many active triplets the pair (a, j) is in, with the
+        // sign of ∂v/∂d) written over its distance at once.
+        for j in (0..row.len()).filter(|&j| j != a && !sorted_side(j)) {
+            let d = row[j];
+            let w = if positives_sorted {
+                // A negative with k active positives activates the top k sorted positions.
+                let dn = f64::from(d);
+                let k = s - sorted.partition_point(|&p| threshold(p) <= dn);
+                total -= k as f64 * dn;
                 counts[s - k] += 1.0;
+                count += k;
+                -(k as f32)
+            } else {
+                // A positive with k active negatives activates the first k sorted positions.
+                let t = threshold(d);
+                let k = sorted.partition_point(|&n| f64::from(n) < t);
+                total += k as f64 * t;
+                counts[k] += 1.0;
+                count += k;
+                k as f32
+            };
+            if let Some(g) = grad.as_deref_mut() {
+                row[j] = self.coefficient(w, d, j, g);
             }
+        }
+        // The sorted side's counts, by position: a prefix (positives) or suffix (negatives)
+        // sum of the histogram, in place (each entry is read before it is replaced).
+        if positives_sorted {
             let mut run = 0.0f32;
             for (c, &d) in counts.iter_mut().zip(sorted.iter()) {
                 run += *c;
-                *c = run; // the active negatives of the positive at this position
+                *c = run;
                 total += f64::from(run) * threshold(d);
             }
         } else {
-            // A positive with k active negatives activates the first k sorted positions.
-            for j in (0..row.len()).filter(|&j| is_pos(j)) {
-                let t = threshold(row[j]);
-                let k = below(sorted, t);
-                total += k as f64 * t;
-                count += k;
-                counts[k] += 1.0;
-            }
-            // A suffix sum, in place: each histogram entry is read before it is replaced.
             let (mut run, mut carried) = (0.0f32, counts[s]);
             for i in (0..s).rev() {
                 run += carried;
                 carried = counts[i];
-                counts[i] = run; // the active positives of the negative at this position
+                counts[i] = run;
                 total -= f64::from(run) * f64::from(sorted[i]);
             }
         }
-        if count == 0 {
-            row.fill(0.0);
-        } else if let Some(g) = grad {
-            for (j, d) in row.iter_mut().enumerate() {
-                if j == a {
-                    *d = 0.0;
-                    continue;
-                }
-                // How many active triplets the pair (a, j) is in, with the sign of ∂v/∂d.
-                // Equal distances share their count, so the first of them answers.
-                let at = |d: f32| counts[sorted.partition_point(|&v| v < d)];
-                let w = match (classes[j] == class, positives_sorted) {
-                    (true, true) => at(*d),
-                    (true, false) => below(sorted, threshold(*d)) as f32,
-                    (false, true) => -(above(sorted, *d) as f32),
-                    (false, false) => -at(*d),
-                };
-                *d = self.coefficient(w, *d, j, g);
+        if let Some(g) = grad {
+            // Equal distances share their count, so the first of them answers.
+            for j in (0..row.len()).filter(|&j| sorted_side(j)) {
+                let d = row[j];
+                let k = counts[sorted.partition_point(|&v| v < d)];
+                let w = if positives_sorted { k } else { -k };
+                row[j] = self.coefficient(w, d, j, g);
             }
         }
         // The sum of violations is non-negative; rounding in the difference of sums
