@@ -272,7 +272,8 @@ pub fn batch_all(
                     count += 1;
                 }
                 total += loss;
-                scale += margin + dap + dan + if normalize { 4.0 } else { 0.0 };
+                // The triplet's own value too: softplus(0) = ln 2 at distances 0.
+                scale += margin + dap + dan + loss + if normalize { 4.0 } else { 0.0 };
                 // ∂v/∂d_ap = 1, ∂v/∂d_an = −1: per pair coefficients, applied below.
                 coef[a * n + p] += weight;
                 coef[a * n + q] -= weight;
@@ -386,28 +387,30 @@ pub fn batch_hard(x: &[f32], dim: usize, classes: &[u32], margin: f64, cosine: b
                 continue;
             }
             if classes[j] == classes[i] {
-                pos.push(dj);
+                pos.push((j, dj));
                 if hpi.is_none() || dj > hp {
                     hp = dj;
                     hpi = Some(j);
                 }
             } else {
-                neg.push(dj);
+                neg.push((j, dj));
                 if hni.is_none() || dj < hn {
                     hn = dj;
                     hni = Some(j);
                 }
             }
         }
-        // Runner-up gaps (ties of distinct distances that rounding could reorder).
+        // Runner-up gaps: candidates that rounding could reorder, exact ties included (two
+        // equal distances computed in different orders may differ by an ulp; the lowest
+        // index wins only where they come out equal).
         let rel = |a: f64, b: f64| (a - b).abs() / (a.abs() + b.abs()).max(1e-30);
-        for &p in &pos {
-            if p != hp {
+        for &(j, p) in &pos {
+            if Some(j) != hpi {
                 kink_gap = kink_gap.min(rel(p, hp));
             }
         }
-        for &q in &neg {
-            if q != hn {
+        for &(j, q) in &neg {
+            if Some(j) != hni {
                 kink_gap = kink_gap.min(rel(q, hn));
             }
         }
