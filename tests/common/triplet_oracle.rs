@@ -246,6 +246,7 @@ pub fn batch_all(
         .collect();
     let mut all = 0usize;
     let mut coef = vec![0.0f64; n * n];
+    let mut coef_scale = vec![0.0f64; n * n];
     for a in 0..n {
         for p in 0..n {
             if p == a || classes[p] != classes[a] {
@@ -277,20 +278,29 @@ pub fn batch_all(
                 // ∂v/∂d_ap = 1, ∂v/∂d_an = −1: per pair coefficients, applied below.
                 coef[a * n + p] += weight;
                 coef[a * n + q] -= weight;
+                // softplus' weight σ(v) moves by up to ¼ of v's rounding, which is of the
+                // order of the distances: at 1e28 an ulp of a distance is a unit of v.
+                let sensitivity = if smooth {
+                    0.25 * (margin + dap + dan)
+                } else {
+                    0.0
+                };
+                coef_scale[a * n + p] += weight + sensitivity;
+                coef_scale[a * n + q] += weight + sensitivity;
             }
         }
     }
     for a in 0..n {
         for j in 0..n {
-            let w = coef[a * n + j];
-            if w == 0.0 {
+            let (w, ws) = (coef[a * n + j], coef_scale[a * n + j]);
+            if w == 0.0 && ws == 0.0 {
                 continue;
             }
             let (dj, u) = &dist[a][j];
             for k in 0..dim {
                 grad[a * dim + k] += w * u[k];
                 grad[j * dim + k] -= w * u[k];
-                let s = w.abs() * unit_scale(&rows[a], &rows[j], *dj, k);
+                let s = ws * unit_scale(&rows[a], &rows[j], *dj, k);
                 grad_scale[a * dim + k] += s;
                 grad_scale[j * dim + k] += s;
             }
