@@ -434,6 +434,11 @@ pub fn batch_hard(x: &[f32], dim: usize, classes: &[u32], margin: f64, cosine: b
         let v = hp - hn + margin;
         kink_gap = kink_gap.min(v.abs() / (hp + hn + margin).max(1e-30));
         scale += hp + hn + margin;
+        if cosine {
+            // The normalised rows are rounded to f32 before their difference is taken:
+            // a distance D carries 2u·√(2D) of absolute error besides its relative bound.
+            scale += 3.0 * (hp.sqrt() + hn.sqrt());
+        }
         if v > 0.0 {
             total += v;
             let c = 1.0 / n as f64;
