@@ -191,7 +191,7 @@ fn in_batch_bad_inputs_are_errors() {
         })
     );
     let cosine = hard.with_distance(contrastive::Distance::Cosine);
-    assert_eq!(cosine.scratch_len(3, 2), 3 * 3 + 3 + 3 * 2);
+    assert_eq!(cosine.scratch_len(3, 2), 3 * 3 + 3 + 3 * 2 + 2 * 2);
     assert_eq!(grad, [7.0; 6], "an error writes nothing");
     // Each error displays which argument and which sizes.
     let shown = Error::ScratchTooSmall {

@@ -6,9 +6,11 @@
 
 #![forbid(unsafe_code)]
 
+use super::cosine_embedding::write_cosine_gradient;
 use super::direction::Leg;
-use crate::kernels::select_tile;
 use crate::kernels::tile::TileKernels;
+use crate::kernels::{self, Kernels, select_tile};
+use crate::numerics::Cosine;
 use crate::numerics::is_positive_normal;
 use crate::pairwise;
 use crate::{Backend, Distance, Error, check};
@@ -96,16 +98,30 @@ fn add_euclidean(grad: &mut [f32], x: &[f32], dim: usize, i: usize, j: usize, d:
     }
 }
 
-/// Adds `w·(x̂_i − x̂_j)` to row `i` of `grad` and subtracts it from row `j`: the gradient
-/// of the cosine distance `D = ‖x̂_i − x̂_j‖²/2` with respect to the normalised rows (unit
-/// vectors, so nothing over- or underflows).
-fn add_normalized(grad: &mut [f32], xs: &[f32], dim: usize, i: usize, j: usize, w: f32) {
-    let (xi, xj) = (&xs[i * dim..(i + 1) * dim], &xs[j * dim..(j + 1) * dim]);
+/// Adds `w·∂D/∂x_i` and `w·∂D/∂x_j` for the cosine distance `D = 1 − cos` of rows `i ≠ j`,
+/// from the rows themselves (not their normalised copies, whose components below `2⁻¹⁴⁹`
+/// of their row's norm are lost, while the gradient divides by that norm); `tmp` holds
+/// `2·dim` floats.
+#[allow(clippy::too_many_arguments)]
+fn add_cosine(
+    kernels: &Kernels,
+    grad: &mut [f32],
+    x: &[f32],
+    dim: usize,
+    (i, j): (usize, usize),
+    w: f32,
+    tmp: &mut [f32],
+) {
+    let (xi, xj) = (&x[i * dim..(i + 1) * dim], &x[j * dim..(j + 1) * dim]);
+    let (ti, tj) = tmp[..2 * dim].split_at_mut(dim);
+    // ∂D/∂x = −∂cos/∂x.
+    write_cosine_gradient(kernels, Cosine::of(kernels, xi, xj), -w, xi, xj, ti, tj);
     let (gi, gj) = two_rows(grad, dim, i, j);
-    for (((g_i, g_j), &a), &b) in gi.iter_mut().zip(gj.iter_mut()).zip(xi).zip(xj) {
-        let u = (a - b) * w;
-        *g_i += u;
-        *g_j -= u;
+    for (g, t) in gi.iter_mut().zip(ti.iter()) {
+        *g += *t;
+    }
+    for (g, t) in gj.iter_mut().zip(tj.iter()) {
+        *g += *t;
     }
 }
 
@@ -196,10 +212,11 @@ impl BatchHardTripletLoss {
     pub const fn scratch_len(&self, rows: usize, dim: usize) -> usize {
         match self.distance {
             Distance::Euclidean => block_len(rows),
-            // The normalised rows and a flag per row (zero or not).
+            // The normalised rows, a flag per row (zero or not), and two rows of work.
             Distance::Cosine => block_len(rows)
                 .saturating_add(rows)
-                .saturating_add(rows.saturating_mul(dim)),
+                .saturating_add(rows.saturating_mul(dim))
+                .saturating_add(dim.saturating_mul(2)),
         }
     }
 
@@ -264,9 +281,10 @@ impl BatchHardTripletLoss {
         // The cosine distance is `1 − cos = ‖x̂_i − x̂_j‖²/2` on the normalised rows: the
         // tile engine's exact squared distances, so that near-duplicates keep their
         // digits (`1 − cos` from a dot product loses them) and identical rows are at 0.
-        let (zero, xs): (&[f32], &[f32]) = if cosine {
+        let pair_kernels = kernels::select(self.backend)?;
+        let (zero, xs, tmp): (&[f32], &[f32], &mut [f32]) = if cosine {
             let (zero, rest) = rest.split_at_mut(rows);
-            let xs = &mut rest[..rows * dim];
+            let (xs, tmp) = rest.split_at_mut(rows * dim);
             normalize_rows(x, dim, xs);
             for (z, r) in zero.iter_mut().zip(x.chunks_exact(dim)) {
                 *z = if r.iter().all(|&v| v == 0.0) {
@@ -275,9 +293,9 @@ impl BatchHardTripletLoss {
                     0.0
                 };
             }
-            (zero, xs)
+            (zero, xs, tmp)
         } else {
-            (&[], x)
+            (&[], x, &mut [])
         };
         let m = f64::from(self.margin);
         let w = 1.0 / rows as f32;
@@ -320,15 +338,12 @@ impl BatchHardTripletLoss {
                         continue;
                     }
                     if cosine {
-                        add_normalized(g, xs, dim, i, j, sign);
+                        add_cosine(pair_kernels, g, x, dim, (i, j), sign, tmp);
                     } else {
                         add_euclidean(g, x, dim, i, j, d, sign);
                     }
                 }
             }
-        }
-        if cosine && let Some(g) = grad {
-            normalize_gradient(x, dim, g);
         }
         Ok((total / rows as f64) as f32)
     }

@@ -363,13 +363,16 @@ pub fn batch_hard(x: &[f32], dim: usize, classes: &[u32], margin: f64, cosine: b
             let gb = (0..dim)
                 .map(|k| -(a[k] / (na * nb) - cos * b[k] / (nb * nb)))
                 .collect();
-            let s = (0..dim)
+            // As for the pair losses' cosine: the largest component of the pair's terms
+            // (the rescaled cosine keeps each row's components relative to its largest).
+            let largest = (0..dim)
                 .map(|k| {
                     let sa = b[k].abs() / (na * nb) + a[k].abs() / (na * na);
                     let sb = a[k].abs() / (na * nb) + b[k].abs() / (nb * nb);
                     sa.max(sb)
                 })
-                .collect();
+                .fold(0.0f64, f64::max);
+            let s = vec![largest; dim];
             (1.0 - cos, ga, gb, s)
         } else {
             let (dist, u) = distance(a, b, 0.0);
