@@ -327,6 +327,11 @@ impl BatchHardTripletLoss {
                 let Some(g) = grad.as_deref_mut() else {
                     continue;
                 };
+                // An anchor without negatives whose row maximum is its hardest positive: the
+                // two terms are one pair's, and cancel exactly (as ∞ − ∞ they would not).
+                if positive.0 == negative.0 {
+                    continue;
+                }
                 for (j, d, sign) in [(positive.0, positive.1, w), (negative.0, negative.1, -w)] {
                     // Self (no positive, or the row maximum of an anchor without negatives
                     // at 0) and pairs at distance 0 have the subgradient 0; a pair with a
