@@ -234,7 +234,10 @@ pub fn batch_all(
         if d == 0.0 {
             0.0
         } else if normalize {
-            (a[k].abs() + b[k].abs()) / d
+            // Each component of a normalised row is rounded (u·|x̂_k|), and so the
+            // distance (u·(‖x̂_a‖ + ‖x̂_b‖) = 2u): a direction between rows closer than their
+            // rounding is undetermined.
+            (a[k].abs() + b[k].abs() + 2.0 * (a[k] - b[k]).abs() / d) / d
         } else {
             (a[k] - b[k]).abs() / d
         }
