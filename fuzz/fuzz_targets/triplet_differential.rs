@@ -187,6 +187,11 @@ fn in_batch(u: &mut Unstructured, backend: Backend) -> contrastive_fuzz::Result<
     }
     require(close("loss", got, r.loss, rtol, r.scale), context);
     for k in 0..n * d {
+        // Documented: a component beyond f32 whose contributions overflow with both signs
+        // is NaN (∞ − ∞), not ±∞.
+        if grad[k].is_nan() && r.grad[k].abs() >= f64::from(f32::MAX) {
+            continue;
+        }
         require(close(&format!("grad[{k}]"), grad[k], r.grad[k], rtol, r.grad_scale[k]), context);
     }
     Ok(())
