@@ -173,6 +173,13 @@ fn in_batch(u: &mut Unstructured, backend: Backend) -> contrastive_fuzz::Result<
     if largest(&x) > HUGE / 8.0 || f64::from(margin) > HUGE {
         return Ok(());
     }
+    // Documented open corner: under the cosine distance a row of norm below about 1e-37
+    // has per-pair gradient terms beyond f32, which may meet as ∞ − ∞ = NaN even where
+    // their sum is finite.
+    let tiny_row = x
+        .chunks_exact(d)
+        .any(|r| r.iter().map(|&v| f64::from(v) * f64::from(v)).sum::<f64>().sqrt() < 1e-37);
+    let cosine_tiny = hard && flag_a && tiny_row;
     let r = if hard {
         triplet_oracle::batch_hard(&x, d, &classes, margin.into(), flag_a)
     } else {
@@ -186,6 +193,9 @@ fn in_batch(u: &mut Unstructured, backend: Backend) -> contrastive_fuzz::Result<
         return Ok(());
     }
     require(close("loss", got, r.loss, rtol, r.scale), context);
+    if cosine_tiny {
+        return Ok(());
+    }
     for k in 0..n * d {
         // Documented: a component beyond f32 whose contributions overflow with both signs
         // is NaN (∞ − ∞), not ±∞.
