@@ -79,7 +79,8 @@ fn explicit(u: &mut Unstructured, backend: Backend) -> contrastive_fuzz::Result<
     let r = triplet_oracle::triplet(&a, &p, &n, margin.into(), swap, eps.into(), 1.0);
     let rtol = (2.0 * d as f64 + 16.0) * U;
     require(close("loss", got, r.loss, rtol, r.scale), context);
-    if r.violation.abs() <= 4.0 * rtol * r.scale {
+    // Distances may be off by 2⁻¹²⁶ in absolute terms too (subnormal distances).
+    if r.violation.abs() <= 4.0 * rtol * r.scale + 4.0 * ATOL {
         return Ok(());
     }
     if swap {
@@ -88,7 +89,7 @@ fn explicit(u: &mut Unstructured, backend: Backend) -> contrastive_fuzz::Result<
         let w = |x: &[f32]| x.iter().map(|&v| f64::from(v)).collect::<Vec<f64>>();
         let dan = triplet_oracle::distance(&w(&a), &w(&n), eps.into()).0;
         let dpn = triplet_oracle::distance(&w(&p), &w(&n), eps.into()).0;
-        if (dan - dpn).abs() <= 4.0 * rtol * (dan + dpn) {
+        if (dan - dpn).abs() <= 4.0 * rtol * (dan + dpn) + 4.0 * ATOL {
             return Ok(());
         }
     }
@@ -118,7 +119,7 @@ fn cosine_embedding(u: &mut Unstructured, backend: Backend) -> contrastive_fuzz:
     let r = triplet_oracle::cosine_embedding(&a, &b, target, margin.into(), 1.0);
     let rtol = (2.0 * d as f64 + 16.0) * U;
     require(close("loss", got, r.loss, rtol, 1.0 + f64::from(margin).abs()), context);
-    if target == -1.0 && (r.cos - f64::from(margin)).abs() <= 4.0 * rtol {
+    if target == -1.0 && (r.cos - f64::from(margin)).abs() <= 4.0 * rtol + 4.0 * ATOL {
         return Ok(());
     }
     for k in 0..d {
@@ -180,6 +181,27 @@ fn in_batch(u: &mut Unstructured, backend: Backend) -> contrastive_fuzz::Result<
         .chunks_exact(d)
         .any(|r| r.iter().map(|&v| f64::from(v) * f64::from(v)).sum::<f64>().sqrt() < 1e-37);
     let cosine_tiny = hard && flag_a && tiny_row;
+    // With normalised rows (batch-all `normalize`, batch-hard cosine), the direction
+    // between two rows nearer than about 1e-3 is known only to the rounding of the
+    // normalised rows (the golden file keeps its normalised rows 1e-3 apart for the same
+    // reason): their gradients are not compared.
+    let normalised = flag_a;
+    let near_duplicates = normalised && {
+        let unit: Vec<Vec<f64>> = x
+            .chunks_exact(d)
+            .map(|r| {
+                let r: Vec<f64> = r.iter().map(|&v| f64::from(v)).collect();
+                let norm = r.iter().map(|v| v * v).sum::<f64>().sqrt();
+                r.iter().map(|v| if norm > 0.0 { v / norm } else { 0.0 }).collect()
+            })
+            .collect();
+        (0..n).any(|i| {
+            (0..i).any(|j| {
+                let d2: f64 = unit[i].iter().zip(&unit[j]).map(|(a, b)| (a - b) * (a - b)).sum();
+                d2 > 0.0 && d2 < 1e-6
+            })
+        })
+    };
     let r = if hard {
         triplet_oracle::batch_hard(&x, d, &classes, margin.into(), flag_a)
     } else {
@@ -193,7 +215,7 @@ fn in_batch(u: &mut Unstructured, backend: Backend) -> contrastive_fuzz::Result<
         return Ok(());
     }
     require(close("loss", got, r.loss, rtol, r.scale), context);
-    if cosine_tiny {
+    if cosine_tiny || near_duplicates {
         return Ok(());
     }
     for k in 0..n * d {

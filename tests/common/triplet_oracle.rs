@@ -269,7 +269,9 @@ pub fn batch_all(
                     kink_gap = kink_gap.min(v.abs() / (dap + dan + margin).max(1e-30));
                     if v > 0.0 { (v, 1.0) } else { (0.0, 0.0) }
                 };
-                if weight == 0.0 && loss == 0.0 {
+                // An inactive hinge adds nothing; a softplus weight that underflowed to 0
+                // still has its sensitivity (below).
+                if !smooth && weight == 0.0 {
                     continue;
                 }
                 if !smooth {
