@@ -4,6 +4,9 @@
 //! the rows before and after them, the accumulation kernel called directly), and checks
 //! the results against the float64 oracle.
 
+// Index loops read as the formulas they check.
+#![allow(clippy::needless_range_loop)]
+
 #[path = "common/triplet_oracle.rs"]
 mod triplet_oracle;
 
