@@ -1,8 +1,9 @@
 //! In-batch triplet margin losses on one batch with class labels: batch-all
 //! (pytorch-metric-learning) and batch-hard (sentence-transformers). Neither builds an
-//! N×N (let alone N×N×N) matrix: each anchor takes one row of distances (O(N) scratch),
-//! then batch-hard scans it, and batch-all sorts its positives' and negatives' distances
-//! and counts active triplets by merging and binary search.
+//! N×N (let alone N×N×N) matrix: the tile engine computes the rows of distances of a
+//! block of up to 8 anchors (O(N) scratch), then batch-hard scans each row, and batch-all
+//! sorts the smaller side of each anchor (its positives' or its negatives' distances) and
+//! counts the active triplets of the other side by binary search.
 
 #![forbid(unsafe_code)]
 
@@ -148,8 +149,9 @@ fn all_finite(x: &[f32]) -> bool {
 /// - A batch of one row pays `m`; a batch of zero rows is an error (a mean over nothing).
 /// - A non-finite component anywhere in `x` makes the loss and every gradient NaN.
 ///
-/// Memory: [`scratch_len`](Self::scratch_len) floats (`N`, plus `2·dim` for the cosine
-/// distance); work: `N²·dim` for the distances, `N·dim` for the gradient.
+/// Memory: [`scratch_len`](Self::scratch_len) floats (`min(8, N)·N`; for the cosine
+/// distance also the normalised rows, `N·dim`, and `N + 2·dim`); work: `N²·dim` for the
+/// distances, `N·dim` for the gradient.
 ///
 /// | preset | margin | distance | who |
 /// |---|---|---|---|
