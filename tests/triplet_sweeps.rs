@@ -483,6 +483,17 @@ fn in_batch_edge_cases_are_decided() {
             .batch_with_grad(&x, 2, &[1, 2], &mut grad, &mut scratch)
             .unwrap();
         assert!(l.is_nan() && grad.iter().all(|v| v.is_nan()));
+        // One class: the hardest negative is the hardest positive's own pair, whose terms
+        // cancel exactly, even where each alone overflows (a subnormal row's cosine
+        // gradient is beyond f32): 0, not ∞ − ∞ = NaN.
+        let cosine = BatchHardTripletLoss::new(0.02)
+            .with_distance(Distance::Cosine)
+            .with_backend(backend);
+        let x = [1.449e-42, 1.435e-42, -4.0, -4.0];
+        let l = cosine
+            .batch_with_grad(&x, 2, &[0, 0], &mut grad, &mut scratch)
+            .unwrap();
+        assert_eq!((l, grad), (0.02, [0.0; 4]));
         // Scratch longer than needed is fine.
         let mut long = vec![0.0; 1000];
         assert!(hard.batch(&[0.0, 1.0], 1, &[1, 1], &mut long).is_ok());

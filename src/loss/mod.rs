@@ -10,3 +10,5 @@ mod pair;
 pub mod seed;
 pub(crate) mod triplet;
 pub(crate) mod triplet_batch;
+#[cfg(feature = "alloc")]
+mod triplet_vec;

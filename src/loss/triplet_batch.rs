@@ -1,58 +1,33 @@
 //! In-batch triplet margin losses on one batch with class labels: batch-all
 //! (pytorch-metric-learning) and batch-hard (sentence-transformers). Neither builds an
-//! N×N (let alone N×N×N) matrix: each anchor takes one row of distances (O(N) scratch),
-//! then batch-hard scans it, and batch-all sorts its positives' and negatives' distances
-//! and counts active triplets by merging and binary search.
+//! N×N (let alone N×N×N) matrix: the tile engine computes the rows of distances of a
+//! block of up to 8 anchors (O(N) scratch), then batch-hard scans each row, and batch-all
+//! sorts the smaller side of each anchor (its positives' or its negatives' distances) and
+//! counts the active triplets of the other side by binary search.
 
 #![forbid(unsafe_code)]
 
 use super::cosine_embedding::write_cosine_gradient;
 use super::direction::Leg;
-use crate::kernels::{self, Kernels};
-use crate::numerics::{Cosine, Separation, is_positive_normal, sqrt};
+use crate::kernels::tile::TileKernels;
+use crate::kernels::{self, Kernels, select_tile};
+use crate::numerics::Cosine;
+use crate::numerics::is_positive_normal;
+use crate::pairwise;
 use crate::{Backend, Distance, Error, check};
 
-/// STAND-IN for the in-batch tile engine (until it lands, then deleted): `out[j]` is the
-/// distance of row `anchor` of `x` to row `j`, with `out[anchor] = 0`. Euclidean distances
-/// are exact at every magnitude (rescaled where `D²` under- or overflows f32); the cosine
-/// distance is `1 − cos`, exactly 0 for bitwise-identical nonzero rows.
-fn distance_row(
-    kernels: &Kernels,
-    distance: Distance,
-    anchor: usize,
-    x: &[f32],
-    dim: usize,
-    out: &mut [f32],
-) {
-    let xa = &x[anchor * dim..(anchor + 1) * dim];
-    for (j, (xj, o)) in x.chunks_exact(dim).zip(out.iter_mut()).enumerate() {
-        *o = if j == anchor {
-            0.0
-        } else {
-            match distance {
-                Distance::Euclidean | Distance::SquaredEuclidean => {
-                    let s = (kernels.squared_euclidean)(xa, xj);
-                    if is_positive_normal(s) {
-                        sqrt(s)
-                    } else {
-                        Separation::from_sum(s, xa, xj).distance
-                    }
-                }
-                Distance::Cosine => cosine_distance(kernels, xa, xj),
-            }
-        };
-    }
-}
+/// Anchors whose distance rows are computed together (the tile kernels block several
+/// anchors against the same rows); the scratch holds this many rows of `N`.
+const ANCHOR_BLOCK: usize = 8;
 
-/// `1 − cos(a, b)`, exactly 0 for bitwise-identical nonzero rows (rounding would leave a
-/// few ulps and break ties and hinges that are exact).
-fn cosine_distance(kernels: &Kernels, a: &[f32], b: &[f32]) -> f32 {
-    let cos = Cosine::of(kernels, a, b);
-    if a == b && !cos.has_zero_vector() && !cos.cos.is_nan() {
-        0.0
+/// The rows of distances of a block of anchors: `min(ANCHOR_BLOCK, rows)·rows` floats.
+const fn block_len(rows: usize) -> usize {
+    let b = if rows < ANCHOR_BLOCK {
+        rows
     } else {
-        1.0 - cos.cos
-    }
+        ANCHOR_BLOCK
+    };
+    b.saturating_mul(rows)
 }
 
 /// Checks shared by the in-batch losses; returns the number of rows.
@@ -76,7 +51,7 @@ fn check_in_batch(
     let rows = x.len() / dim;
     check::same_len("classes", rows, classes.len())?;
     if scratch < needed {
-        return Err(Error::ScratchTooSmall {
+        return Err(Error::ScratchTooShort {
             needed,
             found: scratch,
         });
@@ -124,23 +99,20 @@ fn add_euclidean(grad: &mut [f32], x: &[f32], dim: usize, i: usize, j: usize, d:
     }
 }
 
-/// Adds `w·∂D/∂x_i` and `w·∂D/∂x_j` for the cosine distance `D = 1 − cos` of rows `i ≠ j`;
-/// `tmp` holds `2·dim` floats.
+/// Adds `w·∂D/∂x_i` and `w·∂D/∂x_j` for the cosine distance `D = 1 − cos` of rows `i ≠ j`,
+/// from the rows themselves (not their normalised copies, whose components below `2⁻¹⁴⁹`
+/// of their row's norm are lost, while the gradient divides by that norm); `tmp` holds
+/// `2·dim` floats.
 #[allow(clippy::too_many_arguments)]
 fn add_cosine(
     kernels: &Kernels,
     grad: &mut [f32],
     x: &[f32],
     dim: usize,
-    i: usize,
-    j: usize,
-    d: f32,
+    (i, j): (usize, usize),
     w: f32,
     tmp: &mut [f32],
 ) {
-    if d == 0.0 || w == 0.0 {
-        return;
-    }
     let (xi, xj) = (&x[i * dim..(i + 1) * dim], &x[j * dim..(j + 1) * dim]);
     let (ti, tj) = tmp[..2 * dim].split_at_mut(dim);
     // ∂D/∂x = −∂cos/∂x.
@@ -177,8 +149,9 @@ fn all_finite(x: &[f32]) -> bool {
 /// - A batch of one row pays `m`; a batch of zero rows is an error (a mean over nothing).
 /// - A non-finite component anywhere in `x` makes the loss and every gradient NaN.
 ///
-/// Memory: [`scratch_len`](Self::scratch_len) floats (`N`, plus `2·dim` for the cosine
-/// distance); work: `N²·dim` for the distances, `N·dim` for the gradient.
+/// Memory: [`scratch_len`](Self::scratch_len) floats (`min(8, N)·N`; for the cosine
+/// distance also the normalised rows, `N·dim`, and `N + 2·dim`); work: `N²·dim` for the
+/// distances, `N·dim` for the gradient.
 ///
 /// | preset | margin | distance | who |
 /// |---|---|---|---|
@@ -240,8 +213,12 @@ impl BatchHardTripletLoss {
     /// [`batch_with_grad`](Self::batch_with_grad) need for `rows` rows of `dim`.
     pub const fn scratch_len(&self, rows: usize, dim: usize) -> usize {
         match self.distance {
-            Distance::Euclidean | Distance::SquaredEuclidean => rows,
-            Distance::Cosine => rows.saturating_add(dim.saturating_mul(2)),
+            Distance::Euclidean | Distance::SquaredEuclidean => block_len(rows),
+            // The normalised rows, a flag per row (zero or not), and two rows of work.
+            Distance::Cosine => block_len(rows)
+                .saturating_add(rows)
+                .saturating_add(rows.saturating_mul(dim))
+                .saturating_add(dim.saturating_mul(2)),
         }
     }
 
@@ -249,7 +226,7 @@ impl BatchHardTripletLoss {
     ///
     /// # Errors
     /// [`Error::ZeroDimension`], [`Error::NotMultipleOfDim`], [`Error::LengthMismatch`]
-    /// (`classes`), [`Error::ScratchTooSmall`], [`Error::InvalidMargin`], [`Error::Empty`]
+    /// (`classes`), [`Error::ScratchTooShort`], [`Error::InvalidMargin`], [`Error::Empty`]
     /// for zero rows, [`Error::BackendUnavailable`].
     pub fn batch(
         &self,
@@ -286,16 +263,15 @@ impl BatchHardTripletLoss {
         scratch: &mut [f32],
     ) -> Result<f32, Error> {
         check::margin(self.margin)?;
-        // The squared Euclidean distance (the in-batch contrastive loss's option) is not
-        // defined for the triplet losses yet: refused, so the arms that accept it are never
-        // reached with it.
+        // The squared Euclidean distance (an option of the in-batch contrastive loss) is not
+        // defined for batch-hard triplets: refused, so that no arm below meets it.
         if self.distance == Distance::SquaredEuclidean {
             return Err(Error::InvalidParameter {
                 argument: "distance",
                 value: f32::NAN,
             });
         }
-        let kernels = kernels::select(self.backend)?;
+        let tiles = select_tile(self.backend)?;
         let rows = x.len().checked_div(dim).unwrap_or(0);
         let rows = check_in_batch(x, dim, classes, scratch.len(), self.scratch_len(rows, dim))?;
         if rows == 0 {
@@ -310,60 +286,115 @@ impl BatchHardTripletLoss {
         if let Some(g) = grad.as_deref_mut() {
             g.fill(0.0);
         }
-        let (row, tmp) = scratch.split_at_mut(rows);
+        let (block, rest) = scratch.split_at_mut(block_len(rows));
+        let cosine = self.distance == Distance::Cosine;
+        // The cosine distance is `1 − cos = ‖x̂_i − x̂_j‖²/2` on the normalised rows: the
+        // tile engine's exact squared distances, so that near-duplicates keep their
+        // digits (`1 − cos` from a dot product loses them) and identical rows are at 0.
+        let pair_kernels = kernels::select(self.backend)?;
+        let (zero, xs, tmp): (&[f32], &[f32], &mut [f32]) = if cosine {
+            let (zero, rest) = rest.split_at_mut(rows);
+            let (xs, tmp) = rest.split_at_mut(rows * dim);
+            normalize_rows(x, dim, xs);
+            for (z, r) in zero.iter_mut().zip(x.chunks_exact(dim)) {
+                *z = if r.iter().all(|&v| v == 0.0) {
+                    1.0
+                } else {
+                    0.0
+                };
+            }
+            (zero, xs, tmp)
+        } else {
+            (&[], x, &mut [])
+        };
         let m = f64::from(self.margin);
         let w = 1.0 / rows as f32;
         let mut total = 0.0f64;
-        for i in 0..rows {
-            distance_row(kernels, self.distance, i, x, dim, row);
-            let class = classes[i];
-            let mut positive: Option<(usize, f32)> = None;
-            let mut negative: Option<(usize, f32)> = None;
-            let mut largest = (i, 0.0f32);
-            for (j, (&d, &c)) in row.iter().zip(classes).enumerate() {
-                if d > largest.1 {
-                    largest = (j, d);
+        for a0 in (0..rows).step_by(ANCHOR_BLOCK) {
+            let a1 = (a0 + ANCHOR_BLOCK).min(rows);
+            let out = &mut block[..(a1 - a0) * rows];
+            if cosine {
+                pairwise::squared_rows(tiles, &xs[a0 * dim..a1 * dim], xs, dim, out);
+            } else {
+                pairwise::distance_rows(tiles, &xs[a0 * dim..a1 * dim], xs, dim, out);
+            }
+            for (i, row) in (a0..a1).zip(out.chunks_exact_mut(rows)) {
+                if cosine {
+                    for (j, d) in row.iter_mut().enumerate() {
+                        *d = if j == i {
+                            0.0
+                        } else if zero[i] != 0.0 || zero[j] != 0.0 {
+                            1.0 // a zero row has cosine 0 with anything
+                        } else {
+                            (*d * 0.5).min(2.0)
+                        };
+                    }
                 }
-                if j == i {
+                let Some((v, positive, negative)) = hardest(i, row, classes, m) else {
+                    continue;
+                };
+                total += v;
+                let Some(g) = grad.as_deref_mut() else {
+                    continue;
+                };
+                // An anchor without negatives whose row maximum is its hardest positive: the
+                // two terms are one pair's, and cancel exactly (as ∞ − ∞ they would not).
+                if positive.0 == negative.0 {
                     continue;
                 }
-                if c == class {
-                    if positive.is_none_or(|(_, hp)| d > hp) {
-                        positive = Some((j, d));
+                for (j, d, sign) in [(positive.0, positive.1, w), (negative.0, negative.1, -w)] {
+                    // Self (no positive, or the row maximum of an anchor without negatives
+                    // at 0) and pairs at distance 0 have the subgradient 0; a pair with a
+                    // zero row, or clamped at the cosine's 2, has a constant distance.
+                    if j == i
+                        || d == 0.0
+                        || (cosine && (zero[i] != 0.0 || zero[j] != 0.0 || d >= 2.0))
+                    {
+                        continue;
                     }
-                } else if negative.is_none_or(|(_, hn)| d < hn) {
-                    negative = Some((j, d));
-                }
-            }
-            let hp = positive.map_or(0.0, |p| p.1);
-            let (hn_index, hn) = negative.unwrap_or(largest);
-            let v = f64::from(hp) - f64::from(hn) + m;
-            // Inactive (v ≤ 0; x is finite here, so v is not NaN).
-            if v <= 0.0 {
-                continue;
-            }
-            total += v;
-            let Some(g) = grad.as_deref_mut() else {
-                continue;
-            };
-            let mut add = |j: usize, d: f32, sign: f32| {
-                if j == i {
-                    return;
-                }
-                match self.distance {
-                    Distance::Euclidean | Distance::SquaredEuclidean => {
-                        add_euclidean(g, x, dim, i, j, d, sign * w)
+                    if cosine {
+                        add_cosine(pair_kernels, g, x, dim, (i, j), sign, tmp);
+                    } else {
+                        add_euclidean(g, x, dim, i, j, d, sign);
                     }
-                    Distance::Cosine => add_cosine(kernels, g, x, dim, i, j, d, sign * w, tmp),
                 }
-            };
-            if let Some((j, d)) = positive {
-                add(j, d, 1.0);
             }
-            add(hn_index, hn, -1.0);
         }
         Ok((total / rows as f64) as f32)
     }
+}
+
+/// A chosen row of an anchor's hardest pair: `(index, distance)`.
+type Chosen = (usize, f32);
+
+/// The hardest positive and negative of anchor `i` from its row of distances: returns the
+/// violation `hp − hn + m` when it is positive, with the chosen `(index, distance)` pairs
+/// (the positive is `(i, 0)` when the anchor has none). Ties go to the lowest index.
+fn hardest(i: usize, row: &[f32], classes: &[u32], m: f64) -> Option<(f64, Chosen, Chosen)> {
+    let class = classes[i];
+    let mut positive: Option<(usize, f32)> = None;
+    let mut negative: Option<(usize, f32)> = None;
+    let mut largest = (i, 0.0f32);
+    for (j, (&d, &c)) in row.iter().zip(classes).enumerate() {
+        if d > largest.1 {
+            largest = (j, d);
+        }
+        if j == i {
+            continue;
+        }
+        if c == class {
+            if positive.is_none_or(|(_, hp)| d > hp) {
+                positive = Some((j, d));
+            }
+        } else if negative.is_none_or(|(_, hn)| d < hn) {
+            negative = Some((j, d));
+        }
+    }
+    let positive = positive.unwrap_or((i, 0.0));
+    let negative = negative.unwrap_or(largest);
+    let v = f64::from(positive.1) - f64::from(negative.1) + m;
+    // Inactive (v ≤ 0; the rows are finite here, so v is not NaN).
+    (v > 0.0).then_some((v, positive, negative))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -456,10 +487,11 @@ impl BatchAllTripletLoss {
     }
 
     /// The scratch length [`batch`](Self::batch) and
-    /// [`batch_with_grad`](Self::batch_with_grad) need: `2·rows`, plus `rows·dim` for the
-    /// normalised copy of the batch when `normalize`.
+    /// [`batch_with_grad`](Self::batch_with_grad) need: `min(8, rows)·rows` for the rows of
+    /// distances of a block of anchors, `rows` more, plus `rows·dim` for the normalised copy
+    /// of the batch when `normalize`.
     pub const fn scratch_len(&self, rows: usize, dim: usize) -> usize {
-        let base = rows.saturating_mul(2);
+        let base = block_len(rows).saturating_add(rows);
         if self.normalize {
             base.saturating_add(rows.saturating_mul(dim))
         } else {
@@ -471,7 +503,7 @@ impl BatchAllTripletLoss {
     ///
     /// # Errors
     /// [`Error::ZeroDimension`], [`Error::NotMultipleOfDim`], [`Error::LengthMismatch`]
-    /// (`classes`), [`Error::ScratchTooSmall`], [`Error::InvalidMargin`],
+    /// (`classes`), [`Error::ScratchTooShort`], [`Error::InvalidMargin`],
     /// [`Error::BackendUnavailable`].
     pub fn batch(
         &self,
@@ -508,7 +540,7 @@ impl BatchAllTripletLoss {
         scratch: &mut [f32],
     ) -> Result<f32, Error> {
         check::margin(self.margin)?;
-        let kernels = kernels::select(self.backend)?;
+        let tiles = select_tile(self.backend)?;
         let rows = x.len().checked_div(dim).unwrap_or(0);
         let rows = check_in_batch(x, dim, classes, scratch.len(), self.scratch_len(rows, dim))?;
         if !all_finite(x) {
@@ -520,7 +552,7 @@ impl BatchAllTripletLoss {
         if let Some(g) = grad.as_deref_mut() {
             g.fill(0.0);
         }
-        let (row, rest) = scratch.split_at_mut(rows);
+        let (block, rest) = scratch.split_at_mut(block_len(rows));
         let (work, rest) = rest.split_at_mut(rows);
         let xs: &[f32] = if self.normalize {
             let copy = &mut rest[..rows * dim];
@@ -530,16 +562,36 @@ impl BatchAllTripletLoss {
             x
         };
         let m = f64::from(self.margin);
+        // No difference of two rows can overflow (every component is below 2¹²⁶ in
+        // magnitude): the accumulation kernel is called directly, without the engine's
+        // scan of both blocks for non-finite values on every call (a third of the
+        // gradient's time at N = 1024, d = 128).
+        const BOUND: f32 = 8.507_059e37; // 2¹²⁶
+        let direct = xs.iter().fold(true, |ok, v| ok & (v.abs() < BOUND));
         let (mut total, mut count) = (0.0f64, 0.0f64);
-        for a in 0..rows {
-            distance_row(kernels, Distance::Euclidean, a, xs, dim, row);
-            let (t, c) = if self.smooth {
-                smooth_anchor(a, classes, row, work, m, xs, dim, grad.as_deref_mut())
-            } else {
-                hinge_anchor(a, classes, row, work, m, xs, dim, grad.as_deref_mut())
-            };
-            total += t;
-            count += c;
+        for a0 in (0..rows).step_by(ANCHOR_BLOCK) {
+            let a1 = (a0 + ANCHOR_BLOCK).min(rows);
+            let out = &mut block[..(a1 - a0) * rows];
+            pairwise::distance_rows(tiles, &xs[a0 * dim..a1 * dim], xs, dim, out);
+            for (a, row) in (a0..a1).zip(out.chunks_exact_mut(rows)) {
+                let anchor = Anchor {
+                    a,
+                    classes,
+                    m,
+                    xs,
+                    dim,
+                };
+                let (t, c) = if self.smooth {
+                    anchor.smooth(row, work, grad.as_deref_mut())
+                } else {
+                    anchor.hinge(row, work, grad.as_deref_mut())
+                };
+                total += t;
+                count += c;
+            }
+            if let Some(g) = grad.as_deref_mut() {
+                scatter_block(tiles, direct, xs, dim, (a0, a1), out, g);
+            }
         }
         let loss = if count > 0.0 { total / count } else { 0.0 };
         if let Some(g) = grad {
@@ -555,120 +607,227 @@ impl BatchAllTripletLoss {
     }
 }
 
-/// One anchor of the hinge loss: returns (sum of violations, number of active triplets)
-/// and adds the gradient times that count's reciprocal's inverse (the caller scales).
-#[allow(clippy::too_many_arguments)]
-fn hinge_anchor(
+/// One anchor of the batch-all loss and what its gradient needs.
+struct Anchor<'a> {
     a: usize,
-    classes: &[u32],
-    row: &[f32],
-    work: &mut [f32],
+    classes: &'a [u32],
     m: f64,
-    x: &[f32],
+    /// The rows the distances are of (normalised or not).
+    xs: &'a [f32],
     dim: usize,
-    grad: Option<&mut [f32]>,
-) -> (f64, f64) {
-    let class = classes[a];
-    // Positives' distances at the front of `work`, negatives' behind them.
-    let mut np = 0;
-    for (j, (&d, &c)) in row.iter().zip(classes).enumerate() {
-        if j != a && c == class {
-            work[np] = d;
-            np += 1;
-        }
-    }
-    let mut nn = 0;
-    for (&d, &c) in row.iter().zip(classes) {
-        if c != class {
-            work[np + nn] = d;
-            nn += 1;
-        }
-    }
-    if np == 0 || nn == 0 {
-        return (0.0, 0.0);
-    }
-    let (pos, neg) = work[..np + nn].split_at_mut(np);
-    pos.sort_unstable_by(f32::total_cmp);
-    neg.sort_unstable_by(f32::total_cmp);
-    // Active: d_an < d_ap + m, decided in f64 (the same expression everywhere below).
-    let threshold = |d_ap: f32| f64::from(d_ap) + m;
-    let (mut total, mut count) = (0.0f64, 0usize);
-    let (mut k, mut prefix) = (0usize, 0.0f64);
-    for &d_ap in pos.iter() {
-        let t = threshold(d_ap);
-        while k < nn && f64::from(neg[k]) < t {
-            prefix += f64::from(neg[k]);
-            k += 1;
-        }
-        total += k as f64 * t - prefix;
-        count += k;
-    }
-    if let Some(g) = grad
-        && count > 0
-    {
-        {
-            for (j, (&d, &c)) in row.iter().zip(classes).enumerate() {
-                if j == a {
-                    continue;
-                }
-                // How many active triplets the pair (a, j) is in, with the sign of ∂v/∂d.
-                let w = if c == class {
-                    let t = threshold(d);
-                    neg.partition_point(|&n| f64::from(n) < t) as f32
-                } else {
-                    let dn = f64::from(d);
-                    -((np - pos.partition_point(|&p| threshold(p) <= dn)) as f32)
-                };
-                add_euclidean(g, x, dim, a, j, d, w);
-            }
-        }
-    }
-    (total, count as f64)
 }
 
-/// One anchor of the smooth loss: returns (sum of softplus, number of valid triplets) and
-/// adds the gradient times that count (the caller scales).
-#[allow(clippy::too_many_arguments)]
-fn smooth_anchor(
-    a: usize,
-    classes: &[u32],
-    row: &[f32],
-    coef: &mut [f32],
-    m: f64,
-    x: &[f32],
-    dim: usize,
-    grad: Option<&mut [f32]>,
-) -> (f64, f64) {
-    let class = classes[a];
-    let is_pos = |j: usize| j != a && classes[j] == class;
-    let is_neg = |j: usize| classes[j] != class;
-    let np = (0..row.len()).filter(|&j| is_pos(j)).count();
-    let nn = (0..row.len()).filter(|&j| is_neg(j)).count();
-    if np == 0 || nn == 0 {
-        return (0.0, 0.0);
-    }
-    coef.fill(0.0);
-    let mut total = 0.0f64;
-    for p in (0..row.len()).filter(|&j| is_pos(j)) {
-        let t = f64::from(row[p]) + m;
-        let mut sigma_sum = 0.0f64;
-        for n in (0..row.len()).filter(|&j| is_neg(j)) {
-            let v = t - f64::from(row[n]);
-            total += softplus(v);
-            let s = sigmoid(v);
-            sigma_sum += s;
-            coef[n] -= s as f32;
+impl Anchor<'_> {
+    /// The hinge loss: returns (sum of violations, number of active triplets). With
+    /// `grad`, `row` (the anchor's distances) is overwritten with the coefficients of the
+    /// gradient times that number (the caller divides and scatters them).
+    fn hinge(&self, row: &mut [f32], work: &mut [f32], mut grad: Option<&mut [f32]>) -> (f64, f64) {
+        let (a, classes, m) = (self.a, self.classes, self.m);
+        let class = classes[a];
+        let is_pos = |j: usize| j != a && classes[j] == class;
+        let is_neg = |j: usize| classes[j] != class;
+        let np = (0..row.len()).filter(|&j| is_pos(j)).count();
+        let nn = row.len() - 1 - np;
+        row[a] = 0.0; // no pair, no coefficient
+        if np == 0 || nn == 0 {
+            row.fill(0.0); // no triplet: no coefficient
+            return (0.0, 0.0);
         }
-        coef[p] = sigma_sum as f32;
+        // Active: d_an < d_ap + m, decided in f64 (the same expression everywhere below).
+        let threshold = |d_ap: f32| f64::from(d_ap) + m;
+        // Only the smaller side is sorted (with 64 classes of 16 rows, 15 positives
+        // against 1008 negatives); each row of the other side finds its active partners
+        // by binary search, and a histogram over the sorted positions gives the sorted
+        // side's counts. `2·min(np, nn) + 1 ≤ N` floats fit in `work`.
+        let positives_sorted = np <= nn;
+        let s = np.min(nn);
+        let (sorted, rest) = work.split_at_mut(s);
+        let counts = &mut rest[..s + 1];
+        let sorted_side = |j: usize| {
+            if positives_sorted {
+                is_pos(j)
+            } else {
+                is_neg(j)
+            }
+        };
+        for (slot, j) in sorted
+            .iter_mut()
+            .zip((0..row.len()).filter(|&j| sorted_side(j)))
+        {
+            *slot = row[j];
+        }
+        sorted.sort_unstable_by(f32::total_cmp);
+        counts.fill(0.0);
+        let (mut total, mut count) = (0.0f64, 0usize);
+        // The other side: each row's number of active triplets by binary search, its
+        // gradient coefficient (how many active triplets the pair (a, j) is in, with the
+        // sign of ∂v/∂d) written over its distance at once.
+        for j in (0..row.len()).filter(|&j| j != a && !sorted_side(j)) {
+            let d = row[j];
+            let w = if positives_sorted {
+                // A negative with k active positives activates the top k sorted positions.
+                let dn = f64::from(d);
+                let k = s - sorted.partition_point(|&p| threshold(p) <= dn);
+                total -= k as f64 * dn;
+                counts[s - k] += 1.0;
+                count += k;
+                -(k as f32)
+            } else {
+                // A positive with k active negatives activates the first k sorted positions.
+                let t = threshold(d);
+                let k = sorted.partition_point(|&n| f64::from(n) < t);
+                total += k as f64 * t;
+                counts[k] += 1.0;
+                count += k;
+                k as f32
+            };
+            if let Some(g) = grad.as_deref_mut() {
+                row[j] = self.coefficient(w, d, j, g);
+            }
+        }
+        // The sorted side's counts, by position: a prefix (positives) or suffix (negatives)
+        // sum of the histogram, in place (each entry is read before it is replaced).
+        if positives_sorted {
+            let mut run = 0.0f32;
+            for (c, &d) in counts.iter_mut().zip(sorted.iter()) {
+                run += *c;
+                *c = run;
+                total += f64::from(run) * threshold(d);
+            }
+        } else {
+            let (mut run, mut carried) = (0.0f32, counts[s]);
+            for i in (0..s).rev() {
+                run += carried;
+                carried = counts[i];
+                counts[i] = run;
+                total -= f64::from(run) * f64::from(sorted[i]);
+            }
+        }
+        if let Some(g) = grad {
+            // Equal distances share their count, so the first of them answers.
+            for j in (0..row.len()).filter(|&j| sorted_side(j)) {
+                let d = row[j];
+                let k = counts[sorted.partition_point(|&v| v < d)];
+                let w = if positives_sorted { k } else { -k };
+                row[j] = self.coefficient(w, d, j, g);
+            }
+        }
+        // The sum of violations is non-negative; rounding in the difference of sums
+        // must not make it otherwise.
+        (total.max(0.0), count as f64)
     }
-    if let Some(g) = grad {
-        for (j, &w) in coef.iter().enumerate() {
-            if j != a {
-                add_euclidean(g, x, dim, a, j, row[j], w);
+
+    /// The smooth loss: returns (sum of softplus, number of valid triplets). With `grad`,
+    /// `row` is overwritten with the coefficients of the gradient times that number (the
+    /// caller divides and scatters them); `coef` is work space.
+    fn smooth(&self, row: &mut [f32], coef: &mut [f32], grad: Option<&mut [f32]>) -> (f64, f64) {
+        let (a, classes, m) = (self.a, self.classes, self.m);
+        let class = classes[a];
+        let is_pos = |j: usize| j != a && classes[j] == class;
+        let is_neg = |j: usize| classes[j] != class;
+        let np = (0..row.len()).filter(|&j| is_pos(j)).count();
+        let nn = (0..row.len()).filter(|&j| is_neg(j)).count();
+        if np == 0 || nn == 0 {
+            row.fill(0.0); // no triplet: no coefficient
+            return (0.0, 0.0);
+        }
+        coef.fill(0.0);
+        let mut total = 0.0f64;
+        for p in (0..row.len()).filter(|&j| is_pos(j)) {
+            let t = f64::from(row[p]) + m;
+            let mut sigma_sum = 0.0f64;
+            for n in (0..row.len()).filter(|&j| is_neg(j)) {
+                let v = t - f64::from(row[n]);
+                total += softplus(v);
+                let s = sigmoid(v);
+                sigma_sum += s;
+                coef[n] -= s as f32;
+            }
+            coef[p] = sigma_sum as f32;
+        }
+        if let Some(g) = grad {
+            for (j, (c, d)) in coef.iter().zip(row.iter_mut()).enumerate() {
+                *d = if j == a {
+                    0.0
+                } else {
+                    self.coefficient(*c, *d, j, g)
+                };
+            }
+        }
+        (total, (np * nn) as f64)
+    }
+
+    /// The coefficient `w/D` of the pair (a, j) for the direct-form accumulation; where it
+    /// would overflow or `D` lost its digits (tiny or huge rows), the pair's gradient is
+    /// added right away on a rescaled difference and the coefficient is 0.
+    fn coefficient(&self, w: f32, d: f32, j: usize, grad: &mut [f32]) -> f32 {
+        if w == 0.0 || d == 0.0 {
+            return 0.0;
+        }
+        let c = w / d;
+        if is_positive_normal(d * d) && c.is_finite() {
+            return c;
+        }
+        let dim = self.dim;
+        let (xa, xj) = (
+            &self.xs[self.a * dim..(self.a + 1) * dim],
+            &self.xs[j * dim..(j + 1) * dim],
+        );
+        let (ga, gj) = two_rows(grad, dim, self.a, j);
+        pairwise::add_direction(xa, xj, w, ga, gj);
+        0.0
+    }
+}
+
+/// `grad_i += Σ_j c_ij·(x_i − x_j)` and `grad_j −= c_ij·(x_i − x_j)` for the anchors
+/// `a0..a1` (coefficients `c`, one row of `rows` per anchor, `c_ii = 0`), in direct form:
+/// the tile engine's accumulation kernel takes the block of anchors against the rows
+/// before it and after it (each gradient row of those read and written once per block,
+/// not once per anchor); the few pairs inside the block go one by one.
+#[allow(clippy::too_many_arguments)]
+fn scatter_block(
+    tiles: &TileKernels,
+    direct: bool,
+    xs: &[f32],
+    dim: usize,
+    (a0, a1): (usize, usize),
+    c: &[f32],
+    grad: &mut [f32],
+) {
+    let rows = xs.len() / dim;
+    let xa = &xs[a0 * dim..a1 * dim];
+    let (before, rest) = grad.split_at_mut(a0 * dim);
+    let (ga, after) = rest.split_at_mut((a1 - a0) * dim);
+    // Coefficients are finite (see `Anchor::coefficient`); with `direct`, so is every
+    // difference.
+    let accumulate = |y: &[f32], c: &[f32], ga: &mut [f32], gy: &mut [f32]| {
+        if direct {
+            (tiles.accumulate)(xa, y, dim, c, rows, ga, gy);
+        } else {
+            pairwise::accumulate_block(tiles, xa, y, dim, c, rows, ga, gy);
+        }
+    };
+    if a0 > 0 {
+        accumulate(&xs[..a0 * dim], c, ga, before);
+    }
+    if a1 < rows {
+        accumulate(&xs[a1 * dim..], &c[a1..], ga, after);
+    }
+    for i in 0..a1 - a0 {
+        for j in 0..a1 - a0 {
+            let w = c[i * rows + a0 + j];
+            if i == j || w == 0.0 {
+                continue;
+            }
+            let (xi, xj) = (&xa[i * dim..(i + 1) * dim], &xa[j * dim..(j + 1) * dim]);
+            let (gi, gj) = two_rows(ga, dim, i, j);
+            for (((g_i, g_j), &a), &b) in gi.iter_mut().zip(gj.iter_mut()).zip(xi).zip(xj) {
+                let u = (a - b) * w;
+                *g_i += u;
+                *g_j -= u;
             }
         }
     }
-    (total, (np * nn) as f64)
 }
 
 /// `ln(1 + eᵛ)` without overflow or cancellation.

@@ -234,7 +234,10 @@ pub fn batch_all(
         if d == 0.0 {
             0.0
         } else if normalize {
-            (a[k].abs() + b[k].abs()) / d
+            // Each component of a normalised row is rounded (u·|x̂_k|), and so the
+            // distance (u·(‖x̂_a‖ + ‖x̂_b‖) = 2u): a direction between rows closer than their
+            // rounding is undetermined.
+            (a[k].abs() + b[k].abs() + 2.0 * (a[k] - b[k]).abs() / d) / d
         } else {
             (a[k] - b[k]).abs() / d
         }
@@ -246,6 +249,7 @@ pub fn batch_all(
         .collect();
     let mut all = 0usize;
     let mut coef = vec![0.0f64; n * n];
+    let mut coef_scale = vec![0.0f64; n * n];
     for a in 0..n {
         for p in 0..n {
             if p == a || classes[p] != classes[a] {
@@ -265,31 +269,43 @@ pub fn batch_all(
                     kink_gap = kink_gap.min(v.abs() / (dap + dan + margin).max(1e-30));
                     if v > 0.0 { (v, 1.0) } else { (0.0, 0.0) }
                 };
-                if weight == 0.0 && loss == 0.0 {
+                // An inactive hinge adds nothing; a softplus weight that underflowed to 0
+                // still has its sensitivity (below).
+                if !smooth && weight == 0.0 {
                     continue;
                 }
                 if !smooth {
                     count += 1;
                 }
                 total += loss;
-                scale += margin + dap + dan + if normalize { 4.0 } else { 0.0 };
+                // The triplet's own value too: softplus(0) = ln 2 at distances 0.
+                scale += margin + dap + dan + loss + if normalize { 4.0 } else { 0.0 };
                 // ∂v/∂d_ap = 1, ∂v/∂d_an = −1: per pair coefficients, applied below.
                 coef[a * n + p] += weight;
                 coef[a * n + q] -= weight;
+                // softplus' weight σ(v) moves by up to ¼ of v's rounding, which is of the
+                // order of the distances: at 1e28 an ulp of a distance is a unit of v.
+                let sensitivity = if smooth {
+                    0.25 * (margin + dap + dan)
+                } else {
+                    0.0
+                };
+                coef_scale[a * n + p] += weight + sensitivity;
+                coef_scale[a * n + q] += weight + sensitivity;
             }
         }
     }
     for a in 0..n {
         for j in 0..n {
-            let w = coef[a * n + j];
-            if w == 0.0 {
+            let (w, ws) = (coef[a * n + j], coef_scale[a * n + j]);
+            if w == 0.0 && ws == 0.0 {
                 continue;
             }
             let (dj, u) = &dist[a][j];
             for k in 0..dim {
                 grad[a * dim + k] += w * u[k];
                 grad[j * dim + k] -= w * u[k];
-                let s = w.abs() * unit_scale(&rows[a], &rows[j], *dj, k);
+                let s = ws * unit_scale(&rows[a], &rows[j], *dj, k);
                 grad_scale[a * dim + k] += s;
                 grad_scale[j * dim + k] += s;
             }
@@ -352,13 +368,16 @@ pub fn batch_hard(x: &[f32], dim: usize, classes: &[u32], margin: f64, cosine: b
             let gb = (0..dim)
                 .map(|k| -(a[k] / (na * nb) - cos * b[k] / (nb * nb)))
                 .collect();
-            let s = (0..dim)
+            // As for the pair losses' cosine: the largest component of the pair's terms
+            // (the rescaled cosine keeps each row's components relative to its largest).
+            let largest = (0..dim)
                 .map(|k| {
                     let sa = b[k].abs() / (na * nb) + a[k].abs() / (na * na);
                     let sb = a[k].abs() / (na * nb) + b[k].abs() / (nb * nb);
                     sa.max(sb)
                 })
-                .collect();
+                .fold(0.0f64, f64::max);
+            let s = vec![largest; dim];
             (1.0 - cos, ga, gb, s)
         } else {
             let (dist, u) = distance(a, b, 0.0);
@@ -386,28 +405,30 @@ pub fn batch_hard(x: &[f32], dim: usize, classes: &[u32], margin: f64, cosine: b
                 continue;
             }
             if classes[j] == classes[i] {
-                pos.push(dj);
+                pos.push((j, dj));
                 if hpi.is_none() || dj > hp {
                     hp = dj;
                     hpi = Some(j);
                 }
             } else {
-                neg.push(dj);
+                neg.push((j, dj));
                 if hni.is_none() || dj < hn {
                     hn = dj;
                     hni = Some(j);
                 }
             }
         }
-        // Runner-up gaps (ties of distinct distances that rounding could reorder).
+        // Runner-up gaps: candidates that rounding could reorder, exact ties included (two
+        // equal distances computed in different orders may differ by an ulp; the lowest
+        // index wins only where they come out equal).
         let rel = |a: f64, b: f64| (a - b).abs() / (a.abs() + b.abs()).max(1e-30);
-        for &p in &pos {
-            if p != hp {
+        for &(j, p) in &pos {
+            if Some(j) != hpi {
                 kink_gap = kink_gap.min(rel(p, hp));
             }
         }
-        for &q in &neg {
-            if q != hn {
+        for &(j, q) in &neg {
+            if Some(j) != hni {
                 kink_gap = kink_gap.min(rel(q, hn));
             }
         }
@@ -421,6 +442,11 @@ pub fn batch_hard(x: &[f32], dim: usize, classes: &[u32], margin: f64, cosine: b
         let v = hp - hn + margin;
         kink_gap = kink_gap.min(v.abs() / (hp + hn + margin).max(1e-30));
         scale += hp + hn + margin;
+        if cosine {
+            // The normalised rows are rounded to f32 before their difference is taken:
+            // a distance D carries 2u·√(2D) of absolute error besides its relative bound.
+            scale += 3.0 * (hp.sqrt() + hn.sqrt());
+        }
         if v > 0.0 {
             total += v;
             let c = 1.0 / n as f64;
