@@ -22,6 +22,7 @@
 #![forbid(unsafe_code)]
 
 pub mod golden;
+mod inbatch;
 
 use crate::{
     Backend, ContrastiveLoss, Distance, Error, Reduction, cosine_similarity, dot, euclidean, seed,
@@ -210,6 +211,10 @@ pub static CHECKS: &[(&str, Check)] = &[
         "unavailable_backends_are_errors",
         unavailable_backends_are_errors,
     ),
+    (
+        "in_batch_forward_and_gradient",
+        inbatch::in_batch_forward_and_gradient,
+    ),
 ];
 
 /// Runs every check and returns `(passed, failed)`, calling `report(name, result)` after
@@ -376,7 +381,8 @@ fn pair_scale(
                 grad: two_c * factor * largest,
             }
         }
-        Distance::Cosine => {
+        // No golden case of this selftest uses the squared distance.
+        Distance::Cosine | Distance::SquaredEuclidean => {
             // D = 1 − cos is computed from terms of size 1, so its error is absolute: the
             // loss scale is `p·(1 + |cos|)² + q·(m + 1 + |cos|)²`, and the gradient scale that
             // times the largest `|∂cos/∂a_i|`, bounded by `|b_i|/(|a||b|) + |a_i|/|a|²`.
@@ -501,7 +507,8 @@ fn golden_contrastive(case: &Golden, loss: ContrastiveLoss, dim: usize) -> Resul
     );
     let c = match loss.reduction {
         Reduction::Mean => 1.0 / rows as f64,
-        Reduction::Sum => 1.0,
+        // No golden case of this selftest uses AvgNonZero.
+        Reduction::Sum | Reduction::AvgNonZero => 1.0,
     };
     let rel = relative_tolerance(dim);
     let atol = dim.max(1) as f64 * SMALLEST_SUBNORMAL;
