@@ -66,6 +66,13 @@ pub enum Error {
         /// The argument that is empty.
         argument: &'static str,
     },
+    /// A distance given by the caller is negative.
+    InvalidDistance {
+        /// Its position.
+        index: usize,
+        /// The distance given.
+        distance: f32,
+    },
     /// A caller-provided scratch buffer is shorter than the call needs (see the
     /// `scratch_len` of the function called).
     ScratchTooShort {
@@ -107,6 +114,9 @@ impl fmt::Display for Error {
             }
             Error::Empty { argument } => {
                 write!(f, "`{argument}` is empty; its mean is undefined")
+            }
+            Error::InvalidDistance { index, distance } => {
+                write!(f, "distance {distance} at index {index} is negative")
             }
             Error::ScratchTooShort { needed, found } => {
                 write!(f, "`scratch` has length {found}, at least {needed} needed")
