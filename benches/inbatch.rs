@@ -106,12 +106,16 @@ mod x86 {
     fn big() {
         let (n, dim) = (65_536, 128);
         let x = data(n * dim, 3);
-        let classes: Vec<u32> = (0..n as u32).map(|i| i.wrapping_mul(2_654_435_761) % 1024).collect();
+        let classes: Vec<u32> = (0..n as u32)
+            .map(|i| i.wrapping_mul(2_654_435_761) % 1024)
+            .collect();
         for loss in [ContrastiveLoss::new(9.0), ContrastiveLoss::pml()] {
             let mut scratch = vec![0.0f32; loss.scratch_len(n, dim)];
             let mut grad = vec![0.0f32; n * dim];
             let start = Instant::now();
-            let l = loss.in_batch_with_grad(&x, dim, &classes, &mut grad, &mut scratch).unwrap();
+            let l = loss
+                .in_batch_with_grad(&x, dim, &classes, &mut grad, &mut scratch)
+                .unwrap();
             println!(
                 "N = {n}, d = {dim}, {:?}/{:?}: forward + gradient {:.1} s, scratch {} KiB, loss {l}",
                 loss.reduction,

@@ -51,7 +51,7 @@ pub enum Mining {
     /// Every pair.
     #[default]
     None,
-    /// sentence-transformers' `OnlineContrastiveLoss` (after its PR #4020): only the hard
+    /// sentence-transformers' `OnlineContrastiveLoss` (its current version): only the hard
     /// pairs of the batch pay, the negatives closer than the farthest positive and the
     /// positives farther than the closest negative (strict inequalities, so ties are not
     /// hard); with no positive pair the negatives' threshold is their mean distance, with
