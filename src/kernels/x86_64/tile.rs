@@ -8,9 +8,12 @@
 //! add pipes. Tails of `d` shorter than a vector are summed in scalar code per pair, edges
 //! of the tile (rows beyond the last whole micro-block) one pair at a time.
 //!
-//! Every load and store goes through a helper over a fixed-size array, so no kernel reads
-//! or writes outside the slices it is given. Shuffles are `unpack{lo,hi}`,
-//! `shuffle_f32x4` and 128-bit extracts, which Miri runs.
+//! Memory: each micro-kernel checks once that its rows, and its gradient rows, hold the
+//! `dim` floats it reads (a broken contract panics before any access); its loads and
+//! stores are then pointer accesses at `row·dim + k` with `k + lanes ≤ dim`, whose
+//! `unsafe` blocks say so. Shuffles are `unpack{lo,hi}`, `shuffle_f32x4` and 128-bit
+//! extracts, which Miri runs (and runs these kernels under, see
+//! `tests/trust_miri_paths.rs`).
 
 // Micro-blocks index their accumulators and coefficients by row and column, as the
 // arithmetic reads.
