@@ -73,6 +73,22 @@ pub enum Error {
         /// The distance given.
         distance: f32,
     },
+    /// A loss parameter other than the margin or a weight (an `eps`, say) is outside the
+    /// range its documentation gives.
+    InvalidParameter {
+        /// The parameter at fault (for example `"eps"`).
+        argument: &'static str,
+        /// The value given.
+        value: f32,
+    },
+    /// A caller-provided scratch buffer is shorter than the computation needs (the loss's
+    /// `scratch_len` says how long it must be).
+    ScratchTooSmall {
+        /// The length needed.
+        needed: usize,
+        /// The length given.
+        found: usize,
+    },
     /// A caller-provided scratch buffer is shorter than the call needs (see the
     /// `scratch_len` of the function called).
     ScratchTooShort {
@@ -117,6 +133,12 @@ impl fmt::Display for Error {
             }
             Error::InvalidDistance { index, distance } => {
                 write!(f, "distance {distance} at index {index} is negative")
+            }
+            Error::InvalidParameter { argument, value } => {
+                write!(f, "`{argument}` = {value} is outside its valid range")
+            }
+            Error::ScratchTooSmall { needed, found } => {
+                write!(f, "`scratch` has length {found}, needs at least {needed}")
             }
             Error::ScratchTooShort { needed, found } => {
                 write!(f, "`scratch` has length {found}, at least {needed} needed")

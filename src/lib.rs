@@ -100,7 +100,10 @@ pub use distance::{cosine_similarity, dot, euclidean, squared_euclidean, squared
 pub use error::Error;
 pub use kernels::Backend;
 pub use loss::contrastive::{ContrastiveLoss, Distance, Hinge, Mining, Reduction};
+pub use loss::cosine_embedding::CosineEmbeddingLoss;
 pub use loss::seed;
+pub use loss::triplet::TripletLoss;
+pub use loss::triplet_batch::{BatchAllTripletLoss, BatchHardTripletLoss};
 
 #[doc = include_str!("../docs/guarantees.md")]
 pub mod guarantees {}

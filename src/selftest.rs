@@ -359,8 +359,10 @@ fn pair_scale(
     margin: f64,
     two_c: f64,
 ) -> PairScale {
+    // The golden cases the selftest runs are the pair losses' (Euclidean or cosine, mean or
+    // sum): the in-batch options (squared Euclidean, AvgNonZero) never reach these arms.
     match distance {
-        Distance::Euclidean => {
+        Distance::Euclidean | Distance::SquaredEuclidean => {
             let (mut s, mut largest) = (0.0f64, 0.0f64);
             for (&x, &y) in a.iter().zip(b) {
                 let d = f64::from(x) - f64::from(y);
@@ -506,9 +508,8 @@ fn golden_contrastive(case: &Golden, loss: ContrastiveLoss, dim: usize) -> Resul
         f64::from(loss.negative_weight),
     );
     let c = match loss.reduction {
-        Reduction::Mean => 1.0 / rows as f64,
-        // No golden case of this selftest uses AvgNonZero.
-        Reduction::Sum | Reduction::AvgNonZero => 1.0,
+        Reduction::Mean | Reduction::AvgNonZero => 1.0 / rows as f64,
+        Reduction::Sum => 1.0,
     };
     let rel = relative_tolerance(dim);
     let atol = dim.max(1) as f64 * SMALLEST_SUBNORMAL;

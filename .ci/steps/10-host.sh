@@ -8,3 +8,7 @@ step "cargo test" cargo test
 step "cargo test --no-default-features" cargo test --no-default-features
 step "no_std + alloc build for Cortex-M4F" cargo build --no-default-features --features alloc --target thumbv7em-none-eabihf
 step "no_std build for Cortex-M4F" cargo build --no-default-features --target thumbv7em-none-eabihf
+# The training example (examples/digits, its own package): data loader, gradients against
+# finite differences, a short training run whose loss falls. Without its `plots` feature:
+# the tests do not draw, and plotters stays out of the build.
+step "cargo test -p digits" cargo test -p digits --no-default-features

@@ -87,6 +87,10 @@ for t in "${bare_metal[@]}"; do
 done
 step "selftest on Cortex-M4F (qemu-system-arm mps2-an386)" \
     selftest_cargo test --target thumbv7em-none-eabihf
+# On-device training (src/bin/digits.rs): fails unless the loss goes down. The dev profile
+# (opt-level "s" here) reuses the selftest's build of the crate just above.
+step "on-device training of a digit embedding on Cortex-M4F (qemu-system-arm mps2-an386)" \
+    selftest_cargo run --features digits --bin digits --target thumbv7em-none-eabihf
 step "selftest on Cortex-M0 (qemu-system-arm microbit)" \
     selftest_cargo test --target thumbv6m-none-eabi
 step "selftest on RV32IMAC (qemu-system-riscv32 virt)" \

@@ -2,7 +2,11 @@
 
 pub(crate) mod block;
 pub(crate) mod contrastive;
+pub(crate) mod cosine_embedding;
+mod direction;
 mod inbatch;
 pub(crate) mod margins;
 mod pair;
 pub mod seed;
+pub(crate) mod triplet;
+pub(crate) mod triplet_batch;

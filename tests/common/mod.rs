@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod inbatch_oracle;
+pub mod triplet_oracle;
 
 /// The unit roundoff of f32.
 pub const U: f64 = 1.0 / (1u64 << 24) as f64;
