@@ -48,9 +48,12 @@ mod x86 {
         start.elapsed().as_secs_f64()
     }
 
+    /// A named kernel of a round.
+    type Kernel<'a> = (&'static str, Box<dyn FnMut() + 'a>);
+
     /// `times[k][r]`: kernel `k` in round `r`, each run twice in its turn, the second
     /// timed.
-    fn rounds(rounds: usize, kernels: &mut [(&str, Box<dyn FnMut() + '_>)]) -> Vec<Vec<f64>> {
+    fn rounds(rounds: usize, kernels: &mut [Kernel<'_>]) -> Vec<Vec<f64>> {
         let mut times = vec![Vec::new(); kernels.len()];
         for r in 0..rounds {
             for t in 0..kernels.len() {
@@ -183,14 +186,11 @@ mod x86 {
             let (mut ega, mut egb) = (vec![0.0f32; cap], vec![0.0f32; cap]);
             let mut labels = vec![0.0f32; 64 * N];
             let mut eg = vec![0.0f32; N * dim];
-            let mut kernels: Vec<(&str, Box<dyn FnMut() + '_>)> = Vec::new();
+            let mut kernels: Vec<Kernel<'_>> = Vec::new();
             kernels.push((
                 "cross",
                 Box::new(|| {
-                    black_box(
-                        loss.cross_batch(&x, &y, dim, &xc, &yc, &mut scratch)
-                            .unwrap(),
-                    );
+                    black_box(loss.cross_batch(x, y, dim, xc, yc, &mut scratch).unwrap());
                 }),
             ));
             kernels.push((
@@ -209,7 +209,7 @@ mod x86 {
             kernels.push((
                 "symmetric",
                 Box::new(|| {
-                    black_box(loss.in_batch(&x, dim, &xc, &mut scratch2).unwrap());
+                    black_box(loss.in_batch(x, dim, xc, &mut scratch2).unwrap());
                 }),
             ));
             kernels.push((
@@ -217,11 +217,11 @@ mod x86 {
                 Box::new(|| {
                     black_box(
                         loss.cross_batch_with_grad(
-                            &x,
-                            &y,
+                            x,
+                            y,
                             dim,
-                            &xc,
-                            &yc,
+                            xc,
+                            yc,
                             &mut gx,
                             &mut gy,
                             &mut scratch3,
@@ -234,7 +234,7 @@ mod x86 {
                 "symmetric+grad",
                 Box::new(|| {
                     black_box(
-                        loss.in_batch_with_grad(&x, dim, &xc, &mut g, &mut scratch4)
+                        loss.in_batch_with_grad(x, dim, xc, &mut g, &mut scratch4)
                             .unwrap(),
                     );
                 }),
@@ -249,7 +249,7 @@ mod x86 {
                 kernels.push((
                     name,
                     Box::new(move || {
-                        black_box(l.cross_batch(&x, &y, dim, &xc, &yc, s).unwrap());
+                        black_box(l.cross_batch(x, y, dim, xc, yc, s).unwrap());
                     }),
                 ));
             }
