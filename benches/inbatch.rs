@@ -48,9 +48,12 @@ mod x86 {
         start.elapsed().as_secs_f64()
     }
 
+    /// A named kernel of a round.
+    type Kernel<'a> = (&'static str, Box<dyn FnMut() + 'a>);
+
     /// `times[k][r]`: kernel `k` in round `r`, each run twice in its turn, the second
     /// timed.
-    fn rounds(rounds: usize, kernels: &mut [(&str, Box<dyn FnMut() + '_>)]) -> Vec<Vec<f64>> {
+    fn rounds(rounds: usize, kernels: &mut [Kernel<'_>]) -> Vec<Vec<f64>> {
         let mut times = vec![Vec::new(); kernels.len()];
         for r in 0..rounds {
             for t in 0..kernels.len() {
@@ -106,12 +109,16 @@ mod x86 {
     fn big() {
         let (n, dim) = (65_536, 128);
         let x = data(n * dim, 3);
-        let classes: Vec<u32> = (0..n as u32).map(|i| i.wrapping_mul(2_654_435_761) % 1024).collect();
+        let classes: Vec<u32> = (0..n as u32)
+            .map(|i| i.wrapping_mul(2_654_435_761) % 1024)
+            .collect();
         for loss in [ContrastiveLoss::new(9.0), ContrastiveLoss::pml()] {
             let mut scratch = vec![0.0f32; loss.scratch_len(n, dim)];
             let mut grad = vec![0.0f32; n * dim];
             let start = Instant::now();
-            let l = loss.in_batch_with_grad(&x, dim, &classes, &mut grad, &mut scratch).unwrap();
+            let l = loss
+                .in_batch_with_grad(&x, dim, &classes, &mut grad, &mut scratch)
+                .unwrap();
             println!(
                 "N = {n}, d = {dim}, {:?}/{:?}: forward + gradient {:.1} s, scratch {} KiB, loss {l}",
                 loss.reduction,
@@ -179,14 +186,11 @@ mod x86 {
             let (mut ega, mut egb) = (vec![0.0f32; cap], vec![0.0f32; cap]);
             let mut labels = vec![0.0f32; 64 * N];
             let mut eg = vec![0.0f32; N * dim];
-            let mut kernels: Vec<(&str, Box<dyn FnMut() + '_>)> = Vec::new();
+            let mut kernels: Vec<Kernel<'_>> = Vec::new();
             kernels.push((
                 "cross",
                 Box::new(|| {
-                    black_box(
-                        loss.cross_batch(&x, &y, dim, &xc, &yc, &mut scratch)
-                            .unwrap(),
-                    );
+                    black_box(loss.cross_batch(x, y, dim, xc, yc, &mut scratch).unwrap());
                 }),
             ));
             kernels.push((
@@ -205,7 +209,7 @@ mod x86 {
             kernels.push((
                 "symmetric",
                 Box::new(|| {
-                    black_box(loss.in_batch(&x, dim, &xc, &mut scratch2).unwrap());
+                    black_box(loss.in_batch(x, dim, xc, &mut scratch2).unwrap());
                 }),
             ));
             kernels.push((
@@ -213,11 +217,11 @@ mod x86 {
                 Box::new(|| {
                     black_box(
                         loss.cross_batch_with_grad(
-                            &x,
-                            &y,
+                            x,
+                            y,
                             dim,
-                            &xc,
-                            &yc,
+                            xc,
+                            yc,
                             &mut gx,
                             &mut gy,
                             &mut scratch3,
@@ -230,7 +234,7 @@ mod x86 {
                 "symmetric+grad",
                 Box::new(|| {
                     black_box(
-                        loss.in_batch_with_grad(&x, dim, &xc, &mut g, &mut scratch4)
+                        loss.in_batch_with_grad(x, dim, xc, &mut g, &mut scratch4)
                             .unwrap(),
                     );
                 }),
@@ -245,7 +249,7 @@ mod x86 {
                 kernels.push((
                     name,
                     Box::new(move || {
-                        black_box(l.cross_batch(&x, &y, dim, &xc, &yc, s).unwrap());
+                        black_box(l.cross_batch(x, y, dim, xc, yc, s).unwrap());
                     }),
                 ));
             }

@@ -66,6 +66,13 @@ pub enum Error {
         /// The argument that is empty.
         argument: &'static str,
     },
+    /// A distance given by the caller is negative.
+    InvalidDistance {
+        /// Its position.
+        index: usize,
+        /// The distance given.
+        distance: f32,
+    },
     /// A loss parameter other than the margin or a weight (an `eps`, say) is outside the
     /// range its documentation gives.
     InvalidParameter {
@@ -115,6 +122,9 @@ impl fmt::Display for Error {
             }
             Error::Empty { argument } => {
                 write!(f, "`{argument}` is empty; its mean is undefined")
+            }
+            Error::InvalidDistance { index, distance } => {
+                write!(f, "distance {distance} at index {index} is negative")
             }
             Error::InvalidParameter { argument, value } => {
                 write!(f, "`{argument}` = {value} is outside its valid range")

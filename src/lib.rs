@@ -91,7 +91,7 @@ mod error;
 mod kernels;
 mod loss;
 mod numerics;
-// Until every item has a user among the in-batch losses.
+// Some items serve the in-batch losses built on the engine elsewhere (triplets, softmax).
 #[allow(dead_code)]
 mod pairwise;
 

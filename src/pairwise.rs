@@ -557,6 +557,10 @@ fn tile<F: FnMut(&mut Tile)>(
     (k.squared)(xs, ys, dim, squared, stride);
     for a in 0..rows.len() {
         let row = &mut squared[a * stride..][..cols.len()];
+        // The common row, checked in one vectorised pass.
+        if row.iter().all(|&s| is_positive_normal(s)) {
+            continue;
+        }
         let xi = &xs[a * dim..(a + 1) * dim];
         for (b, s) in row.iter_mut().enumerate() {
             if !(is_positive_normal(*s) || diagonal && a == b) {

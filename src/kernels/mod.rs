@@ -10,7 +10,6 @@ mod generic;
 mod lanes_backend;
 mod portable;
 mod scalar;
-#[allow(dead_code)]
 pub(crate) mod tile;
 // Soft-float x86-64 targets (`x86_64-unknown-none`) cannot compile vector code at all.
 #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
@@ -186,7 +185,6 @@ pub(crate) fn select(backend: Option<Backend>) -> Result<&'static Kernels, Error
 
 /// The tile kernels ([`tile::TileKernels`]) of the named backend, or of the best one: the
 /// same choice as [`select`], so that a loss runs its pair and tile kernels on one backend.
-#[allow(dead_code)]
 #[inline]
 pub(crate) fn select_tile(backend: Option<Backend>) -> Result<&'static tile::TileKernels, Error> {
     let backend = backend.unwrap_or_else(dispatch::best);

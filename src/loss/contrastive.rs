@@ -51,7 +51,7 @@ pub enum Mining {
     /// Every pair.
     #[default]
     None,
-    /// sentence-transformers' `OnlineContrastiveLoss` (after its PR #4020): only the hard
+    /// sentence-transformers' `OnlineContrastiveLoss` (its current version): only the hard
     /// pairs of the batch pay, the negatives closer than the farthest positive and the
     /// positives farther than the closest negative (strict inequalities, so ties are not
     /// hard); with no positive pair the negatives' threshold is their mean distance, with
@@ -378,7 +378,7 @@ impl ContrastiveLoss {
             return Ok(0.0);
         }
         if !self.is_classic() {
-            return self.general_batch(kernels, (a, b, dim, labels), None, None);
+            return self.general_batch(kernels, (a, b, dim, labels), None, None, None);
         }
         let mut total = 0.0f64;
         match self.distance {
@@ -440,7 +440,7 @@ impl ContrastiveLoss {
         }
         if !self.is_classic() {
             return self
-                .general_batch(kernels, (a, b, dim, labels), Some(out), None)
+                .general_batch(kernels, (a, b, dim, labels), Some(out), None, None)
                 .map(|_| ());
         }
         match self.distance {
@@ -508,7 +508,7 @@ impl ContrastiveLoss {
         }
         if !self.is_classic() {
             let grads = Some((grad_a, grad_b));
-            return self.general_batch(kernels, (a, b, dim, labels), None, grads);
+            return self.general_batch(kernels, (a, b, dim, labels), None, grads, None);
         }
         let two_c = match self.reduction {
             Reduction::Mean => 2.0 / rows as f32,

@@ -315,6 +315,11 @@ impl ContrastiveLoss {
     }
 }
 
+/// The distances of [`Epilogue::row_sums`], as const parameters.
+const EUCLIDEAN: u8 = 0;
+const SQUARED: u8 = 1;
+const COSINE: u8 = 2;
+
 /// What a walk needs besides the loss.
 struct Walk<'k> {
     tiles: &'k TileKernels,
@@ -557,43 +562,69 @@ impl Epilogue<'_> {
         {
             return false;
         }
+        // One straight-line loop per combination, so that no branch on the options is
+        // left inside it.
+        let row = (squared, &mut *coefficients, classes);
+        let squared_hinge = self.margins.squared;
+        let sums = match (self.measure, squared_hinge, gradient) {
+            (Distance::Euclidean, true, true) => {
+                self.row_sums::<EUCLIDEAN, true, true>(row, class, times)
+            }
+            (Distance::Euclidean, true, false) => {
+                self.row_sums::<EUCLIDEAN, true, false>(row, class, times)
+            }
+            (Distance::Euclidean, false, true) => {
+                self.row_sums::<EUCLIDEAN, false, true>(row, class, times)
+            }
+            (Distance::Euclidean, false, false) => {
+                self.row_sums::<EUCLIDEAN, false, false>(row, class, times)
+            }
+            (Distance::SquaredEuclidean, true, true) => {
+                self.row_sums::<SQUARED, true, true>(row, class, times)
+            }
+            (Distance::SquaredEuclidean, true, false) => {
+                self.row_sums::<SQUARED, true, false>(row, class, times)
+            }
+            (Distance::SquaredEuclidean, false, true) => {
+                self.row_sums::<SQUARED, false, true>(row, class, times)
+            }
+            (Distance::SquaredEuclidean, false, false) => {
+                self.row_sums::<SQUARED, false, false>(row, class, times)
+            }
+            (_, true, true) => self.row_sums::<COSINE, true, true>(row, class, times),
+            (_, true, false) => self.row_sums::<COSINE, true, false>(row, class, times),
+            (_, false, true) => self.row_sums::<COSINE, false, true>(row, class, times),
+            (_, false, false) => self.row_sums::<COSINE, false, false>(row, class, times),
+        };
+        let Some((pos, neg, n_pos, n_neg)) = sums else {
+            // A coefficient beyond f32 (extreme weights over a small distance): the
+            // careful loop adds those pairs' directions on rescaled differences.
+            coefficients.fill(0.0);
+            return false;
+        };
+        let t = times as f64;
+        block.positive += t * pos;
+        block.negative += t * neg;
+        block.total += t * (pos + neg);
+        block.positive_count += times * n_pos;
+        block.negative_count += times * n_neg;
+        true
+    }
+
+    /// The sums (positive and negative losses, their non-zero counts) of a row whose
+    /// squared distances are all normal, and with `GRAD` its coefficients; `None` if a
+    /// coefficient is not normal (or 0). `M` is the distance ([`EUCLIDEAN`], [`SQUARED`],
+    /// [`COSINE`]), `SQ` the squared hinge.
+    #[inline]
+    fn row_sums<const M: u8, const SQ: bool, const GRAD: bool>(
+        &self,
+        (squared, coefficients, classes): (&[f32], &mut [f32], &[u32]),
+        class: u32,
+        times: u64,
+    ) -> Option<(f64, f64, u64, u64)> {
         let m = self.margins;
         let t = times as f32;
         let (fp, fn_) = (self.factors.0 * t, self.factors.1 * t);
-        let measure = self.measure;
-        // (positive loss, negative loss, coefficient) of one pair.
-        let pair = |s: f32, positive: bool| -> (f32, f32, f32) {
-            let d = match measure {
-                Distance::Euclidean => crate::numerics::sqrt(s),
-                Distance::SquaredEuclidean => s,
-                Distance::Cosine => {
-                    let d = 0.5 * s;
-                    if d > 2.0 { 2.0 } else { d }
-                }
-            };
-            let (a, w, f) = if positive {
-                (d - m.m_pos, m.w_pos, fp)
-            } else {
-                (m.m_neg - d, m.w_neg, -fn_)
-            };
-            let h = if a > 0.0 { a } else { 0.0 };
-            let (loss, slope) = if m.squared {
-                (w * h * h, 2.0 * w * h)
-            } else {
-                (w * h, if h > 0.0 { w } else { 0.0 })
-            };
-            let g = slope * f;
-            let c = match measure {
-                Distance::Euclidean => g / d,
-                Distance::SquaredEuclidean => 2.0 * g,
-                Distance::Cosine => g,
-            };
-            if positive {
-                (loss, 0.0, c)
-            } else {
-                (0.0, loss, c)
-            }
-        };
         let (mut pos, mut neg) = (0.0f64, 0.0f64);
         let (mut n_pos, mut n_neg) = (0u64, 0u64);
         let mut usable = true;
@@ -603,12 +634,36 @@ impl Epilogue<'_> {
             let mut ok = true;
             for l in 0..s.len() {
                 let positive = k[l] == class;
-                let (lp, ln, coefficient) = pair(s[l], positive);
-                p8[l] = lp;
-                n8[l] = ln;
-                cp[l] = u32::from(lp != 0.0);
-                cn[l] = u32::from(ln != 0.0);
-                if gradient {
+                let d = match M {
+                    EUCLIDEAN => crate::numerics::sqrt(s[l]),
+                    SQUARED => s[l],
+                    _ => {
+                        let d = 0.5 * s[l];
+                        if d > 2.0 { 2.0 } else { d }
+                    }
+                };
+                let a = if positive { d - m.m_pos } else { m.m_neg - d };
+                let w = if positive { m.w_pos } else { m.w_neg };
+                let h = if a > 0.0 { a } else { 0.0 };
+                let loss = if SQ { w * h * h } else { w * h };
+                p8[l] = if positive { loss } else { 0.0 };
+                n8[l] = if positive { 0.0 } else { loss };
+                cp[l] = u32::from(positive & (loss != 0.0));
+                cn[l] = u32::from(!positive & (loss != 0.0));
+                if GRAD {
+                    let slope = if SQ {
+                        2.0 * w * h
+                    } else if h > 0.0 {
+                        w
+                    } else {
+                        0.0
+                    };
+                    let g = slope * if positive { fp } else { -fn_ };
+                    let coefficient = match M {
+                        EUCLIDEAN => g / d,
+                        SQUARED => 2.0 * g,
+                        _ => g,
+                    };
                     c[l] = coefficient;
                     ok &= coefficient == 0.0 || coefficient.is_normal();
                 }
@@ -629,18 +684,7 @@ impl Epilogue<'_> {
             chunk(s, c, k);
         }
         chunk(s8.remainder(), c8.into_remainder(), k8.remainder());
-        if !usable {
-            // A coefficient beyond f32 (extreme weights over a small distance): the
-            // careful loop adds those pairs' directions on rescaled differences.
-            coefficients.fill(0.0);
-            return false;
-        }
-        block.positive += f64::from(t) * pos;
-        block.negative += f64::from(t) * neg;
-        block.total += f64::from(t) * (pos + neg);
-        block.positive_count += times * n_pos;
-        block.negative_count += times * n_neg;
-        true
+        usable.then_some((pos, neg, n_pos, n_neg))
     }
 }
 

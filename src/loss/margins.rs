@@ -467,8 +467,13 @@ impl crate::ContrastiveLoss {
         (a, b, dim, labels): (&[f32], &[f32], usize, &[f32]),
         mut out: Option<&mut [f32]>,
         mut grads: Option<(&mut [f32], &mut [f32])>,
+        weights: Option<&[f32]>,
     ) -> Result<f32, Error> {
         check::labels(labels)?;
+        if let Some(w) = weights {
+            pair_weights(w, labels.len())?;
+        }
+        let weight = |r: usize| weights.map_or(1.0, |w| w[r]);
         let avg_nonzero = self.reduction == Reduction::AvgNonZero;
         if avg_nonzero || self.mining != Mining::None {
             hard_labels(labels)?;
@@ -493,16 +498,29 @@ impl crate::ContrastiveLoss {
                 )),
                 _ => None,
             };
+            let w = weight(r);
+            if w == 0.0 {
+                // Select, not multiply: a pair of weight 0 is not evaluated.
+                if let Some((ga, gb)) = g {
+                    ga.fill(0.0);
+                    gb.fill(0.0);
+                }
+                if let Some(out) = &mut out {
+                    out[r] = 0.0;
+                }
+                continue;
+            }
             let (pos, neg) = pair(
                 kernels,
                 &margins,
                 measure,
                 self.normalize,
                 (ra, rb, y),
-                factors,
+                (factors.0 * w, factors.1 * w),
                 g,
                 mining.as_ref(),
             );
+            let (pos, neg) = (pos * w, neg * w);
             if let Some(out) = &mut out {
                 out[r] = pos + neg;
             }
@@ -517,18 +535,24 @@ impl crate::ContrastiveLoss {
             let factors = sums.factors();
             for (r, &y) in labels.iter().enumerate() {
                 let (ra, rb) = (&a[r * dim..(r + 1) * dim], &b[r * dim..(r + 1) * dim]);
-                let g = Some((
+                let (ga, gb) = (
                     &mut ga[r * dim..(r + 1) * dim],
                     &mut gb[r * dim..(r + 1) * dim],
-                ));
+                );
+                let w = weight(r);
+                if w == 0.0 {
+                    ga.fill(0.0);
+                    gb.fill(0.0);
+                    continue;
+                }
                 pair(
                     kernels,
                     &margins,
                     measure,
                     self.normalize,
                     (ra, rb, y),
-                    factors,
-                    g,
+                    (factors.0 * w, factors.1 * w),
+                    Some((ga, gb)),
                     mining.as_ref(),
                 );
             }
@@ -555,6 +579,149 @@ impl crate::ContrastiveLoss {
             th.observe(d, y == 1.0, 1);
         }
         Some(th)
+    }
+}
+
+/// Per-pair weights: one per pair, each finite and ≥ 0.
+pub(crate) fn pair_weights(weights: &[f32], pairs: usize) -> Result<(), Error> {
+    check::same_len("weights", pairs, weights.len())?;
+    match weights.iter().find(|w| !(w.is_finite() && **w >= 0.0)) {
+        None => Ok(()),
+        Some(&weight) => Err(Error::InvalidWeight {
+            argument: "weights",
+            weight,
+        }),
+    }
+}
+
+impl crate::ContrastiveLoss {
+    /// The loss of pairs whose distances the caller already computed: pair `i` at
+    /// distance `distances[i]` (the value the hinges read: `D`, or `D²` for
+    /// [`Distance::SquaredEuclidean`], or `1 − cos`; `normalize` does not apply) with
+    /// label `labels[i]` and, optionally, weight `weights[i]` (the pair's loss times it;
+    /// `Mean` still divides by the number of pairs, as Keras' `sample_weight`). With
+    /// `grad`, `∂loss/∂distances[i]` is written into it. Reductions and mining as for
+    /// [`batch`](Self::batch); the classic presets give `w⁺·y·D² + w⁻·(1 − y)·relu(m − D)²`.
+    ///
+    /// ```
+    /// use contrastive::ContrastiveLoss;
+    /// let loss = ContrastiveLoss::tfa(1.0); // y·D² + (1 − y)·relu(1 − D)², mean
+    /// let mut grad = [0.0; 2];
+    /// let l = loss.from_distances(&[0.5, 0.25], &[1.0, 0.0], None, Some(&mut grad))?;
+    /// assert_eq!(l, (0.25 + 0.5625) / 2.0);
+    /// assert_eq!(grad, [0.5, -0.75]);
+    /// # Ok::<(), contrastive::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::LengthMismatch`] (`labels`, `weights` or `grad` not one per distance),
+    /// [`Error::InvalidLabel`] (outside [0, 1], or not 0 or 1 with `AvgNonZero` or
+    /// mining), [`Error::InvalidWeight`] (a weight negative or not finite),
+    /// [`Error::InvalidDistance`] (a negative distance; +∞ and NaN are accepted),
+    /// [`Error::InvalidMargin`], and [`Error::Empty`] for `Mean` over no pair.
+    pub fn from_distances(
+        &self,
+        distances: &[f32],
+        labels: &[f32],
+        weights: Option<&[f32]>,
+        mut grad: Option<&mut [f32]>,
+    ) -> Result<f32, Error> {
+        self.kernels()?;
+        let n = distances.len();
+        check::same_len("labels", n, labels.len())?;
+        check::labels(labels)?;
+        if let Some(w) = weights {
+            pair_weights(w, n)?;
+        }
+        if let Some(g) = &grad {
+            check::same_len("grad", n, g.len())?;
+        }
+        if let Some(index) = distances.iter().position(|d| *d < 0.0) {
+            return Err(Error::InvalidDistance {
+                index,
+                distance: distances[index],
+            });
+        }
+        if self.reduction == Reduction::AvgNonZero || self.mining != Mining::None {
+            hard_labels(labels)?;
+        }
+        if n == 0 && self.reduction == Reduction::Mean {
+            return Err(Error::Empty {
+                argument: "distances",
+            });
+        }
+        let mining = (self.mining != Mining::None).then(|| {
+            let mut th = Thresholds::default();
+            for (&d, &y) in distances.iter().zip(labels) {
+                th.observe(d, y == 1.0, 1);
+            }
+            th
+        });
+        let margins = self.margins();
+        let weight = |i: usize| weights.map_or(1.0, |w| w[i]);
+        let selected = |d: f32, y: f32| mining.as_ref().is_none_or(|th| th.select(d, y == 1.0));
+        let mut sums = NonZeroSums::default();
+        for (i, (&d, &y)) in distances.iter().zip(labels).enumerate() {
+            let w = weight(i);
+            if w != 0.0 && selected(d, y) {
+                let (pos, neg, _) = margins.labelled(y, d, 1.0, 1.0);
+                sums.add(pos * w, neg * w);
+            }
+        }
+        let loss = match self.reduction {
+            Reduction::Mean => (sums.total / n as f64) as f32,
+            Reduction::Sum => sums.total as f32,
+            Reduction::AvgNonZero => sums.avg_nonzero(),
+        };
+        if let Some(g) = &mut grad {
+            let (fp, fn_) = match self.reduction {
+                Reduction::Mean => (1.0 / n as f32, 1.0 / n as f32),
+                Reduction::Sum => (1.0, 1.0),
+                Reduction::AvgNonZero => sums.factors(),
+            };
+            for (i, (&d, &y)) in distances.iter().zip(labels).enumerate() {
+                let w = weight(i);
+                g[i] = if w != 0.0 && selected(d, y) {
+                    margins.labelled(y, d, fp * w, fn_ * w).2
+                } else {
+                    0.0
+                };
+            }
+        }
+        Ok(loss)
+    }
+
+    /// [`batch_with_grad`](Self::batch_with_grad) with a weight per pair (each pair's loss
+    /// and gradient times `weights[i]`; `Mean` still divides by the number of pairs; a
+    /// pair of weight 0 is not evaluated). `grads` may be `None` for the loss alone.
+    ///
+    /// # Errors
+    /// As [`batch_with_grad`](Self::batch_with_grad), and [`Error::LengthMismatch`] or
+    /// [`Error::InvalidWeight`] for `weights`.
+    pub fn batch_weighted(
+        &self,
+        a: &[f32],
+        b: &[f32],
+        dim: usize,
+        labels: &[f32],
+        weights: &[f32],
+        grads: Option<(&mut [f32], &mut [f32])>,
+    ) -> Result<f32, Error> {
+        let kernels = self.kernels()?;
+        let rows = check::rows(a, b, dim)?;
+        check::same_len("labels", rows, labels.len())?;
+        if let Some((ga, gb)) = &grads {
+            check::same_len("grad_a", a.len(), ga.len())?;
+            check::same_len("grad_b", a.len(), gb.len())?;
+        }
+        if rows == 0 {
+            pair_weights(weights, 0)?;
+            return match self.reduction {
+                Reduction::Mean => Err(Error::Empty { argument: "labels" }),
+                _ => Ok(0.0),
+            };
+        }
+        self.general_batch(kernels, (a, b, dim, labels), None, grads, Some(weights))
     }
 }
 

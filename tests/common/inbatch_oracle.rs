@@ -334,7 +334,7 @@ pub fn across_pairs(x_classes: &[u32], y_classes: &[u32]) -> Vec<(usize, usize, 
     pairs
 }
 
-/// sentence-transformers' `OnlineContrastiveLoss` (after PR #4020) on explicit pairs:
+/// sentence-transformers' `OnlineContrastiveLoss` (current version) on explicit pairs:
 /// thresholds from the batch, strict selections, `Σ hard_pos D² + Σ relu(m − D)²` over
 /// the hard negatives (no ½), its gradient with the selection held fixed. Cosine or
 /// Euclidean distance.

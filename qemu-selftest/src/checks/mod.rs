@@ -16,6 +16,7 @@
 #![forbid(unsafe_code)]
 
 pub mod golden;
+mod inbatch;
 
 use contrastive::{
     Backend, ContrastiveLoss, Distance, Error, Reduction, cosine_similarity, dot, euclidean, seed,
@@ -204,6 +205,10 @@ pub static CHECKS: &[(&str, Check)] = &[
         "unavailable_backends_are_errors",
         unavailable_backends_are_errors,
     ),
+    (
+        "in_batch_forward_and_gradient",
+        inbatch::in_batch_forward_and_gradient,
+    ),
 ];
 
 /// Runs every check and returns `(passed, failed)`, calling `report(name, result)` after
@@ -372,7 +377,8 @@ fn pair_scale(
                 grad: two_c * factor * largest,
             }
         }
-        Distance::Cosine => {
+        // No golden case of this selftest uses the squared distance.
+        Distance::Cosine | Distance::SquaredEuclidean => {
             // D = 1 − cos is computed from terms of size 1, so its error is absolute: the
             // loss scale is `p·(1 + |cos|)² + q·(m + 1 + |cos|)²`, and the gradient scale that
             // times the largest `|∂cos/∂a_i|`, bounded by `|b_i|/(|a||b|) + |a_i|/|a|²`.

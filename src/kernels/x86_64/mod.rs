@@ -10,7 +10,6 @@
 
 mod avx2;
 mod avx512;
-#[allow(dead_code)]
 pub(crate) mod tile;
 
 use super::Kernels;

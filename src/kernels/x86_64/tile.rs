@@ -8,9 +8,12 @@
 //! add pipes. Tails of `d` shorter than a vector are summed in scalar code per pair, edges
 //! of the tile (rows beyond the last whole micro-block) one pair at a time.
 //!
-//! Every load and store goes through a helper over a fixed-size array, so no kernel reads
-//! or writes outside the slices it is given. Shuffles are `unpack{lo,hi}`,
-//! `shuffle_f32x4` and 128-bit extracts, which Miri runs.
+//! Memory: each micro-kernel checks once that its rows, and its gradient rows, hold the
+//! `dim` floats it reads (a broken contract panics before any access); its loads and
+//! stores are then pointer accesses at `row·dim + k` with `k + lanes ≤ dim`, whose
+//! `unsafe` blocks say so. Shuffles are `unpack{lo,hi}`, `shuffle_f32x4` and 128-bit
+//! extracts, which Miri runs (and runs these kernels under, see
+//! `tests/trust_miri_paths.rs`).
 
 // Micro-blocks index their accumulators and coefficients by row and column, as the
 // arithmetic reads.
@@ -18,22 +21,6 @@
 
 use crate::kernels::tile::TileKernels;
 use core::arch::x86_64::*;
-
-/// Loads 8 floats.
-#[inline]
-#[target_feature(enable = "avx2,fma")]
-fn load8(x: &[f32; 8]) -> __m256 {
-    // SAFETY: `x` holds exactly the 8 f32 an unaligned 256-bit load reads.
-    unsafe { _mm256_loadu_ps(x.as_ptr()) }
-}
-
-/// Stores 8 floats.
-#[inline]
-#[target_feature(enable = "avx2,fma")]
-fn store8(x: &mut [f32; 8], v: __m256) {
-    // SAFETY: `x` holds exactly the 8 f32 an unaligned 256-bit store writes.
-    unsafe { _mm256_storeu_ps(x.as_mut_ptr(), v) }
-}
 
 /// Stores 4 floats.
 #[inline]
@@ -43,29 +30,12 @@ fn store4(x: &mut [f32; 4], v: __m128) {
     unsafe { _mm_storeu_ps(x.as_mut_ptr(), v) }
 }
 
-/// Loads 16 floats.
-#[inline]
-#[target_feature(enable = "avx512f,avx2,fma")]
-fn load16(x: &[f32; 16]) -> __m512 {
-    // SAFETY: `x` holds exactly the 16 f32 an unaligned 512-bit load reads.
-    unsafe { _mm512_loadu_ps(x.as_ptr()) }
-}
-
 /// Stores 16 floats.
 #[inline]
 #[target_feature(enable = "avx512f,avx2,fma")]
 fn store16(x: &mut [f32; 16], v: __m512) {
     // SAFETY: `x` holds exactly the 16 f32 an unaligned 512-bit store writes.
     unsafe { _mm512_storeu_ps(x.as_mut_ptr(), v) }
-}
-
-/// `&x[at..at + N]` as an array (the callers' ranges are inside `x`).
-#[inline(always)]
-fn chunk<const N: usize>(x: &[f32], at: usize) -> &[f32; N] {
-    match x[at..].first_chunk::<N>() {
-        Some(c) => c,
-        None => panic_outside(),
-    }
 }
 
 /// `&mut x[at..at + N]` as an array.
