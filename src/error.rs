@@ -51,6 +51,22 @@ pub enum Error {
         /// The argument that is empty.
         argument: &'static str,
     },
+    /// A loss parameter other than the margin or a weight (an `eps`, say) is outside the
+    /// range its documentation gives.
+    InvalidParameter {
+        /// The parameter at fault (for example `"eps"`).
+        argument: &'static str,
+        /// The value given.
+        value: f32,
+    },
+    /// A caller-provided scratch buffer is shorter than the computation needs (the loss's
+    /// `scratch_len` says how long it must be).
+    ScratchTooSmall {
+        /// The length needed.
+        needed: usize,
+        /// The length given.
+        found: usize,
+    },
     /// The requested kernel backend cannot run on this CPU or target.
     BackendUnavailable {
         /// The backend asked for.
@@ -84,6 +100,12 @@ impl fmt::Display for Error {
             }
             Error::Empty { argument } => {
                 write!(f, "`{argument}` is empty; its mean is undefined")
+            }
+            Error::InvalidParameter { argument, value } => {
+                write!(f, "`{argument}` = {value} is outside its valid range")
+            }
+            Error::ScratchTooSmall { needed, found } => {
+                write!(f, "`scratch` has length {found}, needs at least {needed}")
             }
             Error::BackendUnavailable { backend } => {
                 write!(

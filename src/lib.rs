@@ -65,6 +65,9 @@
 #[cfg(any(test, feature = "std"))]
 extern crate std;
 
+#[cfg(feature = "alloc")]
+extern crate alloc;
+
 #[cfg(any(test, not(feature = "std")))]
 mod arch_sqrt;
 mod check;
@@ -81,6 +84,11 @@ pub use error::Error;
 pub use kernels::Backend;
 pub use loss::contrastive::{ContrastiveLoss, Distance, Reduction};
 pub use loss::seed;
+pub use loss::softmax::infonce::InfoNceLoss;
+pub use loss::softmax::ntxent::NtXentLoss;
+pub use loss::softmax::supcon::{NoPositive, SupConLoss};
+#[cfg(feature = "alloc")]
+pub use loss::softmax::vec::{BatchLossWithGrad, PairedLossWithGrad};
 
 #[doc = include_str!("../docs/guarantees.md")]
 pub mod guarantees {}

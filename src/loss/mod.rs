@@ -4,3 +4,4 @@ pub(crate) mod block;
 pub(crate) mod contrastive;
 mod pair;
 pub mod seed;
+pub(crate) mod softmax;

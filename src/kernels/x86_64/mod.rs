@@ -10,6 +10,7 @@
 
 mod avx2;
 mod avx512;
+pub(crate) mod dot_tile;
 
 use super::Kernels;
 
