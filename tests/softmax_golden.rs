@@ -4,8 +4,8 @@
 
 mod common;
 
-use common::softmax_oracle::{self as oracle, Grads};
-use common::{U, number, numbers};
+use common::softmax_oracle::{self as oracle, Grads, check_grad, check_loss, grad_tol, loss_tol};
+use common::{number, numbers};
 use contrastive::{Backend, InfoNceLoss, NoPositive, NtXentLoss, SupConLoss};
 use serde_json::Value;
 
@@ -28,38 +28,6 @@ fn f32s(v: &Value) -> Vec<f32> {
 
 fn classes(v: &Value) -> Vec<u32> {
     numbers(v).into_iter().map(|x| x as u32).collect()
-}
-
-/// The documented bound of a softmax loss: `(S·(d + 8) + 64)·u·max(1, |L|)`, with `S` the
-/// largest factor from a cosine to a logit (`1/τ`, `τ/τ_b · 1/τ`, or the scale).
-fn loss_tol(s: f64, d: usize, want: f64) -> f64 {
-    (s * (d as f64 + 8.0) + 64.0) * U * want.abs().max(1.0)
-}
-
-/// The documented bound of a gradient component of row `i`: `(S·(d + 8) + n + 64)·u`
-/// times the row's scale `Σⱼ |∂L/∂cosᵢⱼ|·2/‖xᵢ‖`.
-fn grad_tol(s: f64, d: usize, n: usize, row_scale: f64) -> f64 {
-    common::ATOL + (s * (d as f64 + 8.0) + n as f64 + 64.0) * U * row_scale
-}
-
-fn check_loss(what: &str, got: f32, want: f64, tol: f64) {
-    let got = f64::from(got);
-    assert!(
-        (got - want).abs() <= tol || (got.is_nan() && want.is_nan()),
-        "{what}: loss {got:e}, want {want:e} (tol {tol:e})"
-    );
-}
-
-fn check_grad(what: &str, got: &[f32], want: &[f64], d: usize, tol_of_row: impl Fn(usize) -> f64) {
-    assert_eq!(got.len(), want.len());
-    for (k, (&g, &w)) in got.iter().zip(want).enumerate() {
-        let tol = tol_of_row(k / d);
-        assert!(
-            (f64::from(g) - w).abs() <= tol,
-            "{what}: grad[{k}] (row {}) {g:e}, want {w:e} (tol {tol:e})",
-            k / d
-        );
-    }
 }
 
 #[test]

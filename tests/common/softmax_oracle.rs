@@ -5,6 +5,8 @@
 
 #![allow(dead_code)]
 
+use super::U;
+
 /// `x̂ = x/‖x‖` per row (0 for a zero row) and `1/‖x‖` (0 for a zero row).
 pub fn normalise(x: &[f32], dim: usize) -> (Vec<Vec<f64>>, Vec<f64>) {
     let mut rows = Vec::new();
@@ -251,5 +253,46 @@ pub fn ntxent(x: &[f32], dim: usize, classes: &[u32], tau: f64) -> Softmax {
         loss: total * w,
         h,
         cos,
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The documented bounds.
+
+/// The documented bound of a softmax loss: `(S·(d + 8) + 64)·u·max(1, |L|)`, with `S` the
+/// largest factor from a cosine to a logit (`1/τ`, `τ/τ_b · 1/τ`, or the scale).
+pub fn loss_tol(s: f64, d: usize, want: f64) -> f64 {
+    (s * (d as f64 + 8.0) + 64.0) * U * want.abs().max(1.0)
+}
+
+/// The documented bound of a gradient component of row `i`: `(S·(d + 8) + n + 64)·u`
+/// times the row's scale `Σⱼ |∂L/∂cosᵢⱼ|·2/‖xᵢ‖`.
+pub fn grad_tol(s: f64, d: usize, n: usize, row_scale: f64) -> f64 {
+    super::ATOL + (s * (d as f64 + 8.0) + n as f64 + 64.0) * U * row_scale
+}
+
+pub fn check_loss(what: &str, got: f32, want: f64, tol: f64) {
+    let got = f64::from(got);
+    assert!(
+        (got - want).abs() <= tol || (got.is_nan() && want.is_nan()),
+        "{what}: loss {got:e}, want {want:e} (tol {tol:e})"
+    );
+}
+
+pub fn check_grad(
+    what: &str,
+    got: &[f32],
+    want: &[f64],
+    d: usize,
+    tol_of_row: impl Fn(usize) -> f64,
+) {
+    assert_eq!(got.len(), want.len());
+    for (k, (&g, &w)) in got.iter().zip(want).enumerate() {
+        let tol = tol_of_row(k / d);
+        assert!(
+            (f64::from(g) - w).abs() <= tol,
+            "{what}: grad[{k}] (row {}) {g:e}, want {w:e} (tol {tol:e})",
+            k / d
+        );
     }
 }
