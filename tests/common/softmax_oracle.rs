@@ -8,13 +8,13 @@
 use super::U;
 
 /// `x̂ = x/‖x‖` per row (0 for a zero row) and `1/‖x‖` (0 for a zero row).
-pub fn normalise(x: &[f32], dim: usize) -> (Vec<Vec<f64>>, Vec<f64>) {
+pub fn normalise<T: Copy + Into<f64>>(x: &[T], dim: usize) -> (Vec<Vec<f64>>, Vec<f64>) {
     let mut rows = Vec::new();
     let mut inv = Vec::new();
     for r in x.chunks(dim) {
-        let s: f64 = r.iter().map(|&v| f64::from(v) * f64::from(v)).sum();
+        let s: f64 = r.iter().map(|&v| v.into() * v.into()).sum();
         let k = if s == 0.0 { 0.0 } else { 1.0 / s.sqrt() };
-        rows.push(r.iter().map(|&v| f64::from(v) * k).collect());
+        rows.push(r.iter().map(|&v| v.into() * k).collect());
         inv.push(k);
     }
     (rows, inv)
@@ -95,7 +95,13 @@ pub fn chain(x: &[f32], y: &[f32], dim: usize, s: &Softmax, same: bool) -> Grads
 }
 
 /// InfoNCE / CLIP: logits `scale·cos(xᵢ, yⱼ)`, row `i` matches column `i`.
-pub fn infonce(x: &[f32], y: &[f32], dim: usize, scale: f64, symmetric: bool) -> Softmax {
+pub fn infonce<T: Copy + Into<f64>>(
+    x: &[T],
+    y: &[T],
+    dim: usize,
+    scale: f64,
+    symmetric: bool,
+) -> Softmax {
     let (xh, _) = normalise(x, dim);
     let (yh, _) = normalise(y, dim);
     let cos = cosines(&xh, &yh);
@@ -147,8 +153,8 @@ pub fn infonce(x: &[f32], y: &[f32], dim: usize, scale: f64, symmetric: bool) ->
 }
 
 /// SupCon: `no_pos` is "exclude", "zero" or "nan".
-pub fn supcon(
-    x: &[f32],
+pub fn supcon<T: Copy + Into<f64>>(
+    x: &[T],
     dim: usize,
     classes: &[u32],
     tau: f64,
@@ -215,7 +221,7 @@ pub fn supcon(
 
 /// pytorch-metric-learning NT-Xent: per ordered positive pair, other positives not in the
 /// denominator, mean over pairs; 0 without a positive or a negative pair.
-pub fn ntxent(x: &[f32], dim: usize, classes: &[u32], tau: f64) -> Softmax {
+pub fn ntxent<T: Copy + Into<f64>>(x: &[T], dim: usize, classes: &[u32], tau: f64) -> Softmax {
     let (xh, _) = normalise(x, dim);
     let cos = cosines(&xh, &xh);
     let n = cos.len();
