@@ -59,10 +59,10 @@ pub enum Error {
         /// The value given.
         value: f32,
     },
-    /// A caller-provided scratch buffer is shorter than the computation needs (the loss's
-    /// `scratch_len` says how long it must be).
-    ScratchTooSmall {
-        /// The length needed.
+    /// A caller-provided scratch buffer is shorter than the call needs (see the
+    /// `scratch_len` of the function called).
+    ScratchTooShort {
+        /// The length the call needs.
         needed: usize,
         /// The length given.
         found: usize,
@@ -104,8 +104,8 @@ impl fmt::Display for Error {
             Error::InvalidParameter { argument, value } => {
                 write!(f, "`{argument}` = {value} is outside its valid range")
             }
-            Error::ScratchTooSmall { needed, found } => {
-                write!(f, "`scratch` has length {found}, needs at least {needed}")
+            Error::ScratchTooShort { needed, found } => {
+                write!(f, "`scratch` has length {found}, at least {needed} needed")
             }
             Error::BackendUnavailable { backend } => {
                 write!(

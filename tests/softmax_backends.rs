@@ -419,7 +419,7 @@ fn bad_input_is_an_error() {
     let need = loss.scratch_len(2, 2);
     assert_eq!(
         loss.forward(&x, 2, &[0, 0], &mut s[..need - 1]),
-        Err(Error::ScratchTooSmall {
+        Err(Error::ScratchTooShort {
             needed: need,
             found: need - 1
         })
@@ -452,7 +452,7 @@ fn bad_input_is_an_error() {
     let nt = NtXentLoss::pml();
     assert_eq!(
         nt.forward(&x, 2, &[0, 1], &mut s[..nt.scratch_len(2, 2) - 1]),
-        Err(Error::ScratchTooSmall {
+        Err(Error::ScratchTooShort {
             needed: nt.scratch_len(2, 2),
             found: nt.scratch_len(2, 2) - 1
         })

@@ -110,7 +110,7 @@ impl InfoNceLoss {
     /// # Errors
     /// [`Error::ZeroDimension`], [`Error::NotMultipleOfDim`], [`Error::LengthMismatch`] (`y`
     /// not as long as `x`), [`Error::Empty`] (no rows), [`Error::InvalidParameter`] (scale
-    /// not finite), [`Error::ScratchTooSmall`], [`Error::BackendUnavailable`].
+    /// not finite), [`Error::ScratchTooShort`], [`Error::BackendUnavailable`].
     pub fn forward(
         &self,
         x: &[f32],

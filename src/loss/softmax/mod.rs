@@ -58,7 +58,7 @@ pub(super) fn check_scratch(needed: usize, scratch: &[f32]) -> Result<(), Error>
     if scratch.len() >= needed {
         Ok(())
     } else {
-        Err(Error::ScratchTooSmall {
+        Err(Error::ScratchTooShort {
             needed,
             found: scratch.len(),
         })

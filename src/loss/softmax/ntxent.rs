@@ -87,7 +87,7 @@ impl NtXentLoss {
     /// # Errors
     /// [`Error::ZeroDimension`], [`Error::NotMultipleOfDim`], [`Error::Empty`] (no rows),
     /// [`Error::LengthMismatch`] (`classes` not one per row), [`Error::InvalidParameter`]
-    /// (temperature not finite and positive), [`Error::ScratchTooSmall`],
+    /// (temperature not finite and positive), [`Error::ScratchTooShort`],
     /// [`Error::BackendUnavailable`].
     pub fn forward(
         &self,

@@ -134,7 +134,7 @@ impl SupConLoss {
     /// # Errors
     /// [`Error::ZeroDimension`], [`Error::NotMultipleOfDim`], [`Error::Empty`] (no rows),
     /// [`Error::LengthMismatch`] (`classes` not one per row), [`Error::InvalidParameter`]
-    /// (a temperature not finite and positive), [`Error::ScratchTooSmall`],
+    /// (a temperature not finite and positive), [`Error::ScratchTooShort`],
     /// [`Error::BackendUnavailable`].
     pub fn forward(
         &self,
