@@ -279,6 +279,51 @@ impl<'a> Lse<'a> {
         self.sum.set(i, s + f64::from(t));
     }
 
+    /// Folds the columns of a tile (`l[r][j]`, rows `..rows`, columns `..cols`, masked
+    /// ones `-∞`) into states `j0..j0 + cols`, vectorised along the columns: one exponent
+    /// call per tile row.
+    pub(crate) fn update_columns(&mut self, k: &SoftmaxKernels, j0: usize, l: &Tile, rows: usize, cols: usize) {
+        let mut new = [f32::NEG_INFINITY; TILE_COLS];
+        for r in 0..rows {
+            for j in 0..cols {
+                new[j] = nan_max(new[j], l[r][j]);
+            }
+        }
+        let mut scale = [1.0f64; TILE_COLS];
+        for j in 0..cols {
+            let old = self.max[j0 + j];
+            let m = nan_max(old, new[j]);
+            if m != old && old != f32::NEG_INFINITY {
+                // Only when a column's maximum grows: rare after its first tiles.
+                scale[j] = libm::exp(f64::from(old) - f64::from(m));
+            }
+            new[j] = m;
+            self.max[j0 + j] = m;
+        }
+        let mut acc = [0.0f32; TILE_COLS];
+        let mut buf = [0.0f32; TILE_COLS];
+        for r in 0..rows {
+            for j in 0..cols {
+                // An all-masked column so far stays empty (−∞ − −∞ would be NaN).
+                buf[j] = if new[j] == f32::NEG_INFINITY {
+                    f32::NEG_INFINITY
+                } else {
+                    l[r][j] - new[j]
+                };
+            }
+            (k.exp)(&mut buf[..cols]);
+            for j in 0..cols {
+                acc[j] += buf[j];
+            }
+        }
+        for j in 0..cols {
+            let s = self.sum.get(j0 + j);
+            // `0·scale` stays 0 for an empty column; NaN propagates.
+            let s = if s == 0.0 { 0.0 } else { s * scale[j] };
+            self.sum.set(j0 + j, s + f64::from(acc[j]));
+        }
+    }
+
     /// `log Σ e^l` of state `i` (`-∞` for an empty state, NaN after a NaN).
     pub(crate) fn value(&self, i: usize) -> f64 {
         let m = self.max[i];

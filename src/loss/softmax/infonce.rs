@@ -206,7 +206,7 @@ fn run(
                     row.update(k, i, &l[r][..at.cols], &mut buf[..at.cols]);
                 }
                 if loss.symmetric {
-                    column_update(k, &mut col, at, &l);
+                    col.update_columns(k, at.j0, &l, at.rows, at.cols);
                 }
             },
         );
@@ -259,6 +259,7 @@ fn run(
     let mut l = [0.0f32; TILE_COLS];
     let mut p = [0.0f32; TILE_COLS];
     let mut q = [0.0f32; TILE_COLS];
+    let mut ry = [0.0f32; TILE_COLS];
     pair.walk_grad(
         panel,
         grad_x,
@@ -281,21 +282,27 @@ fn run(
                         &mut q[..c],
                     );
                 }
+                if !loss.symmetric {
+                    q[..c].fill(0.0);
+                }
+                for j in 0..c {
+                    h[r][j] = scale * (w_row * p[j] + w_col * q[j]);
+                }
+                if (at.j0..at.j0 + c).contains(&i) {
+                    // The diagonal: −(1 − pᵢᵢ) from the forward's exact σ, not pᵢᵢ − 1.
+                    h[r][i - at.j0] = -scale * diag_coef[i];
+                }
                 let mut ri = 0.0f32;
                 for j in 0..c {
-                    let g = if at.j0 + j == i {
-                        -diag_coef[i]
-                    } else if loss.symmetric {
-                        w_row * p[j] + w_col * q[j]
-                    } else {
-                        w_row * p[j]
-                    };
-                    let hv = scale * g;
-                    h[r][j] = hv;
-                    ri += hv * cos[r][j];
-                    r_y.add(at.j0 + j, f64::from(hv * cos[r][j]));
+                    let t = h[r][j] * cos[r][j];
+                    ri += t;
+                    ry[j] += t;
                 }
                 r_x.add(i, f64::from(ri));
+            }
+            for j in 0..c {
+                r_y.add(at.j0 + j, f64::from(ry[j]));
+                ry[j] = 0.0;
             }
         },
     );
@@ -317,22 +324,4 @@ fn set_split(v: f64, hi: &mut f32, lo: &mut f32) {
     } else {
         0.0
     };
-}
-
-/// Folds a tile's logits into the per-column states, one tile row at a time.
-fn column_update(
-    k: &dot_tile::SoftmaxKernels,
-    col: &mut Lse<'_>,
-    at: At,
-    l: &[[f32; TILE_COLS]; TILE_ROWS],
-) {
-    let c = at.cols;
-    let mut column = [0.0f32; TILE_ROWS];
-    let mut b = [0.0f32; TILE_ROWS];
-    for j in 0..c {
-        for r in 0..at.rows {
-            column[r] = l[r][j];
-        }
-        col.update(k, at.j0 + j, &column[..at.rows], &mut b[..at.rows]);
-    }
 }
