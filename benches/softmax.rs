@@ -17,7 +17,9 @@ mod x86 {
         let mut s = seed;
         (0..len)
             .map(|_| {
-                s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                s = s
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
                 ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
             })
             .collect()
@@ -66,39 +68,74 @@ mod x86 {
     pub fn run() {
         let cpu = std::fs::read_to_string("/proc/cpuinfo")
             .ok()
-            .and_then(|s| s.lines().find(|l| l.starts_with("model name")).map(|l| l.to_owned()))
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("model name"))
+                    .map(|l| l.to_owned())
+            })
             .unwrap_or_default();
         println!("{cpu}");
-        let reps: usize = std::env::var("SOFTMAX_REPS").ok().and_then(|s| s.parse().ok()).unwrap_or(7);
+        let reps: usize = std::env::var("SOFTMAX_REPS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(7);
         let n = 1024;
         println!(
             "{:>8} {:>5} {:>10} {:>10} {:>10} {:>10} {:>12} {:>12} {:>12}",
-            "backend", "d", "gemm ms", "fwd ms", "fwd+g ms", "supcon ms", "fwd/gemm", "grad/fwd", "GFMA/s fwd"
+            "backend",
+            "d",
+            "gemm ms",
+            "fwd ms",
+            "fwd+g ms",
+            "supcon ms",
+            "fwd/gemm",
+            "grad/fwd",
+            "GFMA/s fwd"
         );
         for d in [128usize, 768] {
             let x = data(n * d, 1);
-            let y: Vec<f32> = data(n * d, 2).iter().zip(&x).map(|(a, b)| b + 0.3 * a).collect();
+            let y: Vec<f32> = data(n * d, 2)
+                .iter()
+                .zip(&x)
+                .map(|(a, b)| b + 0.3 * a)
+                .collect();
             let mut out = vec![0.0f32; n * n];
-            for backend in Backend::available().filter(|b| matches!(b, Backend::Avx2 | Backend::Avx512 | Backend::Portable)) {
+            for backend in Backend::available()
+                .filter(|b| matches!(b, Backend::Avx2 | Backend::Avx512 | Backend::Portable))
+            {
                 let clip = InfoNceLoss::clip(20.0).with_backend(backend);
                 let supcon = SupConLoss::pml().with_backend(backend);
                 let classes: Vec<u32> = (0..n as u32).map(|i| i / 4).collect();
-                let mut scratch = vec![0.0f32; clip.scratch_len(n, d).max(supcon.scratch_len(n, d))];
+                let mut scratch =
+                    vec![0.0f32; clip.scratch_len(n, d).max(supcon.scratch_len(n, d))];
                 let (mut gx, mut gy) = (vec![0.0f32; n * d], vec![0.0f32; n * d]);
                 let (mut tg, mut tf, mut tb, mut ts) = (vec![], vec![], vec![], vec![]);
                 for _ in 0..reps {
-                    tg.push(time(&mut || sgemm(black_box(&x), black_box(&y), n, d, &mut out)));
+                    tg.push(time(&mut || {
+                        sgemm(black_box(&x), black_box(&y), n, d, &mut out)
+                    }));
                     tf.push(time(&mut || {
-                        black_box(clip.forward(black_box(&x), black_box(&y), d, &mut scratch).unwrap());
+                        black_box(
+                            clip.forward(black_box(&x), black_box(&y), d, &mut scratch)
+                                .unwrap(),
+                        );
                     }));
                     tb.push(time(&mut || {
-                        black_box(clip.forward_with_grad(&x, &y, d, &mut gx, &mut gy, &mut scratch).unwrap());
+                        black_box(
+                            clip.forward_with_grad(&x, &y, d, &mut gx, &mut gy, &mut scratch)
+                                .unwrap(),
+                        );
                     }));
                     ts.push(time(&mut || {
                         black_box(supcon.forward(&x, d, &classes, &mut scratch).unwrap());
                     }));
                 }
-                let (g, f, b, s) = (median(&mut tg), median(&mut tf), median(&mut tb), median(&mut ts));
+                let (g, f, b, s) = (
+                    median(&mut tg),
+                    median(&mut tf),
+                    median(&mut tb),
+                    median(&mut ts),
+                );
                 println!(
                     "{:>8} {:>5} {:>10.2} {:>10.2} {:>10.2} {:>10.2} {:>12.2} {:>12.2} {:>12.1}",
                     backend.name(),
@@ -116,12 +153,19 @@ mod x86 {
         if std::env::var_os("SOFTMAX_LARGE").is_some() {
             let (n, d) = (65_536usize, 128usize);
             let x = data(n * d, 3);
-            let y: Vec<f32> = data(n * d, 4).iter().zip(&x).map(|(a, b)| b + 0.3 * a).collect();
+            let y: Vec<f32> = data(n * d, 4)
+                .iter()
+                .zip(&x)
+                .map(|(a, b)| b + 0.3 * a)
+                .collect();
             let clip = InfoNceLoss::clip(100.0);
             let mut scratch = vec![0.0f32; clip.scratch_len(n, d)];
             let (mut gx, mut gy) = (vec![0.0f32; n * d], vec![0.0f32; n * d]);
             let t = time(&mut || {
-                black_box(clip.forward_with_grad(&x, &y, d, &mut gx, &mut gy, &mut scratch).unwrap());
+                black_box(
+                    clip.forward_with_grad(&x, &y, d, &mut gx, &mut gy, &mut scratch)
+                        .unwrap(),
+                );
             });
             println!(
                 "CLIP N = {n}, d = {d}, forward + gradient on {}: {t:.1} s, scratch {:.2} MiB",

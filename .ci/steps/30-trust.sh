@@ -9,7 +9,7 @@
 # The library's unit tests (the x86 kernels' own), the Miri-sized sweep of every loop shape
 # (each pass sweeps the backends its features add), and the regression cases.
 TRUST_MIRI_TESTS=(--lib --test trust_miri_paths --test trust_regressions)
-TRUST_FUZZ_TARGETS=(distance_differential loss_differential api_robustness)
+TRUST_FUZZ_TARGETS=(distance_differential loss_differential api_robustness softmax_differential)
 TRUST_FUZZ_SECONDS=${TRUST_FUZZ_SECONDS:-60}
 
 trust_install_cargo_fuzz() {

@@ -5,7 +5,11 @@
 
 #![allow(dead_code)]
 
-use super::U;
+/// The unit roundoff of f32 (as in `common`; this file is also the fuzz targets' oracle,
+/// so it stands alone).
+const U: f64 = 1.0 / (1u64 << 24) as f64;
+/// Absolute slack for results in the subnormal range.
+const ATOL: f64 = f32::MIN_POSITIVE as f64;
 
 /// `x̂ = x/‖x‖` per row (0 for a zero row) and `1/‖x‖` (0 for a zero row).
 pub fn normalise<T: Copy + Into<f64>>(x: &[T], dim: usize) -> (Vec<Vec<f64>>, Vec<f64>) {
@@ -274,7 +278,7 @@ pub fn loss_tol(s: f64, d: usize, want: f64) -> f64 {
 /// The documented bound of a gradient component of row `i`: `(S·(d + 8) + n + 64)·u`
 /// times the row's scale `Σⱼ |∂L/∂cosᵢⱼ|·2/‖xᵢ‖`.
 pub fn grad_tol(s: f64, d: usize, n: usize, row_scale: f64) -> f64 {
-    super::ATOL + (s * (d as f64 + 8.0) + n as f64 + 64.0) * U * row_scale
+    ATOL + (s * (d as f64 + 8.0) + n as f64 + 64.0) * U * row_scale
 }
 
 pub fn check_loss(what: &str, got: f32, want: f64, tol: f64) {

@@ -282,7 +282,14 @@ impl<'a> Lse<'a> {
     /// Folds the columns of a tile (`l[r][j]`, rows `..rows`, columns `..cols`, masked
     /// ones `-∞`) into states `j0..j0 + cols`, vectorised along the columns: one exponent
     /// call per tile row.
-    pub(crate) fn update_columns(&mut self, k: &SoftmaxKernels, j0: usize, l: &Tile, rows: usize, cols: usize) {
+    pub(crate) fn update_columns(
+        &mut self,
+        k: &SoftmaxKernels,
+        j0: usize,
+        l: &Tile,
+        rows: usize,
+        cols: usize,
+    ) {
         let mut new = [f32::NEG_INFINITY; TILE_COLS];
         for r in 0..rows {
             for j in 0..cols {

@@ -37,7 +37,7 @@ pub enum NoPositive {
 ///
 /// ```
 /// use contrastive::SupConLoss;
-/// let x = [1.0, 0.1, 0.9, 0.2, -1.0, 0.0]; // three rows of dim 2
+/// let x = [1.0, 0.2, 0.6, 0.8, -0.2, 1.0]; // three rows of dim 2
 /// let classes = [0, 0, 1];
 /// let loss = SupConLoss::pml();
 /// let mut scratch = vec![0.0; loss.scratch_len(3, 2)];
