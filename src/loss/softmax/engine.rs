@@ -239,6 +239,19 @@ pub(crate) fn nan_max(a: f32, b: f32) -> f32 {
     }
 }
 
+/// The maximum of `l`, NaN if it holds one; `-∞` if empty.
+#[inline]
+pub(crate) fn max_of(l: &[f32]) -> f32 {
+    let mut m = f32::NEG_INFINITY;
+    let mut nan = false;
+    // Plain compares (they vectorise), with NaN tracked apart so that it is not dropped.
+    for &v in l {
+        m = if v > m { v } else { m };
+        nan |= v.is_nan();
+    }
+    if nan { f32::NAN } else { m }
+}
+
 /// Running log-sum-exp states: a maximum (f32) and an f64 sum of `e^(l − max)`.
 pub(crate) struct Lse<'a> {
     pub max: &'a mut [f32],
@@ -259,7 +272,7 @@ impl<'a> Lse<'a> {
     /// Folds the logits `l` (masked ones are `-∞`) into state `i`; `buf` is as long as `l`.
     #[inline]
     pub(crate) fn update(&mut self, k: &SoftmaxKernels, i: usize, l: &[f32], buf: &mut [f32]) {
-        let tm = l.iter().fold(f32::NEG_INFINITY, |m, &v| nan_max(m, v));
+        let tm = max_of(l);
         let old = self.max[i];
         let new = nan_max(old, tm);
         if new == f32::NEG_INFINITY {
@@ -291,9 +304,18 @@ impl<'a> Lse<'a> {
         cols: usize,
     ) {
         let mut new = [f32::NEG_INFINITY; TILE_COLS];
+        let mut nan = [false; TILE_COLS];
+        // Plain compares (they vectorise), with NaN tracked apart so that it is not dropped.
         for r in 0..rows {
             for j in 0..cols {
-                new[j] = nan_max(new[j], l[r][j]);
+                let v = l[r][j];
+                new[j] = if v > new[j] { v } else { new[j] };
+                nan[j] |= v.is_nan();
+            }
+        }
+        for j in 0..cols {
+            if nan[j] {
+                new[j] = f32::NAN;
             }
         }
         let mut scale = [1.0f64; TILE_COLS];
