@@ -1,5 +1,5 @@
 //! Kernels of the softmax losses: a similarity tile `X·Ŷᵀ` over a packed panel, the
-//! gradient's row update `out += Σ cₛ·inₛ`, and a vectorised `e^x`. One table per backend,
+//! gradient's update of a block of rows `outᵣ += Σ cᵣₛ·inₛ`, and a vectorised `e^x`. One table per backend,
 //! chosen through the same [`Backend`] as the pair kernels.
 //!
 //! The tile is the GEMM recipe: `TILE_COLS` rows of `Ŷ` are packed by the caller
@@ -23,9 +23,12 @@ pub(crate) type Tile = [[f32; TILE_COLS]; TILE_ROWS];
 /// `(rows, panel, out)`: `out[r][j] = Σₖ rows[r][k] · panel[k·TILE_COLS + j]`; each row has
 /// `d` elements and `panel` at least `d·TILE_COLS`.
 pub(crate) type DotTileFn = fn(&[&[f32]; TILE_ROWS], &[f32], &mut Tile);
-/// `(out, coefficients, inputs)`: `out += Σₛ coefficients[s]·inputs[s]`, every input as
-/// long as `out`.
-pub(crate) type AxpyRowsFn = fn(&mut [f32], &[f32], &[&[f32]]);
+
+/// `(out, dim, coefficients, inputs)`: for each of the `out.len()/dim ≤ TILE_ROWS` rows of
+/// `out`, `out[r] += Σₛ coefficients[r][s]·inputs[s]` (`s < inputs.len() ≤ TILE_COLS`);
+/// every input has at least `dim` elements. The gradient's update of a block of rows: each
+/// input is loaded once for all rows.
+pub(crate) type AxpyBlockFn = fn(&mut [f32], usize, &Tile, &[&[f32]]);
 
 /// The softmax family's primitives of one backend.
 pub(crate) struct SoftmaxKernels {
@@ -33,8 +36,8 @@ pub(crate) struct SoftmaxKernels {
     pub exp: fn(&mut [f32]),
     /// The similarity tile.
     pub dot_tile: DotTileFn,
-    /// The gradient's row update.
-    pub axpy_rows: AxpyRowsFn,
+    /// The gradient's update of a block of rows.
+    pub axpy_block: AxpyBlockFn,
 }
 
 /// The softmax table of `backend`, or `Err` if it cannot run here.
@@ -63,14 +66,14 @@ pub(crate) fn select(backend: Option<Backend>) -> Result<&'static SoftmaxKernels
 pub(crate) static SCALAR: SoftmaxKernels = SoftmaxKernels {
     exp: exp::exp_in_place_scalar,
     dot_tile: dot_tile_scalar,
-    axpy_rows: axpy_rows_scalar,
+    axpy_block: axpy_block_scalar,
 };
 
 /// The `wide` table.
 pub(crate) static PORTABLE: SoftmaxKernels = SoftmaxKernels {
     exp: exp::exp_in_place_wide,
     dot_tile: dot_tile_wide,
-    axpy_rows: axpy_rows_wide,
+    axpy_block: axpy_block_wide,
 };
 
 fn dot_tile_scalar(rows: &[&[f32]; TILE_ROWS], panel: &[f32], out: &mut Tile) {
@@ -89,6 +92,18 @@ fn axpy_rows_scalar(out: &mut [f32], coefficients: &[f32], inputs: &[&[f32]]) {
         for (o, &v) in out.iter_mut().zip(input.iter()) {
             *o += c * v;
         }
+    }
+}
+
+fn axpy_block_scalar(out: &mut [f32], dim: usize, coefficients: &Tile, inputs: &[&[f32]]) {
+    for (row, c) in out.chunks_exact_mut(dim).zip(coefficients) {
+        axpy_rows_scalar(row, &c[..inputs.len().min(TILE_COLS)], inputs);
+    }
+}
+
+fn axpy_block_wide(out: &mut [f32], dim: usize, coefficients: &Tile, inputs: &[&[f32]]) {
+    for (row, c) in out.chunks_exact_mut(dim).zip(coefficients) {
+        axpy_rows_wide(row, &c[..inputs.len().min(TILE_COLS)], inputs);
     }
 }
 

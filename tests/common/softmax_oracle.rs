@@ -43,10 +43,12 @@ fn lse(v: impl Iterator<Item = f64> + Clone) -> f64 {
     m + v.map(|t| (t - m).exp()).sum::<f64>().ln()
 }
 
-/// A loss, `h = ∂L/∂cos` (N×M) and the cosines.
+/// A loss, `h = ∂L/∂cos` (N×M), the sums of the absolute terms of each `h` (the scale
+/// of its rounding error: `p − 1/|P|` cancels) and the cosines.
 pub struct Softmax {
     pub loss: f64,
     pub h: Vec<Vec<f64>>,
+    pub habs: Vec<Vec<f64>>,
     pub cos: Vec<Vec<f64>>,
 }
 
@@ -70,7 +72,8 @@ pub fn chain(x: &[f32], y: &[f32], dim: usize, s: &Softmax, same: bool) -> Grads
     for i in 0..n {
         for j in 0..m {
             let h = s.h[i][j];
-            if h == 0.0 {
+            let ha = s.habs[i][j].max(h.abs());
+            if ha == 0.0 {
                 continue;
             }
             let c = s.cos[i][j];
@@ -78,8 +81,8 @@ pub fn chain(x: &[f32], y: &[f32], dim: usize, s: &Softmax, same: bool) -> Grads
                 gx[i * dim + k] += h * ix[i] * (yh[j][k] - c * xh[i][k]);
                 gy[j * dim + k] += h * iy[j] * (xh[i][k] - c * yh[j][k]);
             }
-            scale_x[i] += h.abs() * 2.0 * ix[i];
-            scale_y[j] += h.abs() * 2.0 * iy[j];
+            scale_x[i] += ha * 2.0 * ix[i];
+            scale_y[j] += ha * 2.0 * iy[j];
         }
     }
     if same {
@@ -142,6 +145,7 @@ pub fn infonce<T: Copy + Into<f64>>(
         (1.0 / n as f64, 0.0)
     };
     let mut h = vec![vec![0.0; n]; n];
+    let mut habs = vec![vec![0.0; n]; n];
     for i in 0..n {
         for j in 0..n {
             let g = if i == j {
@@ -150,10 +154,11 @@ pub fn infonce<T: Copy + Into<f64>>(
                 wr * (l[i][j] - row_lse[i]).exp() + wc * (l[i][j] - col_lse[j]).exp()
             };
             h[i][j] = scale * g;
+            habs[i][j] = (scale * g).abs();
         }
     }
     let loss = if symmetric { (xy + yx) / 2.0 } else { xy };
-    Softmax { loss, h, cos }
+    Softmax { loss, h, habs, cos }
 }
 
 /// SupCon: `no_pos` is "exclude", "zero" or "nan".
@@ -201,6 +206,7 @@ pub fn supcon<T: Copy + Into<f64>>(
         (0..n).filter(|&i| kept[i]).map(|i| li[i]).sum::<f64>() / count as f64
     };
     let mut h = vec![vec![0.0; n]; n];
+    let mut habs = vec![vec![0.0; n]; n];
     for i in 0..n {
         if !kept[i] || npos[i] == 0 {
             continue;
@@ -218,9 +224,10 @@ pub fn supcon<T: Copy + Into<f64>>(
             };
             // ∂L/∂sᵢⱼ, then ∂s/∂cos = 1/τ.
             h[i][j] += f * w * (p - t) / tau;
+            habs[i][j] += f * w * (p + t) / tau;
         }
     }
-    Softmax { loss, h, cos }
+    Softmax { loss, h, habs, cos }
 }
 
 /// pytorch-metric-learning NT-Xent: per ordered positive pair, other positives not in the
@@ -234,6 +241,7 @@ pub fn ntxent<T: Copy + Into<f64>>(x: &[T], dim: usize, classes: &[u32], tau: f6
         .map(|r| r.iter().map(|c| c / tau).collect())
         .collect();
     let mut h = vec![vec![0.0; n]; n];
+    let mut habs = vec![vec![0.0; n]; n];
     let mut pairs = Vec::new();
     for i in 0..n {
         for p in 0..n {
@@ -244,7 +252,12 @@ pub fn ntxent<T: Copy + Into<f64>>(x: &[T], dim: usize, classes: &[u32], tau: f6
     }
     let any_neg = (0..n).any(|i| (0..n).any(|j| classes[j] != classes[i]));
     if pairs.is_empty() || !any_neg {
-        return Softmax { loss: 0.0, h, cos };
+        return Softmax {
+            loss: 0.0,
+            h,
+            habs,
+            cos,
+        };
     }
     let w = 1.0 / pairs.len() as f64;
     let mut total = 0.0;
@@ -255,13 +268,16 @@ pub fn ntxent<T: Copy + Into<f64>>(x: &[T], dim: usize, classes: &[u32], tau: f6
         total += den - s[i][p];
         // softmax over {p} ∪ N(i)
         h[i][p] += -w * (1.0 - (s[i][p] - den).exp()) / tau;
+        habs[i][p] += w * (1.0 + (s[i][p] - den).exp()) / tau;
         for &j in &negs {
             h[i][j] += w * (s[i][j] - den).exp() / tau;
+            habs[i][j] += w * (s[i][j] - den).exp() / tau;
         }
     }
     Softmax {
         loss: total * w,
         h,
+        habs,
         cos,
     }
 }

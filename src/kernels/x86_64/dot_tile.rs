@@ -16,14 +16,14 @@ use crate::kernels::exp::{EXP_HI, EXP_LO, LN2_HI, LN2_LO, LOG2E, P, ROUNDER};
 pub(crate) static AVX2: SoftmaxKernels = SoftmaxKernels {
     exp: avx2::exp_in_place_entry,
     dot_tile: avx2::dot_tile_entry,
-    axpy_rows: avx2::axpy_rows_entry,
+    axpy_block: avx2::axpy_block_entry,
 };
 
 /// The AVX-512F softmax table (same rule).
 pub(crate) static AVX512: SoftmaxKernels = SoftmaxKernels {
     exp: avx512::exp_in_place_entry,
     dot_tile: avx512::dot_tile_entry,
-    axpy_rows: avx512::axpy_rows_entry,
+    axpy_block: avx512::axpy_block_entry,
 };
 
 macro_rules! softmax_backend {
@@ -40,6 +40,7 @@ macro_rules! softmax_backend {
         add: $add:ident,
         sub: $sub:ident,
         exp_lanes: $exp_lanes:ident,
+        block_vectors: $bv:literal,
     ) => {
         use super::*;
         use core::arch::x86_64::*;
@@ -144,6 +145,85 @@ macro_rules! softmax_backend {
             }
         }
 
+        /// `out[r] += Σₛ c[r][s]·inputs[s]` for `R` rows of `out` at once, `V` vectors of
+        /// each row per step: `R·V` accumulators, and each input vector loaded once for
+        /// all `R` rows.
+        #[inline]
+        #[target_feature(enable = $features)]
+        fn axpy_rows_of<const R: usize, const V: usize>(
+            out: &mut [f32],
+            dim: usize,
+            c: &Tile,
+            inputs: &[&[f32]],
+            start: usize,
+        ) -> usize {
+            let step = V * LANES;
+            let mut at = start;
+            while at + step <= dim {
+                let mut acc = [[$setzero(); V]; R];
+                for r in 0..R {
+                    let (o, _) = out[r * dim + at..r * dim + at + step].as_chunks::<LANES>();
+                    for v in 0..V {
+                        acc[r][v] = load(&o[v]);
+                    }
+                }
+                for (s, input) in inputs.iter().enumerate() {
+                    let Some(i) = input.get(at..at + step) else {
+                        continue;
+                    };
+                    let (iv, _) = i.as_chunks::<LANES>();
+                    let p: [$v; V] = core::array::from_fn(|v| load(&iv[v]));
+                    for r in 0..R {
+                        let k = $set1(c[r][s]);
+                        for v in 0..V {
+                            acc[r][v] = $fmadd(k, p[v], acc[r][v]);
+                        }
+                    }
+                }
+                for r in 0..R {
+                    let (o, _) = out[r * dim + at..r * dim + at + step].as_chunks_mut::<LANES>();
+                    for v in 0..V {
+                        store(&mut o[v], acc[r][v]);
+                    }
+                }
+                at += step;
+            }
+            at
+        }
+
+        /// A block of rows: all `TILE_ROWS` at once, or one at a time for a short block.
+        #[target_feature(enable = $features)]
+        fn axpy_block(out: &mut [f32], dim: usize, c: &Tile, inputs: &[&[f32]]) {
+            let rows = (out.len() / dim.max(1)).min(TILE_ROWS);
+            let inputs = &inputs[..inputs.len().min(TILE_COLS)];
+            if dim == 0 || rows == 0 {
+                return;
+            }
+            let done = if rows == TILE_ROWS {
+                let at = axpy_rows_of::<TILE_ROWS, $bv>(out, dim, c, inputs, 0);
+                axpy_rows_of::<TILE_ROWS, 1>(out, dim, c, inputs, at)
+            } else {
+                0
+            };
+            for r in 0..rows {
+                let row = &mut out[r * dim..(r + 1) * dim];
+                let coefficients = &c[r][..inputs.len()];
+                if done == 0 {
+                    axpy_rows(row, coefficients, inputs);
+                } else {
+                    // The scalar tail of each row.
+                    for (&k, input) in coefficients.iter().zip(inputs) {
+                        for (o, &v) in row[done..]
+                            .iter_mut()
+                            .zip(input.get(done..dim).unwrap_or(&[]))
+                        {
+                            *o += k * v;
+                        }
+                    }
+                }
+            }
+        }
+
         /// `e^x` in place: whole vectors, then the tail through a zero-padded copy.
         #[target_feature(enable = $features)]
         fn exp_in_place(x: &mut [f32]) {
@@ -189,9 +269,9 @@ macro_rules! softmax_backend {
             unsafe { dot_tile(rows, panel, out) }
         }
 
-        pub(super) fn axpy_rows_entry(out: &mut [f32], coefficients: &[f32], inputs: &[&[f32]]) {
+        pub(super) fn axpy_block_entry(out: &mut [f32], dim: usize, c: &Tile, inputs: &[&[f32]]) {
             // SAFETY: this table is handed out only after its features were detected.
-            unsafe { axpy_rows(out, coefficients, inputs) }
+            unsafe { axpy_block(out, dim, c, inputs) }
         }
     };
 }
@@ -210,6 +290,7 @@ mod avx2 {
         add: _mm256_add_ps,
         sub: _mm256_sub_ps,
         exp_lanes: exp_lanes,
+        block_vectors: 2,
     }
 
     /// `e^x` of 8 lanes.
@@ -249,6 +330,7 @@ mod avx512 {
         add: _mm512_add_ps,
         sub: _mm512_sub_ps,
         exp_lanes: exp_lanes,
+        block_vectors: 4,
     }
 
     /// `e^x` of 16 lanes.

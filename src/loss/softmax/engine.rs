@@ -138,7 +138,8 @@ impl Pair<'_> {
     ) {
         let d = self.dim;
         let mut h = [[0.0f32; TILE_COLS]; TILE_ROWS];
-        let mut coefficients = [0.0f32; TILE_COLS];
+        let mut c = [[0.0f32; TILE_COLS]; TILE_ROWS];
+        let mut ct = [[0.0f32; TILE_COLS]; TILE_ROWS];
         self.walk(panel, &mut wants, |at, cos| {
             h = [[0.0; TILE_COLS]; TILE_ROWS];
             f(at, cos, &mut h);
@@ -147,30 +148,34 @@ impl Pair<'_> {
                 &self.y[j * d..(j + 1) * d]
             });
             for r in 0..at.rows {
-                let i = at.i0 + r;
                 for j in 0..at.cols {
-                    coefficients[j] = h[r][j] * self.inv_y[at.j0 + j];
+                    c[r][j] = h[r][j] * self.inv_y[at.j0 + j];
                 }
-                (self.kernels.axpy_rows)(
-                    &mut grad_x[i * d..(i + 1) * d],
-                    &coefficients[..at.cols],
-                    &ys[..at.cols],
-                );
             }
+            (self.kernels.axpy_block)(
+                &mut grad_x[at.i0 * d..(at.i0 + at.rows) * d],
+                d,
+                &c,
+                &ys[..at.cols],
+            );
             if let Some(grad_y) = grad_y.as_deref_mut() {
                 let xs: [&[f32]; TILE_ROWS] = core::array::from_fn(|r| {
                     let i = at.i0 + r.min(at.rows - 1);
                     &self.x[i * d..(i + 1) * d]
                 });
-                let mut c = [0.0f32; TILE_ROWS];
-                for j in 0..at.cols {
-                    for r in 0..at.rows {
-                        c[r] = h[r][j] * self.inv_x[at.i0 + r];
+                // Columns in groups of TILE_ROWS, each a block of rows of `grad_y`.
+                for g0 in (0..at.cols).step_by(TILE_ROWS) {
+                    let g = TILE_ROWS.min(at.cols - g0);
+                    for q in 0..g {
+                        for r in 0..at.rows {
+                            ct[q][r] = h[r][g0 + q] * self.inv_x[at.i0 + r];
+                        }
                     }
-                    let jj = at.j0 + j;
-                    (self.kernels.axpy_rows)(
-                        &mut grad_y[jj * d..(jj + 1) * d],
-                        &c[..at.rows],
+                    let jj = at.j0 + g0;
+                    (self.kernels.axpy_block)(
+                        &mut grad_y[jj * d..(jj + g) * d],
+                        d,
+                        &ct,
                         &xs[..at.rows],
                     );
                 }
