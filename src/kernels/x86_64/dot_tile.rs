@@ -337,12 +337,14 @@ mod avx512 {
     #[inline]
     #[target_feature(enable = "avx512f,avx2,fma")]
     fn exp_lanes(x: __m512) -> __m512 {
-        let xc = _mm512_min_ps(
-            _mm512_max_ps(x, _mm512_set1_ps(EXP_LO)),
-            _mm512_set1_ps(EXP_HI),
-        );
+        let xc = clamp(x);
         let (n, e) = reduce(xc);
-        let n = _mm512_cvtps_epi32(n);
+        // `n` is an exact integer below 2²²: its bits after adding 1.5·2²³ are those of
+        // the integer plus the rounder's (no conversion instruction needed).
+        let n = _mm512_sub_epi32(
+            _mm512_castps_si512(_mm512_add_ps(n, _mm512_set1_ps(ROUNDER))),
+            _mm512_set1_epi32(ROUNDER.to_bits() as i32),
+        );
         let half = _mm512_srai_epi32::<1>(n);
         let bias = _mm512_set1_epi32(127);
         let hi = _mm512_castsi512_ps(_mm512_slli_epi32::<23>(_mm512_add_epi32(
@@ -351,7 +353,54 @@ mod avx512 {
         )));
         let lo = _mm512_castsi512_ps(_mm512_slli_epi32::<23>(_mm512_add_epi32(half, bias)));
         let y = _mm512_mul_ps(_mm512_mul_ps(e, hi), lo);
-        let nan = _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(x, x);
-        _mm512_mask_blend_ps(nan, y, x)
+        nan_through(x, y)
+    }
+
+    /// `x` clamped to `[EXP_LO, EXP_HI]` (NaN lanes are fixed by `nan_through`).
+    #[cfg(not(miri))]
+    #[inline]
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    fn clamp(x: __m512) -> __m512 {
+        _mm512_min_ps(
+            _mm512_max_ps(x, _mm512_set1_ps(EXP_LO)),
+            _mm512_set1_ps(EXP_HI),
+        )
+    }
+
+    /// `x` where it is NaN, `y` elsewhere.
+    #[cfg(not(miri))]
+    #[inline]
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    fn nan_through(x: __m512, y: __m512) -> __m512 {
+        _mm512_mask_blend_ps(_mm512_cmp_ps_mask::<_CMP_UNORD_Q>(x, x), y, x)
+    }
+
+    // Miri cannot run the AVX-512 `max`, `min` and compare intrinsics: lane by lane there,
+    // so that it still checks every memory access of the kernels around them.
+    #[cfg(miri)]
+    #[inline]
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    fn clamp(x: __m512) -> __m512 {
+        let mut a = [0.0f32; LANES];
+        store(&mut a, x);
+        for v in &mut a {
+            *v = v.clamp(EXP_LO, EXP_HI);
+        }
+        load(&a)
+    }
+
+    #[cfg(miri)]
+    #[inline]
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    fn nan_through(x: __m512, y: __m512) -> __m512 {
+        let (mut a, mut b) = ([0.0f32; LANES], [0.0f32; LANES]);
+        store(&mut a, x);
+        store(&mut b, y);
+        for (b, a) in b.iter_mut().zip(a) {
+            if a.is_nan() {
+                *b = a;
+            }
+        }
+        load(&b)
     }
 }
