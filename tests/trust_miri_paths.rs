@@ -12,6 +12,7 @@
 //! its target features add (see [`backends`]), at two offsets and two value flavours.
 
 mod common;
+use common::softmax_oracle;
 
 use common::trust_oracle as oracle;
 use contrastive::{Backend, ContrastiveLoss, Distance, Reduction, seed};
@@ -363,4 +364,80 @@ fn in_batch_tiles_stay_inside_their_slices() {
             }
         }
     }
+}
+
+/// The softmax family's kernels (the similarity tile over a packed panel, the gradient's
+/// row update, `exp`) at a tile's row tail (7 = 6 + 1 rows) and at row lengths that take
+/// each of the row update's paths (blocks of four vectors, single vectors, a scalar tail),
+/// through the three losses, against the f64 oracle.
+#[test]
+fn softmax_losses_at_tile_edges() {
+    use contrastive::{InfoNceLoss, NtXentLoss, SupConLoss};
+    use softmax_oracle as so;
+    let shapes: &[(usize, usize)] = if cfg!(miri) {
+        &[(7, 17)]
+    } else {
+        &[(1, 1), (7, 17), (13, 65), (33, 9)]
+    };
+    for &(n, d) in shapes {
+        let x = buffer(0, 0, n * d);
+        let y = buffer(0, 1, n * d);
+        let classes: Vec<u32> = (0..n as u32).map(|i| i % 3).collect();
+        let clip = so::infonce(&x, &y, d, 20.0, true);
+        let clip_g = so::chain(&x, &y, d, &clip, false);
+        let sup = so::supcon(&x, d, &classes, 0.1, 0.1, "exclude");
+        let sup_g = so::chain(&x, &x, d, &sup, true);
+        let nt = so::ntxent(&x, d, &classes, 0.1);
+        let nt_g = so::chain(&x, &x, d, &nt, true);
+        for backend in backends(0) {
+            let what = format!("n {n} d {d} on {}", backend.name());
+            let loss = InfoNceLoss::clip(20.0).with_backend(backend);
+            let mut s = vec![0.0; loss.scratch_len(n, d)];
+            let (mut gx, mut gy) = (vec![0.0; n * d], vec![0.0; n * d]);
+            let l = loss
+                .forward_with_grad(&x, &y, d, &mut gx, &mut gy, &mut s)
+                .unwrap();
+            so::check_loss(&what, l, clip.loss, so::loss_tol(20.0, d, clip.loss));
+            so::check_grad(&what, &gx, &clip_g.gx, d, |i| {
+                so::grad_tol(20.0, d, n, clip_g.scale_x[i])
+            });
+            so::check_grad(&what, &gy, &clip_g.gy, d, |i| {
+                so::grad_tol(20.0, d, n, clip_g.scale_y[i])
+            });
+            let loss = SupConLoss::pml().with_backend(backend);
+            let mut s = vec![0.0; loss.scratch_len(n, d)];
+            let l = loss
+                .forward_with_grad(&x, d, &classes, &mut gx, &mut s)
+                .unwrap();
+            so::check_loss(&what, l, sup.loss, so::loss_tol(10.0, d, sup.loss));
+            so::check_grad(&what, &gx, &sup_g.gx, d, |i| {
+                so::grad_tol(10.0, d, n, sup_g.scale_x[i])
+            });
+            let loss = NtXentLoss::new(0.1).with_backend(backend);
+            let mut s = vec![0.0; loss.scratch_len(n, d)];
+            let l = loss
+                .forward_with_grad(&x, d, &classes, &mut gx, &mut s)
+                .unwrap();
+            so::check_loss(&what, l, nt.loss, so::loss_tol(10.0, d, nt.loss));
+            so::check_grad(&what, &gx, &nt_g.gx, d, |i| {
+                so::grad_tol(10.0, d, n, nt_g.scale_x[i])
+            });
+            // exp at every length up to two 16-lane vectors and a tail.
+            for len in [1usize, 7, 8, 16, 17, 33] {
+                let mut v: Vec<f32> = (0..len).map(|i| i as f32 * 0.37 - 3.0).collect();
+                backend.exp_in_place(&mut v).unwrap();
+                for (i, &e) in v.iter().enumerate() {
+                    let want = (f64::from(i as f32 * 0.37 - 3.0)).exp();
+                    assert!(
+                        (f64::from(e) - want).abs() <= 2.0 * so_u() * want,
+                        "{what}: exp len {len} [{i}]"
+                    );
+                }
+            }
+        }
+    }
+}
+
+fn so_u() -> f64 {
+    1.0 / (1u64 << 24) as f64
 }

@@ -15,7 +15,7 @@
 # (each pass sweeps the backends its features add), and the regression cases.
 TRUST_MIRI_TESTS=(--lib --test trust_miri_paths --test trust_regressions --test trust_miri_triplet)
 TRUST_FUZZ_TARGETS=(distance_differential loss_differential api_robustness inbatch_differential
-    triplet_differential)
+    triplet_differential softmax_differential)
 TRUST_FUZZ_SECONDS=${TRUST_FUZZ_SECONDS:-60}
 
 trust_install_cargo_fuzz() {

@@ -6,6 +6,8 @@
 
 #[path = "../../tests/common/trust_oracle.rs"]
 pub mod oracle;
+#[path = "../../tests/common/softmax_oracle.rs"]
+pub mod softmax_oracle;
 
 pub use libfuzzer_sys::arbitrary::{Result, Unstructured};
 

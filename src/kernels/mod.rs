@@ -5,7 +5,9 @@
 //! shortest slice it is given. Numerical edge cases (underflow, overflow, zero distance)
 //! are the public layer's business, not the kernels'.
 
+pub(crate) mod dot_tile;
 pub(crate) mod epilogue;
+pub(crate) mod exp;
 mod generic;
 mod lanes_backend;
 mod portable;

@@ -12,3 +12,4 @@ pub(crate) mod triplet;
 pub(crate) mod triplet_batch;
 #[cfg(feature = "alloc")]
 mod triplet_vec;
+pub(crate) mod softmax;

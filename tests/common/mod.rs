@@ -285,3 +285,4 @@ pub fn golden_cases() -> Vec<serde_json::Value> {
     let all: serde_json::Value = serde_json::from_str(&text).unwrap();
     all["cases"].as_array().unwrap().clone()
 }
+pub mod softmax_oracle;

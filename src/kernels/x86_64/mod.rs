@@ -11,6 +11,7 @@
 mod avx2;
 mod avx512;
 pub(crate) mod tile;
+pub(crate) mod dot_tile;
 
 use super::Kernels;
 

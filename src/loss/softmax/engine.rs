@@ -1,0 +1,410 @@
+//! The streaming engine under the softmax losses: cosine similarities of `X` (N×d) against
+//! `Y` (M×d) in tiles of `TILE_ROWS × TILE_COLS`, never an N×M matrix.
+//!
+//! - **Normalisation.** Each row's inverse L2 norm is computed once, in f64 (no overflow
+//!   or underflow of `Σx²` for any finite f32 row). Rows of `Y` are normalised as they are
+//!   packed into the panel; a tile row of `X·Ŷᵀ` is then multiplied by `1/‖xᵢ‖`. A zero row
+//!   has inverse norm 0, so cosine 0 with everything and gradient 0.
+//! - **Forward.** Per row (and per column for CLIP) a running maximum and an f64 running
+//!   sum of `e^(l − max)`: the online log-sum-exp. The sum is rescaled only when the maximum
+//!   grows.
+//! - **Gradient.** A second pass recomputes each tile, turns it into `H = ∂L/∂cos` while it
+//!   is in cache, and adds `Σⱼ Hᵢⱼ·ŷⱼ` into the caller's gradient rows (and `Σᵢ Hᵢⱼ·x̂ᵢ`
+//!   into the column side's), with `rᵢ = Σⱼ Hᵢⱼ·cosᵢⱼ` kept per row; the chain rule through
+//!   the normalisation, `∂cos/∂xᵢ = (ŷⱼ − cos·x̂ᵢ)/‖xᵢ‖`, is applied at the end, once per row.
+
+#![forbid(unsafe_code)]
+
+use crate::kernels::dot_tile::{SoftmaxKernels, TILE_COLS, TILE_ROWS, Tile};
+
+/// Where a tile lies: rows `i0..i0 + rows` of `X`, columns `j0..j0 + cols` of `Y`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct At {
+    pub i0: usize,
+    pub rows: usize,
+    pub j0: usize,
+    pub cols: usize,
+}
+
+/// `X` against `Y`, with their inverse norms.
+pub(crate) struct Pair<'a> {
+    pub kernels: &'static SoftmaxKernels,
+    pub x: &'a [f32],
+    pub inv_x: &'a [f32],
+    pub y: &'a [f32],
+    pub inv_y: &'a [f32],
+    pub dim: usize,
+}
+
+/// The panel length a walk over rows of `dim` needs.
+pub(crate) const fn panel_len(dim: usize) -> usize {
+    dim.saturating_mul(TILE_COLS)
+}
+
+/// `1/‖row‖` of each row, in f64 and rounded once; 0 for a zero row, NaN for a row with a
+/// NaN, 0 for a row with an infinity (whose cosines are then NaN).
+pub(crate) fn inverse_norms(x: &[f32], dim: usize, out: &mut [f32]) {
+    for (row, inv) in x.chunks_exact(dim).zip(out.iter_mut()) {
+        let s: f64 = row.iter().map(|&v| f64::from(v) * f64::from(v)).sum();
+        *inv = if s == 0.0 {
+            0.0
+        } else {
+            (1.0 / libm::sqrt(s)) as f32
+        };
+    }
+}
+
+impl Pair<'_> {
+    fn n(&self) -> usize {
+        self.x.len() / self.dim
+    }
+    fn m(&self) -> usize {
+        self.y.len() / self.dim
+    }
+
+    /// Packs `Ŷ` rows `j0..j0 + cols` column-interleaved; absent columns are zeros.
+    fn pack(&self, j0: usize, cols: usize, panel: &mut [f32]) {
+        let d = self.dim;
+        let panel = &mut panel[..d * TILE_COLS];
+        panel.fill(0.0);
+        for j in 0..cols {
+            let row = &self.y[(j0 + j) * d..(j0 + j + 1) * d];
+            let inv = self.inv_y[j0 + j];
+            for (k, &v) in row.iter().enumerate() {
+                panel[k * TILE_COLS + j] = v * inv;
+            }
+        }
+    }
+
+    /// Computes the cosine tile at `(i0, j0)` (the panel holds columns `j0..`).
+    fn tile(&self, at: At, panel: &[f32], tile: &mut Tile) {
+        let d = self.dim;
+        let rows: [&[f32]; TILE_ROWS] = core::array::from_fn(|r| {
+            let i = at.i0 + r.min(at.rows - 1);
+            &self.x[i * d..(i + 1) * d]
+        });
+        (self.kernels.dot_tile)(&rows, panel, tile);
+        for (r, row) in tile.iter_mut().enumerate().take(at.rows) {
+            let inv = self.inv_x[at.i0 + r];
+            for v in row.iter_mut() {
+                *v *= inv;
+            }
+        }
+    }
+
+    /// Calls `f` with every tile of cosines whose position `wants` accepts.
+    pub(crate) fn walk(
+        &self,
+        panel: &mut [f32],
+        mut wants: impl FnMut(At) -> bool,
+        mut f: impl FnMut(At, &Tile),
+    ) {
+        let (n, m) = (self.n(), self.m());
+        let mut tile = [[0.0f32; TILE_COLS]; TILE_ROWS];
+        for j0 in (0..m).step_by(TILE_COLS) {
+            let cols = TILE_COLS.min(m - j0);
+            let mut packed = false;
+            for i0 in (0..n).step_by(TILE_ROWS) {
+                let at = At {
+                    i0,
+                    rows: TILE_ROWS.min(n - i0),
+                    j0,
+                    cols,
+                };
+                if !wants(at) {
+                    continue;
+                }
+                if !packed {
+                    self.pack(j0, cols, panel);
+                    packed = true;
+                }
+                self.tile(at, panel, &mut tile);
+                f(at, &tile);
+            }
+        }
+    }
+
+    /// The gradient pass: `f(at, cos, h)` fills `h` (`∂L/∂cos`, zero outside the tile)
+    /// for each wanted tile; `Σⱼ hᵢⱼ·ŷⱼ` is added into rows of `grad_x` and, with
+    /// `grad_y`, `Σᵢ hᵢⱼ·x̂ᵢ` into rows of `grad_y` (both unnormalised by the chain rule:
+    /// [`finish_rows`] applies it).
+    pub(crate) fn walk_grad(
+        &self,
+        panel: &mut [f32],
+        grad_x: &mut [f32],
+        mut grad_y: Option<&mut [f32]>,
+        mut wants: impl FnMut(At) -> bool,
+        mut f: impl FnMut(At, &Tile, &mut Tile),
+    ) {
+        let d = self.dim;
+        let mut h = [[0.0f32; TILE_COLS]; TILE_ROWS];
+        let mut c = [[0.0f32; TILE_COLS]; TILE_ROWS];
+        let mut ct = [[0.0f32; TILE_COLS]; TILE_ROWS];
+        self.walk(panel, &mut wants, |at, cos| {
+            h = [[0.0; TILE_COLS]; TILE_ROWS];
+            f(at, cos, &mut h);
+            let ys: [&[f32]; TILE_COLS] = core::array::from_fn(|j| {
+                let j = at.j0 + j.min(at.cols - 1);
+                &self.y[j * d..(j + 1) * d]
+            });
+            for r in 0..at.rows {
+                for j in 0..at.cols {
+                    c[r][j] = h[r][j] * self.inv_y[at.j0 + j];
+                }
+            }
+            (self.kernels.axpy_block)(
+                &mut grad_x[at.i0 * d..(at.i0 + at.rows) * d],
+                d,
+                &c,
+                &ys[..at.cols],
+            );
+            if let Some(grad_y) = grad_y.as_deref_mut() {
+                let xs: [&[f32]; TILE_ROWS] = core::array::from_fn(|r| {
+                    let i = at.i0 + r.min(at.rows - 1);
+                    &self.x[i * d..(i + 1) * d]
+                });
+                // Columns in groups of TILE_ROWS, each a block of rows of `grad_y`.
+                for g0 in (0..at.cols).step_by(TILE_ROWS) {
+                    let g = TILE_ROWS.min(at.cols - g0);
+                    for q in 0..g {
+                        for r in 0..at.rows {
+                            ct[q][r] = h[r][g0 + q] * self.inv_x[at.i0 + r];
+                        }
+                    }
+                    let jj = at.j0 + g0;
+                    (self.kernels.axpy_block)(
+                        &mut grad_y[jj * d..(jj + g) * d],
+                        d,
+                        &ct,
+                        &xs[..at.rows],
+                    );
+                }
+            }
+        });
+    }
+}
+
+/// The chain rule through the normalisation, per row: `gᵢ ← (gᵢ − rᵢ·x̂ᵢ)/‖xᵢ‖`, where
+/// `gᵢ = Σⱼ Hᵢⱼ·ŷⱼ` and `rᵢ = Σⱼ Hᵢⱼ·cosᵢⱼ`.
+pub(crate) fn finish_rows(x: &[f32], dim: usize, inv: &[f32], r: &Acc64<'_>, grad: &mut [f32]) {
+    for (i, (row, g)) in x
+        .chunks_exact(dim)
+        .zip(grad.chunks_exact_mut(dim))
+        .enumerate()
+    {
+        let inv = inv[i];
+        let k = r.get(i) as f32;
+        for (g, &v) in g.iter_mut().zip(row) {
+            *g = inv * (*g - k * (inv * v));
+        }
+    }
+}
+
+/// f64 accumulators stored in pairs of f32 slots of the caller's scratch.
+pub(crate) struct Acc64<'a>(pub &'a mut [f32]);
+
+impl Acc64<'_> {
+    /// The slots `n` accumulators need.
+    pub(crate) const fn slots(n: usize) -> usize {
+        2 * n
+    }
+    #[inline]
+    pub(crate) fn get(&self, i: usize) -> f64 {
+        let hi = u64::from(self.0[2 * i].to_bits());
+        let lo = u64::from(self.0[2 * i + 1].to_bits());
+        f64::from_bits(hi << 32 | lo)
+    }
+    #[inline]
+    pub(crate) fn set(&mut self, i: usize, v: f64) {
+        let b = v.to_bits();
+        self.0[2 * i] = f32::from_bits((b >> 32) as u32);
+        self.0[2 * i + 1] = f32::from_bits(b as u32);
+    }
+    #[inline]
+    pub(crate) fn add(&mut self, i: usize, v: f64) {
+        let s = self.get(i) + v;
+        self.set(i, s);
+    }
+    pub(crate) fn fill(&mut self, v: f64) {
+        for i in 0..self.0.len() / 2 {
+            self.set(i, v);
+        }
+    }
+}
+
+/// The maximum of `a` and `b`, NaN if either is (`f32::max` would drop a NaN).
+#[inline]
+pub(crate) fn nan_max(a: f32, b: f32) -> f32 {
+    if a.is_nan() || b.is_nan() {
+        f32::NAN
+    } else if a > b {
+        a
+    } else {
+        b
+    }
+}
+
+/// The maximum of `l`, NaN if it holds one; `-∞` if empty.
+#[inline]
+pub(crate) fn max_of(l: &[f32]) -> f32 {
+    let mut m = f32::NEG_INFINITY;
+    let mut nan = false;
+    // Plain compares (they vectorise), with NaN tracked apart so that it is not dropped.
+    for &v in l {
+        m = if v > m { v } else { m };
+        nan |= v.is_nan();
+    }
+    if nan { f32::NAN } else { m }
+}
+
+/// Running log-sum-exp states: a maximum (f32) and an f64 sum of `e^(l − max)`.
+pub(crate) struct Lse<'a> {
+    pub max: &'a mut [f32],
+    pub sum: Acc64<'a>,
+}
+
+impl<'a> Lse<'a> {
+    /// Splits `n` states off the front of `scratch`.
+    pub(crate) fn take(scratch: &mut &'a mut [f32], n: usize) -> Lse<'a> {
+        let max = take(scratch, n);
+        let sum = Acc64(take(scratch, Acc64::slots(n)));
+        let mut lse = Lse { max, sum };
+        lse.max.fill(f32::NEG_INFINITY);
+        lse.sum.fill(0.0);
+        lse
+    }
+
+    /// Folds the logits `l` (masked ones are `-∞`) into state `i`; `buf` is as long as `l`.
+    #[inline]
+    pub(crate) fn update(&mut self, k: &SoftmaxKernels, i: usize, l: &[f32], buf: &mut [f32]) {
+        let tm = max_of(l);
+        let old = self.max[i];
+        let new = nan_max(old, tm);
+        if new == f32::NEG_INFINITY {
+            return;
+        }
+        let mut s = self.sum.get(i);
+        if new != old && s != 0.0 {
+            // Only when the maximum grows: rare after a row's first tiles.
+            s *= libm::exp(f64::from(old) - f64::from(new));
+        }
+        for (b, &v) in buf.iter_mut().zip(l) {
+            *b = v - new;
+        }
+        (k.exp)(buf);
+        let t: f32 = buf.iter().sum();
+        self.max[i] = new;
+        self.sum.set(i, s + f64::from(t));
+    }
+
+    /// Folds the columns of a tile (`l[r][j]`, rows `..rows`, columns `..cols`, masked
+    /// ones `-∞`) into states `j0..j0 + cols`, vectorised along the columns: one exponent
+    /// call per tile row.
+    pub(crate) fn update_columns(
+        &mut self,
+        k: &SoftmaxKernels,
+        j0: usize,
+        l: &Tile,
+        rows: usize,
+        cols: usize,
+    ) {
+        let mut new = [f32::NEG_INFINITY; TILE_COLS];
+        let mut nan = [false; TILE_COLS];
+        // Plain compares (they vectorise), with NaN tracked apart so that it is not dropped.
+        for r in 0..rows {
+            for j in 0..cols {
+                let v = l[r][j];
+                new[j] = if v > new[j] { v } else { new[j] };
+                nan[j] |= v.is_nan();
+            }
+        }
+        for j in 0..cols {
+            if nan[j] {
+                new[j] = f32::NAN;
+            }
+        }
+        let mut scale = [1.0f64; TILE_COLS];
+        for j in 0..cols {
+            let old = self.max[j0 + j];
+            let m = nan_max(old, new[j]);
+            if m != old && old != f32::NEG_INFINITY {
+                // Only when a column's maximum grows: rare after its first tiles.
+                scale[j] = libm::exp(f64::from(old) - f64::from(m));
+            }
+            new[j] = m;
+            self.max[j0 + j] = m;
+        }
+        let mut acc = [0.0f32; TILE_COLS];
+        let mut buf = [0.0f32; TILE_COLS];
+        for r in 0..rows {
+            for j in 0..cols {
+                // An all-masked column so far stays empty (−∞ − −∞ would be NaN).
+                buf[j] = if new[j] == f32::NEG_INFINITY {
+                    f32::NEG_INFINITY
+                } else {
+                    l[r][j] - new[j]
+                };
+            }
+            (k.exp)(&mut buf[..cols]);
+            for j in 0..cols {
+                acc[j] += buf[j];
+            }
+        }
+        for j in 0..cols {
+            let s = self.sum.get(j0 + j);
+            // `0·scale` stays 0 for an empty column; NaN propagates.
+            let s = if s == 0.0 { 0.0 } else { s * scale[j] };
+            self.sum.set(j0 + j, s + f64::from(acc[j]));
+        }
+    }
+
+    /// `log Σ e^l` of state `i` (`-∞` for an empty state, NaN after a NaN).
+    pub(crate) fn value(&self, i: usize) -> f64 {
+        let m = self.max[i];
+        if m == f32::NEG_INFINITY {
+            return f64::NEG_INFINITY;
+        }
+        f64::from(m) + libm::log(self.sum.get(i))
+    }
+
+    /// Writes each state's log-sum-exp as a pair of f32 (`hi + lo`, so that `l − hi − lo`
+    /// keeps the f64 value's accuracy) into `hi` and `lo`.
+    pub(crate) fn split_into(&self, hi: &mut [f32], lo: &mut [f32]) {
+        for i in 0..hi.len() {
+            let v = self.value(i);
+            let h = v as f32;
+            hi[i] = h;
+            lo[i] = if h.is_finite() {
+                (v - f64::from(h)) as f32
+            } else {
+                0.0
+            };
+        }
+    }
+}
+
+/// Splits `n` elements off the front of `scratch`.
+pub(crate) fn take<'a>(scratch: &mut &'a mut [f32], n: usize) -> &'a mut [f32] {
+    let s = core::mem::take(scratch);
+    let (head, tail) = s.split_at_mut(n);
+    *scratch = tail;
+    head
+}
+
+/// `e^(l − hi − lo)` of a tile row into `out` (`out.len()` elements).
+#[inline]
+pub(crate) fn softmax_row(k: &SoftmaxKernels, l: &[f32], hi: f32, lo: f32, out: &mut [f32]) {
+    for (o, &v) in out.iter_mut().zip(l) {
+        *o = (v - hi) - lo;
+    }
+    (k.exp)(out);
+}
+
+/// `e^(lⱼ − hiⱼ − loⱼ)` of a tile row against per-column states.
+#[inline]
+pub(crate) fn softmax_cols(k: &SoftmaxKernels, l: &[f32], hi: &[f32], lo: &[f32], out: &mut [f32]) {
+    for (((o, &v), &h), &w) in out.iter_mut().zip(l).zip(hi).zip(lo) {
+        *o = (v - h) - w;
+    }
+    (k.exp)(out);
+}

@@ -1,0 +1,327 @@
+//! InfoNCE on query/key pairs: sentence-transformers' multiple-negatives ranking loss (one
+//! direction) and CLIP's symmetric loss.
+
+#![forbid(unsafe_code)]
+
+use super::engine::{self, Acc64, At, Lse, Pair, take};
+use super::{check_scratch, check_x_y, softplus};
+use crate::kernels::dot_tile::{self, TILE_COLS, TILE_ROWS};
+use crate::{Backend, Error};
+
+/// InfoNCE over a batch of query/key pairs: row `i` of `x` matches row `i` of `y`, every
+/// other row of `y` is a negative for it. With logits `Lᵢⱼ = scale·cos(xᵢ, yⱼ)`:
+///
+/// ```text
+/// loss_xy = meanᵢ [ log Σⱼ e^Lᵢⱼ − Lᵢᵢ ]          (queries to keys)
+/// loss_yx = meanⱼ [ log Σᵢ e^Lᵢⱼ − Lⱼⱼ ]          (keys to queries)
+/// loss    = loss_xy, or (loss_xy + loss_yx)/2 when symmetric (CLIP)
+/// ```
+///
+/// | preset | scale | directions | who |
+/// |---|---|---|---|
+/// | [`InfoNceLoss::mnrl`] | 20 | `x → y` | sentence-transformers `MultipleNegativesRankingLoss` |
+/// | [`InfoNceLoss::clip`] | given (CLIP starts at 1/0.07, clamps at 100) | both | CLIP, open_clip `ClipLoss` |
+///
+/// Memory is O(N): nothing N×N is ever formed (see [`scratch_len`](Self::scratch_len)).
+/// A logit scale up to 100 and beyond does not overflow (every exponent is taken after
+/// subtracting its row's or column's running maximum); a saturated row costs exactly its
+/// logit gap, never `0 − log 0`.
+///
+/// ```
+/// use contrastive::InfoNceLoss;
+/// let x = [1.0, 0.0, 0.0, 1.0]; // two queries of dim 2
+/// let y = [0.9, 0.1, 0.2, 0.8]; // their keys
+/// let loss = InfoNceLoss::clip(20.0);
+/// let mut scratch = vec![0.0; loss.scratch_len(2, 2)];
+/// let (mut gx, mut gy) = ([0.0; 4], [0.0; 4]);
+/// let l = loss.forward_with_grad(&x, &y, 2, &mut gx, &mut gy, &mut scratch)?;
+/// assert!(l > 0.0 && l < 1e-3);
+/// # Ok::<(), contrastive::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct InfoNceLoss {
+    /// The logit scale `1/τ`. Finite.
+    pub scale: f32,
+    /// Both directions (CLIP) or queries to keys only (MNRL's default).
+    pub symmetric: bool,
+    /// The kernel backend; `None` runs the best one available.
+    pub backend: Option<Backend>,
+}
+
+impl Default for InfoNceLoss {
+    fn default() -> Self {
+        Self::mnrl()
+    }
+}
+
+impl InfoNceLoss {
+    /// Queries to keys with logit scale `scale` (= 1/τ).
+    pub const fn new(scale: f32) -> Self {
+        InfoNceLoss {
+            scale,
+            symmetric: false,
+            backend: None,
+        }
+    }
+
+    /// sentence-transformers' `MultipleNegativesRankingLoss` defaults: scale 20, queries to
+    /// keys.
+    pub const fn mnrl() -> Self {
+        Self::new(20.0)
+    }
+
+    /// CLIP's symmetric loss with logit scale `scale` (already exponentiated, as
+    /// open_clip's `ClipLoss` takes it).
+    pub const fn clip(scale: f32) -> Self {
+        InfoNceLoss {
+            scale,
+            symmetric: true,
+            backend: None,
+        }
+    }
+
+    /// The same loss computed on a named backend (for tests and benchmarks).
+    pub const fn with_backend(mut self, backend: Backend) -> Self {
+        self.backend = Some(backend);
+        self
+    }
+
+    /// The scratch length (in f32) that [`forward`](Self::forward) and
+    /// [`forward_with_grad`](Self::forward_with_grad) need for `n` pairs of rows of `dim`:
+    /// `14·n + 32·dim`.
+    pub const fn scratch_len(&self, n: usize, dim: usize) -> usize {
+        n.saturating_mul(14).saturating_add(engine::panel_len(dim))
+    }
+
+    fn check(&self, x: &[f32], y: &[f32], dim: usize, scratch: &[f32]) -> Result<usize, Error> {
+        let n = check_x_y(x, y, dim)?;
+        if !self.scale.is_finite() {
+            return Err(Error::InvalidParameter {
+                argument: "scale",
+                value: self.scale,
+            });
+        }
+        check_scratch(self.scratch_len(n, dim), scratch)?;
+        Ok(n)
+    }
+
+    /// The loss of the batch `x`, `y` (each `n` rows of `dim`, `n ≥ 1`).
+    ///
+    /// # Errors
+    /// [`Error::ZeroDimension`], [`Error::NotMultipleOfDim`], [`Error::LengthMismatch`] (`y`
+    /// not as long as `x`), [`Error::Empty`] (no rows), [`Error::InvalidParameter`] (scale
+    /// not finite), [`Error::ScratchTooShort`], [`Error::BackendUnavailable`].
+    pub fn forward(
+        &self,
+        x: &[f32],
+        y: &[f32],
+        dim: usize,
+        scratch: &mut [f32],
+    ) -> Result<f32, Error> {
+        let n = self.check(x, y, dim, scratch)?;
+        let kernels = dot_tile::select(self.backend)?;
+        Ok(run(self, kernels, x, y, dim, n, scratch, None) as f32)
+    }
+
+    /// The loss, with `∂loss/∂x` and `∂loss/∂y` written into `grad_x` and `grad_y` (as long
+    /// as `x`).
+    ///
+    /// # Errors
+    /// As [`forward`](Self::forward), and [`Error::LengthMismatch`] for a gradient buffer.
+    pub fn forward_with_grad(
+        &self,
+        x: &[f32],
+        y: &[f32],
+        dim: usize,
+        grad_x: &mut [f32],
+        grad_y: &mut [f32],
+        scratch: &mut [f32],
+    ) -> Result<f32, Error> {
+        let n = self.check(x, y, dim, scratch)?;
+        crate::check::same_len("grad_x", x.len(), grad_x.len())?;
+        crate::check::same_len("grad_y", x.len(), grad_y.len())?;
+        let kernels = dot_tile::select(self.backend)?;
+        Ok(run(self, kernels, x, y, dim, n, scratch, Some((grad_x, grad_y))) as f32)
+    }
+}
+
+/// Forward, and with `grads` the gradient, in `scratch` (14·n + panel):
+/// `[inv_x n | inv_y n | panel | lse hi/lo 4n | diagonal coefficients n | work 7n]`, where the work area holds the
+/// running states (and the diagonal) in the forward pass and the chain-rule sums after.
+#[allow(clippy::too_many_arguments)]
+fn run(
+    loss: &InfoNceLoss,
+    k: &'static dot_tile::SoftmaxKernels,
+    x: &[f32],
+    y: &[f32],
+    dim: usize,
+    n: usize,
+    scratch: &mut [f32],
+    grads: Option<(&mut [f32], &mut [f32])>,
+) -> f64 {
+    let mut s: &mut [f32] = scratch;
+    let inv_x = take(&mut s, n);
+    engine::inverse_norms(x, dim, inv_x);
+    let inv_y = take(&mut s, n);
+    engine::inverse_norms(y, dim, inv_y);
+    let panel = take(&mut s, engine::panel_len(dim));
+    let row_hi = take(&mut s, n);
+    let row_lo = take(&mut s, n);
+    let col_hi = take(&mut s, n);
+    let col_lo = take(&mut s, n);
+    let diag_coef = take(&mut s, n);
+    let work = s;
+    let pair = Pair {
+        kernels: k,
+        x,
+        inv_x,
+        y,
+        inv_y,
+        dim,
+    };
+    let scale = loss.scale;
+    let value = {
+        let mut w: &mut [f32] = &mut *work;
+        let mut row = Lse::take(&mut w, n);
+        let mut col = Lse::take(&mut w, n);
+        let diag = take(&mut w, n);
+        let mut buf = [0.0f32; TILE_COLS];
+        let mut l = [[0.0f32; TILE_COLS]; TILE_ROWS];
+        pair.walk(
+            panel,
+            |_| true,
+            |at: At, cos| {
+                for r in 0..at.rows {
+                    for j in 0..at.cols {
+                        l[r][j] = scale * cos[r][j];
+                    }
+                    let i = at.i0 + r;
+                    // The diagonal is kept apart: each state is the log-sum-exp of the
+                    // off-diagonal logits, so that a saturated row's loss is
+                    // log1p(Σ e^(Lᵢⱼ − Lᵢᵢ)), exact, rather than lse − Lᵢᵢ ≈ 0 − 0.
+                    if (at.j0..at.j0 + at.cols).contains(&i) {
+                        diag[i] = l[r][i - at.j0];
+                        l[r][i - at.j0] = f32::NEG_INFINITY;
+                    }
+                    row.update(k, i, &l[r][..at.cols], &mut buf[..at.cols]);
+                }
+                if loss.symmetric {
+                    col.update_columns(k, at.j0, &l, at.rows, at.cols);
+                }
+            },
+        );
+        let nf = n as f64;
+        let (w_row, w_col) = if loss.symmetric {
+            (0.5 / nf, 0.5 / nf)
+        } else {
+            (1.0 / nf, 0.0)
+        };
+        let mut xy = 0.0f64;
+        let mut yx = 0.0f64;
+        for i in 0..n {
+            let li = f64::from(diag[i]);
+            let zr = row.value(i) - li;
+            xy += softplus(zr);
+            // Row i's full log-sum-exp, for the off-diagonal probabilities; and
+            // 1 − pᵢᵢ = σ(zr), exact when the row is saturated.
+            let mut coef = w_row * sigmoid(zr);
+            set_split(li + softplus(zr), &mut row_hi[i], &mut row_lo[i]);
+            if loss.symmetric {
+                let zc = col.value(i) - li;
+                yx += softplus(zc);
+                coef += w_col * sigmoid(zc);
+                set_split(li + softplus(zc), &mut col_hi[i], &mut col_lo[i]);
+            }
+            diag_coef[i] = coef as f32;
+        }
+        if loss.symmetric {
+            (xy / nf + yx / nf) / 2.0
+        } else {
+            xy / nf
+        }
+    };
+    let Some((grad_x, grad_y)) = grads else {
+        return value;
+    };
+    let mut w: &mut [f32] = &mut *work;
+    let mut r_x = Acc64(take(&mut w, Acc64::slots(n)));
+    let mut r_y = Acc64(take(&mut w, Acc64::slots(n)));
+    r_x.fill(0.0);
+    r_y.fill(0.0);
+    grad_x.fill(0.0);
+    grad_y.fill(0.0);
+    let nf = n as f32;
+    let (w_row, w_col) = if loss.symmetric {
+        (0.5 / nf, 0.5 / nf)
+    } else {
+        (1.0 / nf, 0.0)
+    };
+    let mut l = [0.0f32; TILE_COLS];
+    let mut p = [0.0f32; TILE_COLS];
+    let mut q = [0.0f32; TILE_COLS];
+    let mut ry = [0.0f32; TILE_COLS];
+    pair.walk_grad(
+        panel,
+        grad_x,
+        Some(&mut *grad_y),
+        |_| true,
+        |at, cos, h| {
+            let c = at.cols;
+            for r in 0..at.rows {
+                let i = at.i0 + r;
+                for j in 0..c {
+                    l[j] = scale * cos[r][j];
+                }
+                engine::softmax_row(k, &l[..c], row_hi[i], row_lo[i], &mut p[..c]);
+                if loss.symmetric {
+                    engine::softmax_cols(
+                        k,
+                        &l[..c],
+                        &col_hi[at.j0..at.j0 + c],
+                        &col_lo[at.j0..at.j0 + c],
+                        &mut q[..c],
+                    );
+                }
+                if !loss.symmetric {
+                    q[..c].fill(0.0);
+                }
+                for j in 0..c {
+                    h[r][j] = scale * (w_row * p[j] + w_col * q[j]);
+                }
+                if (at.j0..at.j0 + c).contains(&i) {
+                    // The diagonal: −(1 − pᵢᵢ) from the forward's exact σ, not pᵢᵢ − 1.
+                    h[r][i - at.j0] = -scale * diag_coef[i];
+                }
+                let mut ri = 0.0f32;
+                for j in 0..c {
+                    let t = h[r][j] * cos[r][j];
+                    ri += t;
+                    ry[j] += t;
+                }
+                r_x.add(i, f64::from(ri));
+            }
+            for j in 0..c {
+                r_y.add(at.j0 + j, f64::from(ry[j]));
+                ry[j] = 0.0;
+            }
+        },
+    );
+    engine::finish_rows(x, dim, inv_x, &r_x, grad_x);
+    engine::finish_rows(y, dim, inv_y, &r_y, grad_y);
+    value
+}
+
+/// `1/(1 + e^−z)` in f64; 0 at `z = −∞`.
+fn sigmoid(z: f64) -> f64 {
+    1.0 / (1.0 + libm::exp(-z))
+}
+
+/// Stores `v` as `hi + lo` in f32 (`lo = 0` where `hi` is not finite).
+fn set_split(v: f64, hi: &mut f32, lo: &mut f32) {
+    *hi = v as f32;
+    *lo = if hi.is_finite() {
+        (v - f64::from(*hi)) as f32
+    } else {
+        0.0
+    };
+}

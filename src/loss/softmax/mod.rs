@@ -1,0 +1,75 @@
+//! The softmax family: NT-Xent, SupCon, InfoNCE and CLIP, streamed over tiles of the
+//! similarity matrix with an online log-sum-exp, in O(N + tile) memory.
+
+#![forbid(unsafe_code)]
+// Tile code indexes rows and columns of several arrays at once; iterators would hide it.
+#![allow(clippy::needless_range_loop)]
+
+pub(crate) mod engine;
+pub(crate) mod infonce;
+pub(crate) mod ntxent;
+pub(crate) mod supcon;
+#[cfg(feature = "alloc")]
+pub(crate) mod vec;
+
+use crate::Error;
+
+/// `x` holds `n ≥ 1` rows of `dim > 0`; returns `n`.
+pub(super) fn check_rows(x: &[f32], dim: usize) -> Result<usize, Error> {
+    if dim == 0 {
+        return Err(Error::ZeroDimension);
+    }
+    if !x.len().is_multiple_of(dim) {
+        return Err(Error::NotMultipleOfDim {
+            argument: "x",
+            len: x.len(),
+            dim,
+        });
+    }
+    if x.is_empty() {
+        return Err(Error::Empty { argument: "x" });
+    }
+    Ok(x.len() / dim)
+}
+
+/// `x` and `y` hold the same `n ≥ 1` rows of `dim > 0`; returns `n`.
+pub(super) fn check_x_y(x: &[f32], y: &[f32], dim: usize) -> Result<usize, Error> {
+    let n = check_rows(x, dim)?;
+    crate::check::same_len("y", x.len(), y.len())?;
+    Ok(n)
+}
+
+/// One class per row.
+pub(super) fn check_classes(n: usize, classes: &[u32]) -> Result<(), Error> {
+    crate::check::same_len("classes", n, classes.len())
+}
+
+/// A temperature is finite and positive.
+pub(super) fn check_temperature(argument: &'static str, value: f32) -> Result<(), Error> {
+    if value.is_finite() && value > 0.0 {
+        Ok(())
+    } else {
+        Err(Error::InvalidParameter { argument, value })
+    }
+}
+
+/// The scratch holds at least `needed` elements.
+pub(super) fn check_scratch(needed: usize, scratch: &[f32]) -> Result<(), Error> {
+    if scratch.len() >= needed {
+        Ok(())
+    } else {
+        Err(Error::ScratchTooShort {
+            needed,
+            found: scratch.len(),
+        })
+    }
+}
+
+/// `log(1 + e^z)` in f64, without overflow; `0` at `z = −∞`.
+pub(super) fn softplus(z: f64) -> f64 {
+    if z > 0.0 {
+        z + libm::log1p(libm::exp(-z))
+    } else {
+        libm::log1p(libm::exp(z))
+    }
+}

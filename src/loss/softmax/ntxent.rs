@@ -1,0 +1,288 @@
+//! NT-Xent with class labels, as pytorch-metric-learning computes it.
+
+#![forbid(unsafe_code)]
+
+use super::engine::{self, Acc64, At, Lse, Pair, take};
+use super::{check_classes, check_rows, check_scratch, check_temperature, softplus};
+use crate::kernels::dot_tile::{self, TILE_COLS};
+use crate::{Backend, Error};
+
+/// NT-Xent (normalised temperature-scaled cross entropy) over every ordered positive pair
+/// of a labelled batch, pytorch-metric-learning's `NTXentLoss`. With `sᵢⱼ = cos(xᵢ, xⱼ)/τ`
+/// and `N(i)` the rows of another class than `i`:
+///
+/// ```text
+/// ℓᵢₚ = −log( e^sᵢₚ / (e^sᵢₚ + Σ_{n∈N(i)} e^sᵢₙ) )      for i ≠ p of one class
+/// L   = mean over those ordered pairs
+/// ```
+///
+/// Other positives of `i` are not in the denominator; with exactly two rows per class
+/// (SimCLR's two views) this is SimCLR's NT-Xent. A batch with no positive pair or no
+/// negative pair has loss 0 (and gradient 0).
+///
+/// ```
+/// use contrastive::NtXentLoss;
+/// let x = [1.0, 0.1, 0.9, 0.2, -1.0, 0.0]; // three rows of dim 2
+/// let loss = NtXentLoss::pml(); // τ = 0.07
+/// let mut scratch = vec![0.0; loss.scratch_len(3, 2)];
+/// let l = loss.forward(&x, 2, &[4, 4, 9], &mut scratch)?;
+/// assert!(l >= 0.0);
+/// # Ok::<(), contrastive::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct NtXentLoss {
+    /// `τ`, finite and positive.
+    pub temperature: f32,
+    /// The kernel backend; `None` runs the best one available.
+    pub backend: Option<Backend>,
+}
+
+impl Default for NtXentLoss {
+    fn default() -> Self {
+        Self::pml()
+    }
+}
+
+impl NtXentLoss {
+    /// NT-Xent at temperature `τ`.
+    pub const fn new(temperature: f32) -> Self {
+        NtXentLoss {
+            temperature,
+            backend: None,
+        }
+    }
+
+    /// pytorch-metric-learning's `NTXentLoss()`: τ = 0.07.
+    pub const fn pml() -> Self {
+        Self::new(0.07)
+    }
+
+    /// The same loss computed on a named backend (for tests and benchmarks).
+    pub const fn with_backend(mut self, backend: Backend) -> Self {
+        self.backend = Some(backend);
+        self
+    }
+
+    /// The scratch length (in f32) for `n` rows of `dim`: `8·n + 32·dim`.
+    pub const fn scratch_len(&self, n: usize, dim: usize) -> usize {
+        n.saturating_mul(8).saturating_add(engine::panel_len(dim))
+    }
+
+    fn check(
+        &self,
+        x: &[f32],
+        dim: usize,
+        classes: &[u32],
+        scratch: &[f32],
+    ) -> Result<usize, Error> {
+        let n = check_rows(x, dim)?;
+        check_classes(n, classes)?;
+        check_temperature("temperature", self.temperature)?;
+        check_scratch(self.scratch_len(n, dim), scratch)?;
+        Ok(n)
+    }
+
+    /// The loss of the batch `x` (`n ≥ 1` rows of `dim`), row `i` of class `classes[i]`.
+    ///
+    /// # Errors
+    /// [`Error::ZeroDimension`], [`Error::NotMultipleOfDim`], [`Error::Empty`] (no rows),
+    /// [`Error::LengthMismatch`] (`classes` not one per row), [`Error::InvalidParameter`]
+    /// (temperature not finite and positive), [`Error::ScratchTooShort`],
+    /// [`Error::BackendUnavailable`].
+    pub fn forward(
+        &self,
+        x: &[f32],
+        dim: usize,
+        classes: &[u32],
+        scratch: &mut [f32],
+    ) -> Result<f32, Error> {
+        let n = self.check(x, dim, classes, scratch)?;
+        let k = dot_tile::select(self.backend)?;
+        Ok(run(self, k, x, dim, classes, n, scratch, None) as f32)
+    }
+
+    /// The loss, with `∂loss/∂x` written into `grad` (as long as `x`).
+    ///
+    /// # Errors
+    /// As [`forward`](Self::forward), and [`Error::LengthMismatch`] for `grad`.
+    pub fn forward_with_grad(
+        &self,
+        x: &[f32],
+        dim: usize,
+        classes: &[u32],
+        grad: &mut [f32],
+        scratch: &mut [f32],
+    ) -> Result<f32, Error> {
+        let n = self.check(x, dim, classes, scratch)?;
+        crate::check::same_len("grad", x.len(), grad.len())?;
+        let k = dot_tile::select(self.backend)?;
+        Ok(run(self, k, x, dim, classes, n, scratch, Some(grad)) as f32)
+    }
+}
+
+/// Whether the tile at `at` holds an ordered positive pair.
+fn has_positive(classes: &[u32], at: At) -> bool {
+    (at.i0..at.i0 + at.rows)
+        .any(|i| (at.j0..at.j0 + at.cols).any(|j| j != i && classes[j] == classes[i]))
+}
+
+/// Forward and optional gradient in `scratch`:
+/// `[inv n | panel | lse hi/lo 2n | a 2n | work 3n]`: pass 1 streams each anchor's
+/// log-sum-exp over its negatives, pass 2 visits the positive pairs (only tiles that have
+/// one), pass 3 the gradient.
+#[allow(clippy::too_many_arguments)]
+fn run(
+    loss: &NtXentLoss,
+    k: &'static dot_tile::SoftmaxKernels,
+    x: &[f32],
+    dim: usize,
+    classes: &[u32],
+    n: usize,
+    scratch: &mut [f32],
+    grad: Option<&mut [f32]>,
+) -> f64 {
+    let mut s: &mut [f32] = scratch;
+    let inv = take(&mut s, n);
+    engine::inverse_norms(x, dim, inv);
+    let panel = take(&mut s, engine::panel_len(dim));
+    let hi = take(&mut s, n);
+    let lo = take(&mut s, n);
+    let mut a = Acc64(take(&mut s, Acc64::slots(n)));
+    a.fill(0.0);
+    let work = s;
+    let pair = Pair {
+        kernels: k,
+        x,
+        inv_x: inv,
+        y: x,
+        inv_y: inv,
+        dim,
+    };
+    let inv_t = 1.0 / loss.temperature;
+    let has_negative = {
+        let mut w: &mut [f32] = &mut *work;
+        let mut neg = Lse::take(&mut w, n);
+        let mut l = [0.0f32; TILE_COLS];
+        let mut buf = [0.0f32; TILE_COLS];
+        pair.walk(
+            panel,
+            |_| true,
+            |at: At, cos| {
+                for r in 0..at.rows {
+                    let i = at.i0 + r;
+                    for j in 0..at.cols {
+                        let negative = classes[at.j0 + j] != classes[i];
+                        l[j] = if negative {
+                            cos[r][j] * inv_t
+                        } else {
+                            f32::NEG_INFINITY
+                        };
+                    }
+                    row_update(&mut neg, k, i, &l[..at.cols], &mut buf[..at.cols]);
+                }
+            },
+        );
+        neg.split_into(hi, lo);
+        neg.max.iter().any(|&m| m != f32::NEG_INFINITY)
+    };
+    // Pass 2: the positive pairs' losses and, per anchor, aᵢ = Σₚ σ(lseᵢ − sᵢₚ).
+    let mut sum = 0.0f64;
+    let mut pairs = 0usize;
+    pair.walk(
+        panel,
+        |at| has_positive(classes, at),
+        |at, cos| {
+            for r in 0..at.rows {
+                let i = at.i0 + r;
+                let lse = f64::from(hi[i]) + f64::from(lo[i]);
+                let mut ai = 0.0f64;
+                for j in 0..at.cols {
+                    let jj = at.j0 + j;
+                    if jj == i || classes[jj] != classes[i] {
+                        continue;
+                    }
+                    let z = lse - f64::from(cos[r][j] * inv_t);
+                    sum += softplus(z);
+                    ai += 1.0 / (1.0 + libm::exp(-z));
+                    pairs += 1;
+                }
+                a.add(i, ai);
+            }
+        },
+    );
+    let valid = pairs > 0 && has_negative;
+    let value = if valid { sum / pairs as f64 } else { 0.0 };
+    let Some(grad) = grad else {
+        return value;
+    };
+    grad.fill(0.0);
+    if !valid {
+        return value;
+    }
+    let mut w: &mut [f32] = &mut *work;
+    let mut r = Acc64(take(&mut w, Acc64::slots(n)));
+    r.fill(0.0);
+    let wp = 1.0 / pairs as f32;
+    let mut l = [0.0f32; TILE_COLS];
+    let mut p = [0.0f32; TILE_COLS];
+    let mut q = [0.0f32; TILE_COLS];
+    pair.walk_grad(
+        panel,
+        grad,
+        None,
+        |_| true,
+        |at, cos, h| {
+            let c = at.cols;
+            let cols = at.j0..at.j0 + c;
+            for rr in 0..at.rows {
+                let i = at.i0 + rr;
+                for j in 0..c {
+                    l[j] = cos[rr][j] * inv_t;
+                }
+                engine::softmax_row(k, &l[..c], hi[i], lo[i], &mut p[..c]);
+                engine::softmax_cols(
+                    k,
+                    &l[..c],
+                    &hi[cols.clone()],
+                    &lo[cols.clone()],
+                    &mut q[..c],
+                );
+                let ai = a.get(i) as f32;
+                let mut ri = 0.0f32;
+                for j in 0..c {
+                    let jj = at.j0 + j;
+                    if jj == i {
+                        continue;
+                    }
+                    // As anchor i (p = e^(sᵢⱼ − lseᵢ)) and as anchor j (q = e^(sᵢⱼ − lseⱼ)).
+                    let g = if classes[jj] == classes[i] {
+                        -wp / (1.0 + p[j]) - wp / (1.0 + q[j])
+                    } else {
+                        wp * ai * p[j] + wp * (a.get(jj) as f32) * q[j]
+                    };
+                    let hv = g * inv_t;
+                    h[rr][j] = hv;
+                    ri += hv * cos[rr][j];
+                }
+                r.add(i, f64::from(ri));
+            }
+        },
+    );
+    engine::finish_rows(x, dim, inv, &r, grad);
+    value
+}
+
+/// The row update, skipping rows whose tile part is all masked (no negative in it).
+#[inline]
+fn row_update(
+    neg: &mut Lse<'_>,
+    k: &dot_tile::SoftmaxKernels,
+    i: usize,
+    l: &[f32],
+    buf: &mut [f32],
+) {
+    if l.iter().all(|&v| v == f32::NEG_INFINITY) {
+        return;
+    }
+    neg.update(k, i, l, buf);
+}

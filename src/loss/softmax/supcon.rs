@@ -1,0 +1,332 @@
+//! Supervised contrastive loss (Khosla et al. 2020), as pytorch-metric-learning and the
+//! authors' code compute it.
+
+#![forbid(unsafe_code)]
+
+use super::engine::{self, Acc64, At, Lse, Pair, take};
+use super::{check_classes, check_rows, check_scratch, check_temperature};
+use crate::kernels::dot_tile::{self, TILE_COLS};
+use crate::{Backend, Error};
+
+/// What an anchor without a positive (no other row of its class) contributes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum NoPositive {
+    /// Dropped from the mean, as pytorch-metric-learning's `AvgNonZeroReducer` drops every
+    /// anchor whose loss is not positive; a batch with no such anchor has loss 0.
+    #[default]
+    Exclude,
+    /// Counted as 0 in the mean over all anchors (the authors' code since their fix).
+    Zero,
+    /// NaN, as the authors' original code's `0/0` (loss and gradient NaN).
+    Nan,
+}
+
+/// Supervised contrastive loss, `L_out` of Khosla et al. (2020), one view per row. With
+/// `sᵢⱼ = cos(xᵢ, xⱼ)/τ`, `A(i)` every other row and `P(i)` the rows of `i`'s class:
+///
+/// ```text
+/// Lᵢ = (τ/τ_b) · [ log Σ_{a∈A(i)} e^sᵢₐ − (1/|P(i)|) Σ_{p∈P(i)} sᵢₚ ]
+/// ```
+///
+/// reduced by the mean over anchors (see [`NoPositive`] for anchors without positives).
+///
+/// | preset | τ | τ_b | no positive | who |
+/// |---|---|---|---|---|
+/// | [`SupConLoss::pml`] | 0.1 | 0.1 | excluded | pytorch-metric-learning `SupConLoss` |
+/// | [`SupConLoss::khosla`] | 0.07 | 0.07 | counted as 0 | SupContrast `SupConLoss` |
+///
+/// ```
+/// use contrastive::SupConLoss;
+/// let x = [1.0, 0.2, 0.6, 0.8, -0.2, 1.0]; // three rows of dim 2
+/// let classes = [0, 0, 1];
+/// let loss = SupConLoss::pml();
+/// let mut scratch = vec![0.0; loss.scratch_len(3, 2)];
+/// let mut grad = [0.0; 6];
+/// let l = loss.forward_with_grad(&x, 2, &classes, &mut grad, &mut scratch)?;
+/// assert!(l > 0.0);
+/// # Ok::<(), contrastive::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SupConLoss {
+    /// `τ`, finite and positive.
+    pub temperature: f32,
+    /// `τ_b`, finite and positive: the loss is scaled by `τ/τ_b`.
+    pub base_temperature: f32,
+    /// What an anchor without a positive contributes.
+    pub no_positive: NoPositive,
+    /// The kernel backend; `None` runs the best one available.
+    pub backend: Option<Backend>,
+}
+
+impl Default for SupConLoss {
+    fn default() -> Self {
+        Self::pml()
+    }
+}
+
+impl SupConLoss {
+    /// Temperature `τ`, no `τ/τ_b` factor, anchors without positives excluded.
+    pub const fn new(temperature: f32) -> Self {
+        SupConLoss {
+            temperature,
+            base_temperature: temperature,
+            no_positive: NoPositive::Exclude,
+            backend: None,
+        }
+    }
+
+    /// pytorch-metric-learning's `SupConLoss()`: τ = 0.1, anchors without positives
+    /// excluded (its `AvgNonZeroReducer`).
+    pub const fn pml() -> Self {
+        Self::new(0.1)
+    }
+
+    /// The authors' `SupConLoss()`: τ = τ_b = 0.07, anchors without positives counted as 0.
+    pub const fn khosla() -> Self {
+        SupConLoss {
+            temperature: 0.07,
+            base_temperature: 0.07,
+            no_positive: NoPositive::Zero,
+            backend: None,
+        }
+    }
+
+    /// The same loss with base temperature `τ_b`.
+    pub const fn with_base_temperature(mut self, base_temperature: f32) -> Self {
+        self.base_temperature = base_temperature;
+        self
+    }
+
+    /// The same loss with another rule for anchors without positives.
+    pub const fn with_no_positive(mut self, no_positive: NoPositive) -> Self {
+        self.no_positive = no_positive;
+        self
+    }
+
+    /// The same loss computed on a named backend (for tests and benchmarks).
+    pub const fn with_backend(mut self, backend: Backend) -> Self {
+        self.backend = Some(backend);
+        self
+    }
+
+    /// The scratch length (in f32) for `n` rows of `dim`: `10·n + 32·dim`.
+    pub const fn scratch_len(&self, n: usize, dim: usize) -> usize {
+        n.saturating_mul(10).saturating_add(engine::panel_len(dim))
+    }
+
+    fn check(
+        &self,
+        x: &[f32],
+        dim: usize,
+        classes: &[u32],
+        scratch: &[f32],
+    ) -> Result<usize, Error> {
+        let n = check_rows(x, dim)?;
+        check_classes(n, classes)?;
+        check_temperature("temperature", self.temperature)?;
+        check_temperature("base_temperature", self.base_temperature)?;
+        check_scratch(self.scratch_len(n, dim), scratch)?;
+        Ok(n)
+    }
+
+    /// The loss of the batch `x` (`n ≥ 1` rows of `dim`), row `i` of class `classes[i]`.
+    ///
+    /// # Errors
+    /// [`Error::ZeroDimension`], [`Error::NotMultipleOfDim`], [`Error::Empty`] (no rows),
+    /// [`Error::LengthMismatch`] (`classes` not one per row), [`Error::InvalidParameter`]
+    /// (a temperature not finite and positive), [`Error::ScratchTooShort`],
+    /// [`Error::BackendUnavailable`].
+    pub fn forward(
+        &self,
+        x: &[f32],
+        dim: usize,
+        classes: &[u32],
+        scratch: &mut [f32],
+    ) -> Result<f32, Error> {
+        let n = self.check(x, dim, classes, scratch)?;
+        let k = dot_tile::select(self.backend)?;
+        Ok(run(self, k, x, dim, classes, n, scratch, None) as f32)
+    }
+
+    /// The loss, with `∂loss/∂x` written into `grad` (as long as `x`).
+    ///
+    /// # Errors
+    /// As [`forward`](Self::forward), and [`Error::LengthMismatch`] for `grad`.
+    pub fn forward_with_grad(
+        &self,
+        x: &[f32],
+        dim: usize,
+        classes: &[u32],
+        grad: &mut [f32],
+        scratch: &mut [f32],
+    ) -> Result<f32, Error> {
+        let n = self.check(x, dim, classes, scratch)?;
+        crate::check::same_len("grad", x.len(), grad.len())?;
+        let k = dot_tile::select(self.backend)?;
+        Ok(run(self, k, x, dim, classes, n, scratch, Some(grad)) as f32)
+    }
+}
+
+/// Forward and optional gradient in `scratch`:
+/// `[inv n | panel | lse hi/lo 2n | weight n | positives n | work 5n]`.
+#[allow(clippy::too_many_arguments)]
+fn run(
+    loss: &SupConLoss,
+    k: &'static dot_tile::SoftmaxKernels,
+    x: &[f32],
+    dim: usize,
+    classes: &[u32],
+    n: usize,
+    scratch: &mut [f32],
+    grad: Option<&mut [f32]>,
+) -> f64 {
+    let mut s: &mut [f32] = scratch;
+    let inv = take(&mut s, n);
+    engine::inverse_norms(x, dim, inv);
+    let panel = take(&mut s, engine::panel_len(dim));
+    let hi = take(&mut s, n);
+    let lo = take(&mut s, n);
+    let weight = take(&mut s, n);
+    let npos = take(&mut s, n);
+    let work = s;
+    let pair = Pair {
+        kernels: k,
+        x,
+        inv_x: inv,
+        y: x,
+        inv_y: inv,
+        dim,
+    };
+    let inv_t = 1.0 / loss.temperature;
+    let factor = f64::from(loss.temperature) / f64::from(loss.base_temperature);
+    npos.fill(0.0);
+    let (value, any_nan) = {
+        let mut w: &mut [f32] = &mut *work;
+        let mut row = Lse::take(&mut w, n);
+        let mut pos_sum = Acc64(take(&mut w, Acc64::slots(n)));
+        pos_sum.fill(0.0);
+        let mut l = [0.0f32; TILE_COLS];
+        let mut buf = [0.0f32; TILE_COLS];
+        pair.walk(
+            panel,
+            |_| true,
+            |at: At, cos| {
+                for r in 0..at.rows {
+                    let i = at.i0 + r;
+                    let mut ps = 0.0f64;
+                    let mut pc = 0.0f32;
+                    for j in 0..at.cols {
+                        let jj = at.j0 + j;
+                        let v = cos[r][j] * inv_t;
+                        l[j] = if jj == i { f32::NEG_INFINITY } else { v };
+                        if jj != i && classes[jj] == classes[i] {
+                            ps += f64::from(v);
+                            pc += 1.0;
+                        }
+                    }
+                    row.update(k, i, &l[..at.cols], &mut buf[..at.cols]);
+                    pos_sum.add(i, ps);
+                    npos[i] += pc;
+                }
+            },
+        );
+        let mut any_nan = false;
+        row.split_into(hi, lo);
+        let mut sum = 0.0f64;
+        let mut count = 0usize;
+        for i in 0..n {
+            let li = if npos[i] > 0.0 {
+                factor * (row.value(i) - pos_sum.get(i) / f64::from(npos[i]))
+            } else if loss.no_positive == NoPositive::Nan {
+                f64::NAN
+            } else {
+                0.0
+            };
+            any_nan |= li.is_nan();
+            let kept = match loss.no_positive {
+                NoPositive::Exclude => li > 0.0 || li.is_nan(),
+                NoPositive::Zero | NoPositive::Nan => true,
+            };
+            if kept {
+                sum += li;
+                count += 1;
+            }
+            // The anchor's weight in the gradient (0 for an anchor that is not kept or has
+            // no positive), set below once `count` is known; mark kept anchors here.
+            weight[i] = if kept && npos[i] > 0.0 { 1.0 } else { 0.0 };
+        }
+        let value = if count == 0 { 0.0 } else { sum / count as f64 };
+        let scale = if count == 0 { 0.0 } else { 1.0 / count as f32 };
+        for w in weight.iter_mut() {
+            *w *= scale;
+        }
+        (value, any_nan)
+    };
+    let Some(grad) = grad else {
+        return value;
+    };
+    if any_nan {
+        // The original code's 0/0: the whole gradient is NaN, as autograd makes it.
+        grad.fill(f32::NAN);
+        return value;
+    }
+    let mut w: &mut [f32] = &mut *work;
+    let mut r = Acc64(take(&mut w, Acc64::slots(n)));
+    r.fill(0.0);
+    grad.fill(0.0);
+    let f = factor as f32;
+    let mut l = [0.0f32; TILE_COLS];
+    let mut p = [0.0f32; TILE_COLS];
+    let mut q = [0.0f32; TILE_COLS];
+    pair.walk_grad(
+        panel,
+        grad,
+        None,
+        |_| true,
+        |at, cos, h| {
+            let c = at.cols;
+            let cols = at.j0..at.j0 + c;
+            for rr in 0..at.rows {
+                let i = at.i0 + rr;
+                for j in 0..c {
+                    l[j] = cos[rr][j] * inv_t;
+                }
+                let wi = weight[i];
+                if wi != 0.0 {
+                    engine::softmax_row(k, &l[..c], hi[i], lo[i], &mut p[..c]);
+                }
+                engine::softmax_cols(
+                    k,
+                    &l[..c],
+                    &hi[cols.clone()],
+                    &lo[cols.clone()],
+                    &mut q[..c],
+                );
+                let mut ri = 0.0f32;
+                for j in 0..c {
+                    let jj = at.j0 + j;
+                    if jj == i {
+                        continue;
+                    }
+                    let same = classes[jj] == classes[i];
+                    let mut g = 0.0f32;
+                    if wi != 0.0 {
+                        let t = if same { 1.0 / npos[i] } else { 0.0 };
+                        g += f * wi * (p[j] - t);
+                    }
+                    let wj = weight[jj];
+                    if wj != 0.0 {
+                        let t = if same { 1.0 / npos[jj] } else { 0.0 };
+                        g += f * wj * (q[j] - t);
+                    }
+                    let hv = g * inv_t;
+                    h[rr][j] = hv;
+                    ri += hv * cos[rr][j];
+                }
+                r.add(i, f64::from(ri));
+            }
+        },
+    );
+    engine::finish_rows(x, dim, inv, &r, grad);
+    value
+}
