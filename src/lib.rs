@@ -101,13 +101,13 @@ pub use kernels::Backend;
 pub use loss::contrastive::{ContrastiveLoss, Distance, Hinge, Mining, Reduction};
 pub use loss::cosine_embedding::CosineEmbeddingLoss;
 pub use loss::seed;
-pub use loss::triplet::TripletLoss;
-pub use loss::triplet_batch::{BatchAllTripletLoss, BatchHardTripletLoss};
 pub use loss::softmax::infonce::InfoNceLoss;
 pub use loss::softmax::ntxent::NtXentLoss;
 pub use loss::softmax::supcon::{NoPositive, SupConLoss};
 #[cfg(feature = "alloc")]
 pub use loss::softmax::vec::{BatchLossWithGrad, PairedLossWithGrad};
+pub use loss::triplet::TripletLoss;
+pub use loss::triplet_batch::{BatchAllTripletLoss, BatchHardTripletLoss};
 
 #[doc = include_str!("../docs/guarantees.md")]
 pub mod guarantees {}

@@ -276,8 +276,7 @@ fn batches_and_the_seed_at_every_row_length() {
     }
 }
 
-#[path = "common/inbatch_oracle.rs"]
-mod inbatch_oracle;
+use common::inbatch_oracle;
 
 /// The tile engine under Miri: in-batch and cross-batch forward and gradient on each
 /// backend of the pass, at sizes that reach a whole micro-block of every backend (4 × 4

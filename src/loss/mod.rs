@@ -8,8 +8,8 @@ mod inbatch;
 pub(crate) mod margins;
 mod pair;
 pub mod seed;
+pub(crate) mod softmax;
 pub(crate) mod triplet;
 pub(crate) mod triplet_batch;
 #[cfg(feature = "alloc")]
 mod triplet_vec;
-pub(crate) mod softmax;

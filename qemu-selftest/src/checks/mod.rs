@@ -377,8 +377,7 @@ fn pair_scale(
                 grad: two_c * factor * largest,
             }
         }
-        // No golden case of this selftest uses the squared distance.
-        Distance::Cosine | Distance::SquaredEuclidean => {
+        Distance::Cosine => {
             // D = 1 − cos is computed from terms of size 1, so its error is absolute: the
             // loss scale is `p·(1 + |cos|)² + q·(m + 1 + |cos|)²`, and the gradient scale that
             // times the largest `|∂cos/∂a_i|`, bounded by `|b_i|/(|a||b|) + |a_i|/|a|²`.

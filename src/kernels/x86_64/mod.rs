@@ -10,8 +10,8 @@
 
 mod avx2;
 mod avx512;
-pub(crate) mod tile;
 pub(crate) mod dot_tile;
+pub(crate) mod tile;
 
 use super::Kernels;
 
