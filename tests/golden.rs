@@ -4,7 +4,7 @@
 //! `cosine_contrastive`. Expected values are the float64 ones rounded to f32, compared with
 //! the documented bound at the scale the oracle in tests/common computes.
 //!
-//! Where a golden expectation contradicts DESIGN §2, the test asserts the crate's
+//! Where a golden expectation contradicts the numerical contract (docs/guarantees.md), the test asserts the crate's
 //! documented behaviour instead, case by case below, and says why.
 
 mod common;
@@ -75,7 +75,7 @@ impl Batch {
         &x[i * self.d..(i + 1) * self.d]
     }
 
-    /// Golden batches rows of d = 0; DESIGN: batch APIs reject dim 0, and the pair API
+    /// Golden batches rows of d = 0; the contract: batch APIs reject dim 0, and the pair API
     /// takes empty vectors (D = 0, a dissimilar pair costs w⁻·m²). So per-pair values go
     /// through the pair API, and the reduction is taken here.
     fn check_empty_rows(&self, backend: Backend) {
@@ -233,7 +233,7 @@ impl Batch {
     }
 }
 
-/// Golden cases whose expectation DESIGN §2 overrules; each is asserted in its own test.
+/// Golden cases whose expectation the numerical contract overrules; each is asserted in its own test.
 const OVERRULED: &[&str] = &[
     "hadsell/edge/margin_negative",
     "hadsell/edge/labels_outside_0_1",
@@ -383,11 +383,11 @@ fn case(id: &str) -> Value {
 }
 
 // ---------------------------------------------------------------------------------------
-// Golden expectations that DESIGN §2 overrules.
+// Golden expectations that the numerical contract overrules.
 
 #[test]
 fn negative_margin_is_an_error_not_a_zero_loss() {
-    // Golden computes with m = −1 (hinge never active); DESIGN: a negative margin is Err.
+    // Golden computes with m = −1 (hinge never active); the contract: a negative margin is Err.
     let b = Batch::new(&case("hadsell/edge/margin_negative"), false);
     for backend in Backend::available() {
         let r = b.loss.with_backend(backend).batch(&b.x1, &b.x2, b.d, &b.y);
@@ -397,7 +397,7 @@ fn negative_margin_is_an_error_not_a_zero_loss() {
 
 #[test]
 fn labels_outside_unit_interval_are_an_error() {
-    // Golden extrapolates the formula to y = −1, 2, 1.5, −0.5; DESIGN: labels lie in [0, 1].
+    // Golden extrapolates the formula to y = −1, 2, 1.5, −0.5; the contract: labels lie in [0, 1].
     let b = Batch::new(&case("hadsell/edge/labels_outside_0_1"), false);
     let r = b.loss.batch(&b.x1, &b.x2, b.d, &b.y);
     assert_eq!(
@@ -411,8 +411,8 @@ fn labels_outside_unit_interval_are_an_error() {
 
 #[test]
 fn empty_batches_mean_is_an_error_and_sum_is_zero() {
-    // Golden: mean over 0 pairs is NaN (torch). DESIGN: Err; the sum is 0. The golden case
-    // has d = 0, which batch APIs reject (DESIGN), so the empty batch is checked at dim 1.
+    // Golden: mean over 0 pairs is NaN (torch). the contract: Err; the sum is 0. The golden case
+    // has d = 0, which batch APIs reject (the contract), so the empty batch is checked at dim 1.
     for backend in Backend::available() {
         let mean = ContrastiveLoss::new(1.0).with_backend(backend);
         assert_eq!(
@@ -437,7 +437,7 @@ fn empty_batches_mean_is_an_error_and_sum_is_zero() {
 fn infinite_distance_selects_instead_of_multiplying() {
     // Golden `multiply` cases give NaN for the dissimilar pair (0·∞) and for the reduction;
     // golden `select` gives a NaN gradient component for it (torch.where leaks NaN).
-    // DESIGN: an inactive dissimilar pair (D = ∞ ≥ m) costs exactly 0 with gradient exactly
+    // the contract: an inactive dissimilar pair (D = ∞ ≥ m) costs exactly 0 with gradient exactly
     // 0, and the similar pair at D = ∞ costs +∞ with gradient ±∞ in its infinite component.
     for id in [
         "hadsell/edge/inf_input_multiply",
@@ -467,7 +467,7 @@ fn infinite_distance_selects_instead_of_multiplying() {
 
 #[test]
 fn overflowing_pair_makes_the_mean_infinite() {
-    // Golden's mean is 3.0e38 (its f64 sum of 6e38 and 0, halved). DESIGN §2: a per-pair
+    // Golden's mean is 3.0e38 (its f64 sum of 6e38 and 0, halved). the contract: a per-pair
     // loss beyond f32::MAX is +∞, and so is any reduction that contains it. Everything else
     // (distances, the finite gradients of 1e19 components) follows golden.
     let b = Batch::new(&case("hadsell/edge/huge_1e19_pos_and_neg"), false);
@@ -510,7 +510,7 @@ fn overflowing_pair_makes_the_mean_infinite() {
 fn cosine_of_zero_and_tiny_vectors_is_exact() {
     // torch clamps ‖x‖ at eps = 1e-8: for a zero vector its gradient is x2/(eps·‖x2‖)
     // (≈1.4e7), and for the 1e-9 vector of row 2 even the cosine is distorted (0.07 instead
-    // of 0.707). DESIGN: the cosine of a zero vector is 0 with gradient 0, and other vectors
+    // of 0.707). the contract: the cosine of a zero vector is 0 with gradient 0, and other vectors
     // get the exact value. So rows 0, 1 and 3 (zero vectors) follow golden's losses, and
     // every loss and gradient follows the float64 oracle.
     let b = Batch::new(
@@ -557,7 +557,7 @@ fn cosine_of_zero_and_tiny_vectors_is_exact() {
 
 #[test]
 fn seed_with_infinite_input_is_infinite_not_nan() {
-    // numpy's `(1 − label)·max(0, m − √s)²` and `label·s` multiply: 0·∞ = NaN. DESIGN: the
+    // numpy's `(1 − label)·max(0, m − √s)²` and `label·s` multiply: 0·∞ = NaN. the contract: the
     // seed port selects, so labels [1, 0, 0] with s = ∞ give +∞, and the gradient is
     // (Σlabel·δ)/len in every finite component (golden agrees there) and +∞ in the infinite.
     let c = case("seed/inf_input");

@@ -1,5 +1,5 @@
 //! Inputs on which the crate broke, or still breaks, its documented contract, found by the
-//! fuzzers and the magnitude properties of issue 5. Each test states the exact expectation.
+//! fuzzers and the magnitude properties. Each test states the exact expectation.
 //! Fixed ones run always, so that each fix stays. Open ones are `#[ignore]`d with the
 //! reason (`cargo test --test trust_regressions -- --ignored` shows their state), and the
 //! fuzz targets and tests/properties_magnitudes.rs skip their input class through the
@@ -283,7 +283,7 @@ fn cosine_gradient_is_not_nan_when_its_factor_overflows() {
 /// `PairRef::weights_subnormal`. Fix: form `p·s` as `w⁺·(y·s)` or in f64 (and likewise
 /// the gradient coefficient `2c·p`), so that no subnormal weight is rounded on the way.
 #[test]
-#[ignore = "open: a subnormal weighted label loses the loss bound (issue 5 note)"]
+#[ignore = "open: a subnormal weighted label loses the loss bound (a known gap, docs/guarantees.md)"]
 fn loss_keeps_its_bound_when_a_weighted_label_is_subnormal() {
     let (a, b, y) = ([0.0f32], [1.2925299e31f32], 9.2006e-41f32);
     let r = oracle::euclidean_pair(&a, &b, oracle::Terms::new(0.5, 0.5, y, 1.0));

@@ -1,4 +1,4 @@
-# Cross targets (issue 4): no_std builds, proof that no allocator is linked, the test suites
+# Cross targets: no_std builds, proof that no allocator is linked, the test suites
 # on emulated aarch64 (NEON), wasm32 (simd128 and without), Cortex-M4F, Cortex-M0 and
 # RV32IMAC, codegen checks (SIMD and hardware sqrt present), and the flash report.
 # Installs everything it needs (Debian's qemu, rustup targets, llvm-tools). Recipes and

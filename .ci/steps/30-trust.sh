@@ -1,4 +1,4 @@
-# Trust tier (issue 5): property tests at 10,000 cases, Miri over every kernel path it can
+# Trust tier: property tests at 10,000 cases, Miri over every kernel path it can
 # run, and 60 s of each cargo-fuzz target. Sourced by .ci/run; uses `step` from .ci/lib.sh.
 #
 # Miri needs libm's soft floats (libm's sqrt is inline asm, which Miri cannot run) and sees

@@ -3,7 +3,7 @@
 //! the inputs call for (never a panic, never an `Err` for valid input), and an `Ok` call
 //! writes every element of its output buffers.
 //!
-//! The expected errors are derived here from the documented rules (DESIGN.md §2), not
+//! The expected errors are derived here from the documented rules (the numerical contract, docs/guarantees.md), not
 //! from the crate's code. When several rules are broken at once the order of the checks
 //! is not documented, so any one of the broken rules is accepted.
 

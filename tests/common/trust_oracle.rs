@@ -2,7 +2,7 @@
 //! tests (through `tests/common/`) and the fuzz targets (`fuzz/src/lib.rs` includes this
 //! file by path, so both check the same contract).
 //!
-//! The oracle is written from the definitions in DESIGN.md §1–§2, independently of the
+//! The oracle is written from the definitions of the crate docs and docs/guarantees.md, independently of the
 //! crate's kernels: every sum is taken in f64, where the squares and products of any two
 //! f32 values are finite and normal (2⁻²⁹⁸ ≤ |x·y| ≤ 2²⁵⁶), so the reference is the exact
 //! value up to a relative 2⁻⁴⁵ for the lengths used here.
@@ -68,7 +68,7 @@ pub fn cosine(a: &[f32], b: &[f32]) -> (f64, f64, f64) {
 /// Whether the products `a_i·b_i` of finite inputs could overflow f32 to `+∞` in one
 /// partial sum and to `−∞` in another (their positive and their negative parts both pass
 /// `f32::MAX`): a known gap of `cosine_similarity` and the cosine loss, whose plain dot
-/// product is then `∞ − ∞ = NaN`, which they take for a NaN input (reported in issue 5's
+/// product is then `∞ − ∞ = NaN`, which they take for a NaN input (a known gap, listed in docs/guarantees.md's
 /// note; `tests/trust_regressions.rs` reproduces it).
 pub fn products_cancel_overflow(a: &[f32], b: &[f32]) -> bool {
     if has_non_finite(a) || has_non_finite(b) {
@@ -89,7 +89,7 @@ pub fn products_cancel_overflow(a: &[f32], b: &[f32]) -> bool {
 
 /// Whether an infinite input meets a product of finite inputs that overflows f32: the
 /// crate's dot product is then NaN (`∞ − ∞`) or an infinity of either sign, where the
-/// exact sum is the infinite input's (a known gap, reported in issue 5's note).
+/// exact sum is the infinite input's (a known gap, listed in docs/guarantees.md).
 pub fn dot_overflow_meets_infinity(a: &[f32], b: &[f32]) -> bool {
     let max = f64::from(f32::MAX);
     (has_non_finite(a) || has_non_finite(b))
@@ -221,7 +221,7 @@ pub struct PairRef {
     pub coefficient: f64,
     /// Whether `a − b` overflows f32 in some component though both are finite (Euclidean
     /// only): the crate's f32 difference is then `±∞` where the exact one is not (reported
-    /// in issue 5's note; `tests/trust_regressions.rs` reproduces it).
+    /// in docs/guarantees.md's known gaps; `tests/trust_regressions.rs` reproduces it).
     pub difference_overflows: bool,
     /// Whether the products `a_i·b_i` overflow f32 with both signs (cosine only): the
     /// crate's plain dot product is then `∞ − ∞ = NaN`, which it takes for a NaN input
@@ -230,7 +230,7 @@ pub struct PairRef {
     /// Whether a gradient coefficient of the pair is a nonzero f32 subnormal (Euclidean:
     /// `2c·p`, `2c·q·h`, `2c·(p − q·h/D)`; cosine: `g`, `g/(‖a‖‖b‖)`, `g·cos/‖a‖²`,
     /// `g·cos/‖b‖²`): the crate's f32 coefficient then keeps only a few bits, a known gap
-    /// (reported in issue 5's note; `tests/trust_regressions.rs` reproduces it).
+    /// (a known gap, listed in docs/guarantees.md's note; `tests/trust_regressions.rs` reproduces it).
     pub coefficient_underflows: bool,
     /// Whether `p = w⁺·y` or `q = w⁻·(1 − y)` is a nonzero f32 subnormal (a soft label
     /// near 1e-40, say): the crate's f32 weight then keeps only a few bits, and the loss
