@@ -579,10 +579,7 @@ impl Epilogue<'_> {
         gradient: bool,
         block: &mut NonZeroSums,
     ) -> bool {
-        if !squared
-            .iter()
-            .all(|&s| crate::numerics::is_positive_normal(s))
-        {
+        if !crate::numerics::all_positive_normal(squared) {
             return false;
         }
         // One straight-line loop per combination, so that no branch on the options is
