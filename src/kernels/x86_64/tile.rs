@@ -288,7 +288,13 @@ fn micro_acc_avx2(
     if x.len() < 2 * dim || y.len() < 4 * dim || gx.len() < 2 * dim || gy.len() < 4 * dim {
         panic_outside();
     }
-    let cv = cs.map(|row| row.map(|c| _mm256_set1_ps(c)));
+    // Broadcast in place (an `array::map` here is an out-of-line call per micro-block).
+    let mut cv = [[_mm256_setzero_ps(); 4]; 2];
+    for a in 0..2 {
+        for b in 0..4 {
+            cv[a][b] = _mm256_set1_ps(cs[a][b]);
+        }
+    }
     let (px, py, pgx, pgy) = (x.as_ptr(), y.as_ptr(), gx.as_mut_ptr(), gy.as_mut_ptr());
     let mut k = 0;
     while k < full {
@@ -462,7 +468,13 @@ fn micro_acc_avx512(
     if x.len() < 4 * dim || y.len() < 4 * dim || gx.len() < 4 * dim || gy.len() < 4 * dim {
         panic_outside();
     }
-    let cv = cs.map(|row| row.map(|c| _mm512_set1_ps(c)));
+    // Broadcast in place (an `array::map` here is an out-of-line call per micro-block).
+    let mut cv = [[_mm512_setzero_ps(); 4]; 4];
+    for a in 0..4 {
+        for b in 0..4 {
+            cv[a][b] = _mm512_set1_ps(cs[a][b]);
+        }
+    }
     let (px, py, pgx, pgy) = (x.as_ptr(), y.as_ptr(), gx.as_mut_ptr(), gy.as_mut_ptr());
     let mut k = 0;
     while k < full {
