@@ -711,21 +711,26 @@ impl Epilogue<'_> {
             pos += f64::from(tree(p8));
             neg += f64::from(tree(n8));
         };
-        let (s8, s_rest) = squared.as_chunks::<8>();
-        let (c8, c_rest) = coefficients.as_chunks_mut::<8>();
-        let (k8, k_rest) = classes.as_chunks::<8>();
-        for ((s, c), k) in s8.iter().zip(c8.iter_mut()).zip(k8) {
-            chunk(s, c, k, 8);
-        }
-        if !s_rest.is_empty() {
-            // The remainder, padded with a harmless distance (1) and masked out.
-            let len = s_rest.len();
-            let (mut s, mut c, mut k) = ([1.0f32; 8], [0.0f32; 8], [class; 8]);
-            s[..len].copy_from_slice(s_rest);
-            k[..len].copy_from_slice(&k_rest[..len]);
+        // One call site for whole and padded chunks, so that the chunk is inlined.
+        let n = squared.len();
+        for at in (0..n).step_by(8) {
+            let len = (n - at).min(8);
+            let (s, k) = if len == 8 {
+                (
+                    *squared[at..].first_chunk::<8>().unwrap_or(&[1.0; 8]),
+                    *classes[at..].first_chunk::<8>().unwrap_or(&[class; 8]),
+                )
+            } else {
+                // The remainder, padded with a harmless distance (1) and masked out.
+                let (mut s, mut k) = ([1.0f32; 8], [class; 8]);
+                s[..len].copy_from_slice(&squared[at..]);
+                k[..len].copy_from_slice(&classes[at..at + len]);
+                (s, k)
+            };
+            let mut c = [0.0f32; 8];
             chunk(&s, &mut c, &k, len);
             if GRAD {
-                c_rest[..len].copy_from_slice(&c[..len]);
+                coefficients[at..at + len].copy_from_slice(&c[..len]);
             }
         }
         usable.then_some((pos, neg, n_pos, n_neg))
