@@ -497,9 +497,16 @@ fn micro_acc_avx512(
             ax[1] = _mm512_fmadd_ps(cv[1][b], d1, ax[1]);
             ax[2] = _mm512_fmadd_ps(cv[2][b], d2, ax[2]);
             ax[3] = _mm512_fmadd_ps(cv[3][b], d3, ax[3]);
-            let ay = _mm512_add_ps(
-                _mm512_fmadd_ps(cv[1][b], d1, _mm512_mul_ps(cv[0][b], d0)),
-                _mm512_fmadd_ps(cv[3][b], d3, _mm512_mul_ps(cv[2][b], d2)),
+            // One chain (a product and three FMAs): one operation fewer than two
+            // chains joined by an add, on ports the subtractions and FMAs share.
+            let ay = _mm512_fmadd_ps(
+                cv[3][b],
+                d3,
+                _mm512_fmadd_ps(
+                    cv[2][b],
+                    d2,
+                    _mm512_fmadd_ps(cv[1][b], d1, _mm512_mul_ps(cv[0][b], d0)),
+                ),
             );
             // SAFETY: as above; `gy` is not aliased (a `&mut` slice).
             unsafe {
