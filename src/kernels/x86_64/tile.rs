@@ -169,10 +169,19 @@ macro_rules! tile_loops {
             let full_j = ry - ry % $nr;
             for i in (0..full_i).step_by($mr) {
                 for j in (0..full_j).step_by($nr) {
-                    let cs: [[f32; $nr]; $mr] = core::array::from_fn(|a| {
-                        core::array::from_fn(|b| c[(i + a) * stride + j + b])
-                    });
-                    if cs.iter().flatten().all(|&v| v == 0.0) {
+                    // Plain loops and no early exit: `array::from_fn` and a
+                    // short-circuiting `all` compiled to out-of-line calls and one
+                    // branch per coefficient, more work than a small block's FMAs.
+                    let mut cs = [[0.0f32; $nr]; $mr];
+                    let mut nonzero = false;
+                    for a in 0..$mr {
+                        let row = &c[(i + a) * stride + j..][..$nr];
+                        for b in 0..$nr {
+                            cs[a][b] = row[b];
+                            nonzero |= row[b] != 0.0;
+                        }
+                    }
+                    if !nonzero {
                         continue;
                     }
                     $micro_acc(
