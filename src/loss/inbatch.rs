@@ -681,10 +681,13 @@ impl Epilogue<'_> {
                 positive.bitselect(loss, zero).to_array(),
                 positive.bitselect(zero, loss).to_array(),
             );
-            // Lanes past `len` (a padded remainder) count for nothing.
-            for l in len..8 {
-                p8[l] = 0.0;
-                n8[l] = 0.0;
+            // Lanes past `len` (a padded remainder) count for nothing. (Behind the test:
+            // a loop of unknown length becomes a memset call per chunk.)
+            if len < 8 {
+                for l in len..8 {
+                    p8[l] = 0.0;
+                    n8[l] = 0.0;
+                }
             }
             if GRAD {
                 let slope = if SQ {
@@ -730,7 +733,12 @@ impl Epilogue<'_> {
             let mut c = [0.0f32; 8];
             chunk(&s, &mut c, &k, len);
             if GRAD {
-                coefficients[at..at + len].copy_from_slice(&c[..len]);
+                match coefficients[at..].first_chunk_mut::<8>() {
+                    // A whole chunk as one array store (a slice copy of unknown length
+                    // is a memcpy call).
+                    Some(whole) if len == 8 => *whole = c,
+                    _ => coefficients[at..at + len].copy_from_slice(&c[..len]),
+                }
             }
         }
         usable.then_some((pos, neg, n_pos, n_neg))
