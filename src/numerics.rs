@@ -54,6 +54,25 @@ pub(crate) fn is_positive_normal(x: f32) -> bool {
     x.to_bits().wrapping_sub(LOW) < SPAN
 }
 
+/// Whether every value of `v` is positive, normal and finite ([`is_positive_normal`]):
+/// sixteen at a time without an early exit inside a chunk, which compiles to vector
+/// compares (a short-circuiting `all` stays one value per iteration).
+#[inline]
+pub(crate) fn all_positive_normal(v: &[f32]) -> bool {
+    const LOW: u32 = f32::MIN_POSITIVE.to_bits();
+    const SPAN: u32 = f32::INFINITY.to_bits() - LOW;
+    let (chunks, rest) = v.as_chunks::<16>();
+    for c in chunks {
+        let bad = c.iter().fold(0u32, |acc, &s| {
+            acc | u32::from(s.to_bits().wrapping_sub(LOW) >= SPAN)
+        });
+        if bad != 0 {
+            return false;
+        }
+    }
+    rest.iter().all(|&s| is_positive_normal(s))
+}
+
 /// `s = Σ (a[i] − b[i])²` from a plain kernel sum: `s` itself when it is positive, normal
 /// and finite, else recomputed from `a` and `b` with a power-of-two scale (NaN stays NaN).
 /// Inlined into the kernels' `robust_squared_euclidean`, so that the common case costs one

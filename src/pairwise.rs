@@ -15,7 +15,7 @@
 #![forbid(unsafe_code)]
 
 use crate::kernels::tile::TileKernels;
-use crate::numerics::{Separation, is_positive_normal, squared_or_rescaled};
+use crate::numerics::{Separation, all_positive_normal, is_positive_normal, squared_or_rescaled};
 use core::ops::Range;
 
 /// The largest tile side: 64 × 64 distances and coefficients are 32 KiB.
@@ -558,7 +558,7 @@ fn tile<F: FnMut(&mut Tile)>(
     for a in 0..rows.len() {
         let row = &mut squared[a * stride..][..cols.len()];
         // The common row, checked in one vectorised pass.
-        if row.iter().all(|&s| is_positive_normal(s)) {
+        if all_positive_normal(row) {
             continue;
         }
         let xi = &xs[a * dim..(a + 1) * dim];
@@ -613,9 +613,10 @@ fn tile<F: FnMut(&mut Tile)>(
             &squared[at..at + cols.len()],
             &coefficients[at..at + cols.len()],
         );
-        s.iter()
-            .zip(c)
-            .any(|(&s, &c)| !(s.is_finite() && c.is_finite()) && (c != 0.0 || !s.is_finite()))
+        // Without an early exit, so that it runs as vector compares.
+        s.iter().zip(c).fold(false, |acc, (&s, &c)| {
+            acc | (!(s.is_finite() && c.is_finite()) & (c != 0.0 || !s.is_finite()))
+        })
     });
     match grads_here {
         Grads::None => {}

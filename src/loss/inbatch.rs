@@ -9,6 +9,7 @@ use super::margins::{Margins, NonZeroSums, Thresholds, chain_normalization, unit
 use crate::kernels::{self, Kernels, tile::TileKernels};
 use crate::pairwise::{self, RowScale, Tile};
 use crate::{Error, check};
+use wide::f32x8;
 
 /// Which pairs a call visits.
 #[derive(Clone, Copy)]
@@ -315,6 +316,28 @@ impl ContrastiveLoss {
     }
 }
 
+/// Lane-wise correctly rounded square roots: the vector instruction where there is one,
+/// else the crate's scalar root per lane (`wide`'s software fallback is not exact).
+#[inline(always)]
+fn sqrt8(v: f32x8) -> f32x8 {
+    #[cfg(any(
+        target_arch = "x86_64",
+        all(target_arch = "aarch64", target_feature = "neon"),
+        all(target_family = "wasm", target_feature = "simd128")
+    ))]
+    {
+        v.sqrt()
+    }
+    #[cfg(not(any(
+        target_arch = "x86_64",
+        all(target_arch = "aarch64", target_feature = "neon"),
+        all(target_family = "wasm", target_feature = "simd128")
+    )))]
+    {
+        f32x8::from(v.to_array().map(crate::numerics::sqrt))
+    }
+}
+
 /// The distances of [`Epilogue::row_sums`], as const parameters.
 const EUCLIDEAN: u8 = 0;
 const SQUARED: u8 = 1;
@@ -556,10 +579,7 @@ impl Epilogue<'_> {
         gradient: bool,
         block: &mut NonZeroSums,
     ) -> bool {
-        if !squared
-            .iter()
-            .all(|&s| crate::numerics::is_positive_normal(s))
-        {
+        if !crate::numerics::all_positive_normal(squared) {
             return false;
         }
         // One straight-line loop per combination, so that no branch on the options is
@@ -628,62 +648,99 @@ impl Epilogue<'_> {
         let (mut pos, mut neg) = (0.0f64, 0.0f64);
         let (mut n_pos, mut n_neg) = (0u64, 0u64);
         let mut usable = true;
-        let mut chunk = |s: &[f32], c: &mut [f32], k: &[u32]| {
-            let (mut p8, mut n8) = ([0.0f32; 8], [0.0f32; 8]);
-            let (mut cp, mut cn) = ([0u32; 8], [0u32; 8]);
-            let mut ok = true;
-            for l in 0..s.len() {
-                let positive = k[l] == class;
-                let d = match M {
-                    EUCLIDEAN => crate::numerics::sqrt(s[l]),
-                    SQUARED => s[l],
-                    _ => {
-                        let d = 0.5 * s[l];
-                        if d > 2.0 { 2.0 } else { d }
-                    }
-                };
-                let a = if positive { d - m.m_pos } else { m.m_neg - d };
-                let w = if positive { m.w_pos } else { m.w_neg };
-                let h = if a > 0.0 { a } else { 0.0 };
-                let loss = if SQ { w * h * h } else { w * h };
-                p8[l] = if positive { loss } else { 0.0 };
-                n8[l] = if positive { 0.0 } else { loss };
-                cp[l] = u32::from(positive & (loss != 0.0));
-                cn[l] = u32::from(!positive & (loss != 0.0));
-                if GRAD {
-                    let slope = if SQ {
-                        2.0 * w * h
-                    } else if h > 0.0 {
-                        w
-                    } else {
-                        0.0
-                    };
-                    let g = slope * if positive { fp } else { -fn_ };
-                    let coefficient = match M {
-                        EUCLIDEAN => g / d,
-                        SQUARED => 2.0 * g,
-                        _ => g,
-                    };
-                    c[l] = coefficient;
-                    ok &= coefficient == 0.0 || coefficient.is_normal();
+        // Eight pairs at a time on fixed-size arrays, every option a select: straight-line
+        // code the compiler turns into vector instructions (a loop of unknown length with
+        // branches stays scalar, and was most of a forward pass at small `d`).
+        let splat = f32x8::splat;
+        let zero = splat(0.0);
+        let mut chunk = |s: &[f32; 8], c: &mut [f32; 8], k: &[u32; 8], len: usize| {
+            // All-ones lanes where the pair is positive (same class).
+            let ones = f32::from_bits(u32::MAX);
+            let positive = f32x8::from(core::array::from_fn::<f32, 8, _>(|l| {
+                if k[l] == class { ones } else { 0.0 }
+            }));
+            let s = f32x8::from(*s);
+            let d = match M {
+                EUCLIDEAN => sqrt8(s),
+                SQUARED => s,
+                _ => {
+                    let d = splat(0.5) * s;
+                    d.simd_gt(splat(2.0)).bitselect(splat(2.0), d)
                 }
+            };
+            let a = positive.bitselect(d - splat(m.m_pos), splat(m.m_neg) - d);
+            let w = positive.bitselect(splat(m.w_pos), splat(m.w_neg));
+            let active = a.simd_gt(zero);
+            let h = active.bitselect(a, zero);
+            let loss = if SQ { w * h * h } else { w * h };
+            let lanes = (1u32 << len) - 1;
+            let (pm, nz) = (positive.to_bitmask(), loss.simd_ne(zero).to_bitmask());
+            n_pos += u64::from((pm & nz & lanes).count_ones());
+            n_neg += u64::from((!pm & nz & lanes).count_ones());
+            let (mut p8, mut n8) = (
+                positive.bitselect(loss, zero).to_array(),
+                positive.bitselect(zero, loss).to_array(),
+            );
+            // Lanes past `len` (a padded remainder) count for nothing. (Behind the test:
+            // a loop of unknown length becomes a memset call per chunk.)
+            if len < 8 {
+                for l in len..8 {
+                    p8[l] = 0.0;
+                    n8[l] = 0.0;
+                }
+            }
+            if GRAD {
+                let slope = if SQ {
+                    splat(2.0) * w * h
+                } else {
+                    active.bitselect(w, zero)
+                };
+                let g = slope * positive.bitselect(splat(fp), splat(-fn_));
+                let coefficient = match M {
+                    EUCLIDEAN => g / d,
+                    SQUARED => splat(2.0) * g,
+                    _ => g,
+                };
+                // Zero or normal (NaN fails both comparisons).
+                let size = coefficient.abs();
+                let ok = coefficient.simd_eq(zero)
+                    | (size.simd_ge(splat(f32::MIN_POSITIVE)) & size.simd_le(splat(f32::MAX)));
+                usable &= (!ok.to_bitmask() & lanes) == 0;
+                *c = coefficient.to_array();
             }
             // Eight terms in f32 (a tree: 3 roundings), then into f64.
             let tree =
                 |v: [f32; 8]| ((v[0] + v[1]) + (v[2] + v[3])) + ((v[4] + v[5]) + (v[6] + v[7]));
             pos += f64::from(tree(p8));
             neg += f64::from(tree(n8));
-            n_pos += u64::from(cp.iter().sum::<u32>());
-            n_neg += u64::from(cn.iter().sum::<u32>());
-            usable &= ok;
         };
-        let mut s8 = squared.chunks_exact(8);
-        let mut c8 = coefficients.chunks_exact_mut(8);
-        let mut k8 = classes.chunks_exact(8);
-        for ((s, c), k) in (&mut s8).zip(&mut c8).zip(&mut k8) {
-            chunk(s, c, k);
+        // One call site for whole and padded chunks, so that the chunk is inlined.
+        let n = squared.len();
+        for at in (0..n).step_by(8) {
+            let len = (n - at).min(8);
+            let (s, k) = if len == 8 {
+                (
+                    *squared[at..].first_chunk::<8>().unwrap_or(&[1.0; 8]),
+                    *classes[at..].first_chunk::<8>().unwrap_or(&[class; 8]),
+                )
+            } else {
+                // The remainder, padded with a harmless distance (1) and masked out.
+                let (mut s, mut k) = ([1.0f32; 8], [class; 8]);
+                s[..len].copy_from_slice(&squared[at..]);
+                k[..len].copy_from_slice(&classes[at..at + len]);
+                (s, k)
+            };
+            let mut c = [0.0f32; 8];
+            chunk(&s, &mut c, &k, len);
+            if GRAD {
+                match coefficients[at..].first_chunk_mut::<8>() {
+                    // A whole chunk as one array store (a slice copy of unknown length
+                    // is a memcpy call).
+                    Some(whole) if len == 8 => *whole = c,
+                    _ => coefficients[at..at + len].copy_from_slice(&c[..len]),
+                }
+            }
         }
-        chunk(s8.remainder(), c8.into_remainder(), k8.remainder());
         usable.then_some((pos, neg, n_pos, n_neg))
     }
 }

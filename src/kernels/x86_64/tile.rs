@@ -169,10 +169,19 @@ macro_rules! tile_loops {
             let full_j = ry - ry % $nr;
             for i in (0..full_i).step_by($mr) {
                 for j in (0..full_j).step_by($nr) {
-                    let cs: [[f32; $nr]; $mr] = core::array::from_fn(|a| {
-                        core::array::from_fn(|b| c[(i + a) * stride + j + b])
-                    });
-                    if cs.iter().flatten().all(|&v| v == 0.0) {
+                    // Plain loops and no early exit: `array::from_fn` and a
+                    // short-circuiting `all` compiled to out-of-line calls and one
+                    // branch per coefficient, more work than a small block's FMAs.
+                    let mut cs = [[0.0f32; $nr]; $mr];
+                    let mut nonzero = false;
+                    for a in 0..$mr {
+                        let row = &c[(i + a) * stride + j..][..$nr];
+                        for b in 0..$nr {
+                            cs[a][b] = row[b];
+                            nonzero |= row[b] != 0.0;
+                        }
+                    }
+                    if !nonzero {
                         continue;
                     }
                     $micro_acc(
@@ -288,7 +297,13 @@ fn micro_acc_avx2(
     if x.len() < 2 * dim || y.len() < 4 * dim || gx.len() < 2 * dim || gy.len() < 4 * dim {
         panic_outside();
     }
-    let cv = cs.map(|row| row.map(|c| _mm256_set1_ps(c)));
+    // Broadcast in place (an `array::map` here is an out-of-line call per micro-block).
+    let mut cv = [[_mm256_setzero_ps(); 4]; 2];
+    for a in 0..2 {
+        for b in 0..4 {
+            cv[a][b] = _mm256_set1_ps(cs[a][b]);
+        }
+    }
     let (px, py, pgx, pgy) = (x.as_ptr(), y.as_ptr(), gx.as_mut_ptr(), gy.as_mut_ptr());
     let mut k = 0;
     while k < full {
@@ -462,7 +477,13 @@ fn micro_acc_avx512(
     if x.len() < 4 * dim || y.len() < 4 * dim || gx.len() < 4 * dim || gy.len() < 4 * dim {
         panic_outside();
     }
-    let cv = cs.map(|row| row.map(|c| _mm512_set1_ps(c)));
+    // Broadcast in place (an `array::map` here is an out-of-line call per micro-block).
+    let mut cv = [[_mm512_setzero_ps(); 4]; 4];
+    for a in 0..4 {
+        for b in 0..4 {
+            cv[a][b] = _mm512_set1_ps(cs[a][b]);
+        }
+    }
     let (px, py, pgx, pgy) = (x.as_ptr(), y.as_ptr(), gx.as_mut_ptr(), gy.as_mut_ptr());
     let mut k = 0;
     while k < full {
@@ -485,9 +506,16 @@ fn micro_acc_avx512(
             ax[1] = _mm512_fmadd_ps(cv[1][b], d1, ax[1]);
             ax[2] = _mm512_fmadd_ps(cv[2][b], d2, ax[2]);
             ax[3] = _mm512_fmadd_ps(cv[3][b], d3, ax[3]);
-            let ay = _mm512_add_ps(
-                _mm512_fmadd_ps(cv[1][b], d1, _mm512_mul_ps(cv[0][b], d0)),
-                _mm512_fmadd_ps(cv[3][b], d3, _mm512_mul_ps(cv[2][b], d2)),
+            // One chain (a product and three FMAs): one operation fewer than two
+            // chains joined by an add, on ports the subtractions and FMAs share.
+            let ay = _mm512_fmadd_ps(
+                cv[3][b],
+                d3,
+                _mm512_fmadd_ps(
+                    cv[2][b],
+                    d2,
+                    _mm512_fmadd_ps(cv[1][b], d1, _mm512_mul_ps(cv[0][b], d0)),
+                ),
             );
             // SAFETY: as above; `gy` is not aliased (a `&mut` slice).
             unsafe {
