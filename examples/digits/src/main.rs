@@ -14,9 +14,9 @@
 //! loss curves and a PCA view of the unseen classes into OUTPUT_DIR (default
 //! `target/digits`).
 //!
-//! The SupCon run reads `SUPCON_TAU`, `SUPCON_DIM` (embedding width), `SUPCON_EPOCHS` and
-//! `SUPCON_LR` from the environment (defaults 0.2, 16, 30, 0.05), to repeat the sweep of
-//! the README.
+//! The SupCon run reads `SUPCON_TAU`, `SUPCON_DIM` (embedding width), `SUPCON_HIDDEN`,
+//! `SUPCON_EPOCHS`, `SUPCON_LR` and `SUPCON_SEED` from the environment (defaults 0.2, 16,
+//! 64, 30, 0.05, 7), to repeat the sweep of the README.
 
 #[cfg(feature = "plots")]
 mod plot;
@@ -84,6 +84,8 @@ fn main() -> Result<(), Box<dyn Error>> {
         let mut config = Config::example(objective);
         if matches!(objective, Objective::SupCon(_)) {
             config.shape.output = env("SUPCON_DIM", 16.0) as usize;
+            config.shape.hidden = env("SUPCON_HIDDEN", 64.0) as usize;
+            config.seed = env("SUPCON_SEED", 7.0) as u64;
             config.epochs = env("SUPCON_EPOCHS", 30.0) as usize;
             config.sgd.learning_rate = env("SUPCON_LR", 0.05) as f32;
         }
@@ -210,12 +212,12 @@ fn main() -> Result<(), Box<dyn Error>> {
 
     println!();
     println!(
-        "{:<40} {:>34} {:>22}",
+        "{:<50} {:>34} {:>22}",
         "embedding", "unseen 5-9: 5-way 5-shot (95% CI)", "seen 0-4: 1-NN"
     );
     for r in &rows {
         println!(
-            "{:<40} {:>26.2} % ± {:>4.2} {:>20.2} %",
+            "{:<50} {:>26.2} % ± {:>4.2} {:>20.2} %",
             r.name,
             100.0 * r.few_shot.mean,
             100.0 * r.few_shot.ci95,
@@ -270,7 +272,14 @@ fn draw(
         views.push((
             format!("{} embedding", config.objective.name()),
             digits::pca2(
-                &digits::embed(&config.shape, &trained.params, unseen),
+                &{
+                    let e = digits::embed(&config.shape, &trained.params, unseen);
+                    if matches!(config.objective, Objective::SupCon(_)) {
+                        digits::normalize_rows(e, config.shape.output)
+                    } else {
+                        e
+                    }
+                },
                 config.shape.output,
             ),
         ));
