@@ -149,7 +149,12 @@ fn main() -> Result<(), Box<dyn Error>> {
             100.0 * best.0
         );
         println!("  trained in {:.2} s", trained.time.as_secs_f64());
-        runs.push((config, trained, unseen_accuracy, best.2));
+        let early = if best.2.is_empty() {
+            trained.params.clone() // no epoch (SUPCON_EPOCHS=0): the initial network
+        } else {
+            best.2
+        };
+        runs.push((config, trained, unseen_accuracy, early));
     }
 
     let evaluate = |name: &str, dim: usize, embed: &dyn Fn(&Digits) -> Vec<f32>| {
@@ -180,6 +185,9 @@ fn main() -> Result<(), Box<dyn Error>> {
         evaluate("raw pixels (64-d)", PIXELS, &|d| d.feature_matrix())?,
         evaluate("untrained network (16-d)", SHAPE.output, &|d| {
             digits::embed(&SHAPE, &untrained, d)
+        })?,
+        evaluate("untrained network hidden (64-d)", SHAPE.hidden, &|d| {
+            digits::embed_hidden(&SHAPE, &untrained, d)
         })?,
     ];
     for (config, trained, _, early) in &runs {
