@@ -190,8 +190,9 @@ pub const SHAPE: Shape = Shape {
 impl Config {
     /// The settings of the example for `objective`: SGD with momentum 0.9, batches of
     /// 5 classes × 8 images, 30 epochs. Shifted copies of the images (augmentation) for
-    /// the contrastive loss only: with them, the batch-hard triplet loss at this learning
-    /// rate collapsed every embedding onto one point (loss stuck at the margin).
+    /// the contrastive and SupCon losses, not the triplet loss: with them, the batch-hard
+    /// triplet loss at this learning rate collapsed every embedding onto one point (loss
+    /// stuck at the margin).
     pub fn example(objective: Objective) -> Config {
         Config {
             shape: SHAPE,
