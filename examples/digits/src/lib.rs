@@ -6,7 +6,7 @@
 
 pub mod net;
 
-use contrastive::{BatchHardTripletLoss, ContrastiveLoss, Error};
+use contrastive::{BatchHardTripletLoss, ContrastiveLoss, Error, SupConLoss};
 use net::{PIXEL_MAX, PIXELS, Rng, Sgd, Shape};
 use std::time::{Duration, Instant};
 
@@ -143,6 +143,9 @@ pub enum Objective {
     /// The batch-hard triplet loss (for each anchor, its farthest positive and nearest
     /// negative in the mini-batch).
     TripletBatchHard(BatchHardTripletLoss),
+    /// The supervised contrastive loss (a softmax over the cosine similarities of every
+    /// other row of the mini-batch, divided by a temperature, [`SupConLoss::forward_with_grad`]).
+    SupCon(SupConLoss),
 }
 
 impl Objective {
@@ -151,6 +154,7 @@ impl Objective {
         match self {
             Objective::Contrastive(_) => "contrastive",
             Objective::TripletBatchHard(_) => "triplet (batch-hard)",
+            Objective::SupCon(_) => "SupCon",
         }
     }
 }
@@ -186,8 +190,9 @@ pub const SHAPE: Shape = Shape {
 impl Config {
     /// The settings of the example for `objective`: SGD with momentum 0.9, batches of
     /// 5 classes × 8 images, 30 epochs. Shifted copies of the images (augmentation) for
-    /// the contrastive loss only: with them, the batch-hard triplet loss at this learning
-    /// rate collapsed every embedding onto one point (loss stuck at the margin).
+    /// the contrastive and SupCon losses, not the triplet loss: with them, the batch-hard
+    /// triplet loss at this learning rate collapsed every embedding onto one point (loss
+    /// stuck at the margin).
     pub fn example(objective: Objective) -> Config {
         Config {
             shape: SHAPE,
@@ -201,7 +206,7 @@ impl Config {
             per_class: 8,
             epochs: 30,
             seed: 7,
-            augment: matches!(objective, Objective::Contrastive(_)),
+            augment: !matches!(objective, Objective::TripletBatchHard(_)),
         }
     }
 }
@@ -285,6 +290,10 @@ pub fn train(
                     scratch.resize(loss.scratch_len(n, shape.output), 0.0);
                     loss.batch_with_grad(&emb, shape.output, &classes, &mut d_emb, &mut scratch)?
                 }
+                Objective::SupCon(loss) => {
+                    scratch.resize(loss.scratch_len(n, shape.output), 0.0);
+                    loss.forward_with_grad(&emb, shape.output, &classes, &mut d_emb, &mut scratch)?
+                }
             };
             sum += f64::from(loss);
             net::backward(
@@ -333,6 +342,27 @@ pub fn embed(shape: &Shape, params: &[f32], data: &Digits) -> Vec<f32> {
     let mut out = vec![0.0; data.len() * shape.output];
     net::forward(shape, params, &x, &mut hidden, &mut out);
     out
+}
+
+/// The hidden-layer activations (after ReLU) of every image of `data`
+/// (`len × shape.hidden`).
+pub fn embed_hidden(shape: &Shape, params: &[f32], data: &Digits) -> Vec<f32> {
+    let x = data.feature_matrix();
+    let mut hidden = vec![0.0; data.len() * shape.hidden];
+    let mut out = vec![0.0; data.len() * shape.output];
+    net::forward(shape, params, &x, &mut hidden, &mut out);
+    hidden
+}
+
+/// Each row of `x` (`dim` floats) scaled to unit Euclidean length (zero rows stay zero).
+pub fn normalize_rows(mut x: Vec<f32>, dim: usize) -> Vec<f32> {
+    for r in x.chunks_exact_mut(dim) {
+        let norm = r.iter().map(|v| v * v).sum::<f32>().sqrt();
+        if norm > 0.0 {
+            r.iter_mut().for_each(|v| *v /= norm);
+        }
+    }
+    x
 }
 
 /// Mean accuracy and the half-width of its 95 % interval (1.96 standard errors over the

@@ -102,3 +102,17 @@ fn nearest_neighbour_and_pca_on_known_points() {
         assert!((q[1].abs() - v.abs()).abs() < 1e-9, "{q:?}");
     }
 }
+
+#[test]
+fn supcon_training_loss_falls() {
+    // 40 rows, 8 per class: the loss starts near ln 39 ≈ 3.66 (all similarities alike)
+    // and its floor is ln 7 ≈ 1.95 (the positives alone share the softmax).
+    let loss = short_run(Objective::SupCon(contrastive::SupConLoss::new(0.2)), 16);
+    assert!(loss[15] < loss[0] - 0.4, "{loss:?}");
+}
+
+#[test]
+fn normalised_rows_have_unit_length_and_zero_rows_stay_zero() {
+    let x = digits::normalize_rows(vec![3.0, 4.0, 0.0, 0.0, -1.0, 0.0], 2);
+    assert_eq!(x, [0.6, 0.8, 0.0, 0.0, -1.0, 0.0]);
+}
