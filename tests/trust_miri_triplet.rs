@@ -2,7 +2,9 @@
 //! every entry point on every available backend, so that Miri runs the tile engine's
 //! kernels and the pair kernels the way these losses call them (blocks of anchors against
 //! the rows before and after them, the accumulation kernel called directly), and checks
-//! the results against the float64 oracle.
+//! the results against the float64 oracle. It calls the allocating twins, so it needs
+//! `alloc` (Miri runs it with the default features).
+#![cfg(feature = "alloc")]
 
 // Index loops read as the formulas they check.
 #![allow(clippy::needless_range_loop)]
