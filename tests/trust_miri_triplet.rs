@@ -5,7 +5,6 @@
 //! the results against the float64 oracle. It calls the allocating twins, so it needs
 //! `alloc` (Miri runs it with the default features).
 #![cfg(feature = "alloc")]
-
 // Index loops read as the formulas they check.
 #![allow(clippy::needless_range_loop)]
 
