@@ -20,9 +20,9 @@ step "install llvm-tools (llvm-objdump, llvm-size, llvm-nm)" rustup component ad
 if ! command -v gcc >/dev/null; then
     step "install gcc (the instruction-count plugin)" apt_install gcc
 fi
-if ! command -v node >/dev/null; then
-    step "install Node.js (WASI runner)" apt_install nodejs
-fi
+# The WASI runner of the wasm32 test suites (.ci/run-wasi.py). Node's WASI was the runner
+# before: Node 20 died of SIGSEGV after some suites had passed.
+step "install wasmtime (WASI runner, PyPI)" python3 -m pip install --quiet --disable-pip-version-check wasmtime
 
 # --- no_std builds -----------------------------------------------------------------------
 # One cargo call for all targets: cargo builds them in parallel. Release, because the
@@ -101,16 +101,16 @@ step "selftest on RV32IMAC (qemu-system-riscv32 virt)" \
     selftest_cargo test --target riscv32imac-unknown-none-elf
 
 # --- Full test suites under emulation ----------------------------------------------------
-# Runners: .cargo/config.toml (qemu-aarch64 with rust-lld; Node's WASI via .ci/run-wasi.mjs).
+# Runners: .cargo/config.toml (qemu-aarch64 with rust-lld; wasmtime's WASI via .ci/run-wasi.py).
 # Release: the optimized SIMD code is what users run, and it runs 5-10x faster under
 # emulation than a debug build (the host tier covers debug builds).
 step "test suite on aarch64-unknown-linux-musl under qemu-aarch64 (NEON)" \
     cargo test --release --target aarch64-unknown-linux-musl
-step "test suite on wasm32-wasip1 +simd128 under Node WASI" \
+step "test suite on wasm32-wasip1 +simd128 under wasmtime (WASI)" \
     env CARGO_TARGET_WASM32_WASIP1_RUSTFLAGS="-C target-feature=+simd128" \
     cargo test --release --target wasm32-wasip1
 # Without simd128 in its own target dir, so the two wasm builds do not evict each other.
-step "test suite on wasm32-wasip1 without simd128 under Node WASI" \
+step "test suite on wasm32-wasip1 without simd128 under wasmtime (WASI)" \
     env CARGO_TARGET_WASM32_WASIP1_RUSTFLAGS= \
     cargo test --release --target wasm32-wasip1 \
     --target-dir "$cross_target_dir/wasm-no-simd128"
