@@ -237,6 +237,79 @@ fn saturated_right_rows_give_tiny_exact_losses() {
     }
 }
 
+/// Saturated rows whose partners have norms near 1e24: `∂L/∂cos` is near 1e-19 and
+/// `1/‖y‖` near 1e-24, so their product (the coefficient of a raw row) is an f32
+/// subnormal with a few bits left, while the gradient it feeds is an ordinary 1e-19.
+/// Found by fuzzing (at 1e-25 and 1e-18).
+#[test]
+fn saturated_rows_against_rows_of_huge_norm_keep_their_gradient_bound() {
+    let (n, d) = (3, 4);
+    let mut x = vec![0.0f32; n * d];
+    let mut y = vec![0.0f32; n * d];
+    for i in 0..n {
+        for k in 0..d {
+            // Each row mostly along e_i, a little along the others: cosines of about
+            // 0.99 on the diagonal and 0.3 off it, a logit gap near 70 at scale 100.
+            let along = if k == i { 1.0 } else { 0.2 + 0.05 * k as f32 };
+            x[i * d + k] = along;
+            y[i * d + k] = along * 1.5e24;
+        }
+    }
+    for symmetric in [false, true] {
+        let o = oracle::infonce(&x, &y, d, 100.0, symmetric);
+        let g = oracle::chain(&x, &y, d, &o, false);
+        for backend in Backend::available() {
+            let mut loss = InfoNceLoss::new(100.0).with_backend(backend);
+            loss.symmetric = symmetric;
+            let what = format!("huge keys sym={symmetric} on {}", backend.name());
+            let mut scratch = vec![0.0; loss.scratch_len(n, d)];
+            let (mut gx, mut gy) = (vec![0.0; x.len()], vec![0.0; x.len()]);
+            let l = loss
+                .forward_with_grad(&x, &y, d, &mut gx, &mut gy, &mut scratch)
+                .unwrap();
+            check_loss(&what, l, o.loss, loss_tol(100.0, d, o.loss));
+            check_grad(&what, &gx, &g.gx, d, |i| {
+                grad_tol(100.0, d, n, g.scale_x[i])
+            });
+            check_grad(&what, &gy, &g.gy, d, |i| {
+                grad_tol(100.0, d, n, g.scale_y[i])
+            });
+        }
+    }
+    // One batch holding both: the one-batch losses see the same products.
+    let both: Vec<f32> = x.iter().chain(&y).copied().collect();
+    let classes = [0, 1, 2, 0, 1, 2];
+    let tau = 0.01;
+    let sup = oracle::supcon(&both, d, &classes, tau, tau, "exclude");
+    let sup_g = oracle::chain(&both, &both, d, &sup, true);
+    let nt = oracle::ntxent(&both, d, &classes, tau);
+    let nt_g = oracle::chain(&both, &both, d, &nt, true);
+    let s = 1.0 / tau;
+    for backend in Backend::available() {
+        let mut grad = vec![0.0; both.len()];
+        let loss = SupConLoss::new(tau as f32).with_backend(backend);
+        let mut scratch = vec![0.0; loss.scratch_len(2 * n, d)];
+        let what = format!("supcon huge rows on {}", backend.name());
+        let l = loss
+            .forward_with_grad(&both, d, &classes, &mut grad, &mut scratch)
+            .unwrap();
+        check_loss(&what, l, sup.loss, loss_tol(s, d, sup.loss));
+        check_grad(&what, &grad, &sup_g.gx, d, |i| {
+            grad_tol(s, d, 2 * n, sup_g.scale_x[i])
+        });
+        let loss = NtXentLoss::new(tau as f32).with_backend(backend);
+        let mut scratch = vec![0.0; loss.scratch_len(2 * n, d)];
+        let what = format!("ntxent huge rows on {}", backend.name());
+        let l = loss
+            .forward_with_grad(&both, d, &classes, &mut grad, &mut scratch)
+            .unwrap();
+        check_loss(&what, l, nt.loss, loss_tol(s, d, nt.loss));
+        check_grad(&what, &grad, &nt_g.gx, d, |i| {
+            grad_tol(s, d, 2 * n, nt_g.scale_x[i])
+        });
+    }
+}
+
 #[test]
 fn nan_in_gives_nan_out() {
     let (n, d) = (6, 5);

@@ -125,14 +125,14 @@ impl Pair<'_> {
     }
 
     /// The gradient pass: `f(at, cos, h)` fills `h` (`∂L/∂cos`, zero outside the tile)
-    /// for each wanted tile; `Σⱼ hᵢⱼ·ŷⱼ` is added into rows of `grad_x` and, with
-    /// `grad_y`, `Σᵢ hᵢⱼ·x̂ᵢ` into rows of `grad_y` (both unnormalised by the chain rule:
-    /// [`finish_rows`] applies it).
+    /// for each wanted tile; `Σⱼ hᵢⱼ·ŷⱼ` and `rᵢ = Σⱼ hᵢⱼ·cosᵢⱼ` are added into `gx`'s rows
+    /// and, with `gy`, `Σᵢ hᵢⱼ·x̂ᵢ` and `Σᵢ hᵢⱼ·cosᵢⱼ` into `gy`'s (the chain rule through
+    /// the normalisation is [`GradRows::finish`]).
     pub(crate) fn walk_grad(
         &self,
         panel: &mut [f32],
-        grad_x: &mut [f32],
-        mut grad_y: Option<&mut [f32]>,
+        gx: &mut GradRows<'_>,
+        mut gy: Option<&mut GradRows<'_>>,
         mut wants: impl FnMut(At) -> bool,
         mut f: impl FnMut(At, &Tile, &mut Tile),
     ) {
@@ -148,32 +148,45 @@ impl Pair<'_> {
                 &self.y[j * d..(j + 1) * d]
             });
             for r in 0..at.rows {
+                let i = at.i0 + r;
+                let m = h[r][..at.cols].iter().fold(0.0f32, |m, v| m.max(v.abs()));
+                let s = gx.scale(i, m, d);
+                let mut ri = 0.0f32;
                 for j in 0..at.cols {
-                    c[r][j] = h[r][j] * self.inv_y[at.j0 + j];
+                    let v = h[r][j] * s;
+                    c[r][j] = v * self.inv_y[at.j0 + j];
+                    ri += v * cos[r][j];
                 }
+                gx.r.add(i, f64::from(ri));
             }
             (self.kernels.axpy_block)(
-                &mut grad_x[at.i0 * d..(at.i0 + at.rows) * d],
+                &mut gx.grad[at.i0 * d..(at.i0 + at.rows) * d],
                 d,
                 &c,
                 &ys[..at.cols],
             );
-            if let Some(grad_y) = grad_y.as_deref_mut() {
+            if let Some(gy) = gy.as_deref_mut() {
                 let xs: [&[f32]; TILE_ROWS] = core::array::from_fn(|r| {
                     let i = at.i0 + r.min(at.rows - 1);
                     &self.x[i * d..(i + 1) * d]
                 });
-                // Columns in groups of TILE_ROWS, each a block of rows of `grad_y`.
+                // Columns in groups of TILE_ROWS, each a block of rows of `gy`.
                 for g0 in (0..at.cols).step_by(TILE_ROWS) {
                     let g = TILE_ROWS.min(at.cols - g0);
-                    for q in 0..g {
-                        for r in 0..at.rows {
-                            ct[q][r] = h[r][g0 + q] * self.inv_x[at.i0 + r];
-                        }
-                    }
                     let jj = at.j0 + g0;
+                    for q in 0..g {
+                        let m = (0..at.rows).fold(0.0f32, |m, r| m.max(h[r][g0 + q].abs()));
+                        let s = gy.scale(jj + q, m, d);
+                        let mut rj = 0.0f32;
+                        for r in 0..at.rows {
+                            let v = h[r][g0 + q] * s;
+                            ct[q][r] = v * self.inv_x[at.i0 + r];
+                            rj += v * cos[r][g0 + q];
+                        }
+                        gy.r.add(jj + q, f64::from(rj));
+                    }
                     (self.kernels.axpy_block)(
-                        &mut grad_y[jj * d..(jj + g) * d],
+                        &mut gy.grad[jj * d..(jj + g) * d],
                         d,
                         &ct,
                         &xs[..at.rows],
@@ -184,20 +197,114 @@ impl Pair<'_> {
     }
 }
 
-/// The chain rule through the normalisation, per row: `gᵢ ← (gᵢ − rᵢ·x̂ᵢ)/‖xᵢ‖`, where
-/// `gᵢ = Σⱼ Hᵢⱼ·ŷⱼ` and `rᵢ = Σⱼ Hᵢⱼ·cosᵢⱼ`.
-pub(crate) fn finish_rows(x: &[f32], dim: usize, inv: &[f32], r: &Acc64<'_>, grad: &mut [f32]) {
-    for (i, (row, g)) in x
-        .chunks_exact(dim)
-        .zip(grad.chunks_exact_mut(dim))
-        .enumerate()
-    {
-        let inv = inv[i];
-        let k = r.get(i) as f32;
-        for (g, &v) in g.iter_mut().zip(row) {
-            *g = inv * (*g - k * (inv * v));
+/// Gradient rows under accumulation, each at its own power-of-two scale.
+///
+/// `∂L/∂cos` of a saturated row can be far below 1 (1e-25 is ordinary), and the rows of
+/// the other side far above it in norm (1e18), so `hᵢⱼ/‖yⱼ‖` would be an f32 subnormal
+/// with few bits left even though `hᵢⱼ·yⱼ/‖yⱼ‖` is not. Each row's coefficients are
+/// therefore multiplied by `2^eᵢ`, with `eᵢ` set from the first nonzero coefficient the
+/// row meets (to bring it to `[1, 2)`) and lowered, with the row's sums rescaled, when a
+/// later one is larger by more than `2^SLACK`. [`finish`](Self::finish) removes the
+/// scale in f64, with the chain rule through the normalisation, once per row.
+pub(crate) struct GradRows<'a> {
+    grad: &'a mut [f32],
+    /// `rᵢ = Σⱼ hᵢⱼ·cosᵢⱼ` at the row's scale.
+    r: Acc64<'a>,
+    /// `eᵢ` as an f32 integer; NaN until the row meets a nonzero coefficient.
+    shift: &'a mut [f32],
+}
+
+/// How far a later coefficient may exceed the one a row's scale was set from.
+const SLACK: i32 = 16;
+
+impl<'a> GradRows<'a> {
+    /// Zeroes `grad` (whole rows of `dim`) and takes its state, `3·n` slots for `n` rows,
+    /// off the front of `scratch`.
+    pub(crate) fn new(grad: &'a mut [f32], dim: usize, scratch: &mut &'a mut [f32]) -> Self {
+        let n = grad.len() / dim;
+        grad.fill(0.0);
+        let mut r = Acc64(take(scratch, Acc64::slots(n)));
+        r.fill(0.0);
+        let shift = take(scratch, n);
+        shift.fill(f32::NAN);
+        GradRows { grad, r, shift }
+    }
+
+    /// The factor `2^eᵢ` for row `i`, whose coefficients in this tile reach `m`.
+    fn scale(&mut self, i: usize, m: f32, dim: usize) -> f32 {
+        let cur = self.shift[i];
+        if !(m > 0.0 && m.is_finite()) {
+            // Nothing to set a scale from (zeros, or a NaN or ∞ that propagates anyway).
+            return if cur.is_nan() {
+                1.0
+            } else {
+                pow2_f32(cur as i32)
+            };
+        }
+        let e = (-exponent(m)).clamp(-126, 127);
+        if cur.is_nan() {
+            self.shift[i] = e as f32;
+            return pow2_f32(e);
+        }
+        let cur = cur as i32;
+        if e >= cur - SLACK {
+            return pow2_f32(cur);
+        }
+        // A coefficient far larger than the row's first: lower the scale, exactly (the
+        // parts that underflow are below 2⁻¹²⁶ of the new coefficient).
+        let f = pow2_f64(e - cur);
+        for g in &mut self.grad[i * dim..(i + 1) * dim] {
+            *g = (f64::from(*g) * f) as f32;
+        }
+        self.r.set(i, self.r.get(i) * f);
+        self.shift[i] = e as f32;
+        pow2_f32(e)
+    }
+
+    /// The chain rule through the normalisation, per row, with the row's scale removed:
+    /// `gᵢ ← (gᵢ − rᵢ·x̂ᵢ)/‖xᵢ‖`, where `gᵢ = Σⱼ hᵢⱼ·ŷⱼ` and `rᵢ = Σⱼ hᵢⱼ·cosᵢⱼ`, in f64
+    /// and rounded once. `x` is the side the rows belong to, `inv` its inverse norms.
+    pub(crate) fn finish(self, x: &[f32], inv: &[f32]) {
+        let dim = x.len() / inv.len().max(1);
+        if dim == 0 {
+            return;
+        }
+        for (i, (row, g)) in x
+            .chunks_exact(dim)
+            .zip(self.grad.chunks_exact_mut(dim))
+            .enumerate()
+        {
+            let sh = self.shift[i];
+            let unscale = if sh.is_nan() {
+                1.0
+            } else {
+                pow2_f64(-(sh as i32))
+            };
+            let inv = f64::from(inv[i]);
+            let k = self.r.get(i);
+            for (g, &v) in g.iter_mut().zip(row) {
+                *g = ((f64::from(*g) - k * (inv * f64::from(v))) * inv * unscale) as f32;
+            }
         }
     }
+}
+
+/// The binary exponent of a positive finite `m` (`m = 1.f·2^e`; −127 for subnormals).
+#[inline]
+fn exponent(m: f32) -> i32 {
+    ((m.to_bits() >> 23) & 0xff) as i32 - 127
+}
+
+/// `2^e` for `e` in `-126..=127`.
+#[inline]
+fn pow2_f32(e: i32) -> f32 {
+    f32::from_bits(((e + 127) as u32) << 23)
+}
+
+/// `2^e` for `e` in `-1022..=1023`.
+#[inline]
+fn pow2_f64(e: i32) -> f64 {
+    f64::from_bits(((e + 1023) as u64) << 52)
 }
 
 /// f64 accumulators stored in pairs of f32 slots of the caller's scratch.

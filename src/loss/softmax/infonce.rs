@@ -3,7 +3,7 @@
 
 #![forbid(unsafe_code)]
 
-use super::engine::{self, Acc64, At, Lse, Pair, take};
+use super::engine::{self, At, GradRows, Lse, Pair, take};
 use super::{check_scratch, check_x_y, softplus};
 use crate::kernels::dot_tile::{self, TILE_COLS, TILE_ROWS};
 use crate::{Backend, Error};
@@ -244,12 +244,8 @@ fn run(
         return value;
     };
     let mut w: &mut [f32] = &mut *work;
-    let mut r_x = Acc64(take(&mut w, Acc64::slots(n)));
-    let mut r_y = Acc64(take(&mut w, Acc64::slots(n)));
-    r_x.fill(0.0);
-    r_y.fill(0.0);
-    grad_x.fill(0.0);
-    grad_y.fill(0.0);
+    let mut gx = GradRows::new(grad_x, dim, &mut w);
+    let mut gy = GradRows::new(grad_y, dim, &mut w);
     let nf = n as f32;
     let (w_row, w_col) = if loss.symmetric {
         (0.5 / nf, 0.5 / nf)
@@ -259,11 +255,10 @@ fn run(
     let mut l = [0.0f32; TILE_COLS];
     let mut p = [0.0f32; TILE_COLS];
     let mut q = [0.0f32; TILE_COLS];
-    let mut ry = [0.0f32; TILE_COLS];
     pair.walk_grad(
         panel,
-        grad_x,
-        Some(&mut *grad_y),
+        &mut gx,
+        Some(&mut gy),
         |_| true,
         |at, cos, h| {
             let c = at.cols;
@@ -292,22 +287,11 @@ fn run(
                     // The diagonal: −(1 − pᵢᵢ) from the forward's exact σ, not pᵢᵢ − 1.
                     h[r][i - at.j0] = -scale * diag_coef[i];
                 }
-                let mut ri = 0.0f32;
-                for j in 0..c {
-                    let t = h[r][j] * cos[r][j];
-                    ri += t;
-                    ry[j] += t;
-                }
-                r_x.add(i, f64::from(ri));
-            }
-            for j in 0..c {
-                r_y.add(at.j0 + j, f64::from(ry[j]));
-                ry[j] = 0.0;
             }
         },
     );
-    engine::finish_rows(x, dim, inv_x, &r_x, grad_x);
-    engine::finish_rows(y, dim, inv_y, &r_y, grad_y);
+    gx.finish(x, inv_x);
+    gy.finish(y, inv_y);
     value
 }
 

@@ -2,7 +2,7 @@
 
 #![forbid(unsafe_code)]
 
-use super::engine::{self, Acc64, At, Lse, Pair, take};
+use super::engine::{self, Acc64, At, GradRows, Lse, Pair, take};
 use super::{check_classes, check_rows, check_scratch, check_temperature, softplus};
 use crate::kernels::dot_tile::{self, TILE_COLS};
 use crate::{Backend, Error};
@@ -220,15 +220,14 @@ fn run(
         return value;
     }
     let mut w: &mut [f32] = &mut *work;
-    let mut r = Acc64(take(&mut w, Acc64::slots(n)));
-    r.fill(0.0);
+    let mut rows = GradRows::new(grad, dim, &mut w);
     let wp = 1.0 / pairs as f32;
     let mut l = [0.0f32; TILE_COLS];
     let mut p = [0.0f32; TILE_COLS];
     let mut q = [0.0f32; TILE_COLS];
     pair.walk_grad(
         panel,
-        grad,
+        &mut rows,
         None,
         |_| true,
         |at, cos, h| {
@@ -248,7 +247,6 @@ fn run(
                     &mut q[..c],
                 );
                 let ai = a.get(i) as f32;
-                let mut ri = 0.0f32;
                 for j in 0..c {
                     let jj = at.j0 + j;
                     if jj == i {
@@ -260,15 +258,12 @@ fn run(
                     } else {
                         wp * ai * p[j] + wp * (a.get(jj) as f32) * q[j]
                     };
-                    let hv = g * inv_t;
-                    h[rr][j] = hv;
-                    ri += hv * cos[rr][j];
+                    h[rr][j] = g * inv_t;
                 }
-                r.add(i, f64::from(ri));
             }
         },
     );
-    engine::finish_rows(x, dim, inv, &r, grad);
+    rows.finish(x, inv);
     value
 }
 

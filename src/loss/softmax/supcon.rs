@@ -3,7 +3,7 @@
 
 #![forbid(unsafe_code)]
 
-use super::engine::{self, Acc64, At, Lse, Pair, take};
+use super::engine::{self, Acc64, At, GradRows, Lse, Pair, take};
 use super::{check_classes, check_rows, check_scratch, check_temperature};
 use crate::kernels::dot_tile::{self, TILE_COLS};
 use crate::{Backend, Error};
@@ -271,16 +271,14 @@ fn run(
         return value;
     }
     let mut w: &mut [f32] = &mut *work;
-    let mut r = Acc64(take(&mut w, Acc64::slots(n)));
-    r.fill(0.0);
-    grad.fill(0.0);
+    let mut rows = GradRows::new(grad, dim, &mut w);
     let f = factor as f32;
     let mut l = [0.0f32; TILE_COLS];
     let mut p = [0.0f32; TILE_COLS];
     let mut q = [0.0f32; TILE_COLS];
     pair.walk_grad(
         panel,
-        grad,
+        &mut rows,
         None,
         |_| true,
         |at, cos, h| {
@@ -302,7 +300,6 @@ fn run(
                     &lo[cols.clone()],
                     &mut q[..c],
                 );
-                let mut ri = 0.0f32;
                 for j in 0..c {
                     let jj = at.j0 + j;
                     if jj == i {
@@ -319,14 +316,11 @@ fn run(
                         let t = if same { 1.0 / npos[jj] } else { 0.0 };
                         g += f * wj * (q[j] - t);
                     }
-                    let hv = g * inv_t;
-                    h[rr][j] = hv;
-                    ri += hv * cos[rr][j];
+                    h[rr][j] = g * inv_t;
                 }
-                r.add(i, f64::from(ri));
             }
         },
     );
-    engine::finish_rows(x, dim, inv, &r, grad);
+    rows.finish(x, inv);
     value
 }
