@@ -310,6 +310,40 @@ fn saturated_rows_against_rows_of_huge_norm_keep_their_gradient_bound() {
     }
 }
 
+/// SupCon's `Exclude` mean counts the anchors whose loss is > 0: a saturated anchor (one
+/// positive at cosine 1, the others far below) has a loss near 1e-17, which rounds to 0 or
+/// a little below in f32, and must still count. Found by fuzzing (a mean over 3 anchors
+/// instead of 4).
+#[test]
+fn saturated_anchors_count_in_supcons_mean() {
+    let d = 3;
+    #[rustfmt::skip]
+    let x = [
+        1.0, 0.0, 0.0, // class 0, saturated: its positive is itself, its negatives are far
+        1.0, 0.0, 0.0, // class 0
+        -1.0, 0.0, 0.0, // class 1, alone: no positive, excluded
+        0.0, 1.0, 0.3, // class 2: ordinary losses
+        0.0, 0.8, -0.6, // class 2
+    ];
+    let classes = [0, 0, 1, 2, 2];
+    let tau = 0.05;
+    let o = oracle::supcon(&x, d, &classes, tau, tau, "exclude");
+    let g = oracle::chain(&x, &x, d, &o, true);
+    for backend in Backend::available() {
+        let loss = SupConLoss::new(tau as f32).with_backend(backend);
+        let mut scratch = vec![0.0; loss.scratch_len(5, d)];
+        let mut grad = vec![0.0; x.len()];
+        let what = format!("saturated anchors on {}", backend.name());
+        let l = loss
+            .forward_with_grad(&x, d, &classes, &mut grad, &mut scratch)
+            .unwrap();
+        check_loss(&what, l, o.loss, loss_tol(1.0 / tau, d, o.loss));
+        check_grad(&what, &grad, &g.gx, d, |i| {
+            grad_tol(1.0 / tau, d, 5, g.scale_x[i])
+        });
+    }
+}
+
 #[test]
 fn nan_in_gives_nan_out() {
     let (n, d) = (6, 5);

@@ -192,6 +192,14 @@ pub fn supcon<T: Copy + Into<f64>>(
         npos[i] = pos.len();
         li[i] = if pos.is_empty() {
             if no_pos == "nan" { f64::NAN } else { 0.0 }
+        } else if let [p] = pos[..] {
+            // One positive: lse − sᵢₚ = log1p(Σ e^(sᵢⱼ − sᵢₚ)) over the other rows, which
+            // keeps a saturated anchor's tiny loss (and so its place in the mean) in f64.
+            let rest: f64 = (0..n)
+                .filter(|&j| j != i && j != p)
+                .map(|j| (s[i][j] - s[i][p]).exp())
+                .sum();
+            f * rest.ln_1p()
         } else {
             f * pos.iter().map(|&p| lses[i] - s[i][p]).sum::<f64>() / pos.len() as f64
         };

@@ -12,7 +12,10 @@ use crate::{Backend, Error};
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum NoPositive {
     /// Dropped from the mean, as pytorch-metric-learning's `AvgNonZeroReducer` drops every
-    /// anchor whose loss is not positive; a batch with no such anchor has loss 0.
+    /// anchor whose loss is not positive; a batch with no such anchor has loss 0. "Not
+    /// positive" is decided in exact arithmetic: an anchor with a positive and any other
+    /// row besides it always counts, however close to 0 its loss rounds (where PML's
+    /// float32 would drop a saturated anchor).
     #[default]
     Exclude,
     /// Counted as 0 in the mean over all anchors (the authors' code since their fix).
@@ -235,16 +238,25 @@ fn run(
         let mut sum = 0.0f64;
         let mut count = 0usize;
         for i in 0..n {
-            let li = if npos[i] > 0.0 {
+            let mut li = if npos[i] > 0.0 {
                 factor * (row.value(i) - pos_sum.get(i) / f64::from(npos[i]))
             } else if loss.no_positive == NoPositive::Nan {
                 f64::NAN
             } else {
                 0.0
             };
+            // An anchor's loss is > 0 in exact arithmetic whenever it has two positives, or
+            // one and a negative (a log-sum-exp exceeds the mean of two or more of its
+            // terms, and its one term by the others'). A saturated anchor's rounded value
+            // can be 0 or a little below: it is clamped, and whether it counts in the mean
+            // is decided from the counts, not from its sign.
+            if li < 0.0 {
+                li = 0.0;
+            }
             any_nan |= li.is_nan();
+            let positive = npos[i] >= 2.0 || (npos[i] > 0.0 && (npos[i] as usize) < n - 1);
             let kept = match loss.no_positive {
-                NoPositive::Exclude => li > 0.0 || li.is_nan(),
+                NoPositive::Exclude => positive || li.is_nan(),
                 NoPositive::Zero | NoPositive::Nan => true,
             };
             if kept {
