@@ -63,8 +63,12 @@ fn infonce_matches_the_oracle_on_every_backend() {
                     .unwrap();
                 let s = f64::from(scale);
                 check_loss(&what, l, o.loss, loss_tol(s, d, o.loss));
-                check_grad(&what, &gx, &g.gx, d, |i| grad_tol(s, d, n, g.scale_x[i]));
-                check_grad(&what, &gy, &g.gy, d, |i| grad_tol(s, d, n, g.scale_y[i]));
+                check_grad(&what, &gx, &g.gx, d, |i| {
+                    grad_tol(s, d, n, g.scale_x[i], g.inv_x[i])
+                });
+                check_grad(&what, &gy, &g.gy, d, |i| {
+                    grad_tol(s, d, n, g.scale_y[i], g.inv_y[i])
+                });
             }
         }
     }
@@ -98,7 +102,9 @@ fn supcon_matches_the_oracle_on_every_backend() {
                     .forward_with_grad(&x, d, &lab, &mut grad, &mut scratch)
                     .unwrap();
                 check_loss(&what, l, o.loss, loss_tol(s, d, o.loss));
-                check_grad(&what, &grad, &g.gx, d, |i| grad_tol(s, d, n, g.scale_x[i]));
+                check_grad(&what, &grad, &g.gx, d, |i| {
+                    grad_tol(s, d, n, g.scale_x[i], g.inv_x[i])
+                });
             }
         }
     }
@@ -128,7 +134,9 @@ fn ntxent_matches_the_oracle_on_every_backend() {
                     "{what}"
                 );
                 check_loss(&what, l, o.loss, loss_tol(s, d, o.loss));
-                check_grad(&what, &grad, &g.gx, d, |i| grad_tol(s, d, n, g.scale_x[i]));
+                check_grad(&what, &grad, &g.gx, d, |i| {
+                    grad_tol(s, d, n, g.scale_x[i], g.inv_x[i])
+                });
             }
         }
     }
@@ -169,10 +177,10 @@ fn logit_gaps_of_200_give_finite_right_losses_and_gradients() {
             check_loss(&what, l, o.loss, loss_tol(100.0, d, o.loss));
             assert!(gx.iter().chain(&gy).all(|v| v.is_finite()), "{what}");
             check_grad(&what, &gx, &g.gx, d, |i| {
-                grad_tol(100.0, d, n, g.scale_x[i])
+                grad_tol(100.0, d, n, g.scale_x[i], g.inv_x[i])
             });
             check_grad(&what, &gy, &g.gy, d, |i| {
-                grad_tol(100.0, d, n, g.scale_y[i])
+                grad_tol(100.0, d, n, g.scale_y[i], g.inv_y[i])
             });
         }
     }
@@ -269,10 +277,10 @@ fn saturated_rows_against_rows_of_huge_norm_keep_their_gradient_bound() {
                 .unwrap();
             check_loss(&what, l, o.loss, loss_tol(100.0, d, o.loss));
             check_grad(&what, &gx, &g.gx, d, |i| {
-                grad_tol(100.0, d, n, g.scale_x[i])
+                grad_tol(100.0, d, n, g.scale_x[i], g.inv_x[i])
             });
             check_grad(&what, &gy, &g.gy, d, |i| {
-                grad_tol(100.0, d, n, g.scale_y[i])
+                grad_tol(100.0, d, n, g.scale_y[i], g.inv_y[i])
             });
         }
     }
@@ -295,7 +303,7 @@ fn saturated_rows_against_rows_of_huge_norm_keep_their_gradient_bound() {
             .unwrap();
         check_loss(&what, l, sup.loss, loss_tol(s, d, sup.loss));
         check_grad(&what, &grad, &sup_g.gx, d, |i| {
-            grad_tol(s, d, 2 * n, sup_g.scale_x[i])
+            grad_tol(s, d, 2 * n, sup_g.scale_x[i], sup_g.inv_x[i])
         });
         let loss = NtXentLoss::new(tau as f32).with_backend(backend);
         let mut scratch = vec![0.0; loss.scratch_len(2 * n, d)];
@@ -305,7 +313,7 @@ fn saturated_rows_against_rows_of_huge_norm_keep_their_gradient_bound() {
             .unwrap();
         check_loss(&what, l, nt.loss, loss_tol(s, d, nt.loss));
         check_grad(&what, &grad, &nt_g.gx, d, |i| {
-            grad_tol(s, d, 2 * n, nt_g.scale_x[i])
+            grad_tol(s, d, 2 * n, nt_g.scale_x[i], nt_g.inv_x[i])
         });
     }
 }
@@ -339,7 +347,7 @@ fn saturated_anchors_count_in_supcons_mean() {
             .unwrap();
         check_loss(&what, l, o.loss, loss_tol(1.0 / tau, d, o.loss));
         check_grad(&what, &grad, &g.gx, d, |i| {
-            grad_tol(1.0 / tau, d, 5, g.scale_x[i])
+            grad_tol(1.0 / tau, d, 5, g.scale_x[i], g.inv_x[i])
         });
     }
 }

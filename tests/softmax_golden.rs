@@ -84,7 +84,7 @@ fn supcon_golden_cases_pass_on_every_backend() {
                 "{what}: forward and forward_with_grad differ"
             );
             check_grad(&what, &grad, &want_grad, d, |i| {
-                grad_tol(s, d, n, og.scale_x[i])
+                grad_tol(s, d, n, og.scale_x[i], og.inv_x[i])
             });
         }
     }
@@ -122,7 +122,7 @@ fn ntxent_golden_cases_pass_on_every_backend() {
             loss.forward_with_grad(&z, d, &lab, &mut grad, &mut scratch)
                 .unwrap();
             check_grad(&what, &grad, &og.gx, d, |i| {
-                grad_tol(1.0 / t, d, n, og.scale_x[i])
+                grad_tol(1.0 / t, d, n, og.scale_x[i], og.inv_x[i])
             });
         }
     }
@@ -169,10 +169,10 @@ fn clip_infonce_golden_cases_pass_on_every_backend() {
             loss.forward_with_grad(&x, &y, d, &mut gx, &mut gy, &mut scratch)
                 .unwrap();
             check_grad(&what, &gx, &want_gx, d, |i| {
-                grad_tol(scale.abs(), d, n, og.scale_x[i])
+                grad_tol(scale.abs(), d, n, og.scale_x[i], og.inv_x[i])
             });
             check_grad(&what, &gy, &want_gy, d, |i| {
-                grad_tol(scale.abs(), d, n, og.scale_y[i])
+                grad_tol(scale.abs(), d, n, og.scale_y[i], og.inv_y[i])
             });
         }
     }

@@ -398,10 +398,10 @@ fn softmax_losses_at_tile_edges() {
                 .unwrap();
             so::check_loss(&what, l, clip.loss, so::loss_tol(20.0, d, clip.loss));
             so::check_grad(&what, &gx, &clip_g.gx, d, |i| {
-                so::grad_tol(20.0, d, n, clip_g.scale_x[i])
+                so::grad_tol(20.0, d, n, clip_g.scale_x[i], clip_g.inv_x[i])
             });
             so::check_grad(&what, &gy, &clip_g.gy, d, |i| {
-                so::grad_tol(20.0, d, n, clip_g.scale_y[i])
+                so::grad_tol(20.0, d, n, clip_g.scale_y[i], clip_g.inv_y[i])
             });
             let loss = SupConLoss::pml().with_backend(backend);
             let mut s = vec![0.0; loss.scratch_len(n, d)];
@@ -410,7 +410,7 @@ fn softmax_losses_at_tile_edges() {
                 .unwrap();
             so::check_loss(&what, l, sup.loss, so::loss_tol(10.0, d, sup.loss));
             so::check_grad(&what, &gx, &sup_g.gx, d, |i| {
-                so::grad_tol(10.0, d, n, sup_g.scale_x[i])
+                so::grad_tol(10.0, d, n, sup_g.scale_x[i], sup_g.inv_x[i])
             });
             let loss = NtXentLoss::new(0.1).with_backend(backend);
             let mut s = vec![0.0; loss.scratch_len(n, d)];
@@ -419,7 +419,7 @@ fn softmax_losses_at_tile_edges() {
                 .unwrap();
             so::check_loss(&what, l, nt.loss, so::loss_tol(10.0, d, nt.loss));
             so::check_grad(&what, &gx, &nt_g.gx, d, |i| {
-                so::grad_tol(10.0, d, n, nt_g.scale_x[i])
+                so::grad_tol(10.0, d, n, nt_g.scale_x[i], nt_g.inv_x[i])
             });
             // exp at every length up to two 16-lane vectors and a tail.
             for len in [1usize, 7, 8, 16, 17, 33] {

@@ -7,7 +7,9 @@
 #![no_main]
 
 use contrastive::{Backend, InfoNceLoss, NoPositive, NtXentLoss, SupConLoss};
-use contrastive_fuzz::softmax_oracle::{self as oracle, check_grad, check_loss, grad_tol, loss_tol};
+use contrastive_fuzz::softmax_oracle::{
+    self as oracle, check_grad, check_loss, grad_tol, loss_tol,
+};
 use contrastive_fuzz::{Unstructured, offset, placed};
 use libfuzzer_sys::fuzz_target;
 
@@ -31,7 +33,13 @@ fn batch(u: &mut Unstructured, n: usize, d: usize) -> contrastive_fuzz::Result<V
         for _ in 0..d {
             let c = component(u)?;
             let c = c * scale;
-            v.push(if c.is_finite() && (c == 0.0 || c.abs() >= 1e-30) && c.abs() <= 1e19 { c } else { 0.0 });
+            v.push(
+                if c.is_finite() && (c == 0.0 || c.abs() >= 1e-30) && c.abs() <= 1e19 {
+                    c
+                } else {
+                    0.0
+                },
+            );
         }
     }
     Ok(v)
@@ -46,7 +54,9 @@ fn run(u: &mut Unstructured) -> contrastive_fuzz::Result<()> {
         y.copy_from_slice(&x);
     }
     let k = u32::from(u.int_in_range(1..=6u8)?);
-    let classes: Vec<u32> = (0..n).map(|_| u.int_in_range(0..=k)).collect::<contrastive_fuzz::Result<_>>()?;
+    let classes: Vec<u32> = (0..n)
+        .map(|_| u.int_in_range(0..=k))
+        .collect::<contrastive_fuzz::Result<_>>()?;
     let tau = [0.05f32, 0.07, 0.1, 0.5, 1.0][usize::from(u.int_in_range(0..=4u8)?)];
     let scale = [1.0f32, 14.285714, 20.0, 50.0, 100.0][usize::from(u.int_in_range(0..=4u8)?)];
     let symmetric: bool = u.arbitrary()?;
@@ -55,10 +65,15 @@ fn run(u: &mut Unstructured) -> contrastive_fuzz::Result<()> {
     let (mut bx, by) = (placed(&x, ox), placed(&y, oy));
     if poison {
         let at = ox + usize::from(u.int_in_range(0..=255u8)?) % (n * d);
-        bx[at] = [f32::NAN, f32::INFINITY, f32::NEG_INFINITY][usize::from(u.int_in_range(0..=2u8)?)];
+        bx[at] =
+            [f32::NAN, f32::INFINITY, f32::NEG_INFINITY][usize::from(u.int_in_range(0..=2u8)?)];
     }
     let (x, y) = (&bx[ox..], &by[oy..]);
-    let case = || format!("n {n} d {d} tau {tau} scale {scale} sym {symmetric}\n x {x:?}\n y {y:?}\n classes {classes:?}");
+    let case = || {
+        format!(
+            "n {n} d {d} tau {tau} scale {scale} sym {symmetric}\n x {x:?}\n y {y:?}\n classes {classes:?}"
+        )
+    };
 
     let clip = oracle::infonce(x, y, d, f64::from(scale), symmetric);
     let clip_g = oracle::chain(x, y, d, &clip, false);
@@ -74,35 +89,51 @@ fn run(u: &mut Unstructured) -> contrastive_fuzz::Result<()> {
         loss.symmetric = symmetric;
         let mut s = vec![0.0; loss.scratch_len(n, d)];
         let (mut gx, mut gy) = (vec![0.0; n * d], vec![0.0; n * d]);
-        let l = loss.forward_with_grad(x, y, d, &mut gx, &mut gy, &mut s).unwrap();
+        let l = loss
+            .forward_with_grad(x, y, d, &mut gx, &mut gy, &mut s)
+            .unwrap();
         if poison {
             assert!(l.is_nan(), "{what}: {l}");
         } else {
             check_loss(&what, l, clip.loss, loss_tol(s_clip, d, clip.loss));
-            check_grad(&what, &gx, &clip_g.gx, d, |i| grad_tol(s_clip, d, n, clip_g.scale_x[i]));
-            check_grad(&what, &gy, &clip_g.gy, d, |i| grad_tol(s_clip, d, n, clip_g.scale_y[i]));
+            check_grad(&what, &gx, &clip_g.gx, d, |i| {
+                grad_tol(s_clip, d, n, clip_g.scale_x[i], clip_g.inv_x[i])
+            });
+            check_grad(&what, &gy, &clip_g.gy, d, |i| {
+                grad_tol(s_clip, d, n, clip_g.scale_y[i], clip_g.inv_y[i])
+            });
         }
 
         let what = format!("supcon on {}\n{}", backend.name(), case());
-        let loss = SupConLoss::new(tau).with_no_positive(NoPositive::Exclude).with_backend(backend);
+        let loss = SupConLoss::new(tau)
+            .with_no_positive(NoPositive::Exclude)
+            .with_backend(backend);
         let mut s = vec![0.0; loss.scratch_len(n, d)];
-        let l = loss.forward_with_grad(x, d, &classes, &mut gx, &mut s).unwrap();
+        let l = loss
+            .forward_with_grad(x, d, &classes, &mut gx, &mut s)
+            .unwrap();
         if poison {
             assert!(l.is_nan() || l == 0.0, "{what}: {l}");
         } else {
             check_loss(&what, l, sup.loss, loss_tol(s_tau, d, sup.loss));
-            check_grad(&what, &gx, &sup_g.gx, d, |i| grad_tol(s_tau, d, n, sup_g.scale_x[i]));
+            check_grad(&what, &gx, &sup_g.gx, d, |i| {
+                grad_tol(s_tau, d, n, sup_g.scale_x[i], sup_g.inv_x[i])
+            });
         }
 
         let what = format!("ntxent on {}\n{}", backend.name(), case());
         let loss = NtXentLoss::new(tau).with_backend(backend);
         let mut s = vec![0.0; loss.scratch_len(n, d)];
-        let l = loss.forward_with_grad(x, d, &classes, &mut gx, &mut s).unwrap();
+        let l = loss
+            .forward_with_grad(x, d, &classes, &mut gx, &mut s)
+            .unwrap();
         if poison {
             assert!(l.is_nan() || l == 0.0, "{what}: {l}");
         } else {
             check_loss(&what, l, nt.loss, loss_tol(s_tau, d, nt.loss));
-            check_grad(&what, &gx, &nt_g.gx, d, |i| grad_tol(s_tau, d, n, nt_g.scale_x[i]));
+            check_grad(&what, &gx, &nt_g.gx, d, |i| {
+                grad_tol(s_tau, d, n, nt_g.scale_x[i], nt_g.inv_x[i])
+            });
         }
     }
     Ok(())

@@ -13,6 +13,8 @@ const U: f64 = 1.0 / (1u64 << 24) as f64;
 // the product of factors each rounded near the bottom of the normal range (found by the
 // fuzz target: 1.24e-38 where the exact value is -1e-45, one ulp of scale beyond 1 × this).
 const ATOL: f64 = 4.0 * f32::MIN_POSITIVE as f64;
+/// `2⁻¹⁴⁹`, the smallest subnormal f32.
+const TINY: f64 = 1.401_298_464_324_817e-45;
 
 /// `x̂ = x/‖x‖` per row (0 for a zero row) and `1/‖x‖` (0 for a zero row).
 pub fn normalise<T: Copy + Into<f64>>(x: &[T], dim: usize) -> (Vec<Vec<f64>>, Vec<f64>) {
@@ -62,6 +64,9 @@ pub struct Grads {
     pub gy: Vec<f64>,
     pub scale_x: Vec<f64>,
     pub scale_y: Vec<f64>,
+    /// `1/‖xᵢ‖` and `1/‖yⱼ‖`, for the bound's underflow term.
+    pub inv_x: Vec<f64>,
+    pub inv_y: Vec<f64>,
 }
 
 pub fn chain(x: &[f32], y: &[f32], dim: usize, s: &Softmax, same: bool) -> Grads {
@@ -101,6 +106,8 @@ pub fn chain(x: &[f32], y: &[f32], dim: usize, s: &Softmax, same: bool) -> Grads
         gy,
         scale_x,
         scale_y,
+        inv_x: ix,
+        inv_y: iy,
     }
 }
 
@@ -303,9 +310,15 @@ pub fn loss_tol(s: f64, d: usize, want: f64) -> f64 {
 }
 
 /// The documented bound of a gradient component of row `i`: `(S·(d + 8) + n + 64)·u`
-/// times the row's scale `Σⱼ |∂L/∂cosᵢⱼ|·2/‖xᵢ‖`.
-pub fn grad_tol(s: f64, d: usize, n: usize, row_scale: f64) -> f64 {
-    ATOL + (s * (d as f64 + 8.0) + n as f64 + 64.0) * U * row_scale
+/// times the row's scale `Σⱼ |∂L/∂cosᵢⱼ|·2/‖xᵢ‖`, plus the underflow term
+/// `n·(S·n + 1)·2⁻¹⁴⁷/‖xᵢ‖`: entries of `∂L/∂cos` that fall among f32's subnormals (a
+/// row saturated beyond `e⁻⁸⁷`) keep an absolute error of a few `2⁻¹⁴⁹` each, times the
+/// factor (at most `S·n`) from a probability to the entry; and a few smallest normals
+/// for a component that underflows itself.
+pub fn grad_tol(s: f64, d: usize, n: usize, row_scale: f64, inv_norm: f64) -> f64 {
+    let nf = n as f64;
+    let underflow = nf * (s * nf + 1.0) * TINY * 4.0 * inv_norm;
+    ATOL + underflow + (s * (d as f64 + 8.0) + nf + 64.0) * U * row_scale
 }
 
 pub fn check_loss(what: &str, got: f32, want: f64, tol: f64) {

@@ -17,6 +17,7 @@
 
 pub mod golden;
 mod inbatch;
+mod softmax;
 
 use contrastive::{
     Backend, ContrastiveLoss, Distance, Error, Reduction, cosine_similarity, dot, euclidean, seed,
@@ -208,6 +209,10 @@ pub static CHECKS: &[(&str, Check)] = &[
     (
         "in_batch_forward_and_gradient",
         inbatch::in_batch_forward_and_gradient,
+    ),
+    (
+        "infonce_forward_and_gradients",
+        softmax::infonce_forward_and_gradients,
     ),
 ];
 
