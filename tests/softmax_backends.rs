@@ -531,7 +531,7 @@ fn bad_input_is_an_error() {
         loss.forward(&[], 2, &[], &mut s),
         Err(Error::Empty { argument: "x" })
     );
-    let need = loss.scratch_len(2, 2);
+    let need = loss.min_scratch_len(2, 2);
     assert_eq!(
         loss.forward(&x, 2, &[0, 0], &mut s[..need - 1]),
         Err(Error::ScratchTooShort {
@@ -566,12 +566,85 @@ fn bad_input_is_an_error() {
     );
     let nt = NtXentLoss::pml();
     assert_eq!(
-        nt.forward(&x, 2, &[0, 1], &mut s[..nt.scratch_len(2, 2) - 1]),
+        nt.forward(&x, 2, &[0, 1], &mut s[..nt.min_scratch_len(2, 2) - 1]),
         Err(Error::ScratchTooShort {
-            needed: nt.scratch_len(2, 2),
-            found: nt.scratch_len(2, 2) - 1
+            needed: nt.min_scratch_len(2, 2),
+            found: nt.min_scratch_len(2, 2) - 1
         })
     );
+    let need = clip.min_scratch_len(2, 2);
+    assert_eq!(
+        clip.forward(&x, &x, 2, &mut s[..need - 1]),
+        Err(Error::ScratchTooShort {
+            needed: need,
+            found: need - 1
+        })
+    );
+}
+
+/// Scratch from `min_scratch_len` (one key row at a time, plain dot products) up to
+/// `scratch_len` (32 at a time, the tile kernels), on every backend: every width meets
+/// the oracle's bounds, for batches that are and are not multiples of the width.
+#[test]
+fn every_scratch_length_from_the_least_matches_the_oracle() {
+    let mut rng = Rng(0x5eed_5ca7);
+    for (n, d) in [(1, 3), (5, 7), (16, 16), (33, 5), (40, 9)] {
+        let x = misaligned(&mut rng, n * d);
+        let y = misaligned(&mut rng, n * d);
+        let (x, y) = (&x[..], &y[..]);
+        let cls = classes(&mut rng, n, 3);
+        let clip = oracle::infonce(x, y, d, 20.0, true);
+        let clip_g = oracle::chain(x, y, d, &clip, false);
+        let sup = oracle::supcon(x, d, &cls, 0.1, 0.1, "exclude");
+        let sup_g = oracle::chain(x, x, d, &sup, true);
+        let nt = oracle::ntxent(x, d, &cls, 0.1);
+        let nt_g = oracle::chain(x, x, d, &nt, true);
+        for backend in Backend::available() {
+            let losses = (
+                InfoNceLoss::clip(20.0).with_backend(backend),
+                SupConLoss::new(0.1).with_backend(backend),
+                NtXentLoss::new(0.1).with_backend(backend),
+            );
+            let (lo, hi) = (losses.0.min_scratch_len(n, d), losses.0.scratch_len(n, d));
+            for width in [1, 2, 7, 31, 32] {
+                let what = format!("n {n} d {d} width {width} on {}", backend.name());
+                let len = (lo - d + width * d).min(hi);
+                let mut s = vec![0.0; len];
+                let (mut gx, mut gy) = (vec![0.0; n * d], vec![0.0; n * d]);
+                let l = losses
+                    .0
+                    .forward_with_grad(x, y, d, &mut gx, &mut gy, &mut s)
+                    .unwrap();
+                check_loss(&what, l, clip.loss, loss_tol(20.0, d, clip.loss));
+                check_grad(&what, &gx, &clip_g.gx, d, |i| {
+                    grad_tol(20.0, d, n, clip_g.scale_x[i], clip_g.inv_x[i])
+                });
+                check_grad(&what, &gy, &clip_g.gy, d, |i| {
+                    grad_tol(20.0, d, n, clip_g.scale_y[i], clip_g.inv_y[i])
+                });
+                let len = losses.1.min_scratch_len(n, d) - d + width * d;
+                let mut s = vec![0.0; len];
+                let l = losses
+                    .1
+                    .forward_with_grad(x, d, &cls, &mut gx, &mut s)
+                    .unwrap();
+                check_loss(&what, l, sup.loss, loss_tol(10.0, d, sup.loss));
+                check_grad(&what, &gx, &sup_g.gx, d, |i| {
+                    grad_tol(10.0, d, n, sup_g.scale_x[i], sup_g.inv_x[i])
+                });
+                let len = losses.2.min_scratch_len(n, d) - d + width * d;
+                let mut s = vec![0.0; len];
+                let l = losses
+                    .2
+                    .forward_with_grad(x, d, &cls, &mut gx, &mut s)
+                    .unwrap();
+                check_loss(&what, l, nt.loss, loss_tol(10.0, d, nt.loss));
+                check_grad(&what, &gx, &nt_g.gx, d, |i| {
+                    grad_tol(10.0, d, n, nt_g.scale_x[i], nt_g.inv_x[i])
+                });
+            }
+        }
+    }
 }
 
 #[test]

@@ -60,6 +60,9 @@ fn run(u: &mut Unstructured) -> contrastive_fuzz::Result<()> {
     let tau = [0.05f32, 0.07, 0.1, 0.5, 1.0][usize::from(u.int_in_range(0..=4u8)?)];
     let scale = [1.0f32, 14.285714, 20.0, 50.0, 100.0][usize::from(u.int_in_range(0..=4u8)?)];
     let symmetric: bool = u.arbitrary()?;
+    // Rows of keys per pass: 32 is `scratch_len` (the tile kernels), fewer the plain dot
+    // products a short scratch gets.
+    let width = if u.ratio(1, 2)? { 32 } else { usize::from(u.int_in_range(1..=32u8)?) };
     let poison = u.ratio(1, 10)?;
     let (ox, oy) = (offset(u)?, offset(u)?);
     let (mut bx, by) = (placed(&x, ox), placed(&y, oy));
@@ -87,7 +90,7 @@ fn run(u: &mut Unstructured) -> contrastive_fuzz::Result<()> {
         let what = format!("{} on {}\n{}", "infonce", backend.name(), case());
         let mut loss = InfoNceLoss::new(scale).with_backend(backend);
         loss.symmetric = symmetric;
-        let mut s = vec![0.0; loss.scratch_len(n, d)];
+        let mut s = vec![0.0; loss.min_scratch_len(n, d) - d + width * d];
         let (mut gx, mut gy) = (vec![0.0; n * d], vec![0.0; n * d]);
         let l = loss
             .forward_with_grad(x, y, d, &mut gx, &mut gy, &mut s)
@@ -108,7 +111,7 @@ fn run(u: &mut Unstructured) -> contrastive_fuzz::Result<()> {
         let loss = SupConLoss::new(tau)
             .with_no_positive(NoPositive::Exclude)
             .with_backend(backend);
-        let mut s = vec![0.0; loss.scratch_len(n, d)];
+        let mut s = vec![0.0; loss.min_scratch_len(n, d) - d + width * d];
         let l = loss
             .forward_with_grad(x, d, &classes, &mut gx, &mut s)
             .unwrap();
@@ -123,7 +126,7 @@ fn run(u: &mut Unstructured) -> contrastive_fuzz::Result<()> {
 
         let what = format!("ntxent on {}\n{}", backend.name(), case());
         let loss = NtXentLoss::new(tau).with_backend(backend);
-        let mut s = vec![0.0; loss.scratch_len(n, d)];
+        let mut s = vec![0.0; loss.min_scratch_len(n, d) - d + width * d];
         let l = loss
             .forward_with_grad(x, d, &classes, &mut gx, &mut s)
             .unwrap();

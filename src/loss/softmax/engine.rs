@@ -34,11 +34,22 @@ pub(crate) struct Pair<'a> {
     pub y: &'a [f32],
     pub inv_y: &'a [f32],
     pub dim: usize,
+    /// Rows of `Ŷ` the panel holds at once, `1..=TILE_COLS` (see [`panel_width`]).
+    pub width: usize,
 }
 
-/// The panel length a walk over rows of `dim` needs.
+/// The panel length of a full-width walk over rows of `dim`: the fastest.
 pub(crate) const fn panel_len(dim: usize) -> usize {
     dim.saturating_mul(TILE_COLS)
+}
+
+/// How many rows of `Ŷ` a panel of `len` floats holds (at most `TILE_COLS`; the losses
+/// require at least one). Below `TILE_COLS` the walk packs that many rows at a time, whole
+/// (row-major), and computes each similarity as a plain dot product: slower, but it lets a
+/// microcontroller run a batch in a few hundred bytes of scratch.
+pub(crate) const fn panel_width(len: usize, dim: usize) -> usize {
+    let w = len / dim;
+    if w > TILE_COLS { TILE_COLS } else { w }
 }
 
 /// `1/‖row‖` of each row, in f64 and rounded once; 0 for a zero row, NaN for a row with a
@@ -62,16 +73,19 @@ impl Pair<'_> {
         self.y.len() / self.dim
     }
 
-    /// Packs `Ŷ` rows `j0..j0 + cols` column-interleaved; absent columns are zeros.
+    /// Packs `Ŷ` rows `j0..j0 + cols`: column-interleaved at full width (absent columns
+    /// are zeros), whole rows one after another below it.
     fn pack(&self, j0: usize, cols: usize, panel: &mut [f32]) {
         let d = self.dim;
-        let panel = &mut panel[..d * TILE_COLS];
+        let narrow = self.width < TILE_COLS;
+        let panel = &mut panel[..d * self.width];
         panel.fill(0.0);
         for j in 0..cols {
             let row = &self.y[(j0 + j) * d..(j0 + j + 1) * d];
             let inv = self.inv_y[j0 + j];
             for (k, &v) in row.iter().enumerate() {
-                panel[k * TILE_COLS + j] = v * inv;
+                let at = if narrow { j * d + k } else { k * TILE_COLS + j };
+                panel[at] = v * inv;
             }
         }
     }
@@ -83,7 +97,17 @@ impl Pair<'_> {
             let i = at.i0 + r.min(at.rows - 1);
             &self.x[i * d..(i + 1) * d]
         });
-        (self.kernels.dot_tile)(&rows, panel, tile);
+        if self.width < TILE_COLS {
+            // Whole rows of Ŷ: one dot product per entry, in order.
+            for (row, out) in rows.iter().zip(tile.iter_mut()).take(at.rows) {
+                for (j, o) in out.iter_mut().enumerate().take(at.cols) {
+                    let y = &panel[j * d..(j + 1) * d];
+                    *o = row.iter().zip(y).map(|(a, b)| a * b).sum();
+                }
+            }
+        } else {
+            (self.kernels.dot_tile)(&rows, panel, tile);
+        }
         for (r, row) in tile.iter_mut().enumerate().take(at.rows) {
             let inv = self.inv_x[at.i0 + r];
             for v in row.iter_mut() {
@@ -101,8 +125,8 @@ impl Pair<'_> {
     ) {
         let (n, m) = (self.n(), self.m());
         let mut tile = [[0.0f32; TILE_COLS]; TILE_ROWS];
-        for j0 in (0..m).step_by(TILE_COLS) {
-            let cols = TILE_COLS.min(m - j0);
+        for j0 in (0..m).step_by(self.width) {
+            let cols = self.width.min(m - j0);
             let mut packed = false;
             for i0 in (0..n).step_by(TILE_ROWS) {
                 let at = At {

@@ -86,11 +86,18 @@ impl InfoNceLoss {
         self
     }
 
-    /// The scratch length (in f32) that [`forward`](Self::forward) and
-    /// [`forward_with_grad`](Self::forward_with_grad) need for `n` pairs of rows of `dim`:
-    /// `14·n + 32·dim`.
+    /// The scratch length (in f32) for the fastest calls on `n` pairs of rows of `dim`:
+    /// `14·n + 32·dim`, of which `32·dim` holds 32 normalised rows at a time.
     pub const fn scratch_len(&self, n: usize, dim: usize) -> usize {
         n.saturating_mul(14).saturating_add(engine::panel_len(dim))
+    }
+
+    /// The least scratch the calls accept: `14·n + dim`, room for one normalised row
+    /// at a time. Any length from here up to [`scratch_len`](Self::scratch_len) works, with
+    /// as many rows at a time as fit (below 32 the similarities are plain dot products:
+    /// slower, for microcontrollers); the results meet the same bounds.
+    pub const fn min_scratch_len(&self, n: usize, dim: usize) -> usize {
+        n.saturating_mul(14).saturating_add(dim)
     }
 
     fn check(&self, x: &[f32], y: &[f32], dim: usize, scratch: &[f32]) -> Result<usize, Error> {
@@ -101,7 +108,7 @@ impl InfoNceLoss {
                 value: self.scale,
             });
         }
-        check_scratch(self.scratch_len(n, dim), scratch)?;
+        check_scratch(self.min_scratch_len(n, dim), scratch)?;
         Ok(n)
     }
 
@@ -146,7 +153,7 @@ impl InfoNceLoss {
 }
 
 /// Forward, and with `grads` the gradient, in `scratch` (14·n + panel):
-/// `[inv_x n | inv_y n | panel | lse hi/lo 4n | diagonal coefficients n | work 7n]`, where the work area holds the
+/// `[inv_x n | inv_y n | lse hi/lo 4n | diagonal coefficients n | work 7n | panel]`, where the work area holds the
 /// running states (and the diagonal) in the forward pass and the chain-rule sums after.
 #[allow(clippy::too_many_arguments)]
 fn run(
@@ -164,13 +171,13 @@ fn run(
     engine::inverse_norms(x, dim, inv_x);
     let inv_y = take(&mut s, n);
     engine::inverse_norms(y, dim, inv_y);
-    let panel = take(&mut s, engine::panel_len(dim));
     let row_hi = take(&mut s, n);
     let row_lo = take(&mut s, n);
     let col_hi = take(&mut s, n);
     let col_lo = take(&mut s, n);
     let diag_coef = take(&mut s, n);
-    let work = s;
+    let work = take(&mut s, 7 * n);
+    let panel = s;
     let pair = Pair {
         kernels: k,
         x,
@@ -178,6 +185,7 @@ fn run(
         y,
         inv_y,
         dim,
+        width: engine::panel_width(panel.len(), dim),
     };
     let scale = loss.scale;
     let value = {

@@ -63,9 +63,18 @@ impl NtXentLoss {
         self
     }
 
-    /// The scratch length (in f32) for `n` rows of `dim`: `8·n + 32·dim`.
+    /// The scratch length (in f32) for the fastest calls on `n` rows of `dim`:
+    /// `8·n + 32·dim`, of which `32·dim` holds 32 normalised rows at a time.
     pub const fn scratch_len(&self, n: usize, dim: usize) -> usize {
         n.saturating_mul(8).saturating_add(engine::panel_len(dim))
+    }
+
+    /// The least scratch the calls accept: `8·n + dim`, room for one normalised row
+    /// at a time. Any length from here up to [`scratch_len`](Self::scratch_len) works, with
+    /// as many rows at a time as fit (below 32 the similarities are plain dot products:
+    /// slower, for microcontrollers); the results meet the same bounds.
+    pub const fn min_scratch_len(&self, n: usize, dim: usize) -> usize {
+        n.saturating_mul(8).saturating_add(dim)
     }
 
     fn check(
@@ -78,7 +87,7 @@ impl NtXentLoss {
         let n = check_rows(x, dim)?;
         check_classes(n, classes)?;
         check_temperature("temperature", self.temperature)?;
-        check_scratch(self.scratch_len(n, dim), scratch)?;
+        check_scratch(self.min_scratch_len(n, dim), scratch)?;
         Ok(n)
     }
 
@@ -127,7 +136,7 @@ fn has_positive(classes: &[u32], at: At) -> bool {
 }
 
 /// Forward and optional gradient in `scratch`:
-/// `[inv n | panel | lse hi/lo 2n | a 2n | work 3n]`: pass 1 streams each anchor's
+/// `[inv n | lse hi/lo 2n | a 2n | work 3n | panel]`: pass 1 streams each anchor's
 /// log-sum-exp over its negatives, pass 2 visits the positive pairs (only tiles that have
 /// one), pass 3 the gradient.
 #[allow(clippy::too_many_arguments)]
@@ -144,12 +153,12 @@ fn run(
     let mut s: &mut [f32] = scratch;
     let inv = take(&mut s, n);
     engine::inverse_norms(x, dim, inv);
-    let panel = take(&mut s, engine::panel_len(dim));
     let hi = take(&mut s, n);
     let lo = take(&mut s, n);
     let mut a = Acc64(take(&mut s, Acc64::slots(n)));
     a.fill(0.0);
-    let work = s;
+    let work = take(&mut s, 3 * n);
+    let panel = s;
     let pair = Pair {
         kernels: k,
         x,
@@ -157,6 +166,7 @@ fn run(
         y: x,
         inv_y: inv,
         dim,
+        width: engine::panel_width(panel.len(), dim),
     };
     let inv_t = 1.0 / loss.temperature;
     let has_negative = {

@@ -112,9 +112,18 @@ impl SupConLoss {
         self
     }
 
-    /// The scratch length (in f32) for `n` rows of `dim`: `10·n + 32·dim`.
+    /// The scratch length (in f32) for the fastest calls on `n` rows of `dim`:
+    /// `10·n + 32·dim`, of which `32·dim` holds 32 normalised rows at a time.
     pub const fn scratch_len(&self, n: usize, dim: usize) -> usize {
         n.saturating_mul(10).saturating_add(engine::panel_len(dim))
+    }
+
+    /// The least scratch the calls accept: `10·n + dim`, room for one normalised row
+    /// at a time. Any length from here up to [`scratch_len`](Self::scratch_len) works, with
+    /// as many rows at a time as fit (below 32 the similarities are plain dot products:
+    /// slower, for microcontrollers); the results meet the same bounds.
+    pub const fn min_scratch_len(&self, n: usize, dim: usize) -> usize {
+        n.saturating_mul(10).saturating_add(dim)
     }
 
     fn check(
@@ -128,7 +137,7 @@ impl SupConLoss {
         check_classes(n, classes)?;
         check_temperature("temperature", self.temperature)?;
         check_temperature("base_temperature", self.base_temperature)?;
-        check_scratch(self.scratch_len(n, dim), scratch)?;
+        check_scratch(self.min_scratch_len(n, dim), scratch)?;
         Ok(n)
     }
 
@@ -171,7 +180,7 @@ impl SupConLoss {
 }
 
 /// Forward and optional gradient in `scratch`:
-/// `[inv n | panel | lse hi/lo 2n | weight n | positives n | work 5n]`.
+/// `[inv n | lse hi/lo 2n | weight n | positives n | work 5n | panel]`.
 #[allow(clippy::too_many_arguments)]
 fn run(
     loss: &SupConLoss,
@@ -186,12 +195,12 @@ fn run(
     let mut s: &mut [f32] = scratch;
     let inv = take(&mut s, n);
     engine::inverse_norms(x, dim, inv);
-    let panel = take(&mut s, engine::panel_len(dim));
     let hi = take(&mut s, n);
     let lo = take(&mut s, n);
     let weight = take(&mut s, n);
     let npos = take(&mut s, n);
-    let work = s;
+    let work = take(&mut s, 5 * n);
+    let panel = s;
     let pair = Pair {
         kernels: k,
         x,
@@ -199,6 +208,7 @@ fn run(
         y: x,
         inv_y: inv,
         dim,
+        width: engine::panel_width(panel.len(), dim),
     };
     let inv_t = 1.0 / loss.temperature;
     let factor = f64::from(loss.temperature) / f64::from(loss.base_temperature);
