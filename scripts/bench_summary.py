@@ -5,7 +5,9 @@
     python3 scripts/bench_summary.py --quick          # a quick smoke run (about 2-3 min)
     python3 scripts/bench_summary.py --no-run         # re-read target/criterion only
 
-It runs `cargo bench --bench {distance,loss_batch,loss_batch_grad}` N times, reads each
+It runs `cargo bench --bench {distance,loss_batch,loss_batch_grad}` N times (and the
+in-batch benches `inbatch`, `softmax` and `triplet` once: each measures its ratios within
+its own run; `--no-inbatch` skips them), reads each
 benchmark's FASTEST SAMPLE (a sample's time over its iterations) from criterion's
 `target/criterion/<group>/<name>/<d>/new/sample.json` after every run, and takes the median
 of those across runs (criterion's own median is kept beside it in bench.json). Fastest, for
@@ -15,7 +17,8 @@ medians the scalar backend came out ahead of AVX-512 on a memory-bound pass. The
 the ratio tables (ours/roofline, ours/simsimd, ours/numkong, fused/forward, ours/scalar, per
 d), marks each performance target met or missed, and writes `docs/bench.md` (the tables),
 `docs/bench.json` (every time) and `docs/bench.png` (throughput against d for each backend
-and peer).
+and peer, and a row of the in-batch ratios). Sections of `docs/bench.md` below the marker
+line HAND_WRITTEN names are kept when it is rewritten.
 
 Each run also runs `cargo bench --bench interleaved`, which times our kernel and the one it
 is compared with back to back, 21 rounds, and gives two ratios: that of each kernel's best
@@ -55,6 +58,11 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 BENCHES = ("distance", "loss_batch", "loss_batch_grad")
+# The in-batch benches: custom harnesses that print their own ratio tables (measured in one
+# run, interleaved), and the triplet bench (criterion, group `triplet_inbatch`).
+INBATCH_BENCHES = ("inbatch", "softmax", "triplet")
+# Kept when bench.md is rewritten: everything below this line is written by hand.
+HAND_WRITTEN = "<!-- Sections below this line are written by hand; bench_summary.py keeps them. -->"
 # Backend::best() on x86-64 with std: AVX-512F, then AVX2+FMA, then the portable backend.
 BEST_ORDER = ("avx512", "avx2", "portable")
 BACKENDS = ("scalar", "portable", "avx2", "avx512")
@@ -147,6 +155,132 @@ def run_interleaved(rounds: int, log) -> dict:
             except ValueError:
                 pass  # the header
     return found
+
+
+def run_inbatch(benches, log) -> None:
+    """Runs each in-batch bench once and keeps its output in target/bench-summary/<bench>.txt,
+    where `--no-run` reads it back."""
+    keep = target_dir() / "bench-summary"
+    keep.mkdir(parents=True, exist_ok=True)
+    for bench in benches:
+        cmd = ["cargo", "bench", "-p", "contrastive-benches", "--bench", bench]
+        started = time.time()
+        print(f"  {' '.join(cmd)}", end="", flush=True, file=sys.stderr)
+        proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
+        log.write(proc.stdout + proc.stderr)
+        if proc.returncode != 0:
+            sys.exit(f"\nbench_summary: `{' '.join(cmd)}` failed ({proc.returncode}); see {log.name}")
+        (keep / f"{bench}.txt").write_text(proc.stdout)
+        print(f"  ({time.time() - started:.0f} s)", file=sys.stderr)
+
+
+def read_inbatch() -> dict:
+    """{bench: its kept output} for the in-batch benches that have run."""
+    keep = target_dir() / "bench-summary"
+    return {b: (keep / f"{b}.txt").read_text() for b in INBATCH_BENCHES
+            if (keep / f"{b}.txt").exists()}
+
+
+def inbatch_rows(text: str) -> dict:
+    """{case: (ratio, best rounds, median of rounds)} from the inbatch bench's table."""
+    rows = {}
+    for line in text.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 5 and cells[0].startswith("d="):
+            try:
+                rows[cells[0]] = tuple(float(c) for c in cells[1:4])
+            except ValueError:
+                pass  # the GFMA/s line
+    return rows
+
+
+def softmax_rows(text: str) -> dict:
+    """{(backend, d): {column: value}} from the softmax bench's table."""
+    rows, header = {}, None
+    for line in text.splitlines():
+        cells = line.split()
+        if cells[:2] == ["backend", "d"]:
+            header = ["backend", "d", "gemm ms", "fwd ms", "fwd+g ms", "supcon ms",
+                      "fwd/gemm", "grad/fwd", "GFMA/s fwd"]
+            continue
+        if header and len(cells) == len(header):
+            try:
+                rows[(cells[0], int(cells[1]))] = dict(zip(header[2:], map(float, cells[2:])))
+            except ValueError:
+                pass
+    return rows
+
+
+def triplet_times() -> dict:
+    """{name: fastest-sample ns} of criterion's `triplet_inbatch` group."""
+    out = {}
+    for meta_path in (target_dir() / "criterion").glob("triplet_inbatch/*/new/benchmark.json"):
+        meta = json.loads(meta_path.read_text())
+        sample = json.loads(meta_path.with_name("sample.json").read_text())
+        out[meta["function_id"]] = min(t / i for t, i in zip(sample["times"], sample["iters"]))
+    return out
+
+
+def inbatch_targets(outputs: dict) -> list[tuple]:
+    """(what, value, required, met) for the in-batch losses' targets."""
+    out = []
+
+    def check(what, value, op, bound):
+        met = None if value is None else (value >= bound if op == ">=" else value <= bound)
+        out.append((what, value, f"{op} {bound}", met))
+
+    rows = inbatch_rows(outputs.get("inbatch", ""))
+    for d in (64, 128, 768):
+        get = lambda case: (rows.get(f"d={d} {case}") or (None,))[0]
+        for backend in ("avx2", "avx512"):
+            check(f"cross-batch forward d={d}: ours/gemm FMA rate ({backend})",
+                  get(f"cross/gemm ({backend})"), ">=", 0.75)
+        check(f"cross-batch forward d={d}: ours/numkong", get("cross/numkong"), ">=", 2.0)
+        check(f"in-batch d={d}: symmetric/cross (time)", get("symmetric/cross (time)"), "<=", 0.6)
+        check(f"in-batch d={d}: forward+gradient/forward (time, cross)",
+              get("fused/forward cross (time)"), "<=", 2.2)
+    check("in-batch d=128: explicit pairs/ours", (rows.get(
+        "d=128 explicit/ours (in-batch with gradient)") or (None,))[0], ">=", 10.0)
+    for (backend, d), v in sorted(softmax_rows(outputs.get("softmax", "")).items()):
+        if backend not in ("avx2", "avx512"):
+            continue  # the targets are for the x86 backends; the table shows the rest
+        check(f"CLIP d={d}: forward/gemm FMA rate ({backend})", v["fwd/gemm"], ">=", 0.6)
+        check(f"CLIP d={d}: forward+gradient/forward (time, {backend})", v["grad/fwd"], "<=", 2.5)
+    t = triplet_times()
+    base = t.get("contrastive_with_grad")
+    for name in sorted(t):
+        if base and name != "contrastive_with_grad" and name.endswith("with_grad"):
+            check(f"triplet {name}/in-batch contrastive with gradient (time)",
+                  t[name] / base, "<=", 1.5)
+    return out
+
+
+def inbatch_markdown(outputs: dict) -> list[str]:
+    if not outputs:
+        return []
+    md = ["## In-batch losses (N = 1024, one thread)", "",
+          "Ratios measured in one run of each bench (each prints its CPU); `cargo bench -p",
+          "contrastive-benches --bench inbatch` (contrastive loss, against the `gemm` crate's",
+          "sgemm and numkong), `--bench softmax` (CLIP's InfoNCE, against sgemm), `--bench",
+          "triplet` (criterion).", ""]
+    if "inbatch" in outputs:
+        md += ["### Contrastive loss, every pair", "", "```text", outputs["inbatch"].strip(), "```", ""]
+    if "softmax" in outputs:
+        md += ["### Softmax losses", "", "```text", outputs["softmax"].strip(), "```", ""]
+    t = triplet_times()
+    if t:
+        base = t.get("contrastive_with_grad")
+        md += ["### Triplet losses (criterion, fastest sample)", "",
+               *table(["name", "ms", "time / in-batch contrastive with gradient"],
+                      [[n, fmt(v / 1e6, 3), fmt(v / base) if base else "n/a"]
+                       for n, v in sorted(t.items())]), ""]
+    rows = inbatch_targets(outputs)
+    met = sum(1 for r in rows if r[3])
+    mark = {True: "met", False: "**MISSED**", None: "n/a"}
+    md += [f"### In-batch targets: {met} of {len(rows)} met", "",
+           *table(["target", "measured", "required", ""],
+                  [[w, fmt(v), req, mark[m]] for w, v, req, m in rows]), ""]
+    return md
 
 
 def median_of_interleaved(runs: list[dict]) -> dict:
@@ -374,7 +508,11 @@ def plot(r: Results, path: Path, subtitle: str) -> None:
         ("loss_batch_grad_in_cache", "batch loss + gradient, in cache", BATCH_DIMS, "GB/s"),
         ("loss_batch_grad_out_of_cache", "batch loss + gradient, out of cache", BATCH_DIMS, "GB/s"),
     ]
-    fig, axes = plt.subplots(2, 3, figsize=(16, 9), constrained_layout=True)
+    outputs = read_inbatch()
+    rows = 3 if outputs else 2
+    fig, axes = plt.subplots(rows, 3, figsize=(16, 4.5 * rows), constrained_layout=True)
+    if outputs:
+        plot_inbatch(axes[2], outputs)
     for ax, (group, title, dims, unit) in zip(axes.flat, panels):
         for name in r.names(group):
             if unit == "calls" and name.startswith("roofline"):
@@ -406,6 +544,55 @@ def plot(r: Results, path: Path, subtitle: str) -> None:
     plt.close(fig)
 
 
+def plot_inbatch(axes, outputs: dict) -> None:
+    """The bottom row: the in-batch ratios against d, with their targets."""
+    ax = axes[0]
+    rows = inbatch_rows(outputs.get("inbatch", ""))
+    dims = (64, 128, 768)
+    for case, color in (("cross/gemm (avx2)", "tab:purple"), ("cross/gemm (avx512)", "tab:red"),
+                        ("cross/numkong", "tab:olive"), ("symmetric/cross (time)", "tab:blue"),
+                        ("fused/forward cross (time)", "tab:orange")):
+        pts = [(d, rows[f"d={d} {case}"][0]) for d in dims if f"d={d} {case}" in rows]
+        if pts:
+            ax.plot(*zip(*pts), label=case, color=color, marker="o")
+    for y, text in ((0.75, "gemm target"), (2.0, "numkong target"), (0.6, "symmetric target"),
+                    (2.2, "fused target")):
+        ax.axhline(y, color="gray", linewidth=0.8, linestyle=":")
+        ax.annotate(text, (dims[0], y), fontsize=7, color="gray", va="bottom")
+    ax.set_title("in-batch contrastive, N = 1024: ratios")
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(dims, [str(d) for d in dims])
+    ax.set_xlabel("d")
+    ax.set_ylabel("ratio (speed over peer, or time over time)")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    ax = axes[1]
+    sm = softmax_rows(outputs.get("softmax", ""))
+    for backend, color in (("avx2", "tab:purple"), ("avx512", "tab:red"), ("portable", "tab:blue")):
+        for col, ls in (("fwd/gemm", "-"), ("grad/fwd", "--")):
+            pts = [(d, v[col]) for (b, d), v in sorted(sm.items()) if b == backend]
+            if pts:
+                ax.plot(*zip(*pts), label=f"{col} {backend}", color=color, linestyle=ls, marker="o")
+    for y in (0.6, 2.5):
+        ax.axhline(y, color="gray", linewidth=0.8, linestyle=":")
+    ax.set_title("CLIP (InfoNCE), N = 1024: forward/gemm rate, forward+gradient/forward time")
+    ax.set_xscale("log", base=2)
+    ax.set_xticks([128, 768], ["128", "768"])
+    ax.set_xlabel("d")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    ax = axes[2]
+    t = triplet_times()
+    if t:
+        names = sorted(t)
+        ax.barh(names, [t[n] / 1e6 for n in names], color="tab:green")
+        ax.set_xlabel("ms per call (fastest sample)")
+        ax.set_title("triplet losses, N = 1024, d = 128")
+        ax.tick_params(axis="y", labelsize=7)
+    else:
+        ax.set_visible(False)
+
+
 # --------------------------------------------------------------------------- main
 
 
@@ -435,7 +622,8 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=1, help="bench runs; the median across runs is reported (the published table uses 3)")
     ap.add_argument("--quick", action="store_true", help="short criterion times: a smoke run, not a measurement")
     ap.add_argument("--no-run", action="store_true", help="do not run the benches; summarize what target/criterion holds")
-    ap.add_argument("--bench", action="append", choices=BENCHES, help="run only this bench (repeatable)")
+    ap.add_argument("--bench", action="append", choices=BENCHES + INBATCH_BENCHES, help="run only this bench (repeatable)")
+    ap.add_argument("--no-inbatch", action="store_true", help="skip the in-batch benches (inbatch, softmax, triplet)")
     ap.add_argument("--filter", help="criterion filter (a regex on group/name/d)")
     ap.add_argument("--out", type=Path, default=REPO / "docs", help="where bench.md, bench.json and bench.png go")
     ap.add_argument("--no-plot", action="store_true")
@@ -443,7 +631,9 @@ def main() -> None:
     args = ap.parse_args()
 
     can_plot = not args.no_plot and ensure_matplotlib()
-    benches = args.bench or list(BENCHES)
+    chosen = args.bench or list(BENCHES + INBATCH_BENCHES)
+    benches = [b for b in chosen if b in BENCHES]
+    inbatch = [] if args.no_inbatch else [b for b in chosen if b in INBATCH_BENCHES]
     criterion_args = (QUICK_ARGS if args.quick else []) + ([args.filter] if args.filter else [])
 
     runs, paired = [], []
@@ -452,7 +642,7 @@ def main() -> None:
     else:
         print(f"bench_summary: building the benches ({target_dir()})", file=sys.stderr)
         interleaved = not args.bench and not args.filter
-        built = [*benches, *(["interleaved"] if interleaved else [])]
+        built = [*benches, *inbatch, *(["interleaved"] if interleaved else [])]
         subprocess.run(["cargo", "bench", "-p", "contrastive-benches", "--quiet", "--no-run", *sum((["--bench", b] for b in built), [])],
                        cwd=REPO, check=True)
         log_path = target_dir() / "bench-summary.log"
@@ -464,7 +654,9 @@ def main() -> None:
                 runs.append(collect(started))
                 if interleaved:
                     paired.append(run_interleaved(5 if args.quick else INTERLEAVED_ROUNDS, log))
-    if not any(runs):
+            # Once: each prints ratios measured within its own run.
+            run_inbatch(inbatch, log)
+    if not any(runs) and not read_inbatch():
         sys.exit("bench_summary: no criterion results found")
 
     r = Results(median_of_runs(runs), median_of_interleaved(paired))
@@ -527,9 +719,13 @@ def main() -> None:
         "",
         *throughput_table(r, pair=False),
         "",
+        *inbatch_markdown(read_inbatch()),
     ]
     if can_plot:
         md += ["![throughput against d](bench.png)", ""]
+    old = args.out / "bench.md"
+    kept = old.read_text().split(HAND_WRITTEN, 1) if old.exists() else []
+    md += [HAND_WRITTEN, kept[1].strip("\n") if len(kept) == 2 else "", ""]
 
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "bench.md").write_text("\n".join(md))
