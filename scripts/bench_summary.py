@@ -136,9 +136,9 @@ def run_benches(benches, criterion_args, log, verbose) -> None:
         print(f"  ({time.time() - started:.0f} s)", file=sys.stderr)
 
 
-def run_interleaved(rounds: int, log) -> dict:
-    """{(case, ratio): (best rounds, median of rounds)} from one run of the interleaved bench."""
-    cmd = ["cargo", "bench", "-p", "contrastive-benches", "--bench", "interleaved", "--", str(rounds)]
+def run_captured(bench: str, args: list[str], log) -> str:
+    """Runs one bench binary to the end and returns its standard output."""
+    cmd = ["cargo", "bench", "-p", "contrastive-benches", "--bench", bench, *(["--", *args] if args else [])]
     started = time.time()
     print(f"  {' '.join(cmd)}", end="", flush=True, file=sys.stderr)
     proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
@@ -146,8 +146,13 @@ def run_interleaved(rounds: int, log) -> dict:
     if proc.returncode != 0:
         sys.exit(f"\nbench_summary: `{' '.join(cmd)}` failed ({proc.returncode}); see {log.name}")
     print(f"  ({time.time() - started:.0f} s)", file=sys.stderr)
+    return proc.stdout
+
+
+def run_interleaved(rounds: int, log) -> dict:
+    """{(case, ratio): (best rounds, median of rounds)} from one run of the interleaved bench."""
     found = {}
-    for line in proc.stdout.splitlines():
+    for line in run_captured("interleaved", [str(rounds)], log).splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
         if len(cells) == 4:
             try:
@@ -163,15 +168,7 @@ def run_inbatch(benches, log) -> None:
     keep = target_dir() / "bench-summary"
     keep.mkdir(parents=True, exist_ok=True)
     for bench in benches:
-        cmd = ["cargo", "bench", "-p", "contrastive-benches", "--bench", bench]
-        started = time.time()
-        print(f"  {' '.join(cmd)}", end="", flush=True, file=sys.stderr)
-        proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
-        log.write(proc.stdout + proc.stderr)
-        if proc.returncode != 0:
-            sys.exit(f"\nbench_summary: `{' '.join(cmd)}` failed ({proc.returncode}); see {log.name}")
-        (keep / f"{bench}.txt").write_text(proc.stdout)
-        print(f"  ({time.time() - started:.0f} s)", file=sys.stderr)
+        (keep / f"{bench}.txt").write_text(run_captured(bench, [], log))
 
 
 def read_inbatch() -> dict:

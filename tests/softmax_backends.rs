@@ -6,7 +6,9 @@
 mod common;
 
 use common::Rng;
-use common::softmax_oracle::{self as oracle, check_grad, check_loss, grad_tol, loss_tol};
+use common::softmax_oracle::{
+    self as oracle, check_all, check_grad, check_loss, grad_tol, loss_tol,
+};
 use contrastive::{Backend, Error, InfoNceLoss, NoPositive, NtXentLoss, SupConLoss};
 
 /// `n·d` values in [-1, 1) starting one element into a buffer, so that no row is aligned.
@@ -591,57 +593,37 @@ fn every_scratch_length_from_the_least_matches_the_oracle() {
     for (n, d) in [(1, 3), (5, 7), (16, 16), (33, 5), (40, 9)] {
         let x = misaligned(&mut rng, n * d);
         let y = misaligned(&mut rng, n * d);
-        let (x, y) = (&x[..], &y[..]);
         let cls = classes(&mut rng, n, 3);
-        let clip = oracle::infonce(x, y, d, 20.0, true);
-        let clip_g = oracle::chain(x, y, d, &clip, false);
-        let sup = oracle::supcon(x, d, &cls, 0.1, 0.1, "exclude");
-        let sup_g = oracle::chain(x, x, d, &sup, true);
-        let nt = oracle::ntxent(x, d, &cls, 0.1);
-        let nt_g = oracle::chain(x, x, d, &nt, true);
+        let clip = oracle::infonce(&x, &y, d, 20.0, true);
+        let clip_g = oracle::chain(&x, &y, d, &clip, false);
+        let sup = oracle::supcon(&x, d, &cls, 0.1, 0.1, "exclude");
+        let sup_g = oracle::chain(&x, &x, d, &sup, true);
+        let nt = oracle::ntxent(&x, d, &cls, 0.1);
+        let nt_g = oracle::chain(&x, &x, d, &nt, true);
         for backend in Backend::available() {
-            let losses = (
-                InfoNceLoss::clip(20.0).with_backend(backend),
-                SupConLoss::new(0.1).with_backend(backend),
-                NtXentLoss::new(0.1).with_backend(backend),
-            );
-            let (lo, hi) = (losses.0.min_scratch_len(n, d), losses.0.scratch_len(n, d));
+            let clip_loss = InfoNceLoss::clip(20.0).with_backend(backend);
+            let sup_loss = SupConLoss::new(0.1).with_backend(backend);
+            let nt_loss = NtXentLoss::new(0.1).with_backend(backend);
             for width in [1, 2, 7, 31, 32] {
                 let what = format!("n {n} d {d} width {width} on {}", backend.name());
-                let len = (lo - d + width * d).min(hi);
-                let mut s = vec![0.0; len];
+                // `width` rows of keys fit: the least scratch, plus `width − 1` rows.
+                let len = |least: usize| least - d + width * d;
                 let (mut gx, mut gy) = (vec![0.0; n * d], vec![0.0; n * d]);
-                let l = losses
-                    .0
-                    .forward_with_grad(x, y, d, &mut gx, &mut gy, &mut s)
+                let mut s = vec![0.0; len(clip_loss.min_scratch_len(n, d))];
+                let l = clip_loss
+                    .forward_with_grad(&x, &y, d, &mut gx, &mut gy, &mut s)
                     .unwrap();
-                check_loss(&what, l, clip.loss, loss_tol(20.0, d, clip.loss));
-                check_grad(&what, &gx, &clip_g.gx, d, |i| {
-                    grad_tol(20.0, d, n, clip_g.scale_x[i], clip_g.inv_x[i])
-                });
-                check_grad(&what, &gy, &clip_g.gy, d, |i| {
-                    grad_tol(20.0, d, n, clip_g.scale_y[i], clip_g.inv_y[i])
-                });
-                let len = losses.1.min_scratch_len(n, d) - d + width * d;
-                let mut s = vec![0.0; len];
-                let l = losses
-                    .1
-                    .forward_with_grad(x, d, &cls, &mut gx, &mut s)
+                check_all(&what, 20.0, d, l, &clip, &clip_g, &gx, Some(&gy));
+                let mut s = vec![0.0; len(sup_loss.min_scratch_len(n, d))];
+                let l = sup_loss
+                    .forward_with_grad(&x, d, &cls, &mut gx, &mut s)
                     .unwrap();
-                check_loss(&what, l, sup.loss, loss_tol(10.0, d, sup.loss));
-                check_grad(&what, &gx, &sup_g.gx, d, |i| {
-                    grad_tol(10.0, d, n, sup_g.scale_x[i], sup_g.inv_x[i])
-                });
-                let len = losses.2.min_scratch_len(n, d) - d + width * d;
-                let mut s = vec![0.0; len];
-                let l = losses
-                    .2
-                    .forward_with_grad(x, d, &cls, &mut gx, &mut s)
+                check_all(&what, 10.0, d, l, &sup, &sup_g, &gx, None);
+                let mut s = vec![0.0; len(nt_loss.min_scratch_len(n, d))];
+                let l = nt_loss
+                    .forward_with_grad(&x, d, &cls, &mut gx, &mut s)
                     .unwrap();
-                check_loss(&what, l, nt.loss, loss_tol(10.0, d, nt.loss));
-                check_grad(&what, &gx, &nt_g.gx, d, |i| {
-                    grad_tol(10.0, d, n, nt_g.scale_x[i], nt_g.inv_x[i])
-                });
+                check_all(&what, 10.0, d, l, &nt, &nt_g, &gx, None);
             }
         }
     }

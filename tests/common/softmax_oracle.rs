@@ -346,3 +346,28 @@ pub fn check_grad(
         );
     }
 }
+
+/// The loss and the gradients (`gy` for the key side of InfoNCE) against the oracle's
+/// `want` and `g`, each within its documented bound.
+#[allow(clippy::too_many_arguments)]
+pub fn check_all(
+    what: &str,
+    s: f64,
+    d: usize,
+    loss: f32,
+    want: &Softmax,
+    g: &Grads,
+    gx: &[f32],
+    gy: Option<&[f32]>,
+) {
+    let n = g.scale_x.len();
+    check_loss(what, loss, want.loss, loss_tol(s, d, want.loss));
+    check_grad(what, gx, &g.gx, d, |i| {
+        grad_tol(s, d, n, g.scale_x[i], g.inv_x[i])
+    });
+    if let Some(gy) = gy {
+        check_grad(what, gy, &g.gy, d, |i| {
+            grad_tol(s, d, n, g.scale_y[i], g.inv_y[i])
+        });
+    }
+}
