@@ -7,6 +7,7 @@
 mod common;
 
 use common::inbatch_oracle::{self as oracle, Dist, Red};
+use common::sweep::{batch_shapes, placed};
 use common::{Rng, assert_close, pair_rtol};
 use contrastive::{Backend, ContrastiveLoss, Distance, Error, Hinge, Reduction};
 use proptest::prelude::*;
@@ -94,35 +95,18 @@ fn data(rng: &mut Rng, n: usize) -> Vec<f32> {
     (0..n).map(|_| 2.0 * rng.unit() - 1.0).collect()
 }
 
-/// `n` rows in a buffer that starts `offset` floats in (so SIMD loads are misaligned).
-fn misaligned(rng: &mut Rng, n: usize, offset: usize) -> (Vec<f32>, usize) {
-    let mut v = vec![f32::NAN; offset];
-    v.extend(data(rng, n));
-    (v, offset)
-}
-
 fn check_grad(what: &str, got: &[f32], want: &[f64], scale: &[f64], rtol: f64) {
     for (k, ((&g, &w), &s)) in got.iter().zip(want).zip(scale).enumerate() {
         assert_close(&format!("{what}[{k}]"), g, w, rtol, s + w.abs());
     }
 }
 
-/// (N, d) pairs covering N from 1 to 70 and odd d from 1 to 129, strided.
-fn shapes() -> Vec<(usize, usize)> {
-    let ns = [1, 2, 3, 4, 5, 7, 9, 13, 17, 24, 33, 47, 64, 65, 70];
-    let ds = [1, 3, 5, 7, 9, 15, 17, 31, 33, 47, 63, 65, 97, 127, 129];
-    ns.iter()
-        .zip(ds.iter().cycle().skip(3))
-        .map(|(&n, &d)| (n, d))
-        .chain([(70, 129), (2, 1), (70, 1)])
-        .collect()
-}
-
 #[test]
 fn in_batch_matches_the_oracle_on_every_backend() {
     let mut rng = Rng(1);
-    for (case, (n, dim)) in shapes().into_iter().enumerate() {
-        let (buf, at) = misaligned(&mut rng, n * dim, 1 + case % 3);
+    for (case, (n, dim)) in batch_shapes().into_iter().enumerate() {
+        let at = 1 + case % 3;
+        let buf = placed(&data(&mut rng, n * dim), at);
         let x = &buf[at..];
         let classes: Vec<u32> = (0..n).map(|_| rng.below(3) as u32).collect();
         for (c, o) in configs(dim).iter().enumerate() {
@@ -158,11 +142,12 @@ fn in_batch_matches_the_oracle_on_every_backend() {
 #[test]
 fn cross_batch_matches_the_oracle_on_every_backend() {
     let mut rng = Rng(2);
-    let shapes = shapes();
+    let shapes = batch_shapes();
     for (case, (n, dim)) in shapes.iter().copied().enumerate() {
         let m = shapes[(case + 5) % shapes.len()].0;
-        let (xb, ax) = misaligned(&mut rng, n * dim, case % 4);
-        let (yb, ay) = misaligned(&mut rng, m * dim, 1 + case % 5);
+        let (ax, ay) = (case % 4, 1 + case % 5);
+        let xb = placed(&data(&mut rng, n * dim), ax);
+        let yb = placed(&data(&mut rng, m * dim), ay);
         let (x, y) = (&xb[ax..], &yb[ay..]);
         let xc: Vec<u32> = (0..n).map(|_| rng.below(3) as u32).collect();
         let yc: Vec<u32> = (0..m).map(|_| rng.below(3) as u32).collect();

@@ -7,11 +7,11 @@
 
 mod common;
 
+use common::sweep::OFFSETS;
 use common::{Pair, Rng, U, assert_close, check_pair, pair_rtol, sum_rtol};
 use contrastive::{Backend, ContrastiveLoss, Distance, Reduction};
 
 const MAX_LEN: usize = 130;
-const OFFSETS: usize = 8;
 
 /// Elements a side of the batches below: at d = 1 to 4 more than one block of 256 rows
 /// (the longest blocks), at larger d several 64-row blocks, and most batches end in a

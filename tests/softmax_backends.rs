@@ -9,30 +9,12 @@ use common::Rng;
 use common::softmax_oracle::{
     self as oracle, check_all, check_grad, check_loss, grad_tol, loss_tol,
 };
+use common::sweep::{OFFSETS, batch_shapes, placed};
 use contrastive::{Backend, Error, InfoNceLoss, NoPositive, NtXentLoss, SupConLoss};
 
-/// `n·d` values in [-1, 1) starting one element into a buffer, so that no row is aligned.
-fn misaligned(rng: &mut Rng, len: usize) -> Vec<f32> {
-    let mut v = rng.vec(len + 1);
-    v.remove(0);
-    v
-}
-
-/// Sizes: N over 1..=70 with odd d cycling up to 129, strided so that a debug build
-/// stays within seconds; `SOFTMAX_FULL=1` runs every N from 1 to 70.
-fn sizes() -> Vec<(usize, usize)> {
-    let full = std::env::var_os("SOFTMAX_FULL").is_some();
-    let ns: Vec<usize> = if full {
-        (1..=70).collect()
-    } else {
-        vec![1, 2, 3, 5, 6, 7, 13, 31, 33, 47]
-    };
-    let mut out: Vec<(usize, usize)> = ns
-        .into_iter()
-        .map(|n| (n, 1 + 2 * ((n * 7) % 65)))
-        .collect();
-    out.extend([(32, 129), (12, 17), (2, 1)]);
-    out
+/// `len` values in [-1, 1), `offset` floats into a fresh buffer (see `sweep::placed`).
+fn misaligned(rng: &mut Rng, len: usize, offset: usize) -> Vec<f32> {
+    placed(&rng.vec(len), offset)
 }
 
 fn classes(rng: &mut Rng, n: usize, k: usize) -> Vec<u32> {
@@ -42,15 +24,17 @@ fn classes(rng: &mut Rng, n: usize, k: usize) -> Vec<u32> {
 #[test]
 fn infonce_matches_the_oracle_on_every_backend() {
     let mut rng = Rng(11);
-    for (case, (n, d)) in sizes().into_iter().enumerate() {
-        let x = misaligned(&mut rng, n * d);
+    for (case, (n, d)) in batch_shapes().into_iter().enumerate() {
+        let off = 1 + case % 3;
+        let xb = misaligned(&mut rng, n * d, off);
+        let x = &xb[off..];
         // Keys near their queries, so that the loss is neither trivial nor saturated.
         let y: Vec<f32> = x.iter().map(|&v| v + 0.5 * rng.unit()).collect();
         // The two presets' shapes in turn: MNRL (scale 20, one direction), CLIP at 100.
         let configs = [(20.0f32, false), (100.0, true)];
         for (scale, symmetric) in [configs[case % 2]] {
-            let o = oracle::infonce(&x, &y, d, f64::from(scale), symmetric);
-            let g = oracle::chain(&x, &y, d, &o, false);
+            let o = oracle::infonce(x, &y, d, f64::from(scale), symmetric);
+            let g = oracle::chain(x, &y, d, &o, false);
             for backend in Backend::available() {
                 let mut loss = InfoNceLoss::new(scale).with_backend(backend);
                 loss.symmetric = symmetric;
@@ -61,7 +45,7 @@ fn infonce_matches_the_oracle_on_every_backend() {
                 let mut scratch = vec![0.0; loss.scratch_len(n, d)];
                 let (mut gx, mut gy) = (vec![0.0; x.len()], vec![0.0; x.len()]);
                 let l = loss
-                    .forward_with_grad(&x, &y, d, &mut gx, &mut gy, &mut scratch)
+                    .forward_with_grad(x, &y, d, &mut gx, &mut gy, &mut scratch)
                     .unwrap();
                 let s = f64::from(scale);
                 check_loss(&what, l, o.loss, loss_tol(s, d, o.loss));
@@ -79,15 +63,17 @@ fn infonce_matches_the_oracle_on_every_backend() {
 #[test]
 fn supcon_matches_the_oracle_on_every_backend() {
     let mut rng = Rng(12);
-    for (n, d) in sizes() {
-        let x = misaligned(&mut rng, n * d);
+    for (case, (n, d)) in batch_shapes().into_iter().enumerate() {
+        let off = case % OFFSETS;
+        let xb = misaligned(&mut rng, n * d, off);
+        let x = &xb[off..];
         let lab = classes(&mut rng, n, 1 + n / 3);
         for (t, bt, mode, name) in [
             (0.1f32, 0.1f32, NoPositive::Exclude, "exclude"),
             (0.5, 0.07, NoPositive::Zero, "zero"),
         ] {
-            let o = oracle::supcon(&x, d, &lab, f64::from(t), f64::from(bt), name);
-            let g = oracle::chain(&x, &x, d, &o, true);
+            let o = oracle::supcon(x, d, &lab, f64::from(t), f64::from(bt), name);
+            let g = oracle::chain(x, x, d, &o, true);
             let s = f64::from(1.0 / t).max(f64::from(1.0 / bt));
             for backend in Backend::available() {
                 let loss = SupConLoss::new(t)
@@ -101,7 +87,7 @@ fn supcon_matches_the_oracle_on_every_backend() {
                 let mut scratch = vec![0.0; loss.scratch_len(n, d)];
                 let mut grad = vec![0.0; x.len()];
                 let l = loss
-                    .forward_with_grad(&x, d, &lab, &mut grad, &mut scratch)
+                    .forward_with_grad(x, d, &lab, &mut grad, &mut scratch)
                     .unwrap();
                 check_loss(&what, l, o.loss, loss_tol(s, d, o.loss));
                 check_grad(&what, &grad, &g.gx, d, |i| {
@@ -115,12 +101,14 @@ fn supcon_matches_the_oracle_on_every_backend() {
 #[test]
 fn ntxent_matches_the_oracle_on_every_backend() {
     let mut rng = Rng(13);
-    for (n, d) in sizes() {
-        let x = misaligned(&mut rng, n * d);
+    for (case, (n, d)) in batch_shapes().into_iter().enumerate() {
+        let off = case % OFFSETS;
+        let xb = misaligned(&mut rng, n * d, off);
+        let x = &xb[off..];
         let lab = classes(&mut rng, n, 1 + n / 2);
         for t in [0.07f32] {
-            let o = oracle::ntxent(&x, d, &lab, f64::from(t));
-            let g = oracle::chain(&x, &x, d, &o, true);
+            let o = oracle::ntxent(x, d, &lab, f64::from(t));
+            let g = oracle::chain(x, x, d, &o, true);
             let s = f64::from(1.0 / t);
             for backend in Backend::available() {
                 let loss = NtXentLoss::new(t).with_backend(backend);
@@ -128,13 +116,9 @@ fn ntxent_matches_the_oracle_on_every_backend() {
                 let mut scratch = vec![0.0; loss.scratch_len(n, d)];
                 let mut grad = vec![0.0; x.len()];
                 let l = loss
-                    .forward_with_grad(&x, d, &lab, &mut grad, &mut scratch)
+                    .forward_with_grad(x, d, &lab, &mut grad, &mut scratch)
                     .unwrap();
-                assert_eq!(
-                    l,
-                    loss.forward(&x, d, &lab, &mut scratch).unwrap(),
-                    "{what}"
-                );
+                assert_eq!(l, loss.forward(x, d, &lab, &mut scratch).unwrap(), "{what}");
                 check_loss(&what, l, o.loss, loss_tol(s, d, o.loss));
                 check_grad(&what, &grad, &g.gx, d, |i| {
                     grad_tol(s, d, n, g.scale_x[i], g.inv_x[i])
@@ -591,15 +575,18 @@ fn bad_input_is_an_error() {
 fn every_scratch_length_from_the_least_matches_the_oracle() {
     let mut rng = Rng(0x5eed_5ca7);
     for (n, d) in [(1, 3), (5, 7), (16, 16), (33, 5), (40, 9)] {
-        let x = misaligned(&mut rng, n * d);
-        let y = misaligned(&mut rng, n * d);
+        let (xb, yb) = (
+            misaligned(&mut rng, n * d, 3),
+            misaligned(&mut rng, n * d, 5),
+        );
+        let (x, y) = (&xb[3..], &yb[5..]);
         let cls = classes(&mut rng, n, 3);
-        let clip = oracle::infonce(&x, &y, d, 20.0, true);
-        let clip_g = oracle::chain(&x, &y, d, &clip, false);
-        let sup = oracle::supcon(&x, d, &cls, 0.1, 0.1, "exclude");
-        let sup_g = oracle::chain(&x, &x, d, &sup, true);
-        let nt = oracle::ntxent(&x, d, &cls, 0.1);
-        let nt_g = oracle::chain(&x, &x, d, &nt, true);
+        let clip = oracle::infonce(x, y, d, 20.0, true);
+        let clip_g = oracle::chain(x, y, d, &clip, false);
+        let sup = oracle::supcon(x, d, &cls, 0.1, 0.1, "exclude");
+        let sup_g = oracle::chain(x, x, d, &sup, true);
+        let nt = oracle::ntxent(x, d, &cls, 0.1);
+        let nt_g = oracle::chain(x, x, d, &nt, true);
         for backend in Backend::available() {
             let clip_loss = InfoNceLoss::clip(20.0).with_backend(backend);
             let sup_loss = SupConLoss::new(0.1).with_backend(backend);
@@ -611,17 +598,17 @@ fn every_scratch_length_from_the_least_matches_the_oracle() {
                 let (mut gx, mut gy) = (vec![0.0; n * d], vec![0.0; n * d]);
                 let mut s = vec![0.0; len(clip_loss.min_scratch_len(n, d))];
                 let l = clip_loss
-                    .forward_with_grad(&x, &y, d, &mut gx, &mut gy, &mut s)
+                    .forward_with_grad(x, y, d, &mut gx, &mut gy, &mut s)
                     .unwrap();
                 check_all(&what, 20.0, d, l, &clip, &clip_g, &gx, Some(&gy));
                 let mut s = vec![0.0; len(sup_loss.min_scratch_len(n, d))];
                 let l = sup_loss
-                    .forward_with_grad(&x, d, &cls, &mut gx, &mut s)
+                    .forward_with_grad(x, d, &cls, &mut gx, &mut s)
                     .unwrap();
                 check_all(&what, 10.0, d, l, &sup, &sup_g, &gx, None);
                 let mut s = vec![0.0; len(nt_loss.min_scratch_len(n, d))];
                 let l = nt_loss
-                    .forward_with_grad(&x, d, &cls, &mut gx, &mut s)
+                    .forward_with_grad(x, d, &cls, &mut gx, &mut s)
                     .unwrap();
                 check_all(&what, 10.0, d, l, &nt, &nt_g, &gx, None);
             }

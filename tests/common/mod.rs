@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod inbatch_oracle;
+pub mod sweep;
 pub mod triplet_oracle;
 
 /// The unit roundoff of f32.
