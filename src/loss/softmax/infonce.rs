@@ -100,7 +100,7 @@ impl InfoNceLoss {
         n.saturating_mul(14).saturating_add(dim)
     }
 
-    fn check(&self, x: &[f32], y: &[f32], dim: usize, scratch: &[f32]) -> Result<usize, Error> {
+    fn check(&self, x: &[f32], y: &[f32], dim: usize, scratch: &[f32]) -> Result<(), Error> {
         let n = check_x_y(x, y, dim)?;
         if !self.scale.is_finite() {
             return Err(Error::InvalidParameter {
@@ -109,7 +109,7 @@ impl InfoNceLoss {
             });
         }
         check_scratch(self.min_scratch_len(n, dim), scratch)?;
-        Ok(n)
+        Ok(())
     }
 
     /// The loss of the batch `x`, `y` (each `n` rows of `dim`, `n ≥ 1`).
@@ -125,9 +125,9 @@ impl InfoNceLoss {
         dim: usize,
         scratch: &mut [f32],
     ) -> Result<f32, Error> {
-        let n = self.check(x, y, dim, scratch)?;
+        self.check(x, y, dim, scratch)?;
         let kernels = dot_tile::select(self.backend)?;
-        Ok(run(self, kernels, x, y, dim, n, scratch, None) as f32)
+        Ok(run(self, kernels, x, y, dim, scratch, None) as f32)
     }
 
     /// The loss, with `∂loss/∂x` and `∂loss/∂y` written into `grad_x` and `grad_y` (as long
@@ -144,28 +144,27 @@ impl InfoNceLoss {
         grad_y: &mut [f32],
         scratch: &mut [f32],
     ) -> Result<f32, Error> {
-        let n = self.check(x, y, dim, scratch)?;
+        self.check(x, y, dim, scratch)?;
         crate::check::same_len("grad_x", x.len(), grad_x.len())?;
         crate::check::same_len("grad_y", x.len(), grad_y.len())?;
         let kernels = dot_tile::select(self.backend)?;
-        Ok(run(self, kernels, x, y, dim, n, scratch, Some((grad_x, grad_y))) as f32)
+        Ok(run(self, kernels, x, y, dim, scratch, Some((grad_x, grad_y))) as f32)
     }
 }
 
 /// Forward, and with `grads` the gradient, in `scratch` (14·n + panel):
 /// `[inv_x n | inv_y n | lse hi/lo 4n | diagonal coefficients n | work 7n | panel]`, where the work area holds the
 /// running states (and the diagonal) in the forward pass and the chain-rule sums after.
-#[allow(clippy::too_many_arguments)]
 fn run(
     loss: &InfoNceLoss,
     k: &'static dot_tile::SoftmaxKernels,
     x: &[f32],
     y: &[f32],
     dim: usize,
-    n: usize,
     scratch: &mut [f32],
     grads: Option<(&mut [f32], &mut [f32])>,
 ) -> f64 {
+    let n = x.len() / dim;
     let mut s: &mut [f32] = scratch;
     let inv_x = take(&mut s, n);
     engine::inverse_norms(x, dim, inv_x);

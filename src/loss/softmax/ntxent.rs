@@ -77,18 +77,12 @@ impl NtXentLoss {
         n.saturating_mul(8).saturating_add(dim)
     }
 
-    fn check(
-        &self,
-        x: &[f32],
-        dim: usize,
-        classes: &[u32],
-        scratch: &[f32],
-    ) -> Result<usize, Error> {
+    fn check(&self, x: &[f32], dim: usize, classes: &[u32], scratch: &[f32]) -> Result<(), Error> {
         let n = check_rows(x, dim)?;
         check_classes(n, classes)?;
         check_temperature("temperature", self.temperature)?;
         check_scratch(self.min_scratch_len(n, dim), scratch)?;
-        Ok(n)
+        Ok(())
     }
 
     /// The loss of the batch `x` (`n ≥ 1` rows of `dim`), row `i` of class `classes[i]`.
@@ -105,9 +99,9 @@ impl NtXentLoss {
         classes: &[u32],
         scratch: &mut [f32],
     ) -> Result<f32, Error> {
-        let n = self.check(x, dim, classes, scratch)?;
+        self.check(x, dim, classes, scratch)?;
         let k = dot_tile::select(self.backend)?;
-        Ok(run(self, k, x, dim, classes, n, scratch, None) as f32)
+        Ok(run(self, k, x, dim, classes, scratch, None) as f32)
     }
 
     /// The loss, with `∂loss/∂x` written into `grad` (as long as `x`).
@@ -122,10 +116,10 @@ impl NtXentLoss {
         grad: &mut [f32],
         scratch: &mut [f32],
     ) -> Result<f32, Error> {
-        let n = self.check(x, dim, classes, scratch)?;
+        self.check(x, dim, classes, scratch)?;
         crate::check::same_len("grad", x.len(), grad.len())?;
         let k = dot_tile::select(self.backend)?;
-        Ok(run(self, k, x, dim, classes, n, scratch, Some(grad)) as f32)
+        Ok(run(self, k, x, dim, classes, scratch, Some(grad)) as f32)
     }
 }
 
@@ -139,17 +133,16 @@ fn has_positive(classes: &[u32], at: At) -> bool {
 /// `[inv n | lse hi/lo 2n | a 2n | work 3n | panel]`: pass 1 streams each anchor's
 /// log-sum-exp over its negatives, pass 2 visits the positive pairs (only tiles that have
 /// one), pass 3 the gradient.
-#[allow(clippy::too_many_arguments)]
 fn run(
     loss: &NtXentLoss,
     k: &'static dot_tile::SoftmaxKernels,
     x: &[f32],
     dim: usize,
     classes: &[u32],
-    n: usize,
     scratch: &mut [f32],
     grad: Option<&mut [f32]>,
 ) -> f64 {
+    let n = x.len() / dim;
     let mut s: &mut [f32] = scratch;
     let inv = take(&mut s, n);
     engine::inverse_norms(x, dim, inv);
