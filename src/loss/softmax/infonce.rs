@@ -4,7 +4,7 @@
 #![forbid(unsafe_code)]
 
 use super::engine::{self, At, GradRows, Lse, Pair, take};
-use super::{check_scratch, check_x_y, softplus};
+use super::{check_scratch, check_x_y, full_scratch, min_scratch, softplus};
 use crate::kernels::dot_tile::{self, TILE_COLS, TILE_ROWS};
 use crate::{Backend, Error};
 
@@ -89,7 +89,7 @@ impl InfoNceLoss {
     /// The scratch length (in f32) for the fastest calls on `n` pairs of rows of `dim`:
     /// `14·n + 32·dim`, of which `32·dim` holds 32 normalised rows at a time.
     pub const fn scratch_len(&self, n: usize, dim: usize) -> usize {
-        n.saturating_mul(14).saturating_add(engine::panel_len(dim))
+        full_scratch(14, n, dim)
     }
 
     /// The least scratch the calls accept: `14·n + dim`, room for one normalised row
@@ -97,7 +97,7 @@ impl InfoNceLoss {
     /// as many rows at a time as fit (below 32 the similarities are plain dot products:
     /// slower, for microcontrollers); the results meet the same bounds.
     pub const fn min_scratch_len(&self, n: usize, dim: usize) -> usize {
-        n.saturating_mul(14).saturating_add(dim)
+        min_scratch(14, n, dim)
     }
 
     fn check(&self, x: &[f32], y: &[f32], dim: usize, scratch: &[f32]) -> Result<(), Error> {
@@ -108,7 +108,7 @@ impl InfoNceLoss {
                 value: self.scale,
             });
         }
-        check_scratch(self.min_scratch_len(n, dim), scratch)?;
+        check_scratch(min_scratch(14, n, dim), scratch)?;
         Ok(())
     }
 

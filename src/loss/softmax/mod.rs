@@ -44,6 +44,36 @@ pub(super) fn check_classes(n: usize, classes: &[u32]) -> Result<(), Error> {
     crate::check::same_len("classes", n, classes.len())
 }
 
+/// The checks of a loss over one labelled batch: whole rows, one class per row, each named
+/// temperature finite and positive, and at least [`min_scratch`] of `per_row` floats a row.
+pub(super) fn check_labelled(
+    x: &[f32],
+    dim: usize,
+    classes: &[u32],
+    temperatures: &[(&'static str, f32)],
+    per_row: usize,
+    scratch: &[f32],
+) -> Result<(), Error> {
+    let n = check_rows(x, dim)?;
+    check_classes(n, classes)?;
+    for &(argument, value) in temperatures {
+        check_temperature(argument, value)?;
+    }
+    check_scratch(min_scratch(per_row, n, dim), scratch)
+}
+
+/// The scratch of the fastest calls: `per_row·n` floats of state and a panel of
+/// `32·dim` (32 normalised rows at a time).
+pub(super) const fn full_scratch(per_row: usize, n: usize, dim: usize) -> usize {
+    n.saturating_mul(per_row)
+        .saturating_add(engine::panel_len(dim))
+}
+
+/// The least scratch: `per_row·n` floats of state and one normalised row.
+pub(super) const fn min_scratch(per_row: usize, n: usize, dim: usize) -> usize {
+    n.saturating_mul(per_row).saturating_add(dim)
+}
+
 /// A temperature is finite and positive.
 pub(super) fn check_temperature(argument: &'static str, value: f32) -> Result<(), Error> {
     if value.is_finite() && value > 0.0 {

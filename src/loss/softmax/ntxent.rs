@@ -3,7 +3,7 @@
 #![forbid(unsafe_code)]
 
 use super::engine::{self, Acc64, At, GradRows, Lse, Pair, take};
-use super::{check_classes, check_rows, check_scratch, check_temperature, softplus};
+use super::{check_labelled, full_scratch, min_scratch, softplus};
 use crate::kernels::dot_tile::{self, TILE_COLS};
 use crate::{Backend, Error};
 
@@ -66,7 +66,7 @@ impl NtXentLoss {
     /// The scratch length (in f32) for the fastest calls on `n` rows of `dim`:
     /// `8·n + 32·dim`, of which `32·dim` holds 32 normalised rows at a time.
     pub const fn scratch_len(&self, n: usize, dim: usize) -> usize {
-        n.saturating_mul(8).saturating_add(engine::panel_len(dim))
+        full_scratch(8, n, dim)
     }
 
     /// The least scratch the calls accept: `8·n + dim`, room for one normalised row
@@ -74,15 +74,18 @@ impl NtXentLoss {
     /// as many rows at a time as fit (below 32 the similarities are plain dot products:
     /// slower, for microcontrollers); the results meet the same bounds.
     pub const fn min_scratch_len(&self, n: usize, dim: usize) -> usize {
-        n.saturating_mul(8).saturating_add(dim)
+        min_scratch(8, n, dim)
     }
 
     fn check(&self, x: &[f32], dim: usize, classes: &[u32], scratch: &[f32]) -> Result<(), Error> {
-        let n = check_rows(x, dim)?;
-        check_classes(n, classes)?;
-        check_temperature("temperature", self.temperature)?;
-        check_scratch(self.min_scratch_len(n, dim), scratch)?;
-        Ok(())
+        check_labelled(
+            x,
+            dim,
+            classes,
+            &[("temperature", self.temperature)],
+            8,
+            scratch,
+        )
     }
 
     /// The loss of the batch `x` (`n ≥ 1` rows of `dim`), row `i` of class `classes[i]`.

@@ -4,7 +4,7 @@
 #![forbid(unsafe_code)]
 
 use super::engine::{self, Acc64, At, GradRows, Lse, Pair, take};
-use super::{check_classes, check_rows, check_scratch, check_temperature};
+use super::{check_labelled, full_scratch, min_scratch};
 use crate::kernels::dot_tile::{self, TILE_COLS};
 use crate::{Backend, Error};
 
@@ -115,7 +115,7 @@ impl SupConLoss {
     /// The scratch length (in f32) for the fastest calls on `n` rows of `dim`:
     /// `10·n + 32·dim`, of which `32·dim` holds 32 normalised rows at a time.
     pub const fn scratch_len(&self, n: usize, dim: usize) -> usize {
-        n.saturating_mul(10).saturating_add(engine::panel_len(dim))
+        full_scratch(10, n, dim)
     }
 
     /// The least scratch the calls accept: `10·n + dim`, room for one normalised row
@@ -123,16 +123,21 @@ impl SupConLoss {
     /// as many rows at a time as fit (below 32 the similarities are plain dot products:
     /// slower, for microcontrollers); the results meet the same bounds.
     pub const fn min_scratch_len(&self, n: usize, dim: usize) -> usize {
-        n.saturating_mul(10).saturating_add(dim)
+        min_scratch(10, n, dim)
     }
 
     fn check(&self, x: &[f32], dim: usize, classes: &[u32], scratch: &[f32]) -> Result<(), Error> {
-        let n = check_rows(x, dim)?;
-        check_classes(n, classes)?;
-        check_temperature("temperature", self.temperature)?;
-        check_temperature("base_temperature", self.base_temperature)?;
-        check_scratch(self.min_scratch_len(n, dim), scratch)?;
-        Ok(())
+        check_labelled(
+            x,
+            dim,
+            classes,
+            &[
+                ("temperature", self.temperature),
+                ("base_temperature", self.base_temperature),
+            ],
+            10,
+            scratch,
+        )
     }
 
     /// The loss of the batch `x` (`n ≥ 1` rows of `dim`), row `i` of class `classes[i]`.
