@@ -6,9 +6,7 @@
 mod common;
 
 use common::Rng;
-use common::softmax_oracle::{
-    self as oracle, check_all, check_grad, check_loss, grad_tol, loss_tol,
-};
+use common::softmax_oracle::{self as oracle, check_all};
 use common::sweep::{OFFSETS, batch_shapes, placed};
 use contrastive::{Backend, Error, InfoNceLoss, NoPositive, NtXentLoss, SupConLoss};
 
@@ -48,13 +46,7 @@ fn infonce_matches_the_oracle_on_every_backend() {
                     .forward_with_grad(x, &y, d, &mut gx, &mut gy, &mut scratch)
                     .unwrap();
                 let s = f64::from(scale);
-                check_loss(&what, l, o.loss, loss_tol(s, d, o.loss));
-                check_grad(&what, &gx, &g.gx, d, |i| {
-                    grad_tol(s, d, n, g.scale_x[i], g.inv_x[i])
-                });
-                check_grad(&what, &gy, &g.gy, d, |i| {
-                    grad_tol(s, d, n, g.scale_y[i], g.inv_y[i])
-                });
+                check_all(&what, s, d, l, &o, &g, &gx, Some(&gy));
             }
         }
     }
@@ -89,10 +81,7 @@ fn supcon_matches_the_oracle_on_every_backend() {
                 let l = loss
                     .forward_with_grad(x, d, &lab, &mut grad, &mut scratch)
                     .unwrap();
-                check_loss(&what, l, o.loss, loss_tol(s, d, o.loss));
-                check_grad(&what, &grad, &g.gx, d, |i| {
-                    grad_tol(s, d, n, g.scale_x[i], g.inv_x[i])
-                });
+                check_all(&what, s, d, l, &o, &g, &grad, None);
             }
         }
     }
@@ -119,10 +108,7 @@ fn ntxent_matches_the_oracle_on_every_backend() {
                     .forward_with_grad(x, d, &lab, &mut grad, &mut scratch)
                     .unwrap();
                 assert_eq!(l, loss.forward(x, d, &lab, &mut scratch).unwrap(), "{what}");
-                check_loss(&what, l, o.loss, loss_tol(s, d, o.loss));
-                check_grad(&what, &grad, &g.gx, d, |i| {
-                    grad_tol(s, d, n, g.scale_x[i], g.inv_x[i])
-                });
+                check_all(&what, s, d, l, &o, &g, &grad, None);
             }
         }
     }
@@ -160,14 +146,8 @@ fn logit_gaps_of_200_give_finite_right_losses_and_gradients() {
                 .forward_with_grad(&x, &y, d, &mut gx, &mut gy, &mut scratch)
                 .unwrap();
             assert!(l.is_finite(), "{what}: {l}");
-            check_loss(&what, l, o.loss, loss_tol(100.0, d, o.loss));
             assert!(gx.iter().chain(&gy).all(|v| v.is_finite()), "{what}");
-            check_grad(&what, &gx, &g.gx, d, |i| {
-                grad_tol(100.0, d, n, g.scale_x[i], g.inv_x[i])
-            });
-            check_grad(&what, &gy, &g.gy, d, |i| {
-                grad_tol(100.0, d, n, g.scale_y[i], g.inv_y[i])
-            });
+            check_all(&what, 100.0, d, l, &o, &g, &gx, Some(&gy));
         }
     }
     // The exact gap of 200: x0 = e0, x1 = e1, y0 = −e0, y1 = +e0. Row 0's logits are
@@ -261,13 +241,7 @@ fn saturated_rows_against_rows_of_huge_norm_keep_their_gradient_bound() {
             let l = loss
                 .forward_with_grad(&x, &y, d, &mut gx, &mut gy, &mut scratch)
                 .unwrap();
-            check_loss(&what, l, o.loss, loss_tol(100.0, d, o.loss));
-            check_grad(&what, &gx, &g.gx, d, |i| {
-                grad_tol(100.0, d, n, g.scale_x[i], g.inv_x[i])
-            });
-            check_grad(&what, &gy, &g.gy, d, |i| {
-                grad_tol(100.0, d, n, g.scale_y[i], g.inv_y[i])
-            });
+            check_all(&what, 100.0, d, l, &o, &g, &gx, Some(&gy));
         }
     }
     // One batch holding both: the one-batch losses see the same products.
@@ -287,20 +261,14 @@ fn saturated_rows_against_rows_of_huge_norm_keep_their_gradient_bound() {
         let l = loss
             .forward_with_grad(&both, d, &classes, &mut grad, &mut scratch)
             .unwrap();
-        check_loss(&what, l, sup.loss, loss_tol(s, d, sup.loss));
-        check_grad(&what, &grad, &sup_g.gx, d, |i| {
-            grad_tol(s, d, 2 * n, sup_g.scale_x[i], sup_g.inv_x[i])
-        });
+        check_all(&what, s, d, l, &sup, &sup_g, &grad, None);
         let loss = NtXentLoss::new(tau as f32).with_backend(backend);
         let mut scratch = vec![0.0; loss.scratch_len(2 * n, d)];
         let what = format!("ntxent huge rows on {}", backend.name());
         let l = loss
             .forward_with_grad(&both, d, &classes, &mut grad, &mut scratch)
             .unwrap();
-        check_loss(&what, l, nt.loss, loss_tol(s, d, nt.loss));
-        check_grad(&what, &grad, &nt_g.gx, d, |i| {
-            grad_tol(s, d, 2 * n, nt_g.scale_x[i], nt_g.inv_x[i])
-        });
+        check_all(&what, s, d, l, &nt, &nt_g, &grad, None);
     }
 }
 
@@ -331,10 +299,7 @@ fn saturated_anchors_count_in_supcons_mean() {
         let l = loss
             .forward_with_grad(&x, d, &classes, &mut grad, &mut scratch)
             .unwrap();
-        check_loss(&what, l, o.loss, loss_tol(1.0 / tau, d, o.loss));
-        check_grad(&what, &grad, &g.gx, d, |i| {
-            grad_tol(1.0 / tau, d, 5, g.scale_x[i], g.inv_x[i])
-        });
+        check_all(&what, 1.0 / tau, d, l, &o, &g, &grad, None);
     }
 }
 
