@@ -252,6 +252,21 @@ def inbatch_targets(outputs: dict) -> list[tuple]:
     return out
 
 
+def replace_inbatch_section(path: Path, section: list[str]) -> None:
+    """Puts `section` where the in-batch section of `path` is (from its heading to the
+    next `## ` heading or the hand-written marker), or before the marker if it has none."""
+    lines = path.read_text().split("\n")
+    head = "## In-batch losses"
+    start = next((i for i, l in enumerate(lines) if l.startswith(head)), None)
+    marker = next((i for i, l in enumerate(lines) if l == HAND_WRITTEN), len(lines))
+    if start is None:
+        start = end = marker
+    else:
+        end = next((i for i in range(start + 1, len(lines))
+                    if lines[i].startswith("## ") or lines[i] == HAND_WRITTEN), len(lines))
+    path.write_text("\n".join(lines[:start] + section + lines[end:]))
+
+
 def inbatch_markdown(outputs: dict) -> list[str]:
     if not outputs:
         return []
@@ -259,7 +274,7 @@ def inbatch_markdown(outputs: dict) -> list[str]:
           "Ratios measured in one run of each bench (each prints its CPU); `cargo bench -p",
           "contrastive-benches --bench inbatch` (contrastive loss, against the `gemm` crate's",
           "sgemm and numkong), `--bench softmax` (CLIP's InfoNCE, against sgemm), `--bench",
-          "triplet` (criterion).", ""]
+          "triplet` (criterion). Written on " + machine() + ".", ""]
     if "inbatch" in outputs:
         md += ["### Contrastive loss, every pair", "", "```text", outputs["inbatch"].strip(), "```", ""]
     if "softmax" in outputs:
@@ -655,6 +670,12 @@ def main() -> None:
             run_inbatch(inbatch, log)
     if not any(runs) and not read_inbatch():
         sys.exit("bench_summary: no criterion results found")
+    if not benches and (args.out / "bench.md").exists():
+        # Only in-batch benches: their section replaces its old self; the measured
+        # tables of the other benches, the json and the plot stay as they are.
+        replace_inbatch_section(args.out / "bench.md", inbatch_markdown(read_inbatch()))
+        print(f"bench_summary: rewrote the in-batch section of {args.out / 'bench.md'}", file=sys.stderr)
+        return
 
     r = Results(median_of_runs(runs), median_of_interleaved(paired))
     quick = " --quick (smoke run: not a measurement)" if args.quick else ""
