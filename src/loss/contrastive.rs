@@ -317,6 +317,7 @@ impl ContrastiveLoss {
     /// assert_eq!(err, Error::LengthMismatch { argument: "grad_a", expected: 2, found: 3 });
     /// # Ok::<(), contrastive::Error>(())
     /// ```
+    #[inline]
     pub fn pair_with_grad(
         &self,
         a: &[f32],
@@ -325,11 +326,59 @@ impl ContrastiveLoss {
         grad_a: &mut [f32],
         grad_b: &mut [f32],
     ) -> Result<f32, Error> {
+        // A dispatcher small enough to inline: where the loss is known at the call site
+        // (Hadsell's Euclidean loss, as firmware builds it), only its path is linked, not
+        // the cosine path or the general form.
+        if self.is_classic() && matches!(self.distance, Distance::Euclidean) {
+            self.euclidean_pair_with_grad(a, b, label, grad_a, grad_b)
+        } else {
+            self.any_pair_with_grad(a, b, label, grad_a, grad_b)
+        }
+    }
+
+    /// The checks of [`pair_with_grad`](Self::pair_with_grad), in its documented order.
+    #[inline(always)]
+    fn check_pair_with_grad(
+        &self,
+        a: &[f32],
+        b: &[f32],
+        label: f32,
+        grads: (usize, usize),
+    ) -> Result<&'static Kernels, Error> {
         let kernels = self.kernels()?;
         check::same_len("b", a.len(), b.len())?;
-        check::same_len("grad_a", a.len(), grad_a.len())?;
-        check::same_len("grad_b", a.len(), grad_b.len())?;
+        check::same_len("grad_a", a.len(), grads.0)?;
+        check::same_len("grad_b", a.len(), grads.1)?;
         check::label(label)?;
+        Ok(kernels)
+    }
+
+    /// `pair_with_grad` of the classic loss on the Euclidean distance.
+    fn euclidean_pair_with_grad(
+        &self,
+        a: &[f32],
+        b: &[f32],
+        label: f32,
+        grad_a: &mut [f32],
+        grad_b: &mut [f32],
+    ) -> Result<f32, Error> {
+        let kernels = self.check_pair_with_grad(a, b, label, (grad_a.len(), grad_b.len()))?;
+        let terms = self.terms(label);
+        Ok(euclidean_loss_with_grad(
+            kernels, terms, 2.0, a, b, grad_a, grad_b,
+        ))
+    }
+
+    /// `pair_with_grad` of every other loss.
+    fn any_pair_with_grad(
+        &self,
+        a: &[f32],
+        b: &[f32],
+        label: f32,
+        grad_a: &mut [f32],
+        grad_b: &mut [f32],
+    ) -> Result<f32, Error> {
+        let kernels = self.check_pair_with_grad(a, b, label, (grad_a.len(), grad_b.len()))?;
         if !self.is_classic() {
             return Ok(self.general_pair(kernels, a, b, label, Some((grad_a, grad_b))));
         }
@@ -540,6 +589,7 @@ impl ContrastiveLoss {
     /// Whether this is the loss of today's presets (`m₊ = 0`, squared hinge, no
     /// normalisation, Euclidean or cosine distance, mean or sum), which keeps its own,
     /// faster path; every other combination takes the general one (`margins.rs`).
+    #[inline]
     pub(crate) fn is_classic(&self) -> bool {
         self.positive_margin == 0.0
             && self.hinge == Hinge::Squared
@@ -624,10 +674,7 @@ impl ContrastiveLoss {
         let terms = self.terms(label);
         match self.distance {
             Distance::Euclidean => {
-                let sep = Separation::of(kernels, a, b);
-                EuclideanGradient::new(terms, sep, two_c, a, b)
-                    .write(kernels, a, b, grad_a, grad_b);
-                terms.loss_at(&sep)
+                euclidean_loss_with_grad(kernels, terms, two_c, a, b, grad_a, grad_b)
             }
             Distance::Cosine | Distance::SquaredEuclidean => {
                 let cos = Cosine::of(kernels, a, b);
@@ -759,4 +806,20 @@ impl ContrastiveLoss {
         }
         Ok(total)
     }
+}
+
+/// The loss of one pair on the Euclidean distance, its gradients written.
+#[inline(always)]
+fn euclidean_loss_with_grad(
+    kernels: &Kernels,
+    terms: Terms,
+    two_c: f32,
+    a: &[f32],
+    b: &[f32],
+    grad_a: &mut [f32],
+    grad_b: &mut [f32],
+) -> f32 {
+    let sep = Separation::of(kernels, a, b);
+    EuclideanGradient::new(terms, sep, two_c, a, b).write(kernels, a, b, grad_a, grad_b);
+    terms.loss_at(&sep)
 }
