@@ -9,6 +9,7 @@
 
 use super::cosine_embedding::write_cosine_gradient;
 use super::direction::Leg;
+use super::triplet_hard;
 use crate::kernels::tile::TileKernels;
 use crate::kernels::{self, Kernels, select_tile};
 use crate::numerics::Cosine;
@@ -310,6 +311,62 @@ impl BatchHardTripletLoss {
         let m = f64::from(self.margin);
         let w = 1.0 / rows as f32;
         let mut total = 0.0f64;
+        // Adds anchor `i`'s term, and with a gradient its two pairs' gradients.
+        let mut settle = |i: usize, (v, positive, negative): (f64, Chosen, Chosen)| {
+            total += v;
+            let Some(g) = grad.as_deref_mut() else {
+                return;
+            };
+            // An anchor without negatives whose row maximum is its hardest positive: the
+            // two terms are one pair's, and cancel exactly (as ∞ − ∞ they would not).
+            if positive.0 == negative.0 {
+                return;
+            }
+            for (j, d, sign) in [(positive.0, positive.1, w), (negative.0, negative.1, -w)] {
+                // Self (no positive, or the row maximum of an anchor without negatives
+                // at 0) and pairs at distance 0 have the subgradient 0; a pair with a
+                // zero row, or clamped at the cosine's 2, has a constant distance.
+                if j == i || d == 0.0 || (cosine && (zero[i] != 0.0 || zero[j] != 0.0 || d >= 2.0))
+                {
+                    continue;
+                }
+                if cosine {
+                    add_cosine(pair_kernels, g, x, dim, (i, j), sign, tmp);
+                } else {
+                    add_euclidean(g, x, dim, i, j, d, sign);
+                }
+            }
+        };
+        if triplet_hard::fits(rows, block.len()) {
+            // Each unordered pair once, both anchors' hardest kept as the walk goes.
+            let hardest = triplet_hard::walk(
+                tiles,
+                xs,
+                dim,
+                classes,
+                cosine.then_some(zero),
+                block,
+            );
+            for i in 0..rows {
+                let positive = hardest.positive(i).unwrap_or((i, 0.0));
+                // Without negatives (one class in the batch), the row maximum with self
+                // at 0: the hardest positive when it is above 0 (the lowest index of the
+                // largest distance either way), else self.
+                let negative = hardest.negative(i).unwrap_or(if positive.1 > 0.0 {
+                    positive
+                } else {
+                    (i, 0.0)
+                });
+                let v = f64::from(positive.1) - f64::from(negative.1) + m;
+                // Inactive (v ≤ 0, or NaN for ∞ − ∞).
+                if v > 0.0 {
+                    settle(i, (v, positive, negative));
+                }
+            }
+            return Ok((total / rows as f64) as f32);
+        }
+        // Small batches (fewer than 8 rows, whose scratch holds no state and tiles): rows
+        // of distances per block of anchors.
         for a0 in (0..rows).step_by(ANCHOR_BLOCK) {
             let a1 = (a0 + ANCHOR_BLOCK).min(rows);
             let out = &mut block[..(a1 - a0) * rows];
@@ -330,33 +387,8 @@ impl BatchHardTripletLoss {
                         };
                     }
                 }
-                let Some((v, positive, negative)) = hardest(i, row, classes, m) else {
-                    continue;
-                };
-                total += v;
-                let Some(g) = grad.as_deref_mut() else {
-                    continue;
-                };
-                // An anchor without negatives whose row maximum is its hardest positive: the
-                // two terms are one pair's, and cancel exactly (as ∞ − ∞ they would not).
-                if positive.0 == negative.0 {
-                    continue;
-                }
-                for (j, d, sign) in [(positive.0, positive.1, w), (negative.0, negative.1, -w)] {
-                    // Self (no positive, or the row maximum of an anchor without negatives
-                    // at 0) and pairs at distance 0 have the subgradient 0; a pair with a
-                    // zero row, or clamped at the cosine's 2, has a constant distance.
-                    if j == i
-                        || d == 0.0
-                        || (cosine && (zero[i] != 0.0 || zero[j] != 0.0 || d >= 2.0))
-                    {
-                        continue;
-                    }
-                    if cosine {
-                        add_cosine(pair_kernels, g, x, dim, (i, j), sign, tmp);
-                    } else {
-                        add_euclidean(g, x, dim, i, j, d, sign);
-                    }
+                if let Some(found) = hardest(i, row, classes, m) {
+                    settle(i, found);
                 }
             }
         }
