@@ -140,10 +140,7 @@ mod x86 {
         let Some(at) = args.iter().position(|a| a == "ratios") else {
             return;
         };
-        let rounds: usize = args
-            .get(at + 1)
-            .and_then(|r| r.parse().ok())
-            .unwrap_or(21);
+        let rounds: usize = args.get(at + 1).and_then(|r| r.parse().ok()).unwrap_or(21);
         let (x, classes) = inputs();
         let x = x.as_slice();
         let mut grad = vec![0.0f32; N * DIM];

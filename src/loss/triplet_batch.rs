@@ -339,14 +339,8 @@ impl BatchHardTripletLoss {
         };
         if triplet_hard::fits(rows, block.len()) {
             // Each unordered pair once, both anchors' hardest kept as the walk goes.
-            let hardest = triplet_hard::walk(
-                tiles,
-                xs,
-                dim,
-                classes,
-                cosine.then_some(zero),
-                block,
-            );
+            let hardest =
+                triplet_hard::walk(tiles, xs, dim, classes, cosine.then_some(zero), block);
             for i in 0..rows {
                 let positive = hardest.positive(i).unwrap_or((i, 0.0));
                 // Without negatives (one class in the batch), the row maximum with self

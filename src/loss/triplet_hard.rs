@@ -3,8 +3,10 @@
 //! of both its rows, kept per anchor in `4·N` floats of scratch. Half the distance work of
 //! a row of `N` distances per anchor, and no row of `N` distances is ever formed.
 //!
-//! Ties go to the lowest index whatever order the walk hands the pairs in: a candidate
-//! replaces the kept one when it is strictly harder, or equally hard with a lower index.
+//! Ties go to the lowest index whatever order the walk hands the pairs in: each candidate
+//! is a 64-bit key, the distance's bits (which order as the distance, for `d ≥ 0`) above
+//! the index (complemented for the positives, whose hardest is the largest key), and the
+//! kept key is the largest (positives) or smallest (negatives) seen.
 
 #![forbid(unsafe_code)]
 
@@ -12,19 +14,42 @@ use crate::kernels::tile::TileKernels;
 use crate::numerics::all_positive_normal;
 use crate::pairwise::{self, MAX_SIDE, Tile};
 
-/// Floats of per-anchor state: hardest positive's distance and index, hardest negative's
-/// distance and index (indices stored as the bits of a `u32`).
+/// Floats of per-anchor state: the hardest positive's key and the hardest negative's (see
+/// [`positive_key`], [`negative_key`]), each a `u64` in two floats' bits.
 pub(super) const STATE: usize = 4;
 
-/// The index meaning "none yet" (no row has it: the walk is only taken below it).
+/// The largest index the keys hold (no row has it: the walk is only taken below it).
 const NONE: u32 = u32::MAX;
+
+/// A positive candidate at distance `d ≥ 0` and row `at`: keys order as "harder, or as hard
+/// with a lower index" (the distance's bits order as the distance for `d ≥ 0`). 0 is below
+/// every candidate's key.
+#[inline(always)]
+fn positive_key(d: f32, at: u32) -> u64 {
+    (u64::from((d + 0.0).to_bits()) << 32) | u64::from(!at)
+}
+
+/// A negative candidate: the smaller key is the harder one, or as hard with a lower index.
+/// `u64::MAX` is above every candidate's key.
+#[inline(always)]
+fn negative_key(d: f32, at: u32) -> u64 {
+    (u64::from((d + 0.0).to_bits()) << 32) | u64::from(at)
+}
+
+#[inline(always)]
+fn load(k: &[f32; 2]) -> u64 {
+    (u64::from(k[0].to_bits()) << 32) | u64::from(k[1].to_bits())
+}
+
+#[inline(always)]
+fn store(k: &mut [f32; 2], v: u64) {
+    *k = [f32::from_bits((v >> 32) as u32), f32::from_bits(v as u32)];
+}
 
 /// The hardest positive and negative of every anchor, from one symmetric walk.
 pub(super) struct Hardest<'s> {
-    positive: &'s [f32],
-    positive_at: &'s [f32],
-    negative: &'s [f32],
-    negative_at: &'s [f32],
+    positive: &'s [[f32; 2]],
+    negative: &'s [[f32; 2]],
 }
 
 /// Whether the walk can run on `rows` rows with `scratch` floats (the state, then at least
@@ -50,14 +75,11 @@ pub(super) fn walk<'s>(
 ) -> Hardest<'s> {
     let rows = classes.len();
     let (state, rest) = scratch.split_at_mut(STATE * rows);
-    let (positive, state) = state.split_at_mut(rows);
-    let (positive_at, state) = state.split_at_mut(rows);
-    let (negative, negative_at) = state.split_at_mut(rows);
-    // Distances are ≥ 0: −1 loses to any positive, ∞ with index NONE to any negative.
-    positive.fill(-1.0);
-    negative.fill(f32::INFINITY);
-    positive_at.fill(f32::from_bits(NONE));
-    negative_at.fill(f32::from_bits(NONE));
+    let (positive, negative) = state.split_at_mut(2 * rows);
+    let positive = positive.as_chunks_mut::<2>().0;
+    let negative = negative.as_chunks_mut::<2>().0;
+    positive.iter_mut().for_each(|k| store(k, 0));
+    negative.iter_mut().for_each(|k| store(k, u64::MAX));
     let mut d = [0.0f32; MAX_SIDE];
     pairwise::symmetric(tiles, xs, dim, rest, None, |t: &mut Tile| {
         for i in t.rows.clone() {
@@ -68,54 +90,29 @@ pub(super) fn walk<'s>(
             let d = &mut d[..cols.len()];
             distances(t, i, cols.start, zero, d);
             let class = classes[i];
-            let cls = &classes[cols.clone()];
-            // Row i as the anchor: its columns in increasing order, so strict
-            // comparisons keep the lowest index of a tie within the tile.
-            let (mut p, mut pk, mut n, mut nk) = (-1.0f32, NONE, f32::INFINITY, NONE);
-            for (k, (&dk, &c)) in d.iter().zip(cls).enumerate() {
-                if c == class {
-                    if dk > p {
-                        (p, pk) = (dk, k as u32);
-                    }
-                } else if dk < n || nk == NONE {
-                    (n, nk) = (dk, k as u32);
-                }
-            }
-            let base = cols.start as u32;
-            if pk != NONE {
-                keep_max(&mut positive[i], &mut positive_at[i], p, base + pk);
-            }
-            if nk != NONE {
-                keep_min(&mut negative[i], &mut negative_at[i], n, base + nk);
-            }
-            // The columns as anchors, row i their candidate (straight-line selects, so
-            // that the loop runs as vector code).
             let at = i as u32;
+            // Row i as the anchor of its columns, and each column as the anchor of row i:
+            // straight-line selects on integer keys, so that the loop runs as vector code.
+            let (mut p, mut n) = (0u64, u64::MAX);
             let lanes = positive[cols.clone()]
                 .iter_mut()
-                .zip(&mut positive_at[cols.clone()])
                 .zip(&mut negative[cols.clone()])
-                .zip(&mut negative_at[cols.clone()])
-                .zip(d.iter().zip(cls));
-            for ((((p, pa), n), na), (&dk, &c)) in lanes {
+                .zip(d.iter().zip(&classes[cols.clone()]));
+            for (j, ((pk, nk), (&dk, &c))) in (cols.start as u32..).zip(lanes) {
                 let same = c == class;
-                let pa_bits = pa.to_bits();
-                let na_bits = na.to_bits();
-                let take_p = same & ((dk > *p) | ((dk == *p) & (at < pa_bits)));
-                let take_n = !same & ((dk < *n) | ((dk == *n) & (at < na_bits)));
-                *p = if take_p { dk } else { *p };
-                *pa = f32::from_bits(if take_p { at } else { pa_bits });
-                *n = if take_n { dk } else { *n };
-                *na = f32::from_bits(if take_n { at } else { na_bits });
+                let (pj, nj) = (positive_key(dk, j), negative_key(dk, j));
+                p = p.max(if same { pj } else { 0 });
+                n = n.min(if same { u64::MAX } else { nj });
+                let (pi, ni) = (positive_key(dk, at), negative_key(dk, at));
+                store(pk, load(pk).max(if same { pi } else { 0 }));
+                store(nk, load(nk).min(if same { u64::MAX } else { ni }));
             }
+            let (kp, kn) = (load(&positive[i]).max(p), load(&negative[i]).min(n));
+            store(&mut positive[i], kp);
+            store(&mut negative[i], kn);
         }
     });
-    Hardest {
-        positive,
-        positive_at,
-        negative,
-        negative_at,
-    }
+    Hardest { positive, negative }
 }
 
 /// The distances of row `i` to columns `first..first + d.len()` of the tile.
@@ -147,32 +144,16 @@ fn distances(t: &Tile, i: usize, first: usize, zero: Option<&[f32]>, d: &mut [f3
     }
 }
 
-/// Keeps `(d, at)` if it is larger than the kept one, or as large with a lower index.
-#[inline]
-fn keep_max(kept: &mut f32, kept_at: &mut f32, d: f32, at: u32) {
-    if d > *kept || (d == *kept && at < kept_at.to_bits()) {
-        (*kept, *kept_at) = (d, f32::from_bits(at));
-    }
-}
-
-/// Keeps `(d, at)` if it is smaller than the kept one, or as small with a lower index.
-#[inline]
-fn keep_min(kept: &mut f32, kept_at: &mut f32, d: f32, at: u32) {
-    if d < *kept || (d == *kept && at < kept_at.to_bits()) {
-        (*kept, *kept_at) = (d, f32::from_bits(at));
-    }
-}
-
 impl Hardest<'_> {
     /// Anchor `i`'s hardest positive `(index, distance)`, if it has a positive.
     pub(super) fn positive(&self, i: usize) -> Option<(usize, f32)> {
-        let at = self.positive_at[i].to_bits();
-        (at != NONE).then(|| (at as usize, self.positive[i]))
+        let k = load(&self.positive[i]);
+        (k != 0).then(|| ((!(k as u32)) as usize, f32::from_bits((k >> 32) as u32)))
     }
 
     /// Anchor `i`'s hardest negative `(index, distance)`, if it has a negative.
     pub(super) fn negative(&self, i: usize) -> Option<(usize, f32)> {
-        let at = self.negative_at[i].to_bits();
-        (at != NONE).then(|| (at as usize, self.negative[i]))
+        let k = load(&self.negative[i]);
+        (k != u64::MAX).then(|| (k as u32 as usize, f32::from_bits((k >> 32) as u32)))
     }
 }
