@@ -535,6 +535,11 @@ pub(crate) fn distance_rows(
     let m = y.len() / dim;
     squared_rows(k, anchors, y, dim, out);
     for (i, row) in out.chunks_exact_mut(m.max(1)).enumerate() {
+        // The common row, in one vector pass.
+        if all_positive_normal(row) {
+            row.iter_mut().for_each(|v| *v = crate::numerics::sqrt(*v));
+            continue;
+        }
         let xi = &anchors[i * dim..(i + 1) * dim];
         for (j, v) in row.iter_mut().enumerate() {
             *v = distance_of(*v, xi, &y[j * dim..(j + 1) * dim]);

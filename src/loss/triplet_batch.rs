@@ -664,11 +664,11 @@ impl Anchor<'_> {
         // Only the smaller side is sorted (with 64 classes of 16 rows, 15 positives
         // against 1008 negatives); each row of the other side finds its active partners
         // by binary search, and a histogram over the sorted positions gives the sorted
-        // side's counts. `2·min(np, nn) + 1 ≤ N` floats fit in `work`.
+        // side's counts. `2·min(np, nn) + 1 ≤ N` floats fit in `work` (and the f32
+        // thresholds of a short side, where `3·min(np, nn) + 1 ≤ N`).
         let positives_sorted = np <= nn;
         let s = np.min(nn);
         let (sorted, rest) = work.split_at_mut(s);
-        let counts = &mut rest[..s + 1];
         let sorted_side = |j: usize| {
             if positives_sorted {
                 is_pos(j)
@@ -683,17 +683,37 @@ impl Anchor<'_> {
             *slot = row[j];
         }
         sorted.sort_unstable_by(f32::total_cmp);
+        let (counts, tail) = rest.split_at_mut(s + 1);
         counts.fill(0.0);
         let (mut total, mut count) = (0.0f64, 0usize);
-        // The other side: each row's number of active triplets by binary search, its
-        // gradient coefficient (how many active triplets the pair (a, j) is in, with the
-        // sign of ∂v/∂d) written over its distance at once.
+        // A short sorted side (a class of a few rows among many) is counted by a straight
+        // vector comparison against f32 thresholds rounded up from the f64 ones (for f32
+        // `d` and f64 `t`, `d < t` exactly when `d < t↑`), not by a binary search.
+        let linear = s <= LINEAR_SIDE && tail.len() >= s;
+        let thresholds = if linear {
+            let t = &mut tail[..s];
+            if positives_sorted {
+                for (t, &p) in t.iter_mut().zip(sorted.iter()) {
+                    *t = round_up(threshold(p));
+                }
+            }
+            &*t
+        } else {
+            &[]
+        };
+        // The other side: each row's number of active triplets, its gradient coefficient
+        // (how many active triplets the pair (a, j) is in, with the sign of ∂v/∂d)
+        // written over its distance at once.
         for j in (0..row.len()).filter(|&j| j != a && !sorted_side(j)) {
             let d = row[j];
             let w = if positives_sorted {
                 // A negative with k active positives activates the top k sorted positions.
                 let dn = f64::from(d);
-                let k = s - sorted.partition_point(|&p| threshold(p) <= dn);
+                let k = if linear {
+                    thresholds.iter().fold(0, |k, &t| k + usize::from(d < t))
+                } else {
+                    s - sorted.partition_point(|&p| threshold(p) <= dn)
+                };
                 total -= k as f64 * dn;
                 counts[s - k] += 1.0;
                 count += k;
@@ -701,7 +721,12 @@ impl Anchor<'_> {
             } else {
                 // A positive with k active negatives activates the first k sorted positions.
                 let t = threshold(d);
-                let k = sorted.partition_point(|&n| f64::from(n) < t);
+                let k = if linear {
+                    let t = round_up(t);
+                    sorted.iter().fold(0, |k, &n| k + usize::from(n < t))
+                } else {
+                    sorted.partition_point(|&n| f64::from(n) < t)
+                };
                 total += k as f64 * t;
                 counts[k] += 1.0;
                 count += k;
@@ -856,6 +881,17 @@ fn scatter_block(
     }
 }
 
+/// The longest sorted side of a batch-all anchor counted by a linear scan instead of a
+/// binary search per row of the other side.
+const LINEAR_SIDE: usize = 64;
+
+/// The least f32 not below `t` (so that for every f32 `d`, `d < t` exactly when
+/// `d < round_up(t)`); ∞ above the f32 range.
+fn round_up(t: f64) -> f32 {
+    let f = t as f32;
+    if f64::from(f) < t { f.next_up() } else { f }
+}
+
 /// `ln(1 + eᵛ)` without overflow or cancellation.
 fn softplus(v: f64) -> f64 {
     if v > 0.0 {
@@ -911,6 +947,37 @@ fn normalize_gradient(x: &[f32], dim: usize, grad: &mut [f32]) {
         for (gv, &x) in g.iter_mut().zip(r) {
             let xh = f64::from(x) / n;
             *gv = ((f64::from(*gv) - xh * dot) / n) as f32;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::round_up;
+
+    /// `d < t` (f64) and `d < round_up(t)` (f32) agree for f32 `d` at and around `t`.
+    #[test]
+    fn round_up_keeps_every_f32_comparison() {
+        let mut state = 0x1234_5678_9abc_def0u64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let fixed = [0.0, 1.0, 0.1, f64::from(f32::MAX), 1e39, f64::INFINITY];
+        let random = (0..2000).map(|_| {
+            let d = f32::from_bits((next() >> 40) as u32 + 0x3000_0000);
+            let m = f64::from(f32::from_bits((next() >> 41) as u32 + 0x3000_0000));
+            f64::from(d) + m
+        });
+        for t in fixed.into_iter().chain(random) {
+            let up = round_up(t);
+            assert!(f64::from(up) >= t, "{t:e}");
+            let near = t as f32;
+            for d in [near.next_down(), near, near.next_up(), up, up.next_down()] {
+                assert_eq!(d < up, f64::from(d) < t, "t = {t:e}, d = {d:e}");
+            }
         }
     }
 }
