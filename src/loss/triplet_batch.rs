@@ -811,6 +811,7 @@ impl Anchor<'_> {
     /// The coefficient `w/D` of the pair (a, j) for the direct-form accumulation; where it
     /// would overflow or `D` lost its digits (tiny or huge rows), the pair's gradient is
     /// added right away on a rescaled difference and the coefficient is 0.
+    #[inline(always)]
     fn coefficient(&self, w: f32, d: f32, j: usize, grad: &mut [f32]) -> f32 {
         if w == 0.0 || d == 0.0 {
             return 0.0;
@@ -819,6 +820,14 @@ impl Anchor<'_> {
         if is_positive_normal(d * d) && c.is_finite() {
             return c;
         }
+        self.add_rescaled(w, j, grad);
+        0.0
+    }
+
+    /// Adds the pair (a, j)'s gradient `w·∂D` on a rescaled difference.
+    #[cold]
+    #[inline(never)]
+    fn add_rescaled(&self, w: f32, j: usize, grad: &mut [f32]) {
         let dim = self.dim;
         let (xa, xj) = (
             &self.xs[self.a * dim..(self.a + 1) * dim],
@@ -826,7 +835,6 @@ impl Anchor<'_> {
         );
         let (ga, gj) = two_rows(grad, dim, self.a, j);
         pairwise::add_direction(xa, xj, w, ga, gj);
-        0.0
     }
 }
 
