@@ -676,7 +676,7 @@ impl Anchor<'_> {
         // against 1008 negatives); each row of the other side finds its active partners
         // by binary search, and a histogram over the sorted positions gives the sorted
         // side's counts. `2·min(np, nn) + 1 ≤ N` floats fit in `work` (and the f32
-        // thresholds of a short side, where `3·min(np, nn) + 1 ≤ N`).
+        // thresholds of a short side, padded to a multiple of 8, where they fit).
         let positives_sorted = np <= nn;
         let s = np.min(nn);
         let (sorted, rest) = work.split_at_mut(s);
@@ -700,18 +700,23 @@ impl Anchor<'_> {
         // A short sorted side (a class of a few rows among many) is counted by a straight
         // vector comparison against f32 thresholds rounded up from the f64 ones (for f32
         // `d` and f64 `t`, `d < t` exactly when `d < t↑`), not by a binary search.
-        let linear = s <= LINEAR_SIDE && tail.len() >= s;
+        // Positives' thresholds padded to whole blocks of 8 with −∞ (no `d` is below it),
+        // so that each count is straight-line code.
+        let padded = s.div_ceil(8) * 8;
+        let linear = s <= LINEAR_SIDE && tail.len() >= padded;
         let thresholds = if linear {
-            let t = &mut tail[..s];
+            let t = &mut tail[..padded];
             if positives_sorted {
                 for (t, &p) in t.iter_mut().zip(sorted.iter()) {
                     *t = round_up(threshold(p));
                 }
+                t[s..].fill(f32::NEG_INFINITY);
             }
             &*t
         } else {
             &[]
         };
+        let blocks = thresholds.as_chunks::<8>().0;
         // The other side: each row's number of active triplets, its gradient coefficient
         // (how many active triplets the pair (a, j) is in, with the sign of ∂v/∂d)
         // written over its distance at once.
@@ -721,7 +726,8 @@ impl Anchor<'_> {
                 // A negative with k active positives activates the top k sorted positions.
                 let dn = f64::from(d);
                 let k = if linear {
-                    thresholds.iter().fold(0, |k, &t| k + usize::from(d < t))
+                    let below = |b: &[f32; 8]| b.iter().fold(0u32, |k, &t| k + u32::from(d < t));
+                    blocks.iter().fold(0u32, |k, b| k + below(b)) as usize
                 } else {
                     s - sorted.partition_point(|&p| threshold(p) <= dn)
                 };
@@ -734,7 +740,7 @@ impl Anchor<'_> {
                 let t = threshold(d);
                 let k = if linear {
                     let t = round_up(t);
-                    sorted.iter().fold(0, |k, &n| k + usize::from(n < t))
+                    sorted.iter().fold(0u32, |k, &n| k + u32::from(n < t)) as usize
                 } else {
                     sorted.partition_point(|&n| f64::from(n) < t)
                 };
