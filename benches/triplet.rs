@@ -11,7 +11,7 @@
 //! `cargo bench -p contrastive-benches --bench triplet -- ratios [ROUNDS]` runs no criterion
 //! benchmark: it times the forward with gradient of each loss and of the contrastive loss
 //! interleaved (each round runs every kernel in turn, twice, the second run timed; default
-//! 21 rounds; timed in thread CPU time where Linux gives it, so that a long kernel is not
+//! 21 rounds; timed in thread CPU time where the system gives it, so that a long kernel is not
 //! charged for the time other tenants held the core) and prints `loss/contrastive` from the best round of each and as the median
 //! of the per-round ratios (the machine is shared: a drift between two criterion
 //! benchmarks seconds apart lands in their ratio, here it has one round to do so).
@@ -128,23 +128,28 @@ mod x86 {
     }
 
     /// Seconds taken by `f`: wall time, or with `cpu` the time this thread spent on a CPU
-    /// (Linux's `/proc/thread-self/schedstat`), which other tenants of a shared machine
-    /// do not inflate by preempting it (they still share its caches).
+    /// (`CLOCK_THREAD_CPUTIME_ID`), which other tenants of a shared machine do not
+    /// inflate by preempting it (they still share its caches).
     fn seconds(cpu: bool, f: impl FnOnce()) -> f64 {
         if cpu {
-            let start = cpu_ns().unwrap_or(0);
+            let start = cpu_seconds().unwrap_or(0.0);
             f();
-            return (cpu_ns().unwrap_or(0) - start) as f64 * 1e-9;
+            return cpu_seconds().unwrap_or(0.0) - start;
         }
         let start = Instant::now();
         f();
         start.elapsed().as_secs_f64()
     }
 
-    /// Nanoseconds this thread has run on a CPU, if the kernel says.
-    fn cpu_ns() -> Option<u64> {
-        let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
-        s.split_whitespace().next()?.parse().ok()
+    /// The CPU time of this thread, in seconds, if the system gives it.
+    fn cpu_seconds() -> Option<f64> {
+        let mut t = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: `t` is a valid, writable `timespec` for the duration of the call.
+        let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut t) };
+        (rc == 0).then(|| t.tv_sec as f64 + t.tv_nsec as f64 * 1e-9)
     }
 
     /// `-- ratios [ROUNDS]`: the forward with gradient of every loss against the contrastive
@@ -207,7 +212,7 @@ mod x86 {
             names.retain(|_| *it.next().unwrap());
         }
         let count = kernels.len();
-        let cpu = cpu_ns().is_some();
+        let cpu = cpu_seconds().is_some();
         let mut times = vec![Vec::with_capacity(rounds); count];
         for round in 0..rounds {
             for turn in 0..count {
