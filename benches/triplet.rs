@@ -149,8 +149,11 @@ mod x86 {
         };
         // SAFETY: `t` is a valid, writable `timespec` for the duration of the call.
         let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut t) };
-        (rc == 0).then(|| t.tv_sec as f64 + t.tv_nsec as f64 * 1e-9)
+        (rc == 0).then_some(t.tv_sec as f64 + t.tv_nsec as f64 * 1e-9)
     }
+
+    /// One loss's forward with gradient, writing into the gradient it is given.
+    type Kernel<'a> = Box<dyn FnMut(&mut [f32]) + 'a>;
 
     /// `-- ratios [ROUNDS]`: the forward with gradient of every loss against the contrastive
     /// loss's, interleaved (see the module's documentation).
@@ -164,7 +167,7 @@ mod x86 {
         let x = x.as_slice();
         let mut grad = vec![0.0f32; N * DIM];
         let mut names = vec!["contrastive"];
-        let mut kernels: Vec<Box<dyn FnMut(&mut [f32])>> = Vec::new();
+        let mut kernels: Vec<Kernel> = Vec::new();
         {
             let loss = baseline();
             let mut scratch = vec![0.0; loss.scratch_len(N, DIM)];
