@@ -4,7 +4,8 @@
 //! integer margin) are everywhere, and a correct implementation decides each of them as
 //! the oracle does (ties to the lowest index; a triplet at the hinge not counted).
 //!
-//! Batch-hard: the symmetric walk (N ≥ 8) and the per-anchor rows (N < 8). Batch-all: the
+//! Batch-hard: the symmetric walk (N ≥ 8, also at magnitudes whose squares under- or
+//! overflow) and the per-anchor rows (N < 8). Batch-all: the
 //! short sorted side counted linearly (many small classes) and the long one by binary
 //! search (two classes, more than 64 rows each side), both with positives sorted and with
 //! negatives sorted.
@@ -141,6 +142,66 @@ fn batch_all_hinge_ties_on_the_linear_and_binary_search_paths() {
                     n,
                     3,
                 );
+            }
+        }
+    }
+}
+
+/// Batch-hard's walk at magnitudes whose squared distances underflow (rows near 2⁻⁹⁰) or
+/// overflow (near 2⁶⁰) f32: scaling the rows and the margin by a power of two scales the
+/// loss by it and leaves the gradient (of a distance, a direction) as it was.
+#[test]
+fn batch_hard_walk_scales_exactly_at_extreme_magnitudes() {
+    let mut rng = Rng(0x7138);
+    let (n, d) = (23, 5);
+    let x = rng.vec(n * d);
+    let cls: Vec<u32> = (0..n).map(|_| rng.below(4) as u32).collect();
+    for cosine in [false, true] {
+        let margin = 0.3f32;
+        let loss = |m: f32| {
+            let l = BatchHardTripletLoss::new(m);
+            if cosine {
+                l.with_distance(Distance::Cosine)
+            } else {
+                l
+            }
+        };
+        let mut scratch = vec![0.0; loss(margin).scratch_len(n, d)];
+        for backend in Backend::available() {
+            let mut want_grad = vec![0.0; n * d];
+            let want = loss(margin)
+                .with_backend(backend)
+                .batch_with_grad(&x, d, &cls, &mut want_grad, &mut scratch)
+                .unwrap();
+            for k in [-90i32, 60] {
+                let s = 2f32.powi(k);
+                let xs: Vec<f32> = x.iter().map(|v| v * s).collect();
+                // The cosine distance does not scale with the rows: neither does its margin.
+                let (m, ls) = if cosine {
+                    (margin, 1.0)
+                } else {
+                    (margin * s, s)
+                };
+                let mut grad = vec![f32::NAN; n * d];
+                let got = loss(m)
+                    .with_backend(backend)
+                    .batch_with_grad(&xs, d, &cls, &mut grad, &mut scratch)
+                    .unwrap();
+                let what = format!("{backend:?} cosine={cosine} 2^{k}");
+                let tol = 64.0 * U * f64::from(want.abs().max(margin));
+                assert!(
+                    (f64::from(got / ls) - f64::from(want)).abs() <= tol,
+                    "{what}: loss {got:e} / {ls:e} vs {want:e}"
+                );
+                for (i, (&g, &w)) in grad.iter().zip(&want_grad).enumerate() {
+                    // A cosine gradient scales as 1/‖x‖.
+                    let g = if cosine { g * s } else { g };
+                    assert!(
+                        (f64::from(g) - f64::from(w)).abs()
+                            <= 64.0 * U * (1.0 + f64::from(w.abs())),
+                        "{what}: grad[{i}] {g:e} vs {w:e}"
+                    );
+                }
             }
         }
     }
