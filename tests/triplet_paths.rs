@@ -1,14 +1,14 @@
 //! The in-batch triplet losses' fast paths against the f64 oracle on data full of exact
-//! ties: rows on an integer grid, whose distances are exact integers in f32, so that
-//! equal distances, pairs at distance 0 and triplets exactly at the hinge (`v = 0` for an
-//! integer margin) are everywhere, and a correct implementation decides each of them as
-//! the oracle does (ties to the lowest index; a triplet at the hinge not counted).
+//! ties: rows on the axes of an integer grid, whose distances along an axis are exact
+//! integers in f32, so that equal distances, pairs at distance 0 and triplets exactly at
+//! the hinge (`v = 0` for an integer margin) are everywhere, and a correct implementation
+//! decides each of them as the oracle does (ties to the lowest index; a triplet at the
+//! hinge not counted).
 //!
 //! Batch-hard: the symmetric walk (N ≥ 8, also at magnitudes whose squares under- or
-//! overflow) and the per-anchor rows (N < 8). Batch-all: the
-//! short sorted side counted linearly (many small classes) and the long one by binary
-//! search (two classes, more than 64 rows each side), both with positives sorted and with
-//! negatives sorted.
+//! overflow) and the per-anchor rows (N < 8). Batch-all: the short sorted side counted
+//! linearly (many small classes) and the long one by binary search (two classes, more
+//! than 64 rows each side), both with positives sorted and with negatives sorted.
 
 // Index loops read as the formulas they check.
 #![allow(clippy::needless_range_loop)]
