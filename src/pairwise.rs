@@ -535,8 +535,20 @@ pub(crate) fn distance_rows(
     let m = y.len() / dim;
     squared_rows(k, anchors, y, dim, out);
     for (i, row) in out.chunks_exact_mut(m.max(1)).enumerate() {
+        // Every root in one vector pass (as selects); the few entries that are not
+        // positive normals (a row against itself) are left for the careful loop.
+        for v in row.iter_mut() {
+            let r = crate::numerics::sqrt(*v);
+            *v = if is_positive_normal(*v) { r } else { *v };
+        }
+        if all_positive_normal(row) {
+            continue;
+        }
         let xi = &anchors[i * dim..(i + 1) * dim];
         for (j, v) in row.iter_mut().enumerate() {
+            if is_positive_normal(*v) {
+                continue; // a root already
+            }
             *v = distance_of(*v, xi, &y[j * dim..(j + 1) * dim]);
         }
     }

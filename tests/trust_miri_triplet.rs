@@ -114,3 +114,36 @@ fn explicit_triplets_and_cosine_pairs_agree_with_the_oracle_at_miri_sizes() {
         }
     }
 }
+
+/// Batch-hard from 8 rows on takes the symmetric walk (each unordered pair once, both
+/// anchors' hardest kept as the walk goes): N = 9 (tiles of 4 and an edge), at Miri's
+/// sizes, against the oracle.
+#[test]
+fn batch_hard_walk_agrees_with_the_oracle_at_miri_sizes() {
+    let mut checked = 0;
+    for (n, d) in [(9, 3)] {
+        let classes: Vec<u32> = (0..n as u32).map(|i| i % 3).collect();
+        let x = rows(n, d);
+        let rtol = (2.0 * d as f64 + 2.0 * n as f64 + 32.0) * U;
+        for backend in Backend::available() {
+            for cosine in [false, true] {
+                let mut l = BatchHardTripletLoss::new(0.9).with_backend(backend);
+                if cosine {
+                    l = l.with_distance(Distance::Cosine);
+                }
+                let (got, grad) = l.batch_with_grad_vec(&x, d, &classes).unwrap();
+                let r = triplet_oracle::batch_hard(&x, d, &classes, 0.9, cosine);
+                if r.kink_gap < 1e-3 {
+                    continue;
+                }
+                checked += 1;
+                let what = format!("{backend:?} hard N={n} d={d} cosine={cosine}");
+                close(&what, got, r.loss, rtol, r.scale);
+                for k in 0..grad.len() {
+                    close(&what, grad[k], r.grad[k], rtol, r.grad_scale[k]);
+                }
+            }
+        }
+    }
+    assert!(checked >= 2, "only {checked} cases away from a kink");
+}

@@ -11,5 +11,6 @@ pub mod seed;
 pub(crate) mod softmax;
 pub(crate) mod triplet;
 pub(crate) mod triplet_batch;
+mod triplet_hard;
 #[cfg(feature = "alloc")]
 mod triplet_vec;

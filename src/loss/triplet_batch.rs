@@ -1,14 +1,19 @@
 //! In-batch triplet margin losses on one batch with class labels: batch-all
 //! (pytorch-metric-learning) and batch-hard (sentence-transformers). Neither builds an
-//! N×N (let alone N×N×N) matrix: the tile engine computes the rows of distances of a
-//! block of up to 8 anchors (O(N) scratch), then batch-hard scans each row, and batch-all
-//! sorts the smaller side of each anchor (its positives' or its negatives' distances) and
-//! counts the active triplets of the other side by binary search.
+//! N×N (let alone N×N×N) matrix. Batch-hard walks the pair tiles once per unordered pair
+//! (the tile engine's symmetric walk) and keeps each anchor's hardest positive and
+//! negative as it goes (`4·N` floats of state); batches of fewer than 8 rows compute rows
+//! of distances per anchor instead. Batch-all computes the rows of distances of a block
+//! of up to 8 anchors (O(N) scratch), sorts the smaller side of each anchor (its
+//! positives' or its negatives' distances) and counts the active triplets of the other
+//! side against it (a vector comparison for a side of up to 64 rows, else by binary
+//! search).
 
 #![forbid(unsafe_code)]
 
 use super::cosine_embedding::write_cosine_gradient;
 use super::direction::Leg;
+use super::triplet_hard;
 use crate::kernels::tile::TileKernels;
 use crate::kernels::{self, Kernels, select_tile};
 use crate::numerics::Cosine;
@@ -150,8 +155,9 @@ fn all_finite(x: &[f32]) -> bool {
 /// - A non-finite component anywhere in `x` makes the loss and every gradient NaN.
 ///
 /// Memory: [`scratch_len`](Self::scratch_len) floats (`min(8, N)·N`; for the cosine
-/// distance also the normalised rows, `N·dim`, and `N + 2·dim`); work: `N²·dim` for the
-/// distances, `N·dim` for the gradient.
+/// distance also the normalised rows, `N·dim`, and `N + 2·dim`); work: `N²·dim/2` for the
+/// distances (each unordered pair once, both anchors' hardest kept as the tiles pass),
+/// `N·dim` for the gradient (two pairs per anchor).
 ///
 /// | preset | margin | distance | who |
 /// |---|---|---|---|
@@ -310,6 +316,56 @@ impl BatchHardTripletLoss {
         let m = f64::from(self.margin);
         let w = 1.0 / rows as f32;
         let mut total = 0.0f64;
+        // Adds anchor `i`'s term, and with a gradient its two pairs' gradients.
+        let mut settle = |i: usize, (v, positive, negative): (f64, Chosen, Chosen)| {
+            total += v;
+            let Some(g) = grad.as_deref_mut() else {
+                return;
+            };
+            // An anchor without negatives whose row maximum is its hardest positive: the
+            // two terms are one pair's, and cancel exactly (as ∞ − ∞ they would not).
+            if positive.0 == negative.0 {
+                return;
+            }
+            for (j, d, sign) in [(positive.0, positive.1, w), (negative.0, negative.1, -w)] {
+                // Self (no positive, or the row maximum of an anchor without negatives
+                // at 0) and pairs at distance 0 have the subgradient 0; a pair with a
+                // zero row, or clamped at the cosine's 2, has a constant distance.
+                if j == i || d == 0.0 || (cosine && (zero[i] != 0.0 || zero[j] != 0.0 || d >= 2.0))
+                {
+                    continue;
+                }
+                if cosine {
+                    add_cosine(pair_kernels, g, x, dim, (i, j), sign, tmp);
+                } else {
+                    add_euclidean(g, x, dim, i, j, d, sign);
+                }
+            }
+        };
+        if triplet_hard::fits(rows, block.len()) {
+            // Each unordered pair once, both anchors' hardest kept as the walk goes.
+            let hardest =
+                triplet_hard::walk(tiles, xs, dim, classes, cosine.then_some(zero), block);
+            for i in 0..rows {
+                let positive = hardest.positive(i).unwrap_or((i, 0.0));
+                // Without negatives (one class in the batch), the row maximum with self
+                // at 0: the hardest positive when it is above 0 (the lowest index of the
+                // largest distance either way), else self.
+                let negative = hardest.negative(i).unwrap_or(if positive.1 > 0.0 {
+                    positive
+                } else {
+                    (i, 0.0)
+                });
+                let v = f64::from(positive.1) - f64::from(negative.1) + m;
+                // Inactive (v ≤ 0, or NaN for ∞ − ∞).
+                if v > 0.0 {
+                    settle(i, (v, positive, negative));
+                }
+            }
+            return Ok((total / rows as f64) as f32);
+        }
+        // Small batches (fewer than 8 rows, whose scratch holds no state and tiles): rows
+        // of distances per block of anchors.
         for a0 in (0..rows).step_by(ANCHOR_BLOCK) {
             let a1 = (a0 + ANCHOR_BLOCK).min(rows);
             let out = &mut block[..(a1 - a0) * rows];
@@ -330,33 +386,8 @@ impl BatchHardTripletLoss {
                         };
                     }
                 }
-                let Some((v, positive, negative)) = hardest(i, row, classes, m) else {
-                    continue;
-                };
-                total += v;
-                let Some(g) = grad.as_deref_mut() else {
-                    continue;
-                };
-                // An anchor without negatives whose row maximum is its hardest positive: the
-                // two terms are one pair's, and cancel exactly (as ∞ − ∞ they would not).
-                if positive.0 == negative.0 {
-                    continue;
-                }
-                for (j, d, sign) in [(positive.0, positive.1, w), (negative.0, negative.1, -w)] {
-                    // Self (no positive, or the row maximum of an anchor without negatives
-                    // at 0) and pairs at distance 0 have the subgradient 0; a pair with a
-                    // zero row, or clamped at the cosine's 2, has a constant distance.
-                    if j == i
-                        || d == 0.0
-                        || (cosine && (zero[i] != 0.0 || zero[j] != 0.0 || d >= 2.0))
-                    {
-                        continue;
-                    }
-                    if cosine {
-                        add_cosine(pair_kernels, g, x, dim, (i, j), sign, tmp);
-                    } else {
-                        add_euclidean(g, x, dim, i, j, d, sign);
-                    }
+                if let Some(found) = hardest(i, row, classes, m) {
+                    settle(i, found);
                 }
             }
         }
@@ -415,12 +446,18 @@ fn hardest(i: usize, row: &[f32], classes: &[u32], m: f64) -> Option<(f64, Chose
 /// - A batch of zero rows, or one without a valid triplet, has loss 0 and gradient 0. A
 ///   non-finite component anywhere in `x` makes the loss and every gradient NaN.
 ///
-/// Cost: no N×N×N mask or loop. Each anchor computes one row of N distances, sorts its
-/// positives' and negatives' distances (O(N log N)), and counts active triplets and their
-/// sum by merging the two sorted lists; the gradient coefficient of each pair (how many
-/// active triplets it is in) comes by binary search, and AvgNonZero's `1/count` is applied
-/// at the end. The smooth loss evaluates softplus per triplet: O(N·|P|·|N|) scalar work
-/// (no `dim` factor), still O(N) memory.
+/// Cost: no N×N×N mask or loop. Each anchor computes one row of N distances and sorts the
+/// smaller of its positives' and negatives' distances (O(N log N)); each row of the other
+/// side counts its active partners in it (a vector comparison against f32 thresholds that
+/// decide exactly as the f64 ones, for a sorted side of up to 64 rows; a binary search
+/// beyond), which gives the triplets' count, their sum, and the gradient coefficient of
+/// each pair (how many active triplets it is in); AvgNonZero's `1/count` is applied at
+/// the end. The gradient is dense (every pair in an active triplet has a coefficient):
+/// `N²·dim` for the distances and as much again for the gradient. The smooth loss has no
+/// sorted shortcut (softplus is not piecewise linear): it evaluates softplus per triplet,
+/// O(N·|P|·|N|) scalar work (no `dim` factor; at N = 1024 in 64 classes of 16, some 15
+/// million triplets, about 250 times the in-batch contrastive loss's time), still O(N)
+/// memory.
 ///
 /// | preset | margin | normalize | who |
 /// |---|---|---|---|
@@ -638,11 +675,11 @@ impl Anchor<'_> {
         // Only the smaller side is sorted (with 64 classes of 16 rows, 15 positives
         // against 1008 negatives); each row of the other side finds its active partners
         // by binary search, and a histogram over the sorted positions gives the sorted
-        // side's counts. `2·min(np, nn) + 1 ≤ N` floats fit in `work`.
+        // side's counts. `2·min(np, nn) + 1 ≤ N` floats fit in `work` (and the f32
+        // thresholds of a short side, padded to a multiple of 8, where they fit).
         let positives_sorted = np <= nn;
         let s = np.min(nn);
         let (sorted, rest) = work.split_at_mut(s);
-        let counts = &mut rest[..s + 1];
         let sorted_side = |j: usize| {
             if positives_sorted {
                 is_pos(j)
@@ -657,17 +694,43 @@ impl Anchor<'_> {
             *slot = row[j];
         }
         sorted.sort_unstable_by(f32::total_cmp);
+        let (counts, tail) = rest.split_at_mut(s + 1);
         counts.fill(0.0);
         let (mut total, mut count) = (0.0f64, 0usize);
-        // The other side: each row's number of active triplets by binary search, its
-        // gradient coefficient (how many active triplets the pair (a, j) is in, with the
-        // sign of ∂v/∂d) written over its distance at once.
+        // A short sorted side (a class of a few rows among many) is counted by a straight
+        // vector comparison against f32 thresholds rounded up from the f64 ones (for f32
+        // `d` and f64 `t`, `d < t` exactly when `d < t↑`), not by a binary search.
+        // Positives' thresholds padded to whole blocks of 8 with −∞ (no `d` is below it),
+        // so that each count is straight-line code.
+        let padded = s.div_ceil(8) * 8;
+        let linear = s <= LINEAR_SIDE && tail.len() >= padded;
+        let thresholds = if linear {
+            let t = &mut tail[..padded];
+            if positives_sorted {
+                for (t, &p) in t.iter_mut().zip(sorted.iter()) {
+                    *t = round_up(threshold(p));
+                }
+                t[s..].fill(f32::NEG_INFINITY);
+            }
+            &*t
+        } else {
+            &[]
+        };
+        let blocks = thresholds.as_chunks::<8>().0;
+        // The other side: each row's number of active triplets, its gradient coefficient
+        // (how many active triplets the pair (a, j) is in, with the sign of ∂v/∂d)
+        // written over its distance at once.
         for j in (0..row.len()).filter(|&j| j != a && !sorted_side(j)) {
             let d = row[j];
             let w = if positives_sorted {
                 // A negative with k active positives activates the top k sorted positions.
                 let dn = f64::from(d);
-                let k = s - sorted.partition_point(|&p| threshold(p) <= dn);
+                let k = if linear {
+                    let below = |b: &[f32; 8]| b.iter().fold(0u32, |k, &t| k + u32::from(d < t));
+                    blocks.iter().fold(0u32, |k, b| k + below(b)) as usize
+                } else {
+                    s - sorted.partition_point(|&p| threshold(p) <= dn)
+                };
                 total -= k as f64 * dn;
                 counts[s - k] += 1.0;
                 count += k;
@@ -675,7 +738,12 @@ impl Anchor<'_> {
             } else {
                 // A positive with k active negatives activates the first k sorted positions.
                 let t = threshold(d);
-                let k = sorted.partition_point(|&n| f64::from(n) < t);
+                let k = if linear {
+                    let t = round_up(t);
+                    sorted.iter().fold(0u32, |k, &n| k + u32::from(n < t)) as usize
+                } else {
+                    sorted.partition_point(|&n| f64::from(n) < t)
+                };
                 total += k as f64 * t;
                 counts[k] += 1.0;
                 count += k;
@@ -760,6 +828,7 @@ impl Anchor<'_> {
     /// The coefficient `w/D` of the pair (a, j) for the direct-form accumulation; where it
     /// would overflow or `D` lost its digits (tiny or huge rows), the pair's gradient is
     /// added right away on a rescaled difference and the coefficient is 0.
+    #[inline(always)]
     fn coefficient(&self, w: f32, d: f32, j: usize, grad: &mut [f32]) -> f32 {
         if w == 0.0 || d == 0.0 {
             return 0.0;
@@ -768,6 +837,14 @@ impl Anchor<'_> {
         if is_positive_normal(d * d) && c.is_finite() {
             return c;
         }
+        self.add_rescaled(w, j, grad);
+        0.0
+    }
+
+    /// Adds the pair (a, j)'s gradient `w·∂D` on a rescaled difference.
+    #[cold]
+    #[inline(never)]
+    fn add_rescaled(&self, w: f32, j: usize, grad: &mut [f32]) {
         let dim = self.dim;
         let (xa, xj) = (
             &self.xs[self.a * dim..(self.a + 1) * dim],
@@ -775,7 +852,6 @@ impl Anchor<'_> {
         );
         let (ga, gj) = two_rows(grad, dim, self.a, j);
         pairwise::add_direction(xa, xj, w, ga, gj);
-        0.0
     }
 }
 
@@ -828,6 +904,17 @@ fn scatter_block(
             }
         }
     }
+}
+
+/// The longest sorted side of a batch-all anchor counted by a linear scan instead of a
+/// binary search per row of the other side.
+const LINEAR_SIDE: usize = 64;
+
+/// The least f32 not below `t` (so that for every f32 `d`, `d < t` exactly when
+/// `d < round_up(t)`); ∞ above the f32 range.
+fn round_up(t: f64) -> f32 {
+    let f = t as f32;
+    if f64::from(f) < t { f.next_up() } else { f }
 }
 
 /// `ln(1 + eᵛ)` without overflow or cancellation.
@@ -885,6 +972,37 @@ fn normalize_gradient(x: &[f32], dim: usize, grad: &mut [f32]) {
         for (gv, &x) in g.iter_mut().zip(r) {
             let xh = f64::from(x) / n;
             *gv = ((f64::from(*gv) - xh * dot) / n) as f32;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::round_up;
+
+    /// `d < t` (f64) and `d < round_up(t)` (f32) agree for f32 `d` at and around `t`.
+    #[test]
+    fn round_up_keeps_every_f32_comparison() {
+        let mut state = 0x1234_5678_9abc_def0u64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let fixed = [0.0, 1.0, 0.1, f64::from(f32::MAX), 1e39, f64::INFINITY];
+        let random = (0..2000).map(|_| {
+            let d = f32::from_bits((next() >> 40) as u32 + 0x3000_0000);
+            let m = f64::from(f32::from_bits((next() >> 41) as u32 + 0x3000_0000));
+            f64::from(d) + m
+        });
+        for t in fixed.into_iter().chain(random) {
+            let up = round_up(t);
+            assert!(f64::from(up) >= t, "{t:e}");
+            let near = t as f32;
+            for d in [near.next_down(), near, near.next_up(), up, up.next_down()] {
+                assert_eq!(d < up, f64::from(d) < t, "t = {t:e}, d = {d:e}");
+            }
         }
     }
 }
