@@ -211,7 +211,7 @@ def softmax_rows(text: str) -> dict:
 def triplet_times() -> dict:
     """{name: fastest-sample ns} of criterion's `triplet_inbatch` group."""
     out = {}
-    for meta_path in (target_dir() / "criterion").glob("triplet_inbatch/*/new/benchmark.json"):
+    for meta_path in (target_dir() / "criterion" / "triplet_inbatch").rglob("new/benchmark.json"):
         meta = json.loads(meta_path.read_text())
         sample = json.loads(meta_path.with_name("sample.json").read_text())
         out[meta["function_id"]] = min(t / i for t, i in zip(sample["times"], sample["iters"]))
@@ -244,9 +244,9 @@ def inbatch_targets(outputs: dict) -> list[tuple]:
         check(f"CLIP d={d}: forward/gemm FMA rate ({backend})", v["fwd/gemm"], ">=", 0.6)
         check(f"CLIP d={d}: forward+gradient/forward (time, {backend})", v["grad/fwd"], "<=", 2.5)
     t = triplet_times()
-    base = t.get("contrastive_with_grad")
+    base = t.get("contrastive/with_grad")
     for name in sorted(t):
-        if base and name != "contrastive_with_grad" and name.endswith("with_grad"):
+        if base and name != "contrastive/with_grad" and name.endswith("/with_grad"):
             check(f"triplet {name}/in-batch contrastive with gradient (time)",
                   t[name] / base, "<=", 1.5)
     return out
@@ -281,7 +281,7 @@ def inbatch_markdown(outputs: dict) -> list[str]:
         md += ["### Softmax losses", "", "```text", outputs["softmax"].strip(), "```", ""]
     t = triplet_times()
     if t:
-        base = t.get("contrastive_with_grad")
+        base = t.get("contrastive/with_grad")
         md += ["### Triplet losses (criterion, fastest sample)", "",
                *table(["name", "ms", "time / in-batch contrastive with gradient"],
                       [[n, fmt(v / 1e6, 3), fmt(v / base) if base else "n/a"]
