@@ -11,6 +11,7 @@
 
 mod common;
 
+use common::sweep::batch_shapes;
 use common::triplet_oracle::{self, InBatchRef};
 use common::{Rng, U, assert_close};
 use contrastive::{
@@ -287,17 +288,6 @@ fn cosine_embedding_edge_cases_are_decided() {
 // ---------------------------------------------------------------------------------------
 // In-batch.
 
-/// Sizes: N from 1 to 70 with odd d up to 129 (and d = 130), strided.
-fn inbatch_shapes() -> Vec<(usize, usize)> {
-    let ns = [1, 2, 3, 4, 5, 6, 7, 9, 12, 16, 23, 31, 40, 53, 64, 70];
-    let ds = [1, 3, 5, 7, 9, 15, 17, 31, 33, 63, 65, 127, 129, 130];
-    ns.iter()
-        .enumerate()
-        .map(|(i, &n)| (n, ds[(i * 5) % ds.len()]))
-        .chain([(8, 130), (70, 3), (20, 129)])
-        .collect()
-}
-
 fn classes(rng: &mut Rng, n: usize) -> Vec<u32> {
     let k = 1 + rng.below(n.div_ceil(2).max(1) + 1);
     (0..n).map(|_| (rng.below(k) as u32) * 1_000_003).collect()
@@ -350,7 +340,7 @@ fn check_against(what: &str, got: f32, grad: &[f32], r: &InBatchRef, n: usize, d
 #[test]
 fn batch_all_agrees_with_the_oracle_for_n_up_to_70() {
     let mut rng = Rng(0xba7c_4a11);
-    for (case, (n, d)) in inbatch_shapes().into_iter().enumerate() {
+    for (case, (n, d)) in batch_shapes().into_iter().enumerate() {
         let offset = case % 4;
         let buf = placed(&mut rng, offset, n * d, 1.0);
         let x = &buf[offset..];
@@ -392,7 +382,7 @@ fn batch_all_agrees_with_the_oracle_for_n_up_to_70() {
 fn batch_hard_agrees_with_the_oracle_for_n_up_to_70() {
     let mut rng = Rng(0xba7c_4a4d);
     let mut checked = 0;
-    for (case, (n, d)) in inbatch_shapes().into_iter().enumerate() {
+    for (case, (n, d)) in batch_shapes().into_iter().enumerate() {
         let offset = case % 4;
         let buf = placed(&mut rng, offset, n * d, 1.0);
         let x = &buf[offset..];

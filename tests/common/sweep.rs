@@ -11,7 +11,8 @@ pub fn full() -> bool {
 
 /// Batch shapes `(N, d)`: N over 1..=70 (every N with `SWEEP_FULL`, a stride through it
 /// otherwise, so that a debug build stays within seconds) against odd d from 1 to 129,
-/// cycled so that each N meets another d; and the corners (2, 1), (70, 1), (70, 129).
+/// cycled so that each N meets another d; and the corners (2, 1), (70, 1), (70, 129) and
+/// an even d past the widest vector, (8, 130).
 pub fn batch_shapes() -> Vec<(usize, usize)> {
     const DS: [usize; 15] = [1, 3, 5, 7, 9, 15, 17, 31, 33, 47, 63, 65, 97, 127, 129];
     let ns: Vec<usize> = if full() {
@@ -22,7 +23,7 @@ pub fn batch_shapes() -> Vec<(usize, usize)> {
     ns.iter()
         .zip(DS.iter().cycle().skip(3))
         .map(|(&n, &d)| (n, d))
-        .chain([(2, 1), (70, 1), (70, 129)])
+        .chain([(2, 1), (70, 1), (70, 129), (8, 130)])
         .collect()
 }
 
