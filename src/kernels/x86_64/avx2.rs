@@ -340,22 +340,11 @@ fn grouped_squared_rows<const D: usize>(a: &[f32], b: &[f32], out: &mut [f32]) {
     let (groups_a, groups_b) = (a.chunks_exact(group), b.chunks_exact(group));
     let (rest_a, rest_b) = (groups_a.remainder(), groups_b.remainder());
     let (groups_out, rest_out) = out.as_chunks_mut::<LANES>();
-    let row_start = _mm256_mullo_epi32(lane_numbers(), _mm256_set1_epi32(D as i32));
     for ((ga, gb), o) in groups_a.zip(groups_b).zip(groups_out) {
         let (va, vb) = (ga.as_chunks::<LANES>().0, gb.as_chunks::<LANES>().0);
-        let mut sums = _mm256_setzero_ps();
-        for (v, (xa, xb)) in va.iter().zip(vb).enumerate() {
-            let squares = add_squared_difference(_mm256_setzero_ps(), load(xa), load(xb));
-            for j in 0..D {
-                let element = _mm256_add_epi32(row_start, _mm256_set1_epi32(j as i32));
-                let lane = _mm256_and_si256(element, _mm256_set1_epi32(LANES as i32 - 1));
-                let vector = _mm256_srli_epi32::<3>(element);
-                let here = _mm256_cmpeq_epi32(vector, _mm256_set1_epi32(v as i32));
-                let moved = _mm256_permutevar8x32_ps(squares, lane);
-                sums = _mm256_add_ps(sums, _mm256_and_ps(moved, _mm256_castsi256_ps(here)));
-            }
-        }
-        store(o, sums);
+        let squares: [__m256; D] =
+            core::array::from_fn(|v| squared_difference(load(&va[v]), load(&vb[v])));
+        store(o, group_sums(&squares));
     }
     // The groups add each row's squares to 0 in element order (the masked-out lanes add
     // +0, which changes no sum); so does this, with no fused multiply-add.
@@ -366,6 +355,28 @@ fn grouped_squared_rows<const D: usize>(a: &[f32], b: &[f32], out: &mut [f32]) {
             .zip(rb)
             .fold(0.0, |sum, (x, y)| sum + (x - y) * (x - y));
     }
+}
+
+/// The sums of 8 rows of `D ≤ 4` whose squared differences are the `D` vectors `squares`
+/// (element `j` of row `r` in lane `(r·D + j) mod 8` of vector `⌊(r·D + j) / 8⌋`): each
+/// row's terms added to 0 in element order, so the bits of a plain loop without fused
+/// multiply-adds. (See [`grouped_squared_rows`].)
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn group_sums<const D: usize>(squares: &[__m256; D]) -> __m256 {
+    let row_start = _mm256_mullo_epi32(lane_numbers(), _mm256_set1_epi32(D as i32));
+    let mut sums = _mm256_setzero_ps();
+    for (v, &squares) in squares.iter().enumerate() {
+        for j in 0..D {
+            let element = _mm256_add_epi32(row_start, _mm256_set1_epi32(j as i32));
+            let lane = _mm256_and_si256(element, _mm256_set1_epi32(LANES as i32 - 1));
+            let vector = _mm256_srli_epi32::<3>(element);
+            let here = _mm256_cmpeq_epi32(vector, _mm256_set1_epi32(v as i32));
+            let moved = _mm256_permutevar8x32_ps(squares, lane);
+            sums = _mm256_add_ps(sums, _mm256_and_ps(moved, _mm256_castsi256_ps(here)));
+        }
+    }
+    sums
 }
 
 /// `out[r] = Σ (a_r − b_r)²` for rows of `dim ≥ 5`: each row's lane-wise sums come from one
@@ -614,6 +625,9 @@ pub(super) fn long_rows(
     OnePass::Done(sum)
 }
 
+/// See `Kernels::contrastive_one_pass`: rows of up to 4 in whole chunks of 64
+/// ([`tiny_rows`]), long rows ([`long_rows`]). This backend's stores are ordinary ones,
+/// `stream` or not.
 #[allow(clippy::too_many_arguments)]
 #[target_feature(enable = "avx2,fma")]
 fn contrastive_one_pass(
@@ -626,17 +640,168 @@ fn contrastive_one_pass(
     grad_b: &mut [f32],
     _stream: bool,
 ) -> OnePass {
-    let write = |ra: &[f32], rb: &[f32], k, oa: &mut [f32], ob: &mut [f32]| {
-        scaled_difference(ra, rb, k, oa, ob)
+    if dim > TINY_ROWS {
+        let write = |ra: &[f32], rb: &[f32], k, oa: &mut [f32], ob: &mut [f32]| {
+            scaled_difference(ra, rb, k, oa, ob)
+        };
+        let sum = crate::kernels::epilogue::sum_f64;
+        return long_rows(a, b, dim, labels, params, grad_a, grad_b, false, sum, write);
+    }
+    let whole_chunks = labels.len().is_multiple_of(EPILOGUE_ROWS);
+    if dim == 0 || !whole_chunks || !super::rows_fit(a, b, dim, labels, grad_a, grad_b) {
+        return OnePass::Declined;
+    }
+    // Called directly, not through a pointer (see the AVX-512 backend: the MSRV).
+    let sum = match dim {
+        1 => tiny_rows::<1>(a, b, labels, params, grad_a, grad_b),
+        2 => tiny_rows::<2>(a, b, labels, params, grad_a, grad_b),
+        3 => tiny_rows::<3>(a, b, labels, params, grad_a, grad_b),
+        _ => tiny_rows::<4>(a, b, labels, params, grad_a, grad_b),
     };
-    let sum = crate::kernels::epilogue::sum_f64;
-    long_rows(a, b, dim, labels, params, grad_a, grad_b, false, sum, write)
+    match sum {
+        Some(sum) => OnePass::Done(sum),
+        None => OnePass::NeedsCare,
+    }
 }
 
-/// Whether [`contrastive_one_pass`] takes rows of `dim`: long ones (this backend's stores
-/// are ordinary ones, `stream` or not).
+/// Whether [`contrastive_one_pass`] takes rows of `dim`: tiny ones (in blocks of whole
+/// chunks) and long ones (this backend's stores are ordinary ones, `stream` or not).
 fn one_pass_takes(dim: usize, _stream: bool) -> bool {
-    takes_long_rows(dim, false)
+    (1..=TINY_ROWS).contains(&dim) || takes_long_rows(dim, false)
+}
+
+/// The longest rows [`tiny_rows`] takes: those [`grouped_squared_rows`] sums.
+const TINY_ROWS: usize = 4;
+
+/// Rows of `D ≤ 4` in whole chunks of 64 rows, 8 rows a step (`D` vectors of each side,
+/// one of labels): their squared distances summed as [`grouped_squared_rows`] sums them
+/// ([`group_sums`]), their losses and coefficients computed as the epilogue computes them
+/// ([`contrastive_lanes`]), their gradients written as [`grouped_scaled_rows`] writes them,
+/// and the losses of each 64 rows summed as `epilogue::sum_f64` sums them; `None` at the
+/// first chunk with a row that needs care. The slices' lengths were checked. The loop of
+/// the AVX-512 backend's `tiny_rows`, at this backend's width.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn tiny_rows<const D: usize>(
+    a: &[f32],
+    b: &[f32],
+    labels: &[f32],
+    params: [f32; 4],
+    grad_a: &mut [f32],
+    grad_b: &mut [f32],
+) -> Option<f64> {
+    let (step, chunk) = (D * LANES, D * EPILOGUE_ROWS);
+    let params = params.map(|p| _mm256_set1_ps(p));
+    // The row of each lane of vector `j` of a step, for the coefficients' permutes.
+    let rows_of: [__m256i; D] = core::array::from_fn(|j| {
+        let element = _mm256_add_epi32(lane_numbers(), _mm256_set1_epi32((LANES * j) as i32));
+        _mm256_srli_epi32::<16>(_mm256_mullo_epi32(element, row_magic(D)))
+    });
+    let inputs = a.chunks_exact(chunk).zip(b.chunks_exact(chunk));
+    let outputs = grad_a
+        .chunks_exact_mut(chunk)
+        .zip(grad_b.chunks_exact_mut(chunk));
+    let chunks = inputs
+        .zip(labels.as_chunks::<EPILOGUE_ROWS>().0)
+        .zip(outputs);
+    let mut sum = 0.0;
+    let zero = _mm256_setzero_ps();
+    for (((xa, xb), ys), (oa, ob)) in chunks {
+        let mut losses = [0.0f32; EPILOGUE_ROWS];
+        let mut care = _mm256_setzero_si256();
+        let steps = xa.chunks_exact(step).zip(xb.chunks_exact(step));
+        let steps = steps.zip(ys.as_chunks::<LANES>().0);
+        let outs = oa.chunks_exact_mut(step).zip(ob.chunks_exact_mut(step));
+        let losses_out = losses.as_chunks_mut::<LANES>().0;
+        for ((((xa, xb), y), (oa, ob)), loss) in steps.zip(outs).zip(losses_out) {
+            let (xa, xb) = (xa.as_chunks::<LANES>().0, xb.as_chunks::<LANES>().0);
+            let difference: [__m256; D] =
+                core::array::from_fn(|j| _mm256_sub_ps(load(&xa[j]), load(&xb[j])));
+            let squares = difference.map(|d| _mm256_mul_ps(d, d));
+            let (l, k, flagged) = contrastive_lanes(group_sums(&squares), load(y), params);
+            store(loss, l);
+            care = _mm256_or_si256(care, flagged);
+            let (oa, ob) = (oa.as_chunks_mut::<LANES>().0, ob.as_chunks_mut::<LANES>().0);
+            for (j, (ya, yb)) in oa.iter_mut().zip(ob).enumerate() {
+                let k = _mm256_permutevar8x32_ps(k, rows_of[j]);
+                let g = _mm256_and_ps(nonzero(k), _mm256_mul_ps(k, difference[j]));
+                store(ya, g);
+                store(yb, _mm256_sub_ps(zero, g));
+            }
+        }
+        let mut flags = [0.0f32; LANES];
+        store(&mut flags, _mm256_castsi256_ps(care));
+        if flags.iter().any(|f| f.to_bits() != 0) {
+            return None;
+        }
+        sum += crate::kernels::epilogue::sum_f64(&losses);
+    }
+    Some(sum)
+}
+
+/// `⌈2¹⁶ / dim⌉` in every lane: `⌊x / dim⌋ = (x · ⌈2¹⁶ / dim⌉) >> 16` is exact for
+/// `x < 256` (the error term `x / 2¹⁶ < 1 / dim`).
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn row_magic(dim: usize) -> __m256i {
+    _mm256_set1_epi32((1usize << 16).div_ceil(dim.max(1)) as i32)
+}
+
+/// The epilogue's loss and coefficient of 8 rows (see `epilogue::contrastive_epilogue`),
+/// from their squared distances `s` and labels `y`, with the same operations in the same
+/// order (so the same bits), and the rows that need care (`epilogue::needs_care`, all bits
+/// set; their loss is 0). The comparisons are integer ones on the bits, which Miri runs.
+/// The AVX-512 backend's `contrastive_lanes` with masks in vectors.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn contrastive_lanes(s: __m256, y: __m256, params: [__m256; 4]) -> (__m256, __m256, __m256i) {
+    let [positive, negative, margin, two_c] = params;
+    let bits = _mm256_castps_si256;
+    let above = |x: __m256i, low: u32| _mm256_cmpgt_epi32(x, _mm256_set1_epi32(low as i32));
+    let below = |x: __m256i, high: u32| _mm256_cmpgt_epi32(_mm256_set1_epi32(high as i32), x);
+    let infinity = f32::INFINITY.to_bits();
+    // `0 < x` (+∞ included, NaN not): as integers, `0 < bits ≤ bits(+∞)`.
+    let positive_lanes = |x: __m256| {
+        let x = bits(x);
+        _mm256_and_si256(above(x, 0), below(x, infinity + 1))
+    };
+    // `MIN_POSITIVE ≤ x ≤ MAX`, and `|x| ≤ MAX`.
+    let normal = |x: __m256| {
+        let x = bits(x);
+        _mm256_and_si256(
+            above(x, f32::MIN_POSITIVE.to_bits() - 1),
+            below(x, infinity),
+        )
+    };
+    let finite = |x: __m256| {
+        below(
+            _mm256_and_si256(bits(x), _mm256_set1_epi32(i32::MAX)),
+            infinity,
+        )
+    };
+    let select = |mask: __m256, x: __m256| _mm256_and_ps(mask, x);
+
+    let p = _mm256_mul_ps(positive, y);
+    let q = _mm256_mul_ps(negative, _mm256_sub_ps(_mm256_set1_ps(1.0), y));
+    let d = _mm256_sqrt_ps(s);
+    let h = _mm256_sub_ps(margin, d);
+    let similar_rows = nonzero(p);
+    let active = _mm256_and_ps(nonzero(q), _mm256_castsi256_ps(positive_lanes(h)));
+    let similar = select(similar_rows, _mm256_mul_ps(p, s));
+    let dissimilar = select(active, _mm256_mul_ps(_mm256_mul_ps(q, h), h));
+    let k_similar = select(similar_rows, _mm256_mul_ps(two_c, p));
+    let k_dissimilar = select(
+        active,
+        _mm256_div_ps(_mm256_mul_ps(_mm256_mul_ps(two_c, q), h), d),
+    );
+    let k = _mm256_sub_ps(k_similar, k_dissimilar);
+    let fine = _mm256_and_si256(normal(s), finite(k));
+    let loss = _mm256_and_ps(
+        _mm256_castsi256_ps(fine),
+        _mm256_add_ps(similar, dissimilar),
+    );
+    let care = _mm256_xor_si256(fine, _mm256_set1_epi32(-1));
+    (loss, k, care)
 }
 
 /// Nothing to order: this backend makes no non-temporal stores.

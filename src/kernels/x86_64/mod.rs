@@ -466,8 +466,8 @@ mod tests {
         (block.sum, ga, gb)
     }
 
-    /// Where a backend's one-pass kernel takes a block (AVX-512: rows of up to 8 in whole
-    /// chunks of 64 rows, and long rows; AVX2: the latter), it writes the bits of the block
+    /// Where a backend's one-pass kernel takes a block (rows of up to 8 on AVX-512 and of up
+    /// to 4 on AVX2, in whole chunks of 64 rows; long rows), it writes the bits of the block
     /// path and sums the losses as it does, streaming or not, at aligned and unaligned
     /// outputs, and writes nothing outside them. Elsewhere it declines, writing nothing.
     /// A row that needs care, in a middle chunk, makes it say so: at distance 0, at a
@@ -494,6 +494,7 @@ mod tests {
                 let takes = |rows: usize, stream: bool| match backend {
                     Backend::Avx512 if dim <= 8 => rows.is_multiple_of(EPILOGUE_ROWS),
                     Backend::Avx512 => dim >= 48 || (stream && dim >= 24),
+                    _ if dim <= 4 => rows.is_multiple_of(EPILOGUE_ROWS),
                     _ => dim >= 48,
                 };
                 // Rows of uniform [-0.5, 0.5) components are about √(dim / 6) apart: about
