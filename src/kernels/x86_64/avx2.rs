@@ -312,6 +312,8 @@ fn scaled_difference_rows(
     let (out_a, out_b) = (&mut out_a[..n], &mut out_b[..n]);
     let done = if dim <= LANES {
         grouped_scaled_rows(a, b, dim, k, out_a, out_b)
+    } else if dim.is_multiple_of(LANES) {
+        whole_vector_scaled_rows(a, b, dim, k, out_a, out_b)
     } else {
         0
     };
@@ -380,7 +382,7 @@ fn group_sums<const D: usize>(squares: &[__m256; D]) -> __m256 {
 }
 
 /// `out[r] = Σ (a_r − b_r)²` for rows of `dim ≥ 5`: each row's lane-wise sums come from one
-/// masked step (`dim ≤ 8`) or the pair loop, and 8 rows at a time are summed across lanes
+/// masked step (`dim ≤ 8`), a whole and a masked one (`dim ≤ 16`) or the pair loop, and 8 rows at a time are summed across lanes
 /// together by a transpose ([`sum_each`]).
 #[inline]
 #[target_feature(enable = "avx2,fma")]
@@ -388,6 +390,18 @@ fn transposed_squared_rows(a: &[f32], b: &[f32], dim: usize, out: &mut [f32]) {
     if dim <= LANES {
         // One masked step per row, its mask in a register: no length dispatch per row.
         let row = |x: &[f32], y: &[f32]| squared_difference(load_partial(x), load_partial(y));
+        transposed_rows::<true>(a, b, dim, out, row);
+    } else if dim <= 2 * LANES {
+        // A whole vector and a masked one, added: the bits of the pair loop's sums (its
+        // single vector in one accumulator, its tail in another, the other two zero), with
+        // none of its length dispatch per row.
+        let row = |x: &[f32], y: &[f32]| match (x.split_first_chunk(), y.split_first_chunk()) {
+            (Some((x0, x1)), Some((y0, y1))) => _mm256_add_ps(
+                squared_difference(load(x0), load(y0)),
+                squared_difference(load_partial(x1), load_partial(y1)),
+            ),
+            _ => squared_euclidean_lanes(x, y),
+        };
         transposed_rows::<true>(a, b, dim, out, row);
     } else {
         transposed_rows::<false>(a, b, dim, out, |x, y| squared_euclidean_lanes(x, y));
@@ -516,6 +530,41 @@ fn grouped_scaled_rows(
     done
 }
 
+/// Out rows of a multiple of 8 elements, each a few whole vectors with its `k` broadcast:
+/// what [`scaled_difference`] writes, without its length dispatch per row (at d = 16 a
+/// call per row cost more than the row's arithmetic). Returns how many elements it wrote
+/// (all of them).
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn whole_vector_scaled_rows(
+    a: &[f32],
+    b: &[f32],
+    dim: usize,
+    k: &[f32],
+    out_a: &mut [f32],
+    out_b: &mut [f32],
+) -> usize {
+    let zero = _mm256_setzero_ps();
+    let rows = a.chunks_exact(dim).zip(b.chunks_exact(dim));
+    let outs = out_a.chunks_exact_mut(dim).zip(out_b.chunks_exact_mut(dim));
+    for (((ra, rb), (oa, ob)), &k) in rows.zip(outs).zip(k) {
+        let keep = _mm256_castsi256_ps(_mm256_set1_epi32(if k != 0.0 { -1 } else { 0 }));
+        let k = _mm256_set1_ps(k);
+        let vectors = ra
+            .as_chunks::<LANES>()
+            .0
+            .iter()
+            .zip(rb.as_chunks::<LANES>().0);
+        let outs = oa.as_chunks_mut::<LANES>().0.iter_mut();
+        for ((xa, xb), (ya, yb)) in vectors.zip(outs.zip(ob.as_chunks_mut::<LANES>().0)) {
+            let g = _mm256_and_ps(keep, _mm256_mul_ps(k, _mm256_sub_ps(load(xa), load(xb))));
+            store(ya, g);
+            store(yb, _mm256_sub_ps(zero, g));
+        }
+    }
+    a.len() / dim * dim
+}
+
 /// The contrastive epilogue of a block of rows, compiled for this backend's vectors (the
 /// generic code vectorizes; under these target features it gets their width).
 #[target_feature(enable = "avx2,fma")]
@@ -534,8 +583,33 @@ pub(super) fn contrastive_epilogue(
         gradient,
         losses,
         coefficients,
-        crate::kernels::epilogue::sum_f64,
+        |losses| sum_f64(losses),
     )
+}
+
+/// `Σ x` in f64 with the bits of `epilogue::sum_f64` (eight partial sums, element `i` of
+/// every 8 into partial `i`, then the partials in order), the partials in two vectors of 4
+/// doubles: 16 conversions a chunk where that function, compiled for baseline x86-64,
+/// needs 32 and as many additions.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn sum_f64(x: &[f32; EPILOGUE_ROWS]) -> f64 {
+    let (mut low, mut high) = (_mm256_setzero_pd(), _mm256_setzero_pd());
+    for v in x.as_chunks::<LANES>().0 {
+        let v = load(v);
+        low = _mm256_add_pd(low, _mm256_cvtps_pd(_mm256_castps256_ps128(v)));
+        high = _mm256_add_pd(high, _mm256_cvtps_pd(_mm256_extractf128_ps::<1>(v)));
+    }
+    let mut partial = [0.0f64; LANES];
+    let (lo, hi) = partial.split_at_mut(LANES / 2);
+    if let (Ok(lo), Ok(hi)) = (<&mut [f64; 4]>::try_from(lo), <&mut [f64; 4]>::try_from(hi)) {
+        // SAFETY: each array holds the 4 f64 an unaligned 256-bit store writes.
+        unsafe {
+            _mm256_storeu_pd(lo.as_mut_ptr(), low);
+            _mm256_storeu_pd(hi.as_mut_ptr(), high);
+        }
+    }
+    partial.iter().sum()
 }
 
 // ---------------------------------------------------------------------------------------
@@ -644,7 +718,7 @@ fn contrastive_one_pass(
         let write = |ra: &[f32], rb: &[f32], k, oa: &mut [f32], ob: &mut [f32]| {
             scaled_difference(ra, rb, k, oa, ob)
         };
-        let sum = crate::kernels::epilogue::sum_f64;
+        let sum = |x: &[f32; EPILOGUE_ROWS]| sum_f64(x);
         return long_rows(a, b, dim, labels, params, grad_a, grad_b, false, sum, write);
     }
     let whole_chunks = labels.len().is_multiple_of(EPILOGUE_ROWS);
@@ -677,7 +751,7 @@ const TINY_ROWS: usize = 4;
 /// one of labels): their squared distances summed as [`grouped_squared_rows`] sums them
 /// ([`group_sums`]), their losses and coefficients computed as the epilogue computes them
 /// ([`contrastive_lanes`]), their gradients written as [`grouped_scaled_rows`] writes them,
-/// and the losses of each 64 rows summed as `epilogue::sum_f64` sums them; `None` at the
+/// and the losses of each 64 rows summed as the block path sums them ([`sum_f64`]); `None` at the
 /// first chunk with a row that needs care. The slices' lengths were checked. The loop of
 /// the AVX-512 backend's `tiny_rows`, at this backend's width.
 #[inline]
@@ -734,7 +808,7 @@ fn tiny_rows<const D: usize>(
         if flags.iter().any(|f| f.to_bits() != 0) {
             return None;
         }
-        sum += crate::kernels::epilogue::sum_f64(&losses);
+        sum += sum_f64(&losses);
     }
     Some(sum)
 }
