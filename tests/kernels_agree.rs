@@ -630,3 +630,28 @@ fn gradients_beyond_the_cache_equal_those_of_smaller_batches_at(dim: usize) {
         }
     }
 }
+
+/// An invalid label deep inside a batch of tiny rows, in a block the backend's one-pass
+/// forward would take: `batch` names it, on every backend, as the block path does.
+#[test]
+fn an_invalid_label_in_a_one_pass_block_is_an_error() {
+    let mut rng = Rng(9);
+    for backend in backends() {
+        for dim in 1..=9 {
+            let rows = 700;
+            let batch = Batch::new(&mut rng, rows, dim, 0);
+            let loss = euclidean_loss(dim).with_backend(backend);
+            for (index, bad) in [(300, 1.5f32), (511, f32::NAN), (64, -0.5)] {
+                let mut labels = batch.labels.clone();
+                labels[index] = bad;
+                let got = loss.batch(&batch.a, &batch.b, dim, &labels);
+                match got {
+                    Err(contrastive::Error::InvalidLabel { index: i, .. }) => {
+                        assert_eq!(i, index, "{backend:?} dim={dim} label {bad}")
+                    }
+                    other => panic!("{backend:?} dim={dim} label {bad}: {other:?}"),
+                }
+            }
+        }
+    }
+}

@@ -792,7 +792,7 @@ fn tiny_rows<const D: usize>(
             let difference: [__m256; D] =
                 core::array::from_fn(|j| _mm256_sub_ps(load(&xa[j]), load(&xb[j])));
             let squares = difference.map(|d| _mm256_mul_ps(d, d));
-            let (l, k, flagged) = contrastive_lanes(group_sums(&squares), load(y), params);
+            let (l, k, flagged) = contrastive_lanes::<true>(group_sums(&squares), load(y), params);
             store(loss, l);
             care = _mm256_or_si256(care, flagged);
             let (oa, ob) = (oa.as_chunks_mut::<LANES>().0, ob.as_chunks_mut::<LANES>().0);
@@ -813,6 +813,90 @@ fn tiny_rows<const D: usize>(
     Some(sum)
 }
 
+/// See `Kernels::contrastive_forward`: rows of up to 4 in whole chunks of 64
+/// ([`tiny_forward`]).
+#[target_feature(enable = "avx2,fma")]
+fn contrastive_forward(
+    a: &[f32],
+    b: &[f32],
+    dim: usize,
+    labels: &[f32],
+    params: [f32; 4],
+) -> OnePass {
+    let n = dim.checked_mul(labels.len());
+    let fits = n.is_some_and(|n| a.len() == n && b.len() == n);
+    if !(1..=TINY_ROWS).contains(&dim) || !labels.len().is_multiple_of(EPILOGUE_ROWS) || !fits {
+        return OnePass::Declined;
+    }
+    let sum = match dim {
+        1 => tiny_forward::<1>(a, b, labels, params),
+        2 => tiny_forward::<2>(a, b, labels, params),
+        3 => tiny_forward::<3>(a, b, labels, params),
+        _ => tiny_forward::<4>(a, b, labels, params),
+    };
+    match sum {
+        Some(sum) => OnePass::Done(sum),
+        None => OnePass::NeedsCare,
+    }
+}
+
+/// [`tiny_rows`] without the gradient: the losses of rows of `D ≤ 4` in whole chunks of
+/// 64 rows, 8 rows a step, with the bits of the block path's forward (the epilogue
+/// without gradient: no coefficient, no division); `None` at the first chunk with a row
+/// that needs care or a label outside `[0, 1]`.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn tiny_forward<const D: usize>(
+    a: &[f32],
+    b: &[f32],
+    labels: &[f32],
+    params: [f32; 4],
+) -> Option<f64> {
+    let (step, chunk) = (D * LANES, D * EPILOGUE_ROWS);
+    let params = params.map(|p| _mm256_set1_ps(p));
+    let inputs = a.chunks_exact(chunk).zip(b.chunks_exact(chunk));
+    let mut sum = 0.0;
+    for ((xa, xb), ys) in inputs.zip(labels.as_chunks::<EPILOGUE_ROWS>().0) {
+        let mut losses = [0.0f32; EPILOGUE_ROWS];
+        let mut care = _mm256_setzero_si256();
+        let steps = xa.chunks_exact(step).zip(xb.chunks_exact(step));
+        let steps = steps.zip(ys.as_chunks::<LANES>().0);
+        for (((xa, xb), y), loss) in steps.zip(losses.as_chunks_mut::<LANES>().0) {
+            let (xa, xb) = (xa.as_chunks::<LANES>().0, xb.as_chunks::<LANES>().0);
+            let squares: [__m256; D] =
+                core::array::from_fn(|j| squared_difference(load(&xa[j]), load(&xb[j])));
+            let y = load(y);
+            let (l, _, flagged) = contrastive_lanes::<false>(group_sums(&squares), y, params);
+            store(loss, l);
+            care = _mm256_or_si256(care, _mm256_or_si256(flagged, invalid_labels(y)));
+        }
+        let mut flags = [0.0f32; LANES];
+        store(&mut flags, _mm256_castsi256_ps(care));
+        if flags.iter().any(|f| f.to_bits() != 0) {
+            return None;
+        }
+        sum += sum_f64(&losses);
+    }
+    Some(sum)
+}
+
+/// All bits set in the lanes of `y` outside `[0, 1]` (NaN included): as integers, the
+/// valid labels are `0 ≤ bits ≤ bits(1.0)` and `−0.0`.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn invalid_labels(y: __m256) -> __m256i {
+    let y = _mm256_castps_si256(y);
+    let one = 1.0f32.to_bits() as i32;
+    let valid = _mm256_or_si256(
+        _mm256_and_si256(
+            _mm256_cmpgt_epi32(y, _mm256_set1_epi32(-1)),
+            _mm256_cmpgt_epi32(_mm256_set1_epi32(one + 1), y),
+        ),
+        _mm256_cmpeq_epi32(y, _mm256_set1_epi32(i32::MIN)),
+    );
+    _mm256_xor_si256(valid, _mm256_set1_epi32(-1))
+}
+
 /// `⌈2¹⁶ / dim⌉` in every lane: `⌊x / dim⌋ = (x · ⌈2¹⁶ / dim⌉) >> 16` is exact for
 /// `x < 256` (the error term `x / 2¹⁶ < 1 / dim`).
 #[inline]
@@ -824,11 +908,15 @@ fn row_magic(dim: usize) -> __m256i {
 /// The epilogue's loss and coefficient of 8 rows (see `epilogue::contrastive_epilogue`),
 /// from their squared distances `s` and labels `y`, with the same operations in the same
 /// order (so the same bits), and the rows that need care (`epilogue::needs_care`, all bits
-/// set; their loss is 0). The comparisons are integer ones on the bits, which Miri runs.
+/// set; their loss is 0). Without `GRADIENT`, the coefficient is 0, as the epilogue's. The comparisons are integer ones on the bits, which Miri runs.
 /// The AVX-512 backend's `contrastive_lanes` with masks in vectors.
 #[inline]
 #[target_feature(enable = "avx2,fma")]
-fn contrastive_lanes(s: __m256, y: __m256, params: [__m256; 4]) -> (__m256, __m256, __m256i) {
+fn contrastive_lanes<const GRADIENT: bool>(
+    s: __m256,
+    y: __m256,
+    params: [__m256; 4],
+) -> (__m256, __m256, __m256i) {
     let [positive, negative, margin, two_c] = params;
     let bits = _mm256_castps_si256;
     let above = |x: __m256i, low: u32| _mm256_cmpgt_epi32(x, _mm256_set1_epi32(low as i32));
@@ -863,6 +951,16 @@ fn contrastive_lanes(s: __m256, y: __m256, params: [__m256; 4]) -> (__m256, __m2
     let active = _mm256_and_ps(nonzero(q), _mm256_castsi256_ps(positive_lanes(h)));
     let similar = select(similar_rows, _mm256_mul_ps(p, s));
     let dissimilar = select(active, _mm256_mul_ps(_mm256_mul_ps(q, h), h));
+    if !GRADIENT {
+        // The epilogue's coefficient without gradient is 0, which is finite.
+        let fine = normal(s);
+        let loss = _mm256_and_ps(
+            _mm256_castsi256_ps(fine),
+            _mm256_add_ps(similar, dissimilar),
+        );
+        let care = _mm256_xor_si256(fine, _mm256_set1_epi32(-1));
+        return (loss, _mm256_setzero_ps(), care);
+    }
     let k_similar = select(similar_rows, _mm256_mul_ps(two_c, p));
     let k_dissimilar = select(
         active,

@@ -931,6 +931,18 @@ fn contrastive_lanes(s: __m512, y: __m512, params: [__m512; 4]) -> (__m512, __m5
     (_mm512_maskz_add_ps(!care, similar, dissimilar), k, care)
 }
 
+/// See `Kernels::contrastive_forward`: not yet on this backend (declined).
+#[target_feature(enable = "avx512f,avx2,fma")]
+fn contrastive_forward(
+    _a: &[f32],
+    _b: &[f32],
+    _dim: usize,
+    _labels: &[f32],
+    _params: [f32; 4],
+) -> OnePass {
+    OnePass::Declined
+}
+
 /// Orders earlier non-temporal stores before later stores: they are weakly ordered, and a
 /// release store (a plain `mov` on x86) would not wait for them.
 fn fence() {
