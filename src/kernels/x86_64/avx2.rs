@@ -4,8 +4,9 @@
 //! Intrinsics: `loadu`/`storeu`, `maskload`/`maskstore`, `sub`/`mul`/`fmadd`/`add`,
 //! `and`/`andnot`, integer `cmpgt`/`cmpeq`/`mullo`/`srli`, the fixed shuffles
 //! `unpack{lo,hi}_{ps,pd}`, `permute_ps`, 128-bit extracts, `set_m128` and `add_ss`
-//! (transposed row sums, and one row's sum in the same order), and `permutevar8x32` (rows
-//! shorter than a vector). Miri runs all of them.
+//! (transposed row sums, and one row's sum in the same order), `permutevar8x32`,
+//! `shuffle_ps` and `permute4x64_pd` (rows shorter than a vector), `sqrt`, `div` and
+//! `cvtps_pd` (the one-pass epilogue and the f64 sum of losses). Miri runs all of them.
 
 use crate::kernels::epilogue::contrastive_row;
 use crate::kernels::{EPILOGUE_ROWS, OnePass};
@@ -366,6 +367,34 @@ fn grouped_squared_rows<const D: usize>(a: &[f32], b: &[f32], out: &mut [f32]) {
 #[inline]
 #[target_feature(enable = "avx2,fma")]
 fn group_sums<const D: usize>(squares: &[__m256; D]) -> __m256 {
+    // Rows of 2 and 4 by fixed shuffles: 4 and 12 instructions where the permutes below
+    // take 12 and 48.
+    if let [x, y] = squares[..] {
+        // Rows 0 1 4 5 | 2 3 6 7: each row's first term plus its second.
+        let first = _mm256_shuffle_ps::<0b10_00_10_00>(x, y);
+        let second = _mm256_shuffle_ps::<0b11_01_11_01>(x, y);
+        let sums = _mm256_castps_pd(_mm256_add_ps(first, second));
+        return _mm256_castpd_ps(_mm256_permute4x64_pd::<0b11_01_10_00>(sums));
+    }
+    if let [v0, v1, v2, v3] = squares[..] {
+        // A 4 × 4 transpose in each 128-bit half: term j of rows 0 2 4 6 | 1 3 5 7.
+        let (t0, t1) = (_mm256_unpacklo_ps(v0, v1), _mm256_unpackhi_ps(v0, v1));
+        let (t2, t3) = (_mm256_unpacklo_ps(v2, v3), _mm256_unpackhi_ps(v2, v3));
+        let pd = _mm256_castps_pd;
+        let ps = _mm256_castpd_ps;
+        let terms = [
+            ps(_mm256_unpacklo_pd(pd(t0), pd(t2))),
+            ps(_mm256_unpackhi_pd(pd(t0), pd(t2))),
+            ps(_mm256_unpacklo_pd(pd(t1), pd(t3))),
+            ps(_mm256_unpackhi_pd(pd(t1), pd(t3))),
+        ];
+        let sums = _mm256_add_ps(
+            _mm256_add_ps(_mm256_add_ps(terms[0], terms[1]), terms[2]),
+            terms[3],
+        );
+        let order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+        return _mm256_permutevar8x32_ps(sums, order);
+    }
     let row_start = _mm256_mullo_epi32(lane_numbers(), _mm256_set1_epi32(D as i32));
     let mut sums = _mm256_setzero_ps();
     for (v, &squares) in squares.iter().enumerate() {
