@@ -75,6 +75,15 @@ mod x86 {
     }
 
     impl Bound {
+        /// The epilogue's bound over `labels` (one float per row): a square root per row,
+        /// and a division with `divide`.
+        fn epilogue(self, labels: &[f32], divide: bool) -> f32 {
+            match self {
+                Bound::Avx2(r) => r.epilogue(labels, divide),
+                Bound::Avx512(r) => r.epilogue(labels, divide),
+            }
+        }
+
         fn read(self, a: &[f32], b: &[f32], labels: &[f32]) -> f32 {
             match self {
                 Bound::Avx2(r) => r.read(a, b) + r.read_one(labels),
@@ -185,6 +194,35 @@ mod x86 {
                     let times = rounds_of(rounds, &mut [&mut gradient, &mut read2_write2]);
                     let ratio = "forward+gradient: ours/r2w2 roofline";
                     row(&what, ratio, &times[0], &times[1], rows);
+                    if let (Footprint::InCache, true) = (footprint, dim <= 3) {
+                        // In cache, rows this short are bound by the epilogue's square
+                        // root (and, with the gradient, division): both kernels against it.
+                        let mut sqrt = || {
+                            for _ in 0..calls {
+                                black_box(bound.epilogue(black_box(labels), false));
+                            }
+                        };
+                        let mut sqrt_div = || {
+                            for _ in 0..calls {
+                                black_box(bound.epilogue(black_box(labels), true));
+                            }
+                        };
+                        let times = rounds_of(rounds, &mut [&mut forward, &mut sqrt]);
+                        row(
+                            &what,
+                            "forward: ours/sqrt bound",
+                            &times[0],
+                            &times[1],
+                            rows,
+                        );
+                        let ns = best(&times[1]) / rows as f64 * 1e9;
+                        println!("| {what} | sqrt bound, ns per row | {ns:.3} | | |");
+                        let times = rounds_of(rounds, &mut [&mut gradient, &mut sqrt_div]);
+                        let ratio = "forward+gradient: ours/sqrt+div bound";
+                        row(&what, ratio, &times[0], &times[1], rows);
+                        let ns = best(&times[1]) / rows as f64 * 1e9;
+                        println!("| {what} | sqrt+div bound, ns per row | {ns:.3} | | |");
+                    }
                 }
             }
         }

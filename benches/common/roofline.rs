@@ -295,3 +295,77 @@ fn sum_and_difference_avx2(a: &[f32], b: &[f32], out_a: &mut [f32], out_b: &mut 
         out_b[j] = a[j] - b[j];
     }
 }
+
+/// The epilogue's bound for rows shorter than a vector: per row, one square root and, with
+/// `divide`, one division, at the width of the backend (`x` is one float per row, as a
+/// batch's labels are; 4 independent chains, so that the throughput of the divider, not
+/// its latency, is what is measured). What a loss that takes `√s` of every row, and
+/// `h/√s` for its gradient, cannot beat however its rows are read.
+macro_rules! epilogue_bound {
+    ($name:ident, $features:literal, $lanes:expr, $ty:ty, $setzero:ident, $set1:ident, $loadu:ident,
+     $add:ident, $sqrt:ident, $div:ident, $storeu:ident) => {
+        #[target_feature(enable = $features)]
+        fn $name(x: &[f32], divide: bool) -> f32 {
+            const LANES: usize = $lanes;
+            let one = $set1(1.0);
+            let mut acc: [$ty; 4] = [$setzero(); 4];
+            let (chunks, _) = x.as_chunks::<{ 4 * $lanes }>();
+            for chunk in chunks {
+                for (k, acc) in acc.iter_mut().enumerate() {
+                    // SAFETY: `chunk` holds 4 vectors; this reads vector `k` of them.
+                    let v = unsafe { $loadu(chunk[k * LANES..].as_ptr()) };
+                    let d = $sqrt($add(v, one));
+                    *acc = $add(*acc, if divide { $div(v, d) } else { d });
+                }
+            }
+            let s = $add($add(acc[0], acc[1]), $add(acc[2], acc[3]));
+            let mut lanes = [0.0f32; LANES];
+            // SAFETY: `lanes` holds the vector's floats.
+            unsafe { $storeu(lanes.as_mut_ptr(), s) };
+            lanes.iter().sum()
+        }
+    };
+}
+
+epilogue_bound!(
+    epilogue_avx2,
+    "avx2",
+    8,
+    __m256,
+    _mm256_setzero_ps,
+    _mm256_set1_ps,
+    _mm256_loadu_ps,
+    _mm256_add_ps,
+    _mm256_sqrt_ps,
+    _mm256_div_ps,
+    _mm256_storeu_ps
+);
+epilogue_bound!(
+    epilogue_avx512,
+    "avx512f",
+    16,
+    __m512,
+    _mm512_setzero_ps,
+    _mm512_set1_ps,
+    _mm512_loadu_ps,
+    _mm512_add_ps,
+    _mm512_sqrt_ps,
+    _mm512_div_ps,
+    _mm512_storeu_ps
+);
+
+impl RooflineAvx2 {
+    /// [`epilogue_bound!`] with 8 lanes: a square root (and a division) per float of `x`.
+    pub fn epilogue(self, x: &[f32], divide: bool) -> f32 {
+        // SAFETY: a `RooflineAvx2` exists only after AVX2 was detected.
+        unsafe { epilogue_avx2(x, divide) }
+    }
+}
+
+impl Roofline {
+    /// [`epilogue_bound!`] with 16 lanes: a square root (and a division) per float of `x`.
+    pub fn epilogue(self, x: &[f32], divide: bool) -> f32 {
+        // SAFETY: a `Roofline` exists only after AVX-512F was detected.
+        unsafe { epilogue_avx512(x, divide) }
+    }
+}

@@ -115,7 +115,8 @@ pub(crate) struct Kernels {
     /// epilogue without gradient), or `NeedsCare` where a row needs care or a label is not
     /// in `[0, 1]` (the caller then takes the block path, which says which), or
     /// `Declined`. `(a, b, dim, labels, [w⁺, w⁻, m, 2c])`. The AVX2 and AVX-512 backends
-    /// have it for rows of up to 4 and 8 in whole chunks; the others decline. Why: the
+    /// have it for rows of up to 4 and 8 in whole chunks of [`EPILOGUE_ROWS`]; the others
+    /// decline. Why: the
     /// block path's rows kernel streams a block in and the epilogue then works from L1,
     /// with no load from memory under way; at d = 2 and 3 the AVX2 forward ran at 0.6-0.8
     /// of the read roofline out of cache.
