@@ -231,11 +231,12 @@ fn a_row_gives_the_same_bits_wherever_it_sits_in_the_batch() {
     }
 }
 
-/// A block takes the backend's one-pass kernel where it has one (in cache, AVX-512: rows
-/// of up to 8 in whole blocks, and of 48 or more; AVX2: the latter), and the block path
-/// where a row in it needs care, here one at distance 0: every other row's gradients have
-/// the same bits either way. And the reduced loss of the forward with gradient is that of
-/// the forward (which always takes the block path; in cache, its blocks are the same).
+/// A block takes the backend's one-pass kernel where it has one (in cache, rows of up to
+/// 8 on AVX-512 and of up to 4 on AVX2 in whole blocks, and rows of 48 or more), and the
+/// block path where a row in it needs care, here one at distance 0: every other row's
+/// gradients have the same bits either way. And the reduced loss of the forward with
+/// gradient is that of the forward (which has a one-pass kernel of its own for tiny rows,
+/// and the block path otherwise; in cache, its blocks are the same).
 #[test]
 fn one_pass_blocks_give_the_bits_of_the_block_path() {
     let mut rng = Rng(7);
