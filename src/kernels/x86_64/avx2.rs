@@ -5,7 +5,7 @@
 //! `and`/`andnot`, integer `cmpgt`/`cmpeq`/`mullo`/`srli`, the fixed shuffles
 //! `unpack{lo,hi}_{ps,pd}`, `permute_ps`, 128-bit extracts, `set_m128` and `add_ss`
 //! (transposed row sums, and one row's sum in the same order), `permutevar8x32`,
-//! `shuffle_ps` and `permute4x64_pd` (rows shorter than a vector), `sqrt`, `div` and
+//! `shuffle_ps`, `blend_ps` and `permute4x64_pd` (rows shorter than a vector), `sqrt`, `div` and
 //! `cvtps_pd` (the one-pass epilogue and the f64 sum of losses). Miri runs all of them.
 
 use crate::kernels::epilogue::contrastive_row;
@@ -375,14 +375,32 @@ fn grouped_squared_rows<const D: usize>(a: &[f32], b: &[f32], out: &mut [f32]) {
 #[inline]
 #[target_feature(enable = "avx2,fma")]
 fn group_sums<const D: usize>(squares: &[__m256; D]) -> __m256 {
-    // Rows of 2 and 4 by fixed shuffles: 4 and 12 instructions where the permutes below
-    // take 12 and 48.
+    // Rows of 2, 3 and 4 by fixed shuffles and blends: 4, 17 and 12 instructions where
+    // the masked permutes below take 12, 27 and 48.
     if let [x, y] = squares[..] {
         // Rows 0 1 4 5 | 2 3 6 7: each row's first term plus its second.
         let first = _mm256_shuffle_ps::<0b10_00_10_00>(x, y);
         let second = _mm256_shuffle_ps::<0b11_01_11_01>(x, y);
         let sums = _mm256_castps_pd(_mm256_add_ps(first, second));
         return _mm256_castpd_ps(_mm256_permute4x64_pd::<0b11_01_10_00>(sums));
+    }
+    if let [v0, v1, v2] = squares[..] {
+        // Term j of the 8 rows is element 3r + j: lane (3r + j) mod 8, the same index in
+        // each of the three vectors, of vector ⌊(3r + j) / 8⌋, chosen by fixed blends.
+        let gather = |index: __m256i| {
+            (
+                _mm256_permutevar8x32_ps(v0, index),
+                _mm256_permutevar8x32_ps(v1, index),
+                _mm256_permutevar8x32_ps(v2, index),
+            )
+        };
+        let (x, y, z) = gather(_mm256_setr_epi32(0, 3, 6, 1, 4, 7, 2, 5));
+        let t0 = _mm256_blend_ps::<0b1100_0000>(_mm256_blend_ps::<0b0011_1000>(x, y), z);
+        let (x, y, z) = gather(_mm256_setr_epi32(1, 4, 7, 2, 5, 0, 3, 6));
+        let t1 = _mm256_blend_ps::<0b1110_0000>(_mm256_blend_ps::<0b0001_1000>(x, y), z);
+        let (x, y, z) = gather(_mm256_setr_epi32(2, 5, 0, 3, 6, 1, 4, 7));
+        let t2 = _mm256_blend_ps::<0b1110_0000>(_mm256_blend_ps::<0b0001_1100>(x, y), z);
+        return _mm256_add_ps(_mm256_add_ps(t0, t1), t2);
     }
     if let [v0, v1, v2, v3] = squares[..] {
         // A 4 × 4 transpose in each 128-bit half: term j of rows 0 2 4 6 | 1 3 5 7.
