@@ -446,6 +446,16 @@ fn transposed_squared_rows(a: &[f32], b: &[f32], dim: usize, out: &mut [f32]) {
         // One masked step per row, its mask in a register: no length dispatch per row.
         let row = |x: &[f32], y: &[f32]| squared_difference(load_partial(x), load_partial(y));
         transposed_rows::<true>(a, b, dim, out, row);
+    } else if dim == 2 * LANES {
+        // Two whole vectors, added (as below, without the masked load's cost).
+        let row = |x: &[f32], y: &[f32]| match (x.as_chunks::<LANES>(), y.as_chunks::<LANES>()) {
+            (([x0, x1], _), ([y0, y1], _)) => _mm256_add_ps(
+                squared_difference(load(x0), load(y0)),
+                squared_difference(load(x1), load(y1)),
+            ),
+            _ => squared_euclidean_lanes(x, y),
+        };
+        transposed_rows::<true>(a, b, dim, out, row);
     } else if dim <= 2 * LANES {
         // A whole vector and a masked one, added: the bits of the pair loop's sums (its
         // single vector in one accumulator, its tail in another, the other two zero), with
