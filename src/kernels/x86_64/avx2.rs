@@ -2,11 +2,12 @@
 //! (`vmaskmovps`) for tails.
 //!
 //! Intrinsics: `loadu`/`storeu`, `maskload`/`maskstore`, `sub`/`mul`/`fmadd`/`add`,
-//! `and`/`andnot`, integer `cmpgt`/`cmpeq`/`mullo`/`srli`, the fixed shuffles
-//! `unpack{lo,hi}_{ps,pd}`, `permute_ps`, 128-bit extracts, `set_m128` and `add_ss`
-//! (transposed row sums, and one row's sum in the same order), `permutevar8x32`,
-//! `shuffle_ps`, `blend_ps` and `permute4x64_pd` (rows shorter than a vector), `sqrt`, `div` and
-//! `cvtps_pd` (the one-pass epilogue and the f64 sum of losses). Miri runs all of them.
+//! `and`/`andnot`, `cmp_ps` (the one-pass epilogue), integer `cmpgt`/`cmpeq`/`mullo`/
+//! `srli`, the fixed shuffles `unpack{lo,hi}_{ps,pd}`, `permute_ps`, 128-bit extracts,
+//! `set_m128` and `add_ss` (transposed row sums, and one row's sum in the same order),
+//! `permutevar8x32`, `shuffle_ps`, `blend_ps` and `permute4x64_pd` (rows shorter than a
+//! vector), `sqrt`, `div` and `cvtps_pd` (the one-pass epilogue and the f64 sum of
+//! losses). Miri runs all of them.
 
 use crate::kernels::epilogue::contrastive_row;
 use crate::kernels::{EPILOGUE_ROWS, OnePass};
@@ -437,8 +438,8 @@ fn group_sums<const D: usize>(squares: &[__m256; D]) -> __m256 {
 }
 
 /// `out[r] = Σ (a_r − b_r)²` for rows of `dim ≥ 5`: each row's lane-wise sums come from one
-/// masked step (`dim ≤ 8`), a whole and a masked one (`dim ≤ 16`) or the pair loop, and 8 rows at a time are summed across lanes
-/// together by a transpose ([`sum_each`]).
+/// masked step (`dim ≤ 8`), a whole and a masked one (`dim ≤ 16`) or the pair loop, and 8
+/// rows at a time are summed across lanes together by a transpose ([`sum_each`]).
 #[inline]
 #[target_feature(enable = "avx2,fma")]
 fn transposed_squared_rows(a: &[f32], b: &[f32], dim: usize, out: &mut [f32]) {
@@ -939,21 +940,16 @@ fn tiny_forward<const D: usize>(
     Some(sum)
 }
 
-/// All bits set in the lanes of `y` outside `[0, 1]` (NaN included): as integers, the
-/// valid labels are `0 ≤ bits ≤ bits(1.0)` and `−0.0`.
+/// All bits set in the lanes of `y` outside `[0, 1]` (NaN included).
 #[inline]
 #[target_feature(enable = "avx2,fma")]
 fn invalid_labels(y: __m256) -> __m256i {
-    let y = _mm256_castps_si256(y);
-    let one = 1.0f32.to_bits() as i32;
-    let valid = _mm256_or_si256(
-        _mm256_and_si256(
-            _mm256_cmpgt_epi32(y, _mm256_set1_epi32(-1)),
-            _mm256_cmpgt_epi32(_mm256_set1_epi32(one + 1), y),
-        ),
-        _mm256_cmpeq_epi32(y, _mm256_set1_epi32(i32::MIN)),
+    // `0 ≤ y ≤ 1` (−0.0 included), ordered: false for NaN.
+    let valid = _mm256_and_ps(
+        _mm256_cmp_ps::<_CMP_GE_OQ>(y, _mm256_setzero_ps()),
+        _mm256_cmp_ps::<_CMP_LE_OQ>(y, _mm256_set1_ps(1.0)),
     );
-    _mm256_xor_si256(valid, _mm256_set1_epi32(-1))
+    _mm256_xor_si256(_mm256_castps_si256(valid), _mm256_set1_epi32(-1))
 }
 
 /// `⌈2¹⁶ / dim⌉` in every lane: `⌊x / dim⌋ = (x · ⌈2¹⁶ / dim⌉) >> 16` is exact for
@@ -967,7 +963,9 @@ fn row_magic(dim: usize) -> __m256i {
 /// The epilogue's loss and coefficient of 8 rows (see `epilogue::contrastive_epilogue`),
 /// from their squared distances `s` and labels `y`, with the same operations in the same
 /// order (so the same bits), and the rows that need care (`epilogue::needs_care`, all bits
-/// set; their loss is 0). Without `GRADIENT`, the coefficient is 0, as the epilogue's. The comparisons are integer ones on the bits, which Miri runs.
+/// set; their loss is 0). Without `GRADIENT`, the coefficient is 0, as the epilogue's.
+/// Float compares (`vcmpps`, one instruction each where integer compares on the bits
+/// took two or three), which Miri runs for 256-bit vectors.
 /// The AVX-512 backend's `contrastive_lanes` with masks in vectors.
 #[inline]
 #[target_feature(enable = "avx2,fma")]
@@ -977,28 +975,19 @@ fn contrastive_lanes<const GRADIENT: bool>(
     params: [__m256; 4],
 ) -> (__m256, __m256, __m256i) {
     let [positive, negative, margin, two_c] = params;
-    let bits = _mm256_castps_si256;
-    let above = |x: __m256i, low: u32| _mm256_cmpgt_epi32(x, _mm256_set1_epi32(low as i32));
-    let below = |x: __m256i, high: u32| _mm256_cmpgt_epi32(_mm256_set1_epi32(high as i32), x);
-    let infinity = f32::INFINITY.to_bits();
-    // `0 < x` (+∞ included, NaN not): as integers, `0 < bits ≤ bits(+∞)`.
-    let positive_lanes = |x: __m256| {
-        let x = bits(x);
-        _mm256_and_si256(above(x, 0), below(x, infinity + 1))
-    };
+    // Ordered compares are false for NaN; `x != 0` is the unordered one, true for NaN.
+    let nonzero = |x: __m256| _mm256_cmp_ps::<_CMP_NEQ_UQ>(x, _mm256_setzero_ps());
+    let positive_lanes = |x: __m256| _mm256_cmp_ps::<_CMP_GT_OQ>(x, _mm256_setzero_ps());
     // `MIN_POSITIVE ≤ x ≤ MAX`, and `|x| ≤ MAX`.
     let normal = |x: __m256| {
-        let x = bits(x);
-        _mm256_and_si256(
-            above(x, f32::MIN_POSITIVE.to_bits() - 1),
-            below(x, infinity),
+        _mm256_and_ps(
+            _mm256_cmp_ps::<_CMP_GE_OQ>(x, _mm256_set1_ps(f32::MIN_POSITIVE)),
+            _mm256_cmp_ps::<_CMP_LE_OQ>(x, _mm256_set1_ps(f32::MAX)),
         )
     };
     let finite = |x: __m256| {
-        below(
-            _mm256_and_si256(bits(x), _mm256_set1_epi32(i32::MAX)),
-            infinity,
-        )
+        let magnitude = _mm256_andnot_ps(_mm256_set1_ps(-0.0), x);
+        _mm256_cmp_ps::<_CMP_LE_OQ>(magnitude, _mm256_set1_ps(f32::MAX))
     };
     let select = |mask: __m256, x: __m256| _mm256_and_ps(mask, x);
 
@@ -1007,17 +996,14 @@ fn contrastive_lanes<const GRADIENT: bool>(
     let d = _mm256_sqrt_ps(s);
     let h = _mm256_sub_ps(margin, d);
     let similar_rows = nonzero(p);
-    let active = _mm256_and_ps(nonzero(q), _mm256_castsi256_ps(positive_lanes(h)));
+    let active = _mm256_and_ps(nonzero(q), positive_lanes(h));
     let similar = select(similar_rows, _mm256_mul_ps(p, s));
     let dissimilar = select(active, _mm256_mul_ps(_mm256_mul_ps(q, h), h));
     if !GRADIENT {
         // The epilogue's coefficient without gradient is 0, which is finite.
         let fine = normal(s);
-        let loss = _mm256_and_ps(
-            _mm256_castsi256_ps(fine),
-            _mm256_add_ps(similar, dissimilar),
-        );
-        let care = _mm256_xor_si256(fine, _mm256_set1_epi32(-1));
+        let loss = _mm256_and_ps(fine, _mm256_add_ps(similar, dissimilar));
+        let care = _mm256_xor_si256(_mm256_castps_si256(fine), _mm256_set1_epi32(-1));
         return (loss, _mm256_setzero_ps(), care);
     }
     let k_similar = select(similar_rows, _mm256_mul_ps(two_c, p));
@@ -1026,12 +1012,9 @@ fn contrastive_lanes<const GRADIENT: bool>(
         _mm256_div_ps(_mm256_mul_ps(_mm256_mul_ps(two_c, q), h), d),
     );
     let k = _mm256_sub_ps(k_similar, k_dissimilar);
-    let fine = _mm256_and_si256(normal(s), finite(k));
-    let loss = _mm256_and_ps(
-        _mm256_castsi256_ps(fine),
-        _mm256_add_ps(similar, dissimilar),
-    );
-    let care = _mm256_xor_si256(fine, _mm256_set1_epi32(-1));
+    let fine = _mm256_and_ps(normal(s), finite(k));
+    let loss = _mm256_and_ps(fine, _mm256_add_ps(similar, dissimilar));
+    let care = _mm256_xor_si256(_mm256_castps_si256(fine), _mm256_set1_epi32(-1));
     (loss, k, care)
 }
 
