@@ -18,10 +18,12 @@ mod x86 {
     use contrastive::{Backend, ContrastiveLoss};
     use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
 
-    use crate::common::{AlignedBuf, BATCH_DIMS, Batch, Footprint, margin, roofline::Roofline};
+    use crate::common::roofline::{Roofline, RooflineAvx2};
+    use crate::common::{AlignedBuf, BATCH_DIMS, Batch, Footprint, margin};
 
     pub fn loss_batch_grad(c: &mut Criterion) {
         let roofline = Roofline::detect();
+        let roofline_avx2 = RooflineAvx2::detect();
         for footprint in Footprint::ALL {
             let mut group = c.benchmark_group(format!("loss_batch_grad_{}", footprint.suffix()));
             if let Footprint::OutOfCache = footprint {
@@ -57,6 +59,21 @@ mod x86 {
                             })
                         },
                     );
+                }
+                // The AVX2 backend's bound on this CPU: the same bytes with 256-bit vectors.
+                if let Some(roofline) = roofline_avx2 {
+                    let id = BenchmarkId::new("roofline_avx2", dim);
+                    group.bench_with_input(id, &dim, |bench, _| {
+                        bench.iter(|| {
+                            roofline.read2_write2(
+                                black_box(a),
+                                black_box(b),
+                                black_box(&mut *ga),
+                                black_box(&mut *gb),
+                            );
+                            roofline.read_one(black_box(labels))
+                        })
+                    });
                 }
                 let Some(roofline) = roofline else { continue };
                 group.bench_with_input(BenchmarkId::new("roofline", dim), &dim, |bench, _| {

@@ -231,11 +231,12 @@ fn a_row_gives_the_same_bits_wherever_it_sits_in_the_batch() {
     }
 }
 
-/// A block takes the backend's one-pass kernel where it has one (in cache, AVX-512: rows
-/// of up to 8 in whole blocks, and of 48 or more; AVX2: the latter), and the block path
-/// where a row in it needs care, here one at distance 0: every other row's gradients have
-/// the same bits either way. And the reduced loss of the forward with gradient is that of
-/// the forward (which always takes the block path; in cache, its blocks are the same).
+/// A block takes the backend's one-pass kernel where it has one (in cache, rows of up to
+/// 8 on AVX-512 and of up to 4 on AVX2 in whole blocks, and rows of 48 or more), and the
+/// block path where a row in it needs care, here one at distance 0: every other row's
+/// gradients have the same bits either way. And the reduced loss of the forward with
+/// gradient is that of the forward (which has a one-pass kernel of its own for tiny rows,
+/// and the block path otherwise; in cache, its blocks are the same).
 #[test]
 fn one_pass_blocks_give_the_bits_of_the_block_path() {
     let mut rng = Rng(7);
@@ -627,6 +628,31 @@ fn gradients_beyond_the_cache_equal_those_of_smaller_batches_at(dim: usize) {
                         .all(|(g, w)| g.to_bits() == w.to_bits()),
                 "{backend:?}: d = {dim}, chunk {i}"
             );
+        }
+    }
+}
+
+/// An invalid label deep inside a batch of tiny rows, in a block the backend's one-pass
+/// forward would take: `batch` names it, on every backend, as the block path does.
+#[test]
+fn an_invalid_label_in_a_one_pass_block_is_an_error() {
+    let mut rng = Rng(9);
+    for backend in backends() {
+        for dim in 1..=9 {
+            let rows = 700;
+            let batch = Batch::new(&mut rng, rows, dim, 0);
+            let loss = euclidean_loss(dim).with_backend(backend);
+            for (index, bad) in [(300, 1.5f32), (511, f32::NAN), (64, -0.5)] {
+                let mut labels = batch.labels.clone();
+                labels[index] = bad;
+                let got = loss.batch(&batch.a, &batch.b, dim, &labels);
+                match got {
+                    Err(contrastive::Error::InvalidLabel { index: i, .. }) => {
+                        assert_eq!(i, index, "{backend:?} dim={dim} label {bad}")
+                    }
+                    other => panic!("{backend:?} dim={dim} label {bad}: {other:?}"),
+                }
+            }
         }
     }
 }

@@ -276,6 +276,52 @@ fn batches_and_the_seed_at_every_row_length() {
     }
 }
 
+/// The one-pass forward with gradient of tiny rows (AVX-512: rows of up to 8; AVX2: up to
+/// 4), which takes whole chunks of 64 rows only: 64 rows (one chunk; under Miri at d = 2
+/// only) and 64 + 3 (a chunk, then the block path), inputs and outputs at an odd offset
+/// from the allocation, against the float64 oracle.
+#[test]
+fn tiny_rows_in_whole_chunks() {
+    let dims: &[usize] = if cfg!(miri) { &[2] } else { &[1, 2, 3, 4, 8] };
+    let row_counts: &[usize] = if cfg!(miri) { &[64] } else { &[64, 67, 128] };
+    for backend in backends(0) {
+        for &dim in dims {
+            for &rows in row_counts {
+                let n = rows * dim;
+                let (a_buf, b_buf) = (buffer(0, 0, n + 1), buffer(0, 1, n + 1));
+                let (a, b) = (&a_buf[1..], &b_buf[1..]);
+                let labels: Vec<f32> = (0..rows).map(|r| [1.0, 0.0, 0.5][r % 3]).collect();
+                let loss = ContrastiveLoss::new(2.0)
+                    .with_reduction(Reduction::Sum)
+                    .with_backend(backend);
+                let (mut ga, mut gb) = (vec![f32::NAN; n + 1], vec![f32::NAN; n + 1]);
+                let total = loss
+                    .batch_with_grad(a, b, dim, &labels, &mut ga[1..], &mut gb[1..])
+                    .unwrap();
+                let (mut expected, mut bound) = (0.0, 0.0);
+                for (r, &y) in labels.iter().enumerate() {
+                    let (ra, rb) = (&a[r * dim..][..dim], &b[r * dim..][..dim]);
+                    let mut t = oracle::Terms::new(0.5, 0.5, y, 2.0);
+                    t.two_c = 2.0;
+                    let reference = oracle::euclidean_pair(ra, rb, t);
+                    let (oa, ob) = (&ga[1 + r * dim..][..dim], &gb[1 + r * dim..][..dim]);
+                    check(reference.check_grads("batch_with_grad", oa, ob), || {
+                        format!("{backend:?} dim = {dim} rows = {rows} row {r}")
+                    });
+                    expected += reference.loss;
+                    bound += reference.loss_bound();
+                }
+                let bound = bound + oracle::U * f64::abs(expected);
+                check(
+                    oracle::check("batch_with_grad", total, expected, bound),
+                    || format!("{backend:?} dim = {dim} rows = {rows}"),
+                );
+                assert!(ga[0].is_nan() && gb[0].is_nan(), "{backend:?} wrote before");
+            }
+        }
+    }
+}
+
 use common::inbatch_oracle;
 
 /// The tile engine under Miri: in-batch and cross-batch forward and gradient on each

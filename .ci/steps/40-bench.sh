@@ -11,3 +11,5 @@ step "cargo bench --no-run" cargo bench "${BENCH[@]}" --no-run "${BENCH_TARGETS[
 step "benches run once (criterion --test)" cargo bench "${BENCH[@]}" "${BENCH_TARGETS[@]}" -- --test
 # The interleaved bench, one round: its rows are what the summary parses.
 step "interleaved bench, one round" cargo bench "${BENCH[@]}" --bench interleaved -- 1
+# The AVX2 and AVX-512 batch ratios against their own rooflines, one round.
+step "x86 batch bench, one round" cargo bench "${BENCH[@]}" --bench x86_batches -- 1

@@ -61,6 +61,9 @@ pub(crate) enum OnePass {
 pub(crate) type ContrastiveOnePassFn =
     fn(&[f32], &[f32], usize, &[f32], [f32; 4], &mut [f32], &mut [f32], bool) -> OnePass;
 
+/// `(a, b, dim, labels, [w⁺, w⁻, m, 2c]) -> OnePass` (nothing is written).
+pub(crate) type ContrastiveForwardFn = fn(&[f32], &[f32], usize, &[f32], [f32; 4]) -> OnePass;
+
 /// The primitives every backend provides. Slices passed together have equal lengths.
 pub(crate) struct Kernels {
     /// `Σ (a[i] − b[i])²`.
@@ -95,7 +98,8 @@ pub(crate) struct Kernels {
     /// path sums them: per [`EPILOGUE_ROWS`] rows, a full chunk with the backend's f64 sum,
     /// a shorter one in order. Labels must be valid. AVX-512 has it for rows of up to 8
     /// (in whole chunks, 16 rows a step) and for long rows (48 or more, or 24 or more with
-    /// `stream`); AVX2 for rows of 48 or more; the others decline. A block with a row that
+    /// `stream`); AVX2 for rows of up to 4 (in whole chunks, 8 rows a step) and of 48 or
+    /// more; the others decline. A block with a row that
     /// needs care does the work twice (up to that row or chunk, then the block path). Why:
     /// the block path's passes over a block (rows kernel, epilogue, gradient kernel) take
     /// turns at loading and storing; out of cache its forward with gradient ran at 0.8 of
@@ -106,6 +110,17 @@ pub(crate) struct Kernels {
     /// (with `stream`): asked once per batch, so that a backend without the kernel for
     /// them costs no call per block (1-2% of the gradient at d = 16 in cache).
     pub one_pass_takes: fn(usize, bool) -> bool,
+    /// The forward alone of a block of rows in one pass, where the backend has such a
+    /// kernel: `Done(Σ losses)` with the bits of the block path (rows kernel, then the
+    /// epilogue without gradient), or `NeedsCare` where a row needs care or a label is not
+    /// in `[0, 1]` (the caller then takes the block path, which says which), or
+    /// `Declined`. `(a, b, dim, labels, [w⁺, w⁻, m, 2c])`. The AVX2 and AVX-512 backends
+    /// have it for rows of up to 4 and 8 in whole chunks of [`EPILOGUE_ROWS`]; the others
+    /// decline. Why: the
+    /// block path's rows kernel streams a block in and the epilogue then works from L1,
+    /// with no load from memory under way; at d = 2 and 3 the AVX2 forward ran at 0.6-0.8
+    /// of the read roofline out of cache.
+    pub contrastive_forward: ContrastiveForwardFn,
     /// Orders the non-temporal stores of earlier `stream` calls before every later store
     /// (`sfence`; nothing where the backend has no such stores). Once per batch, not per
     /// block: at d = 2 a fence per 512-byte block halved the gradient's speed.

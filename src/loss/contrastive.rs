@@ -433,9 +433,7 @@ impl ContrastiveLoss {
         match self.distance {
             // The blocks check their labels (this call has no output to leave untouched on
             // an error): a pass of its own would read the labels from memory twice.
-            Distance::Euclidean => {
-                self.for_each_block(kernels, a, b, dim, labels, 2.0, |block| total += block.sum)?
-            }
+            Distance::Euclidean => total = self.euclidean_batch_sum(kernels, a, b, dim, labels)?,
             Distance::Cosine | Distance::SquaredEuclidean => {
                 check::labels(labels)?;
                 self.for_each_cosine_loss(kernels, a, b, dim, labels, |_, loss| {
@@ -710,6 +708,49 @@ impl ContrastiveLoss {
             margin: self.margin,
             two_c,
         }
+    }
+
+    /// `Σ losses` of a Euclidean batch: each block through the backend's one-pass forward
+    /// where it has one, else (or where a row needs care, or a label is invalid) the block
+    /// path, which checks the block's labels. The same bits either way.
+    fn euclidean_batch_sum(
+        &self,
+        kernels: &Kernels,
+        a: &[f32],
+        b: &[f32],
+        dim: usize,
+        labels: &[f32],
+    ) -> Result<f64, Error> {
+        let w = self.weights(2.0);
+        let mut total = 0.0f64;
+        let mut block = Block::new();
+        // As in `euclidean_batch_with_grad`: where blocks that need care outnumber the
+        // others, the rest of the batch takes the block path only.
+        let (mut one_pass, mut done, mut redone) = (true, 0usize, 0usize);
+        for r in block::ranges(a, b, dim, labels.len(), block::block_rows(dim)) {
+            let (ba, bb) = (
+                &a[r.start * dim..r.end * dim],
+                &b[r.start * dim..r.end * dim],
+            );
+            let ys = &labels[r.clone()];
+            if one_pass {
+                match (kernels.contrastive_forward)(ba, bb, dim, ys, w.params()) {
+                    OnePass::Done(sum) => {
+                        total += sum;
+                        done += 1;
+                        continue;
+                    }
+                    OnePass::NeedsCare => {
+                        redone += 1;
+                        one_pass = redone <= done + 2;
+                    }
+                    OnePass::Declined => {}
+                }
+            }
+            block.compute(kernels, r.start, ba, bb, dim, ys, w, false)?;
+            total += block.sum;
+        }
+        Ok(total)
     }
 
     /// Calls `f` with every block of a Euclidean batch, its losses computed.

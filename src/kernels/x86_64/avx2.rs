@@ -2,10 +2,12 @@
 //! (`vmaskmovps`) for tails.
 //!
 //! Intrinsics: `loadu`/`storeu`, `maskload`/`maskstore`, `sub`/`mul`/`fmadd`/`add`,
-//! `and`/`andnot`, integer `cmpgt`/`cmpeq`/`mullo`/`srli`, the fixed shuffles
-//! `unpack{lo,hi}_{ps,pd}`, `permute_ps`, 128-bit extracts, `set_m128` and `add_ss`
-//! (transposed row sums, and one row's sum in the same order), and `permutevar8x32` (rows
-//! shorter than a vector). Miri runs all of them.
+//! `and`/`andnot`, `cmp_ps` (the one-pass epilogue), integer `cmpgt`/`cmpeq`/`mullo`/
+//! `srli`, the fixed shuffles `unpack{lo,hi}_{ps,pd}`, `permute_ps`, 128-bit extracts,
+//! `set_m128` and `add_ss` (transposed row sums, and one row's sum in the same order),
+//! `permutevar8x32`, `shuffle_ps`, `blend_ps` and `permute4x64_pd` (rows shorter than a
+//! vector), `sqrt`, `div` and `cvtps_pd` (the one-pass epilogue and the f64 sum of
+//! losses). Miri runs all of them.
 
 use crate::kernels::epilogue::contrastive_row;
 use crate::kernels::{EPILOGUE_ROWS, OnePass};
@@ -59,6 +61,14 @@ fn load_partial(x: &[f32]) -> __m256 {
 fn store(x: &mut [f32; LANES], v: __m256) {
     // SAFETY: `x` holds exactly the 8 f32 an unaligned 256-bit store writes.
     unsafe { _mm256_storeu_ps(x.as_mut_ptr(), v) }
+}
+
+/// Writes the 4 doubles of `v` to `x`.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn store_f64(x: &mut [f64; 4], v: __m256d) {
+    // SAFETY: `x` holds exactly the 4 f64 an unaligned 256-bit store writes.
+    unsafe { _mm256_storeu_pd(x.as_mut_ptr(), v) }
 }
 
 /// Writes the low `min(x.len(), 8)` lanes of `v` to `x`, four, two and one at a time:
@@ -312,6 +322,8 @@ fn scaled_difference_rows(
     let (out_a, out_b) = (&mut out_a[..n], &mut out_b[..n]);
     let done = if dim <= LANES {
         grouped_scaled_rows(a, b, dim, k, out_a, out_b)
+    } else if dim.is_multiple_of(LANES) {
+        whole_vector_scaled_rows(a, b, dim, k, out_a, out_b)
     } else {
         0
     };
@@ -340,22 +352,11 @@ fn grouped_squared_rows<const D: usize>(a: &[f32], b: &[f32], out: &mut [f32]) {
     let (groups_a, groups_b) = (a.chunks_exact(group), b.chunks_exact(group));
     let (rest_a, rest_b) = (groups_a.remainder(), groups_b.remainder());
     let (groups_out, rest_out) = out.as_chunks_mut::<LANES>();
-    let row_start = _mm256_mullo_epi32(lane_numbers(), _mm256_set1_epi32(D as i32));
     for ((ga, gb), o) in groups_a.zip(groups_b).zip(groups_out) {
         let (va, vb) = (ga.as_chunks::<LANES>().0, gb.as_chunks::<LANES>().0);
-        let mut sums = _mm256_setzero_ps();
-        for (v, (xa, xb)) in va.iter().zip(vb).enumerate() {
-            let squares = add_squared_difference(_mm256_setzero_ps(), load(xa), load(xb));
-            for j in 0..D {
-                let element = _mm256_add_epi32(row_start, _mm256_set1_epi32(j as i32));
-                let lane = _mm256_and_si256(element, _mm256_set1_epi32(LANES as i32 - 1));
-                let vector = _mm256_srli_epi32::<3>(element);
-                let here = _mm256_cmpeq_epi32(vector, _mm256_set1_epi32(v as i32));
-                let moved = _mm256_permutevar8x32_ps(squares, lane);
-                sums = _mm256_add_ps(sums, _mm256_and_ps(moved, _mm256_castsi256_ps(here)));
-            }
-        }
-        store(o, sums);
+        let squares: [__m256; D] =
+            core::array::from_fn(|v| squared_difference(load(&va[v]), load(&vb[v])));
+        store(o, group_sums(&squares));
     }
     // The groups add each row's squares to 0 in element order (the masked-out lanes add
     // +0, which changes no sum); so does this, with no fused multiply-add.
@@ -368,15 +369,105 @@ fn grouped_squared_rows<const D: usize>(a: &[f32], b: &[f32], out: &mut [f32]) {
     }
 }
 
+/// The sums of 8 rows of `D ≤ 4` whose squared differences are the `D` vectors `squares`
+/// (element `j` of row `r` in lane `(r·D + j) mod 8` of vector `⌊(r·D + j) / 8⌋`): each
+/// row's terms added to 0 in element order, so the bits of a plain loop without fused
+/// multiply-adds. (See [`grouped_squared_rows`].)
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn group_sums<const D: usize>(squares: &[__m256; D]) -> __m256 {
+    // Rows of 2, 3 and 4 by fixed shuffles and blends: 4, 17 and 12 instructions where
+    // the masked permutes below take 12, 27 and 48.
+    if let [x, y] = squares[..] {
+        // Rows 0 1 4 5 | 2 3 6 7: each row's first term plus its second.
+        let first = _mm256_shuffle_ps::<0b10_00_10_00>(x, y);
+        let second = _mm256_shuffle_ps::<0b11_01_11_01>(x, y);
+        let sums = _mm256_castps_pd(_mm256_add_ps(first, second));
+        return _mm256_castpd_ps(_mm256_permute4x64_pd::<0b11_01_10_00>(sums));
+    }
+    if let [v0, v1, v2] = squares[..] {
+        // Term j of the 8 rows is element 3r + j: lane (3r + j) mod 8, the same index in
+        // each of the three vectors, of vector ⌊(3r + j) / 8⌋, chosen by fixed blends.
+        let gather = |index: __m256i| {
+            (
+                _mm256_permutevar8x32_ps(v0, index),
+                _mm256_permutevar8x32_ps(v1, index),
+                _mm256_permutevar8x32_ps(v2, index),
+            )
+        };
+        let (x, y, z) = gather(_mm256_setr_epi32(0, 3, 6, 1, 4, 7, 2, 5));
+        let t0 = _mm256_blend_ps::<0b1100_0000>(_mm256_blend_ps::<0b0011_1000>(x, y), z);
+        let (x, y, z) = gather(_mm256_setr_epi32(1, 4, 7, 2, 5, 0, 3, 6));
+        let t1 = _mm256_blend_ps::<0b1110_0000>(_mm256_blend_ps::<0b0001_1000>(x, y), z);
+        let (x, y, z) = gather(_mm256_setr_epi32(2, 5, 0, 3, 6, 1, 4, 7));
+        let t2 = _mm256_blend_ps::<0b1110_0000>(_mm256_blend_ps::<0b0001_1100>(x, y), z);
+        return _mm256_add_ps(_mm256_add_ps(t0, t1), t2);
+    }
+    if let [v0, v1, v2, v3] = squares[..] {
+        // A 4 × 4 transpose in each 128-bit half: term j of rows 0 2 4 6 | 1 3 5 7.
+        let (t0, t1) = (_mm256_unpacklo_ps(v0, v1), _mm256_unpackhi_ps(v0, v1));
+        let (t2, t3) = (_mm256_unpacklo_ps(v2, v3), _mm256_unpackhi_ps(v2, v3));
+        let pd = _mm256_castps_pd;
+        let ps = _mm256_castpd_ps;
+        let terms = [
+            ps(_mm256_unpacklo_pd(pd(t0), pd(t2))),
+            ps(_mm256_unpackhi_pd(pd(t0), pd(t2))),
+            ps(_mm256_unpacklo_pd(pd(t1), pd(t3))),
+            ps(_mm256_unpackhi_pd(pd(t1), pd(t3))),
+        ];
+        let sums = _mm256_add_ps(
+            _mm256_add_ps(_mm256_add_ps(terms[0], terms[1]), terms[2]),
+            terms[3],
+        );
+        let order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+        return _mm256_permutevar8x32_ps(sums, order);
+    }
+    let row_start = _mm256_mullo_epi32(lane_numbers(), _mm256_set1_epi32(D as i32));
+    let mut sums = _mm256_setzero_ps();
+    for (v, &squares) in squares.iter().enumerate() {
+        for j in 0..D {
+            let element = _mm256_add_epi32(row_start, _mm256_set1_epi32(j as i32));
+            let lane = _mm256_and_si256(element, _mm256_set1_epi32(LANES as i32 - 1));
+            let vector = _mm256_srli_epi32::<3>(element);
+            let here = _mm256_cmpeq_epi32(vector, _mm256_set1_epi32(v as i32));
+            let moved = _mm256_permutevar8x32_ps(squares, lane);
+            sums = _mm256_add_ps(sums, _mm256_and_ps(moved, _mm256_castsi256_ps(here)));
+        }
+    }
+    sums
+}
+
 /// `out[r] = Σ (a_r − b_r)²` for rows of `dim ≥ 5`: each row's lane-wise sums come from one
-/// masked step (`dim ≤ 8`) or the pair loop, and 8 rows at a time are summed across lanes
-/// together by a transpose ([`sum_each`]).
+/// masked step (`dim ≤ 8`), a whole and a masked one (`dim ≤ 16`) or the pair loop, and 8
+/// rows at a time are summed across lanes together by a transpose ([`sum_each`]).
 #[inline]
 #[target_feature(enable = "avx2,fma")]
 fn transposed_squared_rows(a: &[f32], b: &[f32], dim: usize, out: &mut [f32]) {
     if dim <= LANES {
         // One masked step per row, its mask in a register: no length dispatch per row.
         let row = |x: &[f32], y: &[f32]| squared_difference(load_partial(x), load_partial(y));
+        transposed_rows::<true>(a, b, dim, out, row);
+    } else if dim == 2 * LANES {
+        // Two whole vectors, added (as below, without the masked load's cost).
+        let row = |x: &[f32], y: &[f32]| match (x.as_chunks::<LANES>(), y.as_chunks::<LANES>()) {
+            (([x0, x1], _), ([y0, y1], _)) => _mm256_add_ps(
+                squared_difference(load(x0), load(y0)),
+                squared_difference(load(x1), load(y1)),
+            ),
+            _ => squared_euclidean_lanes(x, y),
+        };
+        transposed_rows::<true>(a, b, dim, out, row);
+    } else if dim <= 2 * LANES {
+        // A whole vector and a masked one, added: the bits of the pair loop's sums (its
+        // single vector in one accumulator, its tail in another, the other two zero), with
+        // none of its length dispatch per row.
+        let row = |x: &[f32], y: &[f32]| match (x.split_first_chunk(), y.split_first_chunk()) {
+            (Some((x0, x1)), Some((y0, y1))) => _mm256_add_ps(
+                squared_difference(load(x0), load(y0)),
+                squared_difference(load_partial(x1), load_partial(y1)),
+            ),
+            _ => squared_euclidean_lanes(x, y),
+        };
         transposed_rows::<true>(a, b, dim, out, row);
     } else {
         transposed_rows::<false>(a, b, dim, out, |x, y| squared_euclidean_lanes(x, y));
@@ -505,6 +596,41 @@ fn grouped_scaled_rows(
     done
 }
 
+/// Out rows of a multiple of 8 elements, each a few whole vectors with its `k` broadcast:
+/// what [`scaled_difference`] writes, without its length dispatch per row (at d = 16 a
+/// call per row cost more than the row's arithmetic). Returns how many elements it wrote
+/// (all of them).
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn whole_vector_scaled_rows(
+    a: &[f32],
+    b: &[f32],
+    dim: usize,
+    k: &[f32],
+    out_a: &mut [f32],
+    out_b: &mut [f32],
+) -> usize {
+    let zero = _mm256_setzero_ps();
+    let rows = a.chunks_exact(dim).zip(b.chunks_exact(dim));
+    let outs = out_a.chunks_exact_mut(dim).zip(out_b.chunks_exact_mut(dim));
+    for (((ra, rb), (oa, ob)), &k) in rows.zip(outs).zip(k) {
+        let keep = _mm256_castsi256_ps(_mm256_set1_epi32(if k != 0.0 { -1 } else { 0 }));
+        let k = _mm256_set1_ps(k);
+        let vectors = ra
+            .as_chunks::<LANES>()
+            .0
+            .iter()
+            .zip(rb.as_chunks::<LANES>().0);
+        let outs = oa.as_chunks_mut::<LANES>().0.iter_mut();
+        for ((xa, xb), (ya, yb)) in vectors.zip(outs.zip(ob.as_chunks_mut::<LANES>().0)) {
+            let g = _mm256_and_ps(keep, _mm256_mul_ps(k, _mm256_sub_ps(load(xa), load(xb))));
+            store(ya, g);
+            store(yb, _mm256_sub_ps(zero, g));
+        }
+    }
+    a.len() / dim * dim
+}
+
 /// The contrastive epilogue of a block of rows, compiled for this backend's vectors (the
 /// generic code vectorizes; under these target features it gets their width).
 #[target_feature(enable = "avx2,fma")]
@@ -523,8 +649,27 @@ pub(super) fn contrastive_epilogue(
         gradient,
         losses,
         coefficients,
-        crate::kernels::epilogue::sum_f64,
+        |losses| sum_f64(losses),
     )
+}
+
+/// `Σ x` in f64 with the bits of `epilogue::sum_f64` (eight partial sums, element `i` of
+/// every 8 into partial `i`, then the partials in order), the partials in two vectors of 4
+/// doubles: 16 conversions a chunk where that function, compiled for baseline x86-64,
+/// needs 32 and as many additions.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn sum_f64(x: &[f32; EPILOGUE_ROWS]) -> f64 {
+    let (mut low, mut high) = (_mm256_setzero_pd(), _mm256_setzero_pd());
+    for v in x.as_chunks::<LANES>().0 {
+        let v = load(v);
+        low = _mm256_add_pd(low, _mm256_cvtps_pd(_mm256_castps256_ps128(v)));
+        high = _mm256_add_pd(high, _mm256_cvtps_pd(_mm256_extractf128_ps::<1>(v)));
+    }
+    let mut partial = [[0.0f64; 4]; 2];
+    store_f64(&mut partial[0], low);
+    store_f64(&mut partial[1], high);
+    partial.as_flattened().iter().sum()
 }
 
 // ---------------------------------------------------------------------------------------
@@ -614,6 +759,9 @@ pub(super) fn long_rows(
     OnePass::Done(sum)
 }
 
+/// See `Kernels::contrastive_one_pass`: rows of up to 4 in whole chunks of 64
+/// ([`tiny_rows`]), long rows ([`long_rows`]). This backend's stores are ordinary ones,
+/// `stream` or not.
 #[allow(clippy::too_many_arguments)]
 #[target_feature(enable = "avx2,fma")]
 fn contrastive_one_pass(
@@ -626,17 +774,248 @@ fn contrastive_one_pass(
     grad_b: &mut [f32],
     _stream: bool,
 ) -> OnePass {
-    let write = |ra: &[f32], rb: &[f32], k, oa: &mut [f32], ob: &mut [f32]| {
-        scaled_difference(ra, rb, k, oa, ob)
+    if dim > TINY_ROWS {
+        let write = |ra: &[f32], rb: &[f32], k, oa: &mut [f32], ob: &mut [f32]| {
+            scaled_difference(ra, rb, k, oa, ob)
+        };
+        let sum = |x: &[f32; EPILOGUE_ROWS]| sum_f64(x);
+        return long_rows(a, b, dim, labels, params, grad_a, grad_b, false, sum, write);
+    }
+    let whole_chunks = labels.len().is_multiple_of(EPILOGUE_ROWS);
+    if dim == 0 || !whole_chunks || !super::rows_fit(a, b, dim, labels, grad_a, grad_b) {
+        return OnePass::Declined;
+    }
+    // Called directly, not through a pointer (see the AVX-512 backend: the MSRV).
+    let sum = match dim {
+        1 => tiny_rows::<1>(a, b, labels, params, grad_a, grad_b),
+        2 => tiny_rows::<2>(a, b, labels, params, grad_a, grad_b),
+        3 => tiny_rows::<3>(a, b, labels, params, grad_a, grad_b),
+        _ => tiny_rows::<4>(a, b, labels, params, grad_a, grad_b),
     };
-    let sum = crate::kernels::epilogue::sum_f64;
-    long_rows(a, b, dim, labels, params, grad_a, grad_b, false, sum, write)
+    match sum {
+        Some(sum) => OnePass::Done(sum),
+        None => OnePass::NeedsCare,
+    }
 }
 
-/// Whether [`contrastive_one_pass`] takes rows of `dim`: long ones (this backend's stores
-/// are ordinary ones, `stream` or not).
+/// Whether [`contrastive_one_pass`] takes rows of `dim`: tiny ones (in blocks of whole
+/// chunks) and long ones (this backend's stores are ordinary ones, `stream` or not).
 fn one_pass_takes(dim: usize, _stream: bool) -> bool {
-    takes_long_rows(dim, false)
+    (1..=TINY_ROWS).contains(&dim) || takes_long_rows(dim, false)
+}
+
+/// The longest rows [`tiny_rows`] takes: those [`grouped_squared_rows`] sums.
+const TINY_ROWS: usize = 4;
+
+/// Rows of `D ≤ 4` in whole chunks of 64 rows, 8 rows a step (`D` vectors of each side,
+/// one of labels): their squared distances summed as [`grouped_squared_rows`] sums them
+/// ([`group_sums`]), their losses and coefficients computed as the epilogue computes them
+/// ([`contrastive_lanes`]), their gradients written as [`grouped_scaled_rows`] writes them,
+/// and the losses of each 64 rows summed as the block path sums them ([`sum_f64`]); `None` at the
+/// first chunk with a row that needs care. The slices' lengths were checked. The loop of
+/// the AVX-512 backend's `tiny_rows`, at this backend's width.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn tiny_rows<const D: usize>(
+    a: &[f32],
+    b: &[f32],
+    labels: &[f32],
+    params: [f32; 4],
+    grad_a: &mut [f32],
+    grad_b: &mut [f32],
+) -> Option<f64> {
+    let (step, chunk) = (D * LANES, D * EPILOGUE_ROWS);
+    let params = params.map(|p| _mm256_set1_ps(p));
+    // The row of each lane of vector `j` of a step, for the coefficients' permutes.
+    let rows_of: [__m256i; D] = core::array::from_fn(|j| {
+        let element = _mm256_add_epi32(lane_numbers(), _mm256_set1_epi32((LANES * j) as i32));
+        _mm256_srli_epi32::<16>(_mm256_mullo_epi32(element, row_magic(D)))
+    });
+    let inputs = a.chunks_exact(chunk).zip(b.chunks_exact(chunk));
+    let outputs = grad_a
+        .chunks_exact_mut(chunk)
+        .zip(grad_b.chunks_exact_mut(chunk));
+    let chunks = inputs
+        .zip(labels.as_chunks::<EPILOGUE_ROWS>().0)
+        .zip(outputs);
+    let mut sum = 0.0;
+    let zero = _mm256_setzero_ps();
+    for (((xa, xb), ys), (oa, ob)) in chunks {
+        let mut losses = [0.0f32; EPILOGUE_ROWS];
+        let mut care = _mm256_setzero_si256();
+        let steps = xa.chunks_exact(step).zip(xb.chunks_exact(step));
+        let steps = steps.zip(ys.as_chunks::<LANES>().0);
+        let outs = oa.chunks_exact_mut(step).zip(ob.chunks_exact_mut(step));
+        let losses_out = losses.as_chunks_mut::<LANES>().0;
+        for ((((xa, xb), y), (oa, ob)), loss) in steps.zip(outs).zip(losses_out) {
+            let (xa, xb) = (xa.as_chunks::<LANES>().0, xb.as_chunks::<LANES>().0);
+            let difference: [__m256; D] =
+                core::array::from_fn(|j| _mm256_sub_ps(load(&xa[j]), load(&xb[j])));
+            let squares = difference.map(|d| _mm256_mul_ps(d, d));
+            let (l, k, flagged) = contrastive_lanes::<true>(group_sums(&squares), load(y), params);
+            store(loss, l);
+            care = _mm256_or_si256(care, flagged);
+            let (oa, ob) = (oa.as_chunks_mut::<LANES>().0, ob.as_chunks_mut::<LANES>().0);
+            for (j, (ya, yb)) in oa.iter_mut().zip(ob).enumerate() {
+                let k = _mm256_permutevar8x32_ps(k, rows_of[j]);
+                let g = _mm256_and_ps(nonzero(k), _mm256_mul_ps(k, difference[j]));
+                store(ya, g);
+                store(yb, _mm256_sub_ps(zero, g));
+            }
+        }
+        let mut flags = [0.0f32; LANES];
+        store(&mut flags, _mm256_castsi256_ps(care));
+        if flags.iter().any(|f| f.to_bits() != 0) {
+            return None;
+        }
+        sum += sum_f64(&losses);
+    }
+    Some(sum)
+}
+
+/// See `Kernels::contrastive_forward`: rows of up to 4 in whole chunks of 64
+/// ([`tiny_forward`]).
+#[target_feature(enable = "avx2,fma")]
+fn contrastive_forward(
+    a: &[f32],
+    b: &[f32],
+    dim: usize,
+    labels: &[f32],
+    params: [f32; 4],
+) -> OnePass {
+    let n = dim.checked_mul(labels.len());
+    let fits = n.is_some_and(|n| a.len() == n && b.len() == n);
+    if !(1..=TINY_ROWS).contains(&dim) || !labels.len().is_multiple_of(EPILOGUE_ROWS) || !fits {
+        return OnePass::Declined;
+    }
+    let sum = match dim {
+        1 => tiny_forward::<1>(a, b, labels, params),
+        2 => tiny_forward::<2>(a, b, labels, params),
+        3 => tiny_forward::<3>(a, b, labels, params),
+        _ => tiny_forward::<4>(a, b, labels, params),
+    };
+    match sum {
+        Some(sum) => OnePass::Done(sum),
+        None => OnePass::NeedsCare,
+    }
+}
+
+/// [`tiny_rows`] without the gradient: the losses of rows of `D ≤ 4` in whole chunks of
+/// 64 rows, 8 rows a step, with the bits of the block path's forward (the epilogue
+/// without gradient: no coefficient, no division); `None` at the first chunk with a row
+/// that needs care or a label outside `[0, 1]`.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn tiny_forward<const D: usize>(
+    a: &[f32],
+    b: &[f32],
+    labels: &[f32],
+    params: [f32; 4],
+) -> Option<f64> {
+    let (step, chunk) = (D * LANES, D * EPILOGUE_ROWS);
+    let params = params.map(|p| _mm256_set1_ps(p));
+    let inputs = a.chunks_exact(chunk).zip(b.chunks_exact(chunk));
+    let mut sum = 0.0;
+    for ((xa, xb), ys) in inputs.zip(labels.as_chunks::<EPILOGUE_ROWS>().0) {
+        let mut losses = [0.0f32; EPILOGUE_ROWS];
+        let mut care = _mm256_setzero_si256();
+        let steps = xa.chunks_exact(step).zip(xb.chunks_exact(step));
+        let steps = steps.zip(ys.as_chunks::<LANES>().0);
+        for (((xa, xb), y), loss) in steps.zip(losses.as_chunks_mut::<LANES>().0) {
+            let (xa, xb) = (xa.as_chunks::<LANES>().0, xb.as_chunks::<LANES>().0);
+            let squares: [__m256; D] =
+                core::array::from_fn(|j| squared_difference(load(&xa[j]), load(&xb[j])));
+            let y = load(y);
+            let (l, _, flagged) = contrastive_lanes::<false>(group_sums(&squares), y, params);
+            store(loss, l);
+            care = _mm256_or_si256(care, _mm256_or_si256(flagged, invalid_labels(y)));
+        }
+        let mut flags = [0.0f32; LANES];
+        store(&mut flags, _mm256_castsi256_ps(care));
+        if flags.iter().any(|f| f.to_bits() != 0) {
+            return None;
+        }
+        sum += sum_f64(&losses);
+    }
+    Some(sum)
+}
+
+/// All bits set in the lanes of `y` outside `[0, 1]` (NaN included).
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn invalid_labels(y: __m256) -> __m256i {
+    // `0 ≤ y ≤ 1` (−0.0 included), ordered: false for NaN.
+    let valid = _mm256_and_ps(
+        _mm256_cmp_ps::<_CMP_GE_OQ>(y, _mm256_setzero_ps()),
+        _mm256_cmp_ps::<_CMP_LE_OQ>(y, _mm256_set1_ps(1.0)),
+    );
+    _mm256_xor_si256(_mm256_castps_si256(valid), _mm256_set1_epi32(-1))
+}
+
+/// `⌈2¹⁶ / dim⌉` in every lane: `⌊x / dim⌋ = (x · ⌈2¹⁶ / dim⌉) >> 16` is exact for
+/// `x < 256` (the error term `x / 2¹⁶ < 1 / dim`).
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn row_magic(dim: usize) -> __m256i {
+    _mm256_set1_epi32((1usize << 16).div_ceil(dim.max(1)) as i32)
+}
+
+/// The epilogue's loss and coefficient of 8 rows (see `epilogue::contrastive_epilogue`),
+/// from their squared distances `s` and labels `y`, with the same operations in the same
+/// order (so the same bits), and the rows that need care (`epilogue::needs_care`, all bits
+/// set; their loss is 0). Without `GRADIENT`, the coefficient is 0, as the epilogue's.
+/// Float compares (`vcmpps`, one instruction each where integer compares on the bits
+/// took two or three), which Miri runs for 256-bit vectors.
+/// The AVX-512 backend's `contrastive_lanes` with masks in vectors.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn contrastive_lanes<const GRADIENT: bool>(
+    s: __m256,
+    y: __m256,
+    params: [__m256; 4],
+) -> (__m256, __m256, __m256i) {
+    let [positive, negative, margin, two_c] = params;
+    // Ordered compares are false for NaN; `x != 0` is the unordered one, true for NaN.
+    let nonzero = |x: __m256| _mm256_cmp_ps::<_CMP_NEQ_UQ>(x, _mm256_setzero_ps());
+    let positive_lanes = |x: __m256| _mm256_cmp_ps::<_CMP_GT_OQ>(x, _mm256_setzero_ps());
+    // `MIN_POSITIVE ≤ x ≤ MAX`, and `|x| ≤ MAX`.
+    let normal = |x: __m256| {
+        _mm256_and_ps(
+            _mm256_cmp_ps::<_CMP_GE_OQ>(x, _mm256_set1_ps(f32::MIN_POSITIVE)),
+            _mm256_cmp_ps::<_CMP_LE_OQ>(x, _mm256_set1_ps(f32::MAX)),
+        )
+    };
+    let finite = |x: __m256| {
+        let magnitude = _mm256_andnot_ps(_mm256_set1_ps(-0.0), x);
+        _mm256_cmp_ps::<_CMP_LE_OQ>(magnitude, _mm256_set1_ps(f32::MAX))
+    };
+    let select = |mask: __m256, x: __m256| _mm256_and_ps(mask, x);
+
+    let p = _mm256_mul_ps(positive, y);
+    let q = _mm256_mul_ps(negative, _mm256_sub_ps(_mm256_set1_ps(1.0), y));
+    let d = _mm256_sqrt_ps(s);
+    let h = _mm256_sub_ps(margin, d);
+    let similar_rows = nonzero(p);
+    let active = _mm256_and_ps(nonzero(q), positive_lanes(h));
+    let similar = select(similar_rows, _mm256_mul_ps(p, s));
+    let dissimilar = select(active, _mm256_mul_ps(_mm256_mul_ps(q, h), h));
+    if !GRADIENT {
+        // The epilogue's coefficient without gradient is 0, which is finite.
+        let fine = normal(s);
+        let loss = _mm256_and_ps(fine, _mm256_add_ps(similar, dissimilar));
+        let care = _mm256_xor_si256(_mm256_castps_si256(fine), _mm256_set1_epi32(-1));
+        return (loss, _mm256_setzero_ps(), care);
+    }
+    let k_similar = select(similar_rows, _mm256_mul_ps(two_c, p));
+    let k_dissimilar = select(
+        active,
+        _mm256_div_ps(_mm256_mul_ps(_mm256_mul_ps(two_c, q), h), d),
+    );
+    let k = _mm256_sub_ps(k_similar, k_dissimilar);
+    let fine = _mm256_and_ps(normal(s), finite(k));
+    let loss = _mm256_and_ps(fine, _mm256_add_ps(similar, dissimilar));
+    let care = _mm256_xor_si256(_mm256_castps_si256(fine), _mm256_set1_epi32(-1));
+    (loss, k, care)
 }
 
 /// Nothing to order: this backend makes no non-temporal stores.

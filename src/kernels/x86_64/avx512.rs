@@ -3,7 +3,7 @@
 //!
 //! Intrinsics: `loadu`/`storeu`, `maskz_loadu`/`mask_storeu`, `stream` (non-temporal
 //! stores), `sub`/`mul`/`fmadd`/`add`, `reduce_add`, `maskz_{mul,div,add}`, `sqrt`,
-//! `mask_blend`, `test_epi32_mask` and `cmplt_epu32_mask`, integer
+//! `mask_blend`, `test_epi32_mask`, `cmpeq_epi32_mask` and `cmplt_epu32_mask`, integer
 //! `mullo`/`srli`/`add`/`sub`/`and`, the fixed shuffles `unpack{lo,hi}_{ps,pd}` and
 //! `shuffle_f32x4` (transposed row sums), `permutexvar`/`permutex2var` (rows shorter than
 //! a vector), and `cvtps_pd` (the f64 sum of a block's losses). All of them lower to
@@ -849,7 +849,7 @@ fn tiny_rows<const D: usize, const STREAM: bool>(
             for j in 1..D {
                 s = _mm512_add_ps(s, row_terms(&squares, j));
             }
-            let (l, k, flagged) = contrastive_lanes(s, load(y), params);
+            let (l, k, flagged) = contrastive_lanes::<true>(s, load(y), params);
             *loss = l;
             care |= flagged;
             let (oa, ob) = (oa.as_chunks_mut::<LANES>().0, ob.as_chunks_mut::<LANES>().0);
@@ -891,12 +891,17 @@ fn row_terms<const D: usize>(v: &[__m512; D], j: usize) -> __m512 {
 /// `epilogue::contrastive_epilogue`), from their squared distances `s` and labels `y`,
 /// with the same operations in the same order (so the same bits), and the rows that need
 /// care (`epilogue::needs_care`; their loss is 0). The comparisons are integer ones on the
-/// bits, which Miri runs (it does not know the float-compare intrinsic). Why a copy of the
+/// bits, which Miri runs (it does not know the float-compare intrinsic). Without
+/// `GRADIENT`, the coefficient is 0, as the epilogue's. Why a copy of the
 /// epilogue's arithmetic in intrinsics: the generic epilogue run on the 16 rows through
 /// arrays made the one-pass kernel 0.74-0.9x as fast in cache at d = 1 to 3.
 #[inline]
 #[target_feature(enable = "avx512f,avx2,fma")]
-fn contrastive_lanes(s: __m512, y: __m512, params: [__m512; 4]) -> (__m512, __m512, __mmask16) {
+fn contrastive_lanes<const GRADIENT: bool>(
+    s: __m512,
+    y: __m512,
+    params: [__m512; 4],
+) -> (__m512, __m512, __mmask16) {
     let [positive, negative, margin, two_c] = params;
     let bits = _mm512_castps_si512;
     let magnitude = _mm512_set1_epi32(i32::MAX);
@@ -924,11 +929,107 @@ fn contrastive_lanes(s: __m512, y: __m512, params: [__m512; 4]) -> (__m512, __m5
     let (similar_rows, active) = (nonzero(p), nonzero(q) & positive_lanes(h));
     let similar = _mm512_maskz_mul_ps(similar_rows, p, s);
     let dissimilar = _mm512_maskz_mul_ps(active, _mm512_mul_ps(q, h), h);
+    if !GRADIENT {
+        // The epilogue's coefficient without gradient is 0, which is finite.
+        let care = !normal(s);
+        let loss = _mm512_maskz_add_ps(!care, similar, dissimilar);
+        return (loss, _mm512_setzero_ps(), care);
+    }
     let k_similar = _mm512_maskz_mul_ps(similar_rows, two_c, p);
     let k_dissimilar = _mm512_maskz_div_ps(active, _mm512_mul_ps(_mm512_mul_ps(two_c, q), h), d);
     let k = _mm512_sub_ps(k_similar, k_dissimilar);
     let care = !(normal(s) & finite(k));
     (_mm512_maskz_add_ps(!care, similar, dissimilar), k, care)
+}
+
+/// See `Kernels::contrastive_forward`: rows of up to 8 in whole chunks of 64
+/// ([`tiny_forward`]).
+#[target_feature(enable = "avx512f,avx2,fma")]
+fn contrastive_forward(
+    a: &[f32],
+    b: &[f32],
+    dim: usize,
+    labels: &[f32],
+    params: [f32; 4],
+) -> OnePass {
+    let n = dim.checked_mul(labels.len());
+    let fits = n.is_some_and(|n| a.len() == n && b.len() == n);
+    if !(1..=TINY_ROWS).contains(&dim) || !labels.len().is_multiple_of(EPILOGUE_ROWS) || !fits {
+        return OnePass::Declined;
+    }
+    macro_rules! rows {
+        ($d:literal) => {
+            tiny_forward::<$d>(a, b, labels, params)
+        };
+    }
+    let sum = match dim {
+        1 => rows!(1),
+        2 => rows!(2),
+        3 => rows!(3),
+        4 => rows!(4),
+        5 => rows!(5),
+        6 => rows!(6),
+        7 => rows!(7),
+        _ => rows!(8),
+    };
+    match sum {
+        Some(sum) => OnePass::Done(sum),
+        None => OnePass::NeedsCare,
+    }
+}
+
+/// [`tiny_rows`] without the gradient: the losses of rows of `D ≤ 8` in whole chunks of
+/// 64 rows, 16 rows a step, with the bits of the block path's forward (the epilogue
+/// without gradient: no coefficient, no division); `None` at the first chunk with a row
+/// that needs care or a label outside `[0, 1]`. The loop of the AVX2 backend's
+/// `tiny_forward`, at this backend's width.
+#[inline]
+#[target_feature(enable = "avx512f,avx2,fma")]
+fn tiny_forward<const D: usize>(
+    a: &[f32],
+    b: &[f32],
+    labels: &[f32],
+    params: [f32; 4],
+) -> Option<f64> {
+    let (step, chunk) = (D * LANES, D * EPILOGUE_ROWS);
+    let params = params.map(|p| _mm512_set1_ps(p));
+    let inputs = a.chunks_exact(chunk).zip(b.chunks_exact(chunk));
+    let mut sum = 0.0;
+    for ((xa, xb), ys) in inputs.zip(labels.as_chunks::<EPILOGUE_ROWS>().0) {
+        let mut losses = [_mm512_setzero_ps(); EPILOGUE_ROWS / LANES];
+        let mut care = 0;
+        let steps = xa.chunks_exact(step).zip(xb.chunks_exact(step));
+        let steps = steps.zip(ys.as_chunks::<LANES>().0);
+        for (((xa, xb), y), loss) in steps.zip(&mut losses) {
+            let (xa, xb) = (xa.as_chunks::<LANES>().0, xb.as_chunks::<LANES>().0);
+            let squares: [__m512; D] =
+                core::array::from_fn(|j| squared_difference(load(&xa[j]), load(&xb[j])));
+            let mut s = row_terms(&squares, 0);
+            for j in 1..D {
+                s = _mm512_add_ps(s, row_terms(&squares, j));
+            }
+            let y = load(y);
+            let (l, _, flagged) = contrastive_lanes::<false>(s, y, params);
+            *loss = l;
+            care |= flagged | invalid_labels(y);
+        }
+        if care != 0 {
+            return None;
+        }
+        sum += sum_f64_of(losses);
+    }
+    Some(sum)
+}
+
+/// The lanes of `y` outside `[0, 1]` (NaN included): as integers, the valid labels are
+/// `bits ≤ bits(1.0)` (unsigned) and `−0.0`.
+#[inline]
+#[target_feature(enable = "avx512f,avx2,fma")]
+fn invalid_labels(y: __m512) -> __mmask16 {
+    let y = _mm512_castps_si512(y);
+    let in_range = _mm512_cmplt_epu32_mask(y, _mm512_set1_epi32(1.0f32.to_bits() as i32 + 1));
+    let negative_zero = _mm512_cmpeq_epi32_mask(y, _mm512_set1_epi32(i32::MIN));
+    !(in_range | negative_zero)
 }
 
 /// Orders earlier non-temporal stores before later stores: they are weakly ordered, and a

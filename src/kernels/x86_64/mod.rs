@@ -192,6 +192,17 @@ macro_rules! kernel_table {
                 }
             }
 
+            fn contrastive_forward(
+                a: &[f32],
+                b: &[f32],
+                dim: usize,
+                labels: &[f32],
+                params: [f32; 4],
+            ) -> crate::kernels::OnePass {
+                // SAFETY: the table is only handed out after its features were detected.
+                unsafe { super::contrastive_forward(a, b, dim, labels, params) }
+            }
+
             #[doc = concat!("Safe entries for kernels that need ", $features, ".")]
             pub(crate) static KERNELS: Kernels = Kernels {
                 squared_euclidean,
@@ -206,6 +217,7 @@ macro_rules! kernel_table {
                 contrastive_one_pass,
                 one_pass_takes: super::one_pass_takes,
                 fence: super::fence,
+                contrastive_forward,
             };
         }
         pub(super) use table::KERNELS;
@@ -466,8 +478,8 @@ mod tests {
         (block.sum, ga, gb)
     }
 
-    /// Where a backend's one-pass kernel takes a block (AVX-512: rows of up to 8 in whole
-    /// chunks of 64 rows, and long rows; AVX2: the latter), it writes the bits of the block
+    /// Where a backend's one-pass kernel takes a block (rows of up to 8 on AVX-512 and of up
+    /// to 4 on AVX2, in whole chunks of 64 rows; long rows), it writes the bits of the block
     /// path and sums the losses as it does, streaming or not, at aligned and unaligned
     /// outputs, and writes nothing outside them. Elsewhere it declines, writing nothing.
     /// A row that needs care, in a middle chunk, makes it say so: at distance 0, at a
@@ -494,6 +506,7 @@ mod tests {
                 let takes = |rows: usize, stream: bool| match backend {
                     Backend::Avx512 if dim <= 8 => rows.is_multiple_of(EPILOGUE_ROWS),
                     Backend::Avx512 => dim >= 48 || (stream && dim >= 24),
+                    _ if dim <= 4 => rows.is_multiple_of(EPILOGUE_ROWS),
                     _ => dim >= 48,
                 };
                 // Rows of uniform [-0.5, 0.5) components are about √(dim / 6) apart: about
@@ -580,6 +593,74 @@ mod tests {
                         result, want,
                         "{backend:?} dim={dim}: overflowing coefficient"
                     );
+                }
+            }
+        }
+    }
+
+    /// Where a backend's one-pass forward takes a block (rows of up to 4 on AVX2 and of up
+    /// to 8 on AVX-512, in whole chunks of 64 rows), it sums the losses
+    /// with the bits of the block path's forward; it declines other blocks, and says
+    /// `NeedsCare` for a row at distance 0, a NaN, or a label outside `[0, 1]` (but not
+    /// for −0.0, which is in it).
+    #[test]
+    fn forward_one_pass_gives_the_block_paths_bits() {
+        let dims: &[usize] = if cfg!(miri) {
+            &[2, 5]
+        } else {
+            &[1, 2, 3, 4, 5, 8, 9, 16]
+        };
+        let row_counts: &[usize] = if cfg!(miri) {
+            &[64]
+        } else {
+            &[64, 65, 128, 256]
+        };
+        for (backend, k) in x86_tables() {
+            for &dim in dims {
+                for &rows in row_counts {
+                    let n = rows * dim;
+                    let (a, b) = (data(n, 21), data(n, 0x2545_f491));
+                    let labels: Vec<f32> = (0..rows)
+                        .map(|r| [1.0, 0.0, 0.25, -0.0, 1.0][r % 5])
+                        .collect();
+                    let params = [0.7, 1.3, (dim as f32 / 6.0).sqrt(), 2.0];
+                    let [positive, negative, margin, two_c] = params;
+                    let w = Weights {
+                        positive,
+                        negative,
+                        margin,
+                        two_c,
+                    };
+                    let mut block = Block::new();
+                    block.compute(k, 0, &a, &b, dim, &labels, w, false).unwrap();
+                    let what = format!("{backend:?} dim={dim} rows={rows}");
+                    let result = (k.contrastive_forward)(&a, &b, dim, &labels, params);
+                    if result == OnePass::Declined {
+                        let takes = match backend {
+                            Backend::Avx512 => dim <= 8,
+                            _ => dim <= 4,
+                        };
+                        assert!(!takes || !rows.is_multiple_of(EPILOGUE_ROWS), "{what}");
+                        continue;
+                    }
+                    assert!(rows.is_multiple_of(EPILOGUE_ROWS), "{what}");
+                    assert_eq!(result, OnePass::Done(block.sum), "{what}");
+                    let row = rows / 2;
+                    let mut same = b.clone();
+                    same[row * dim..(row + 1) * dim]
+                        .copy_from_slice(&a[row * dim..(row + 1) * dim]);
+                    let mut nan = a.clone();
+                    nan[row * dim] = f32::NAN;
+                    let result = (k.contrastive_forward)(&a, &same, dim, &labels, params);
+                    assert_eq!(result, OnePass::NeedsCare, "{what}: distance 0");
+                    let result = (k.contrastive_forward)(&nan, &b, dim, &labels, params);
+                    assert_eq!(result, OnePass::NeedsCare, "{what}: NaN");
+                    for bad in [1.5, -0.25, f32::NAN, f32::INFINITY, -1e-45] {
+                        let mut ys = labels.clone();
+                        ys[row] = bad;
+                        let result = (k.contrastive_forward)(&a, &b, dim, &ys, params);
+                        assert_eq!(result, OnePass::NeedsCare, "{what}: label {bad}");
+                    }
                 }
             }
         }
