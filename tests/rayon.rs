@@ -125,6 +125,20 @@ fn same_loss(what: &str, par: f32, serial: f32, split: bool) {
     }
 }
 
+/// A split gradient against the serial one: the same terms (at most `terms` per
+/// component) summed in another order, so within `4·terms·u` of the largest component.
+#[track_caller]
+fn near_serial(what: &str, par: &[f32], serial: &[f32], terms: usize) {
+    let big = serial.iter().fold(0.0f32, |m, g| m.max(g.abs()));
+    let tol = 4.0 * terms as f32 * f32::EPSILON * big;
+    for (k, (&p, &s)) in par.iter().zip(serial).enumerate() {
+        assert!(
+            (p - s).abs() <= tol,
+            "{what} [{k}]: parallel {p:e}, serial {s:e}, tol {tol:e}"
+        );
+    }
+}
+
 fn bits(v: &[f32]) -> Vec<u32> {
     v.iter().map(|x| x.to_bits()).collect()
 }
@@ -152,12 +166,19 @@ fn in_batch_par_equals_serial_and_the_oracle() {
             if o.red == Red::Mean && n < 2 {
                 continue;
             }
+            // Large shapes: two configurations each, every one in some shape.
+            if split && c != case % 4 && c != (case + 2) % 4 {
+                continue;
+            }
             let loss = loss_of(o);
             let serial = loss.in_batch_with_grad_vec(&x, dim, &classes).unwrap();
-            // The oracle (N²·d in f64) for one configuration per large shape.
-            let out = (!split || c == case % 4)
+            // The oracle (N²·d in f64, most of the time in a debug build) for one
+            // configuration of the first two large shapes; else the serial call.
+            let out = (!split || (case < 2 && c == case % 4))
                 .then(|| oracle::evaluate(o, &x, &x, dim, &oracle::within_pairs(&classes), true));
-            for threads in [2, 3] {
+            // Large shapes: one pool size per configuration (a debug build stays quick).
+            let pools: &[usize] = if split { &[2 + c % 2] } else { &[2, 3] };
+            for &threads in pools {
                 let what = format!("N={n} d={dim} config {c}, {threads} threads");
                 let (forward, got, grad, again) = pool(threads).install(|| {
                     let forward = loss.in_batch_par(&x, dim, &classes).unwrap();
@@ -165,16 +186,25 @@ fn in_batch_par_equals_serial_and_the_oracle() {
                     let got = loss
                         .in_batch_with_grad_par(&x, dim, &classes, &mut grad)
                         .unwrap();
-                    let mut again = vec![0.5; x.len()];
-                    loss.in_batch_with_grad_par(&x, dim, &classes, &mut again)
-                        .unwrap();
+                    // Once per shape: a second call, over other contents, gives the same bits.
+                    let again = (c == 0).then(|| {
+                        let mut again = vec![0.5; x.len()];
+                        loss.in_batch_with_grad_par(&x, dim, &classes, &mut again)
+                            .unwrap();
+                        again
+                    });
                     (forward, got, grad, again)
                 });
                 same_loss(&what, got, serial.0, split);
                 same_loss(&what, forward, serial.0, split);
-                assert_eq!(bits(&grad), bits(&again), "{what}: not deterministic");
+                if let Some(again) = again {
+                    assert_eq!(bits(&grad), bits(&again), "{what}: not deterministic");
+                }
                 if !split {
                     assert_eq!(bits(&grad), bits(&serial.1), "{what}: gradient");
+                }
+                if split {
+                    near_serial(&what, &grad, &serial.1, n);
                 }
                 if let Some(out) = &out {
                     assert_close(&what, got, out.loss, rtol(dim), out.loss_scale);
@@ -216,9 +246,10 @@ fn cross_batch_par_equals_serial_and_the_oracle() {
             let serial = loss
                 .cross_batch_with_grad_vec(&x, &y, dim, &xc, &yc)
                 .unwrap();
-            let out = (!split || c == case % 4)
+            let out = (!split || (case == 0 && c == 1))
                 .then(|| oracle::evaluate(o, &x, &y, dim, &oracle::across_pairs(&xc, &yc), false));
-            for threads in [2, 3] {
+            let pools: &[usize] = if split { &[2 + c % 2] } else { &[2, 3] };
+            for &threads in pools {
                 let what = format!("N={n} M={m} d={dim} config {c}, {threads} threads");
                 let (forward, got, gx, gy) = pool(threads).install(|| {
                     let forward = loss.cross_batch_par(&x, &y, dim, &xc, &yc).unwrap();
@@ -232,7 +263,9 @@ fn cross_batch_par_equals_serial_and_the_oracle() {
                 same_loss(&what, forward, serial.0, split);
                 // `grad_y`: each row from one task, in the serial order.
                 assert_eq!(bits(&gy), bits(&serial.2), "{what}: grad_y");
-                if !split {
+                if split {
+                    near_serial(&what, &gx, &serial.1, m);
+                } else {
                     assert_eq!(bits(&gx), bits(&serial.1), "{what}: grad_x");
                 }
                 if let Some(out) = &out {
@@ -277,13 +310,7 @@ fn mining_par_equals_serial() {
         same_loss("mining in-batch", got, serial.0, true);
         same_loss("mining cross", got_cross, cross.0, true);
         assert_eq!(bits(&gy), bits(&cross.2), "mining: grad_y");
-        let scale: f32 = serial.1.iter().map(|g| g.abs()).fold(0.0, f32::max);
-        for (k, (&g, &s)) in grad.iter().zip(&serial.1).enumerate() {
-            assert!(
-                (g - s).abs() <= 1e-4 * scale,
-                "mining grad[{k}]: {g:e} vs {s:e}"
-            );
-        }
+        near_serial("mining", &grad, &serial.1, n);
     }
 }
 

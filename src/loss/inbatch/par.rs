@@ -27,8 +27,29 @@ use rayon::prelude::*;
 
 /// The least work (`pairs · dim`, ordered pairs) that a parallel call splits across
 /// threads; below it the serial walk runs on the calling thread. Measured with the
-/// `rayon` bench: on two threads the split pays from about this size on.
-pub(crate) const MIN_PARALLEL_WORK: u64 = 1 << 21;
+/// `rayon` bench: on two threads the split pays from about this size on. A build with
+/// `CONTRASTIVE_MIN_PARALLEL_WORK=<n>` in its environment uses `n` instead (the bench
+/// measures the crossover with 0).
+pub(crate) const MIN_PARALLEL_WORK: u64 = match option_env!("CONTRASTIVE_MIN_PARALLEL_WORK") {
+    Some(n) => parse(n),
+    None => 1 << 21,
+};
+
+/// A decimal number, at compile time (a build with a malformed one fails).
+const fn parse(s: &str) -> u64 {
+    let b = s.as_bytes();
+    assert!(!b.is_empty(), "CONTRASTIVE_MIN_PARALLEL_WORK is empty");
+    let (mut v, mut i) = (0u64, 0);
+    while i < b.len() {
+        assert!(
+            b[i].is_ascii_digit(),
+            "CONTRASTIVE_MIN_PARALLEL_WORK: not a number"
+        );
+        v = v * 10 + (b[i] - b'0') as u64;
+        i += 1;
+    }
+    v
+}
 
 /// Whether a call of `pairs` ordered pairs of `dim` is split across threads.
 pub(super) fn worth_splitting(pairs: u64, dim: usize) -> bool {
