@@ -100,10 +100,11 @@ fn pool(threads: usize) -> rayon::ThreadPool {
         .unwrap()
 }
 
-/// Whether a call of `pairs` ordered pairs of `dim` takes the parallel path (the
-/// documented threshold: 2²¹ pair-elements).
-fn parallel(pairs: usize, dim: usize) -> bool {
-    pairs * dim >= 1 << 21
+/// Whether a call of `pairs` ordered pairs of `dim` with `columns` rows on the column
+/// side takes the parallel path (the documented threshold: 2²¹ pair-elements, more than
+/// one block of 64 columns).
+fn parallel(pairs: usize, dim: usize, columns: usize) -> bool {
+    pairs * dim >= 1 << 21 && columns > 64
 }
 
 /// The parallel loss is the serial one or one unit in the last place from it; below the
@@ -161,7 +162,7 @@ fn in_batch_par_equals_serial_and_the_oracle() {
     for (case, &(n, dim)) in IN_BATCH.iter().enumerate() {
         let x = data(&mut rng, n * dim);
         let classes: Vec<u32> = (0..n).map(|_| rng.below(4) as u32).collect();
-        let split = parallel(n * n.saturating_sub(1), dim);
+        let split = parallel(n * n.saturating_sub(1), dim, n);
         for (c, o) in configs(dim).iter().enumerate() {
             if o.red == Red::Mean && n < 2 {
                 continue;
@@ -237,7 +238,7 @@ fn cross_batch_par_equals_serial_and_the_oracle() {
         let y = data(&mut rng, m * dim);
         let xc: Vec<u32> = (0..n).map(|_| rng.below(3) as u32).collect();
         let yc: Vec<u32> = (0..m).map(|_| rng.below(3) as u32).collect();
-        let split = parallel(n * m, dim);
+        let split = parallel(n * m, dim, m);
         for (c, o) in configs(dim).iter().enumerate() {
             if o.red == Red::Mean && n * m == 0 {
                 continue;

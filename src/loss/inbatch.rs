@@ -302,7 +302,7 @@ impl ContrastiveLoss {
         let mut owned = alloc::vec::Vec::new();
         #[cfg(feature = "rayon")]
         let exec = match exec {
-            Exec::Parallel if !par::worth_splitting(pair_count, dim) => {
+            Exec::Parallel if !par::worth_splitting(pair_count, dim, m) => {
                 owned.resize(self.scratch_len(rows, dim), 0.0);
                 Exec::Serial(&mut owned)
             }

@@ -51,9 +51,13 @@ const fn parse(s: &str) -> u64 {
     v
 }
 
-/// Whether a call of `pairs` ordered pairs of `dim` is split across threads.
-pub(super) fn worth_splitting(pairs: u64, dim: usize) -> bool {
-    rayon::current_num_threads() > 1 && pairs.saturating_mul(dim as u64) >= MIN_PARALLEL_WORK
+/// Whether a call of `pairs` ordered pairs of `dim`, over `columns` rows on the column
+/// side (`N` in-batch, `M` across), is split across threads: more than one thread, more
+/// than one column block of tiles, and enough work.
+pub(super) fn worth_splitting(pairs: u64, dim: usize, columns: usize) -> bool {
+    rayon::current_num_threads() > 1
+        && columns > pairwise::MAX_SIDE
+        && pairs.saturating_mul(dim as u64) >= MIN_PARALLEL_WORK
 }
 
 /// `count` blocks cut into at most `chunks` contiguous ranges of about equal weight
@@ -85,9 +89,10 @@ impl ContrastiveLoss {
     /// but the scratch: each task allocates its own ([`scratch_len`](Self::scratch_len)
     /// floats, the full tile).
     ///
-    /// Batches of fewer than about 2²¹ pair-elements (`N·(N − 1)·dim`: `N` below 180 at
-    /// `dim = 64`), or a pool of one thread, run the serial call on the calling thread,
-    /// with the same result bits as [`in_batch`](Self::in_batch).
+    /// Small batches run the serial call on the calling thread, with the same result
+    /// bits as [`in_batch`](Self::in_batch): fewer than 2²¹ pair-elements
+    /// (`N·(N − 1)·dim`: `N` below 182 at `dim = 64`), at most 64 rows (one column of
+    /// tiles, nothing to split), or a pool of one thread.
     ///
     /// Result: every pair's loss has the same bits as in the serial call (the same
     /// tiles); the per-chunk sums (f64, of nonnegative terms) are added in a fixed order,
