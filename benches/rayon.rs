@@ -15,7 +15,8 @@
 //! Each row also gives `cpu par/serial`: the CPU time of all threads of the parallel
 //! calls over that of the serial ones (Linux). It is the work the split adds (1.00 for
 //! none), which a machine busy with other processes does not hide: with two free cores
-//! the ratio can be at most about `2 / (cpu par/serial)`.
+//! the ratio can be at most about `2 / (cpu par/serial)`. `cores used` is CPU time over
+//! wall time: about 1 and 2 on a quiet machine; less where other work took the cores.
 //!
 //! `-- threshold` instead times the serial and the parallel forward for small batches
 //! (d = 64), to place the serial fallback. Build it with
@@ -213,13 +214,16 @@ fn main() {
         for pair in (0..kernels.len()).step_by(2) {
             let row = kernels[pair].0.trim_end_matches("/serial");
             let (b, m) = ratio(&times[pair + 1], &times[pair]);
+            let wall = |k: usize| times[k].iter().sum::<f64>();
             println!(
                 "{:<30} serial {:>7.2} ms  par {:>7.2} ms  ratio best {b:.2}x  median {m:.2}x  \
-                 cpu par/serial {:.3}",
+                 cpu par/serial {:.3}  cores used: serial {:.2}, par {:.2}",
                 row.replacen('/', &format!("/{name}/"), 1),
                 best(&times[pair]) * 1e3,
                 best(&times[pair + 1]) * 1e3,
                 cpu[pair + 1] / cpu[pair],
+                cpu[pair] / wall(pair),
+                cpu[pair + 1] / wall(pair + 1),
             );
         }
     }
