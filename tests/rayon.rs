@@ -13,7 +13,7 @@ mod common;
 
 use common::inbatch_oracle::{self as oracle, Dist, Red};
 use common::{Rng, assert_close, pair_rtol};
-use contrastive::{ContrastiveLoss, Distance, Error, Hinge, Mining, Reduction};
+use contrastive::{Backend, ContrastiveLoss, Distance, Error, Hinge, Mining, Reduction};
 
 fn loss_of(o: &oracle::Loss) -> ContrastiveLoss {
     ContrastiveLoss::new(o.m_neg as f32)
@@ -418,4 +418,38 @@ fn every_bad_input_is_the_serial_error() {
             e(mean.cross_batch_vec(&x[..0], y, dim, &[], &classes[..70]))
         );
     });
+}
+
+/// A pool of one thread runs the serial call (the same bits at any size); with each
+/// named backend the parallel call agrees with that backend's serial call.
+#[test]
+fn one_thread_is_serial_and_backends_are_kept() {
+    let mut rng = Rng(15);
+    let (n, dim) = (130, 129);
+    let x = data(&mut rng, n * dim);
+    let classes: Vec<u32> = (0..n).map(|_| rng.below(4) as u32).collect();
+    let loss = ContrastiveLoss::pml();
+    let serial = loss.in_batch_with_grad_vec(&x, dim, &classes).unwrap();
+    let (got, grad) = pool(1).install(|| {
+        let mut grad = vec![0.0; x.len()];
+        let got = loss
+            .in_batch_with_grad_par(&x, dim, &classes, &mut grad)
+            .unwrap();
+        (got, grad)
+    });
+    assert_eq!(got.to_bits(), serial.0.to_bits());
+    assert_eq!(bits(&grad), bits(&serial.1));
+    for backend in Backend::available() {
+        let loss = ContrastiveLoss::new(9.0).with_backend(backend);
+        let serial = loss.in_batch_with_grad_vec(&x, dim, &classes).unwrap();
+        let (got, grad) = pool(2).install(|| {
+            let mut grad = vec![0.0; x.len()];
+            let got = loss
+                .in_batch_with_grad_par(&x, dim, &classes, &mut grad)
+                .unwrap();
+            (got, grad)
+        });
+        same_loss(&format!("{backend:?}"), got, serial.0, true);
+        near_serial(&format!("{backend:?}"), &grad, &serial.1, n);
+    }
 }
