@@ -276,7 +276,7 @@ pub(crate) fn cross(
         k,
         (x, y, dim),
         None,
-        false,
+        (false, 0),
         scratch,
         side,
         grads.map(|(a, b)| Grads::Cross(a, b)),
@@ -296,12 +296,29 @@ pub(crate) fn symmetric(
     grad: Option<&mut [f32]>,
     f: impl FnMut(&mut Tile),
 ) {
+    symmetric_from(k, x, dim, 0, scratch, grad, f);
+}
+
+/// [`symmetric`] over the column blocks from row `first_col` on (a multiple of the tile
+/// side that `scratch` gives): the tiles of the full walk whose columns start there, in
+/// the same order, with the same tiles. `x` may end early: the walk then stops at its
+/// last row. With `first_col = 0` it is [`symmetric`]; the parallel walk splits the
+/// column blocks into ranges with it.
+pub(crate) fn symmetric_from(
+    k: &TileKernels,
+    x: &[f32],
+    dim: usize,
+    first_col: usize,
+    scratch: &mut [f32],
+    grad: Option<&mut [f32]>,
+    f: impl FnMut(&mut Tile),
+) {
     let side = side_of_scratch(scratch.len());
     walk(
         k,
         (x, x, dim),
         None,
-        true,
+        (true, first_col),
         scratch,
         side,
         grad.map(Grads::Symmetric),
@@ -350,7 +367,7 @@ pub(crate) fn cross_scaled(
     let side = side_of_scaled_scratch(scratch.len(), dim);
     let scales = Some((x_scale, y_scale));
     let grads = grads.map(|(a, b)| Grads::Cross(a, b));
-    walk(k, (x, y, dim), scales, false, scratch, side, grads, f);
+    walk(k, (x, y, dim), scales, (false, 0), scratch, side, grads, f);
 }
 
 /// [`symmetric`] on the rows `(x_i·scale[i][0])·scale[i][1]`, packed as in
@@ -359,6 +376,19 @@ pub(crate) fn symmetric_scaled(
     k: &TileKernels,
     (x, scale): (&[f32], &[[f32; 2]]),
     dim: usize,
+    scratch: &mut [f32],
+    grad: Option<&mut [f32]>,
+    f: impl FnMut(&mut Tile),
+) {
+    symmetric_scaled_from(k, (x, scale), dim, 0, scratch, grad, f);
+}
+
+/// [`symmetric_scaled`] from column row `first_col` on, as [`symmetric_from`].
+pub(crate) fn symmetric_scaled_from(
+    k: &TileKernels,
+    (x, scale): (&[f32], &[[f32; 2]]),
+    dim: usize,
+    first_col: usize,
     scratch: &mut [f32],
     grad: Option<&mut [f32]>,
     f: impl FnMut(&mut Tile),
@@ -372,7 +402,7 @@ pub(crate) fn symmetric_scaled(
         k,
         (x, x, dim),
         scales,
-        true,
+        (true, first_col),
         scratch,
         side,
         grad.map(Grads::Symmetric),
@@ -401,7 +431,7 @@ fn walk<F: FnMut(&mut Tile)>(
     k: &TileKernels,
     (x, y, dim): (&[f32], &[f32], usize),
     scales: Option<(&[RowScale], &[RowScale])>,
-    symmetric: bool,
+    (symmetric, first_col): (bool, usize),
     scratch: &mut [f32],
     side: usize,
     grads: Option<Grads>,
@@ -431,7 +461,7 @@ fn walk<F: FnMut(&mut Tile)>(
     } else {
         (&mut [][..], &mut [][..])
     };
-    for j0 in (0..m).step_by(side) {
+    for j0 in (first_col..m).step_by(side) {
         let cols = j0..(j0 + side).min(m);
         let ys: &[f32] = match scales {
             Some((_, sy)) => {

@@ -11,6 +11,9 @@ use crate::pairwise::{self, RowScale, Tile};
 use crate::{Error, check};
 use wide::f32x8;
 
+#[cfg(feature = "rayon")]
+mod par;
+
 /// Which pairs a call visits.
 #[derive(Clone, Copy)]
 enum Pairs<'a> {
@@ -102,7 +105,12 @@ impl ContrastiveLoss {
         classes: &[u32],
         scratch: &mut [f32],
     ) -> Result<f32, Error> {
-        self.run(Pairs::Within { x, classes }, dim, None, scratch)
+        self.run(
+            Pairs::Within { x, classes },
+            dim,
+            None,
+            Exec::Serial(scratch),
+        )
     }
 
     /// [`in_batch`](Self::in_batch) and its gradient with respect to `x`, written over
@@ -122,7 +130,7 @@ impl ContrastiveLoss {
             Pairs::Within { x, classes },
             dim,
             Some((grad, None)),
-            scratch,
+            Exec::Serial(scratch),
         )
     }
 
@@ -151,7 +159,7 @@ impl ContrastiveLoss {
             x_classes,
             y_classes,
         };
-        self.run(pairs, dim, None, scratch)
+        self.run(pairs, dim, None, Exec::Serial(scratch))
     }
 
     /// [`cross_batch`](Self::cross_batch) and its gradients with respect to `x` and `y`,
@@ -178,7 +186,12 @@ impl ContrastiveLoss {
             x_classes,
             y_classes,
         };
-        self.run(pairs, dim, Some((grad_x, Some(grad_y))), scratch)
+        self.run(
+            pairs,
+            dim,
+            Some((grad_x, Some(grad_y))),
+            Exec::Serial(scratch),
+        )
     }
 
     /// Whether the rows are normalised before the distance.
@@ -191,7 +204,7 @@ impl ContrastiveLoss {
         pairs: Pairs,
         dim: usize,
         mut grads: Option<(&mut [f32], Option<&mut [f32]>)>,
-        scratch: &mut [f32],
+        exec: Exec,
     ) -> Result<f32, Error> {
         let kernels = self.kernels()?;
         let tiles = kernels::select_tile(self.backend)?;
@@ -237,12 +250,19 @@ impl ContrastiveLoss {
                 check::same_len("grad_y", y.len(), gy.len())?;
             }
         }
-        let needed = self.min_scratch_len(rows, dim);
-        if scratch.len() < needed {
-            return Err(Error::ScratchTooShort {
-                needed,
-                found: scratch.len(),
-            });
+        match &exec {
+            Exec::Serial(scratch) => {
+                let needed = self.min_scratch_len(rows, dim);
+                if scratch.len() < needed {
+                    return Err(Error::ScratchTooShort {
+                        needed,
+                        found: scratch.len(),
+                    });
+                }
+            }
+            // Scratch of its own.
+            #[cfg(feature = "rayon")]
+            Exec::Parallel => {}
         }
         if let Some((gx, gy)) = &mut grads {
             gx.fill(0.0);
@@ -276,6 +296,19 @@ impl ContrastiveLoss {
             m,
             scaled: self.scaled_rows(),
         };
+        // A parallel call on a small batch runs the serial walk (no threads), on its own
+        // scratch.
+        #[cfg(feature = "rayon")]
+        let mut owned = alloc::vec::Vec::new();
+        #[cfg(feature = "rayon")]
+        let exec = match exec {
+            Exec::Parallel if !par::worth_splitting(pair_count, dim, m) => {
+                owned.resize(self.scratch_len(rows, dim), 0.0);
+                Exec::Serial(&mut owned)
+            }
+            exec => exec,
+        };
+        let mut exec = exec;
         let epilogue = if self.mining == Mining::None {
             epilogue
         } else {
@@ -284,7 +317,7 @@ impl ContrastiveLoss {
                 collect: true,
                 ..epilogue
             };
-            let th = walk.run(&first, None, scratch).thresholds;
+            let th = walk.go(&first, None, &mut exec).thresholds;
             Epilogue {
                 mining: Some(th),
                 ..epilogue
@@ -294,19 +327,19 @@ impl ContrastiveLoss {
             // The 1/count factors are known only after every pair: a forward pass for
             // the counts, then the pass with gradients (the same distances, so the same
             // selections).
-            let sums = walk.run(&epilogue, None, scratch);
+            let sums = walk.go(&epilogue, None, &mut exec);
             let factors = sums.factors();
-            walk.run(
+            walk.go(
                 &Epilogue {
                     factors,
                     ..epilogue
                 },
                 grads,
-                scratch,
+                &mut exec,
             );
             sums
         } else {
-            walk.run(&epilogue, grads, scratch)
+            walk.go(&epilogue, grads, &mut exec)
         };
         Ok(match self.reduction {
             Reduction::Mean => (sums.total / pair_count as f64) as f32,
@@ -367,7 +400,28 @@ struct Epilogue<'a> {
     collect: bool,
 }
 
+/// How a call runs: serially on the caller's scratch, or split across rayon's threads.
+enum Exec<'s> {
+    Serial(&'s mut [f32]),
+    #[cfg(feature = "rayon")]
+    Parallel,
+}
+
 impl Walk<'_> {
+    /// One walk over the pairs, as `exec` says.
+    fn go(
+        &self,
+        e: &Epilogue,
+        grads: Option<(&mut [f32], Option<&mut [f32]>)>,
+        exec: &mut Exec,
+    ) -> NonZeroSums {
+        match exec {
+            Exec::Serial(scratch) => self.run(e, grads, scratch),
+            #[cfg(feature = "rayon")]
+            Exec::Parallel => self.run_par(e, grads),
+        }
+    }
+
     /// One walk over the pairs: the loss's sums, and with `grads` the gradients added to
     /// them (zeroed by the caller).
     fn run(
