@@ -206,3 +206,45 @@ fn batch_hard_walk_scales_exactly_at_extreme_magnitudes() {
         }
     }
 }
+
+/// A positive pair whose normalised rows round to antipodal (its cosine distance to the
+/// clamp of 2) while the rows are not: the tiny row's gradient divides by its norm
+/// (1.2e-7), so the pair's small tangent term is 3e-4 of the result and must not be
+/// dropped. Found by fuzzing; on both batch-hard paths (the walk at N ≥ 8).
+#[test]
+fn batch_hard_cosine_keeps_the_gradient_of_a_pair_rounded_to_antipodal() {
+    #[rustfmt::skip]
+    let base = [
+        7.275958e-12f32, 1.1920929e-7, -8.845281e-12,
+        -1.0, -1.0, -2.0,
+        -2.9514613e20, -7.576192e29, -59.999023,
+        -4.0, -4.0, 3.0,
+    ];
+    for copies in [1, 3] {
+        // Three copies of the batch, each a class set of its own, for the walk.
+        let x: Vec<f32> = (0..copies).flat_map(|_| base).collect();
+        let classes: Vec<u32> = (0..copies as u32)
+            .flat_map(|c| [1, 2, 1, 0].map(|k| k + 4 * c))
+            .collect();
+        let (n, d) = (4 * copies, 3);
+        let r = triplet_oracle::batch_hard(&x, d, &classes, 1.0, true);
+        for backend in Backend::available() {
+            let loss = BatchHardTripletLoss::new(1.0)
+                .with_distance(Distance::Cosine)
+                .with_backend(backend);
+            let mut scratch = vec![0.0; loss.scratch_len(n, d)];
+            let mut grad = vec![0.0; n * d];
+            let got = loss
+                .batch_with_grad(&x, d, &classes, &mut grad, &mut scratch)
+                .unwrap();
+            check(
+                &format!("N={n} on {}", backend.name()),
+                got,
+                &grad,
+                &r,
+                n,
+                d,
+            );
+        }
+    }
+}

@@ -330,9 +330,11 @@ impl BatchHardTripletLoss {
             for (j, d, sign) in [(positive.0, positive.1, w), (negative.0, negative.1, -w)] {
                 // Self (no positive, or the row maximum of an anchor without negatives
                 // at 0) and pairs at distance 0 have the subgradient 0; a pair with a
-                // zero row, or clamped at the cosine's 2, has a constant distance.
-                if j == i || d == 0.0 || (cosine && (zero[i] != 0.0 || zero[j] != 0.0 || d >= 2.0))
-                {
+                // zero row has a constant distance. A cosine distance at its clamp of 2
+                // keeps its gradient: the clamp is the rounding of the normalised rows
+                // (the exact distance of two rows is 2 only when they are antipodal, where
+                // the gradient from the rows themselves is 0 anyway).
+                if j == i || d == 0.0 || (cosine && (zero[i] != 0.0 || zero[j] != 0.0)) {
                     continue;
                 }
                 if cosine {
