@@ -211,13 +211,33 @@ pub(crate) fn cosine_gradient(
         );
         return cosine_gradient_rescaled(a, b, cos, g, grad_a, grad_b);
     }
-    write_cosine_gradient(kernels, cos, g, a, b, grad_a, grad_b);
+    write_cosine_gradient_of(kernels, cos, g, a, b, grad_a, grad_b);
 }
 
-/// Writes `g·∂cos/∂a` and `g·∂cos/∂b` for a finite, nonzero `g` (NaN for a NaN cosine, 0
-/// where either vector is zero or `g` is 0): through the kernel where the coefficients
-/// are normal, else on rescaled vectors.
+/// Writes `g·∂cos/∂a` and `g·∂cos/∂b` (NaN for a NaN cosine or `g`, 0 where either
+/// vector is zero or `g` is 0; for an infinite `g`, the direction times ±∞): through the
+/// kernel where the coefficients are normal, else on rescaled vectors.
 pub(crate) fn write_cosine_gradient(
+    kernels: &Kernels,
+    (cos, g): (Cosine, f32),
+    (a, b): (&[f32], &[f32]),
+    (grad_a, grad_b): (&mut [f32], &mut [f32]),
+) {
+    if g.is_infinite() && !cos.cos.is_nan() && !cos.has_zero_vector() {
+        // The direction times ±∞ (select: a zero component stays 0).
+        write_cosine_gradient_of(kernels, cos, g.signum(), a, b, grad_a, grad_b);
+        for v in grad_a.iter_mut().chain(grad_b.iter_mut()) {
+            *v = if *v == 0.0 { 0.0 } else { *v * f32::INFINITY };
+        }
+        return;
+    }
+    write_cosine_gradient_of(kernels, cos, g, a, b, grad_a, grad_b);
+}
+
+/// [`write_cosine_gradient`] without its case of an infinite `g` (which goes to the
+/// rescaled path as it is): exact zeros for `g = 0` or a zero vector, NaN for a NaN `g` or
+/// cosine.
+pub(crate) fn write_cosine_gradient_of(
     kernels: &Kernels,
     cos: Cosine,
     g: f32,
@@ -236,14 +256,6 @@ pub(crate) fn write_cosine_gradient(
         grad_b.fill(0.0);
         return;
     }
-    if g.is_infinite() {
-        // The direction times ±∞ (select: a zero component stays 0).
-        write_cosine_gradient(kernels, cos, g.signum(), a, b, grad_a, grad_b);
-        for v in grad_a.iter_mut().chain(grad_b.iter_mut()) {
-            *v = if *v == 0.0 { 0.0 } else { *v * f32::INFINITY };
-        }
-        return;
-    }
     if cos.plain {
         let cross = g / (cos.norm_a * cos.norm_b);
         let self_a = -g * cos.cos / (cos.norm_a * cos.norm_a);
@@ -259,7 +271,6 @@ pub(crate) fn write_cosine_gradient(
     cosine_gradient_rescaled(a, b, cos, Wide::of(g), grad_a, grad_b);
 }
 
-/// The cosine gradient on the rescaled vectors, for a factor `g` in mantissa-exponent form.
 fn cosine_gradient_rescaled(
     a: &[f32],
     b: &[f32],
