@@ -7,7 +7,7 @@
 #![forbid(unsafe_code)]
 
 use crate::kernels::Kernels;
-use crate::numerics::{self, Cosine, Rescaled, Separation, Wide};
+use crate::numerics::{self, Cosine, Rescaled, RescaledTerms, Separation, Wide};
 
 /// Effective weights and margin of one pair.
 #[derive(Clone, Copy, Debug)]
@@ -68,13 +68,7 @@ pub(crate) enum EuclideanGradient {
     /// `2c·(p·δ − q·h·δ/D)` evaluated on the rescaled difference, where `h/D`, `k` or
     /// `k·δ` would overflow or `D` was not representable; `q` is 0 where the dissimilar
     /// term has no gradient.
-    Rescaled {
-        two_c: f32,
-        p: f32,
-        q: f32,
-        h: f32,
-        scale: Rescaled,
-    },
+    Rescaled(RescaledTerms),
 }
 
 impl EuclideanGradient {
@@ -92,12 +86,14 @@ impl EuclideanGradient {
         } else {
             terms.q
         };
-        let rescaled = |scale| EuclideanGradient::Rescaled {
-            two_c,
-            p: terms.p,
-            q,
-            h,
-            scale,
+        let rescaled = |scale| {
+            EuclideanGradient::Rescaled(RescaledTerms {
+                two_c,
+                p: terms.p,
+                q,
+                h,
+                scale,
+            })
         };
         if let Some(scale) = sep.rescaled {
             return rescaled(scale);
@@ -149,13 +145,9 @@ impl EuclideanGradient {
     ) {
         match self {
             EuclideanGradient::Plain(k) => (kernels.scaled_difference)(a, b, k, grad_a, grad_b),
-            EuclideanGradient::Rescaled {
-                two_c,
-                p,
-                q,
-                h,
-                scale,
-            } => numerics::rescaled_difference(a, b, two_c, p, q, h, scale, grad_a, grad_b),
+            EuclideanGradient::Rescaled(terms) => {
+                numerics::rescaled_difference(a, b, terms, grad_a, grad_b)
+            }
         }
     }
 }
