@@ -103,7 +103,7 @@ impl CosineEmbeddingLoss {
         check::same_len("grad_a", a.len(), grad_a.len())?;
         check::same_len("grad_b", a.len(), grad_b.len())?;
         targets_from(&[target])?;
-        Ok(self.pair_with_grad_in(kernels, a, b, target, 1.0, grad_a, grad_b))
+        Ok(self.pair_with_grad_in(kernels, (a, b, target), 1.0, (grad_a, grad_b)))
     }
 
     /// The reduced loss of a batch of `N` rows of `dim` floats, with `N` targets.
@@ -171,7 +171,7 @@ impl CosineEmbeddingLoss {
             .chunks_exact_mut(dim)
             .zip(grad_b.chunks_exact_mut(dim));
         for (((ra, rb), &t), (ga, gb)) in pairs.zip(grads) {
-            total += f64::from(self.pair_with_grad_in(kernels, ra, rb, t, c, ga, gb));
+            total += f64::from(self.pair_with_grad_in(kernels, (ra, rb, t), c, (ga, gb)));
         }
         Ok(self.reduce(total, rows))
     }
@@ -242,16 +242,13 @@ impl CosineEmbeddingLoss {
         (loss, slope, cos)
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// The loss of the pair `(a, b)` with target `t`, and the gradients of `c` times it.
     fn pair_with_grad_in(
         &self,
         kernels: &Kernels,
-        a: &[f32],
-        b: &[f32],
-        t: f32,
+        (a, b, t): (&[f32], &[f32], f32),
         c: f32,
-        grad_a: &mut [f32],
-        grad_b: &mut [f32],
+        (grad_a, grad_b): (&mut [f32], &mut [f32]),
     ) -> f32 {
         let (loss, slope, cos) = self.pair_loss(kernels, a, b, t);
         write_cosine_gradient(kernels, cos, slope * c, a, b, grad_a, grad_b);
