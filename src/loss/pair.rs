@@ -161,16 +161,12 @@ pub(crate) fn cosine_loss(terms: Terms, cos: &Cosine) -> f32 {
 
 /// Writes `∂(c·L)/∂a` and `∂(c·L)/∂b` for the cosine distance; zero when either vector is
 /// zero (the cosine is then constant), NaN when the cosine is.
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn cosine_gradient(
     kernels: &Kernels,
     terms: Terms,
-    cos: Cosine,
-    two_c: f32,
-    a: &[f32],
-    b: &[f32],
-    grad_a: &mut [f32],
-    grad_b: &mut [f32],
+    (cos, two_c): (Cosine, f32),
+    (a, b): (&[f32], &[f32]),
+    (grad_a, grad_b): (&mut [f32], &mut [f32]),
 ) {
     if cos.cos.is_nan() {
         grad_a.fill(f32::NAN);
