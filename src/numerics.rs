@@ -321,6 +321,18 @@ fn largest_difference(a: &[f32], b: &[f32], halved: bool) -> f32 {
         .fold(0.0f32, |m, d| if d > m || d.is_nan() { d } else { m })
 }
 
+/// What the gradient of a pair whose distance was rescaled is made of: `2c`, the weights
+/// `p` and `q` (0 where the dissimilar term has no gradient), the hinge `h`, and the
+/// rescaling of the pair's difference.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct RescaledTerms {
+    pub two_c: f32,
+    pub p: f32,
+    pub q: f32,
+    pub h: f32,
+    pub scale: Rescaled,
+}
+
 /// `g_a = 2c·(p·δ − q·h·δ/D)` and `g_b = −g_a`, in scalar code: the gradient of a pair
 /// whose distance was rescaled, where `h/D`, `δ` or either term alone would overflow or
 /// lose all precision; and, under [`Rescaled::identity`] with `q = 0`, of a pair at
@@ -329,19 +341,15 @@ fn largest_difference(a: &[f32], b: &[f32], halved: bool) -> f32 {
 /// a power of two ([`Wide`]), so neither term overflows on its own: a component is ±∞ only
 /// when the true gradient is beyond f32 (or `u` is infinite), and never `∞ − ∞` or `∞·0`.
 #[cold]
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn rescaled_difference(
     a: &[f32],
     b: &[f32],
-    two_c: f32,
-    p: f32,
-    q: f32,
-    h: f32,
-    r: Rescaled,
+    terms: RescaledTerms,
     grad_a: &mut [f32],
     grad_b: &mut [f32],
 ) {
-    let k = rescaled_coefficient(two_c, p, q, h, r);
+    let r = terms.scale;
+    let k = rescaled_coefficient(terms);
     // `u` is scaled first: beyond `f32::MAX` the gradient overflows too (`|m| ≥ 1`).
     let scale = Scale::new(k.e);
     for (((&x, &y), ga), gb) in a.iter().zip(b).zip(grad_a).zip(grad_b) {
@@ -360,7 +368,14 @@ pub(crate) fn rescaled_difference(
 /// `K = 2c·(p·up − q·h/√t)` for finite `2c` in `(0, 2]`, `p, q, h ≥ 0`. `p`, `q` and `h`
 /// are split into mantissa and exponent, so `p·up` and `q·h` never overflow or underflow
 /// however extreme the weights and margin.
-fn rescaled_coefficient(two_c: f32, p: f32, q: f32, h: f32, r: Rescaled) -> Wide {
+fn rescaled_coefficient(terms: RescaledTerms) -> Wide {
+    let RescaledTerms {
+        two_c,
+        p,
+        q,
+        h,
+        scale: r,
+    } = terms;
     let qh = Wide::product(q, h);
     // `√t` is in `[1, 2·√n)`: dividing by it keeps the mantissa normal and within a few
     // powers of two of `[1, 2)`, which is all the alignment needs.

@@ -5,7 +5,7 @@
 //! (1e30: squares overflow) values so that the rescaling paths run too. Results are checked
 //! against the float64 oracle, so the sweep is also a plain test.
 //!
-//! Miri runs it over the scalar and portable kernels, and over the AVX2 and AVX-512 ones
+//! Miri runs it over the portable kernels, and over the AVX2 and AVX-512 ones
 //! when their target features are enabled (`.ci/steps/30-trust.sh`); under Miri, every
 //! out-of-bounds or misaligned access and every use of uninitialized memory is an error.
 //! Miri is slow (about a million times), so under it each pass sweeps only the backends
@@ -59,23 +59,26 @@ fn buffer(flavour: usize, side: usize, len: usize) -> Vec<f32> {
 
 /// The backends to sweep: all available ones natively; under Miri only those that the
 /// pass's `-C target-feature` flags add (AVX-512 with `+avx512f`, AVX2 with `+avx2`, else
-/// scalar and portable), so that three Miri passes cover every backend once.
+/// portable, whose `wide` vectors are SSE2 intrinsics), so that three Miri passes cover
+/// every backend with `unsafe` or intrinsics once. The scalar backend is plain safe
+/// arithmetic: it runs natively only (every native sweep, and the aarch64, wasm32 and
+/// embedded suites).
 ///
 /// The tiny and huge flavours test the cold rescaling paths, which are plain scalar code
-/// whatever the backend, so under Miri they run on the scalar backend only.
+/// whatever the backend, so under Miri they run on the portable backend only.
 fn backends(flavour: usize) -> Vec<Backend> {
     if !cfg!(miri) {
         return Backend::available().collect();
     }
     if flavour > 0 {
-        return vec![Backend::Scalar];
+        return vec![Backend::Portable];
     }
     let wanted: &[Backend] = if cfg!(target_feature = "avx512f") {
         &[Backend::Avx512]
     } else if cfg!(target_feature = "avx2") {
         &[Backend::Avx2]
     } else {
-        &[Backend::Scalar, Backend::Portable]
+        &[Backend::Portable]
     };
     for b in wanted {
         assert!(

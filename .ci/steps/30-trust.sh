@@ -35,32 +35,45 @@ trust_miri() {
         cargo +nightly miri test --features libm/force-soft-floats "${TRUST_MIRI_TESTS[@]}"
 }
 
-# The three Miri passes run at once: Miri interprets on one thread, so on two cores three
-# passes take about two thirds of their sum. Each pass has its own target dir (their
-# RUSTFLAGS differ: in one dir each would rebuild the others' artifacts, and cargo's lock
-# would serialize them) and its own log, printed by the step that waits for it.
-declare -A TRUST_MIRI_PID TRUST_MIRI_LOG
+# The three Miri passes and the fuzz targets' build run at once, in the background, while
+# the property tests run: Miri interprets on one thread, and the passes differ in length,
+# so the build fills the cores that the shorter passes leave idle. Each Miri pass has its
+# own target dir (their RUSTFLAGS differ: in one dir each would rebuild the others'
+# artifacts, and cargo's lock would serialize them; the fuzz build has fuzz/target) and
+# each job its own log, printed by the step that waits for it.
+declare -A TRUST_JOB_PID TRUST_JOB_LOG
 trust_miri_dir=${CARGO_TARGET_DIR:-${CI_ROOT:-$PWD}/target}
-trust_miri_start() {
-    local name=$1 features=$2 log
+# trust_start name command...: runs the command in the background, timed, into a log.
+trust_start() {
+    local name=$1 log
+    shift
     log=$(mktemp)
     (
         start=$(date +%s)
         rc=0
-        CARGO_TARGET_DIR="$trust_miri_dir/miri-$name" trust_miri "$features" || rc=$?
-        printf 'Miri pass %s: %s s, exit status %s\n' "$name" "$(($(date +%s) - start))" "$rc"
+        "$@" || rc=$?
+        printf '%s: %s s, exit status %s\n' "$name" "$(($(date +%s) - start))" "$rc"
         exit "$rc"
     ) >"$log" 2>&1 &
-    TRUST_MIRI_PID[$name]=$!
-    TRUST_MIRI_LOG[$name]=$log
+    TRUST_JOB_PID[$name]=$!
+    TRUST_JOB_LOG[$name]=$log
 }
-# trust_miri_wait name: waits for that pass, prints its log, and fails if it failed.
-trust_miri_wait() {
+trust_miri_pass() {
+    CARGO_TARGET_DIR="$trust_miri_dir/miri-$1" trust_miri "$2"
+}
+trust_miri_start() {
+    trust_start "Miri pass $1" trust_miri_pass "$1" "$2"
+}
+# trust_wait name: waits for that job, prints its log, and fails if it failed.
+trust_wait() {
     local name=$1 rc=0
-    wait "${TRUST_MIRI_PID[$name]}" || rc=$?
-    grep -v '^ *\(Compiling\|Checking\) ' "${TRUST_MIRI_LOG[$name]}"
-    rm -f "${TRUST_MIRI_LOG[$name]}"
+    wait "${TRUST_JOB_PID[$name]}" || rc=$?
+    grep -v '^ *\(Compiling\|Checking\) ' "${TRUST_JOB_LOG[$name]}"
+    rm -f "${TRUST_JOB_LOG[$name]}"
     return "$rc"
+}
+trust_miri_wait() {
+    trust_wait "Miri pass $1"
 }
 
 # trust_fuzz target: fuzzes for TRUST_FUZZ_SECONDS into a scratch corpus seeded from the
@@ -91,22 +104,23 @@ trust_fuzz() {
 step "install nightly miri and rust-src" rustup +nightly component add miri rust-src
 step "install cargo-fuzz" trust_install_cargo_fuzz
 
-# Debug profile on purpose: 10-host.sh already built the test dependencies in it, and a
-# release build of them (numkong's C among them) costs minutes more than the cases save.
-step "property tests across magnitudes, 10,000 cases each" \
-    env PROPTEST_CASES=10000 cargo test --test properties_magnitudes
-
 # wide 1.7 does not compile with +avx512f alone (its i32x16 wants the BW/DQ/VL cfgs too).
 # Miri cannot run _mm512_permutexvar_ps / _mm512_permutex2var_ps: under cfg(miri) the
 # AVX-512 kernels use a lane-by-lane emulation of those two (src/kernels/x86_64/avx512.rs).
 trust_miri_start avx512 "+avx512f,+avx512bw,+avx512dq,+avx512vl,+avx2,+fma"
 trust_miri_start avx2 "+avx2,+fma"
 trust_miri_start scalar ""
+trust_start "cargo-fuzz build" bash -c 'cd fuzz && cargo +nightly fuzz build'
+
+# Debug profile on purpose: 10-host.sh already built the test dependencies in it, and a
+# release build of them (numkong's C among them) costs minutes more than the cases save.
+step "property tests across magnitudes, 10,000 cases each" \
+    env PROPTEST_CASES=10000 cargo test --test properties_magnitudes
+
 step "Miri: AVX-512 kernels" trust_miri_wait avx512
 step "Miri: AVX2+FMA kernels" trust_miri_wait avx2
-step "Miri: scalar and portable (SSE2) kernels" trust_miri_wait scalar
-
-step "cargo-fuzz: build the targets (nightly, ASan)" bash -c 'cd fuzz && cargo +nightly fuzz build'
+step "Miri: portable (SSE2) kernels" trust_miri_wait scalar
+step "cargo-fuzz: build the targets (nightly, ASan)" trust_wait "cargo-fuzz build"
 
 # trust_fuzz_all: every target for TRUST_FUZZ_SECONDS, as many at once as there are cores
 # (a libFuzzer process is single-threaded, so each still has a core to itself for its whole

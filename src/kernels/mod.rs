@@ -159,8 +159,36 @@ impl Backend {
 
     /// The backends that can run here, slowest first.
     pub fn available() -> impl Iterator<Item = Backend> {
-        Self::ALL.into_iter().filter(|b| b.is_available())
+        Self::ALL
+            .into_iter()
+            .filter(|&b| b.is_available() && miri_pass_sweeps(b))
     }
+}
+
+/// Whether the library's own unit tests sweep `backend`. Under Miri, CI runs them three
+/// times, with `-C target-feature` adding AVX2+FMA, then AVX-512 (.ci/steps/30-trust.sh):
+/// each pass sweeps only the backends its flags add (AVX-512 with `+avx512f`, AVX2 with
+/// `+avx2`, else portable, whose `wide` vectors are SSE2 intrinsics), so that the three
+/// passes cover every backend with `unsafe` or intrinsics once, instead of the scalar and
+/// portable ones three times (they were most of Miri's time). The scalar backend is plain
+/// safe arithmetic and runs natively only. The integration tests under Miri choose their
+/// backends the same way (tests/trust_miri_paths.rs). Outside the unit tests under Miri:
+/// every backend.
+#[cfg(all(test, miri))]
+fn miri_pass_sweeps(backend: Backend) -> bool {
+    if cfg!(target_feature = "avx512f") {
+        backend == Backend::Avx512
+    } else if cfg!(target_feature = "avx2") {
+        backend == Backend::Avx2
+    } else {
+        backend == Backend::Portable
+    }
+}
+
+#[cfg(not(all(test, miri)))]
+#[inline(always)]
+fn miri_pass_sweeps(_: Backend) -> bool {
+    true
 }
 
 /// Targets where `wide` maps to real SIMD instructions; elsewhere its arrays are no

@@ -576,7 +576,7 @@ impl ContrastiveLoss {
                     let cos = Cosine::of(kernels, ra, rb);
                     let terms = self.terms(y);
                     total += f64::from(cosine_loss(terms, &cos));
-                    cosine_gradient(kernels, terms, cos, two_c, ra, rb, ga, gb);
+                    cosine_gradient(kernels, terms, (cos, two_c), (ra, rb), (ga, gb));
                 }
                 total
             }
@@ -676,7 +676,7 @@ impl ContrastiveLoss {
             }
             Distance::Cosine | Distance::SquaredEuclidean => {
                 let cos = Cosine::of(kernels, a, b);
-                cosine_gradient(kernels, terms, cos, two_c, a, b, grad_a, grad_b);
+                cosine_gradient(kernels, terms, (cos, two_c), (a, b), (grad_a, grad_b));
                 cosine_loss(terms, &cos)
             }
         }

@@ -3,7 +3,7 @@
 #![forbid(unsafe_code)]
 
 use crate::kernels::{self, Kernels};
-use crate::numerics::{self, Cosine, Wide};
+use crate::numerics::Cosine;
 use crate::{Backend, Error, Reduction, check};
 
 /// torch's `CosineEmbeddingLoss`: for a pair `(a, b)` with target `t`,
@@ -103,7 +103,7 @@ impl CosineEmbeddingLoss {
         check::same_len("grad_a", a.len(), grad_a.len())?;
         check::same_len("grad_b", a.len(), grad_b.len())?;
         targets_from(&[target])?;
-        Ok(self.pair_with_grad_in(kernels, a, b, target, 1.0, grad_a, grad_b))
+        Ok(self.pair_with_grad_in(kernels, (a, b, target), 1.0, (grad_a, grad_b)))
     }
 
     /// The reduced loss of a batch of `N` rows of `dim` floats, with `N` targets.
@@ -171,7 +171,7 @@ impl CosineEmbeddingLoss {
             .chunks_exact_mut(dim)
             .zip(grad_b.chunks_exact_mut(dim));
         for (((ra, rb), &t), (ga, gb)) in pairs.zip(grads) {
-            total += f64::from(self.pair_with_grad_in(kernels, ra, rb, t, c, ga, gb));
+            total += f64::from(self.pair_with_grad_in(kernels, (ra, rb, t), c, (ga, gb)));
         }
         Ok(self.reduce(total, rows))
     }
@@ -242,16 +242,13 @@ impl CosineEmbeddingLoss {
         (loss, slope, cos)
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// The loss of the pair `(a, b)` with target `t`, and the gradients of `c` times it.
     fn pair_with_grad_in(
         &self,
         kernels: &Kernels,
-        a: &[f32],
-        b: &[f32],
-        t: f32,
+        (a, b, t): (&[f32], &[f32], f32),
         c: f32,
-        grad_a: &mut [f32],
-        grad_b: &mut [f32],
+        (grad_a, grad_b): (&mut [f32], &mut [f32]),
     ) -> f32 {
         let (loss, slope, cos) = self.pair_loss(kernels, a, b, t);
         write_cosine_gradient(kernels, cos, slope * c, a, b, grad_a, grad_b);
@@ -259,45 +256,9 @@ impl CosineEmbeddingLoss {
     }
 }
 
-/// Writes `g·∂cos/∂a` and `g·∂cos/∂b`: exact zeros for `g = 0` or a zero vector, NaN for
-/// a NaN `g` or cosine.
-pub(crate) fn write_cosine_gradient(
-    kernels: &Kernels,
-    cos: Cosine,
-    g: f32,
-    a: &[f32],
-    b: &[f32],
-    grad_a: &mut [f32],
-    grad_b: &mut [f32],
-) {
-    if g.is_nan() || cos.cos.is_nan() {
-        grad_a.fill(f32::NAN);
-        grad_b.fill(f32::NAN);
-        return;
-    }
-    if g == 0.0 || cos.has_zero_vector() {
-        grad_a.fill(0.0);
-        grad_b.fill(0.0);
-        return;
-    }
-    if cos.plain {
-        let cross = g / (cos.norm_a * cos.norm_b);
-        let self_a = -g * cos.cos / (cos.norm_a * cos.norm_a);
-        let self_b = -g * cos.cos / (cos.norm_b * cos.norm_b);
-        // A subnormal coefficient, or one that underflowed to 0, has lost its precision.
-        let usable_self = |x: f32| x.is_normal() || (x == 0.0 && cos.cos == 0.0);
-        if cross.is_normal() && usable_self(self_a) && usable_self(self_b) {
-            (kernels.linear_combination)(a, b, [self_a, cross, cross, self_b], grad_a, grad_b);
-            return;
-        }
-    }
-    let cos = if cos.plain {
-        Cosine::rescaled(a, b)
-    } else {
-        cos
-    };
-    numerics::rescaled_cosine_gradient(a, b, cos, Wide::of(g), grad_a, grad_b);
-}
+/// The cosine gradient writer of the pair losses, without their case of an infinite `g`
+/// (`g` here is `±c` or 0, and the triplet losses' weights).
+pub(crate) use super::pair::write_cosine_gradient_of as write_cosine_gradient;
 
 /// Targets may be any value but NaN (other values than ±1 give 0, as in torch).
 fn targets_from(targets: &[f32]) -> Result<(), Error> {

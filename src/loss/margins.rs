@@ -250,7 +250,7 @@ pub(crate) fn pair(
             let (pos, neg, slope) = margins.labelled(y, d, fp, fn_);
             if let Some((ga, gb)) = grads {
                 // ∂D/∂cos = −1.
-                write_cosine_gradient(kernels, cos, -slope, a, b, ga, gb);
+                write_cosine_gradient(kernels, (cos, -slope), (a, b), (ga, gb));
             }
             (pos, neg)
         }

@@ -7,7 +7,7 @@
 #![forbid(unsafe_code)]
 
 use crate::kernels::Kernels;
-use crate::numerics::{self, Cosine, Rescaled, Separation, Wide};
+use crate::numerics::{self, Cosine, Rescaled, RescaledTerms, Separation, Wide};
 
 /// Effective weights and margin of one pair.
 #[derive(Clone, Copy, Debug)]
@@ -68,13 +68,7 @@ pub(crate) enum EuclideanGradient {
     /// `2c·(p·δ − q·h·δ/D)` evaluated on the rescaled difference, where `h/D`, `k` or
     /// `k·δ` would overflow or `D` was not representable; `q` is 0 where the dissimilar
     /// term has no gradient.
-    Rescaled {
-        two_c: f32,
-        p: f32,
-        q: f32,
-        h: f32,
-        scale: Rescaled,
-    },
+    Rescaled(RescaledTerms),
 }
 
 impl EuclideanGradient {
@@ -92,12 +86,14 @@ impl EuclideanGradient {
         } else {
             terms.q
         };
-        let rescaled = |scale| EuclideanGradient::Rescaled {
-            two_c,
-            p: terms.p,
-            q,
-            h,
-            scale,
+        let rescaled = |scale| {
+            EuclideanGradient::Rescaled(RescaledTerms {
+                two_c,
+                p: terms.p,
+                q,
+                h,
+                scale,
+            })
         };
         if let Some(scale) = sep.rescaled {
             return rescaled(scale);
@@ -149,13 +145,9 @@ impl EuclideanGradient {
     ) {
         match self {
             EuclideanGradient::Plain(k) => (kernels.scaled_difference)(a, b, k, grad_a, grad_b),
-            EuclideanGradient::Rescaled {
-                two_c,
-                p,
-                q,
-                h,
-                scale,
-            } => numerics::rescaled_difference(a, b, two_c, p, q, h, scale, grad_a, grad_b),
+            EuclideanGradient::Rescaled(terms) => {
+                numerics::rescaled_difference(a, b, terms, grad_a, grad_b)
+            }
         }
     }
 }
@@ -169,16 +161,12 @@ pub(crate) fn cosine_loss(terms: Terms, cos: &Cosine) -> f32 {
 
 /// Writes `∂(c·L)/∂a` and `∂(c·L)/∂b` for the cosine distance; zero when either vector is
 /// zero (the cosine is then constant), NaN when the cosine is.
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn cosine_gradient(
     kernels: &Kernels,
     terms: Terms,
-    cos: Cosine,
-    two_c: f32,
-    a: &[f32],
-    b: &[f32],
-    grad_a: &mut [f32],
-    grad_b: &mut [f32],
+    (cos, two_c): (Cosine, f32),
+    (a, b): (&[f32], &[f32]),
+    (grad_a, grad_b): (&mut [f32], &mut [f32]),
 ) {
     if cos.cos.is_nan() {
         grad_a.fill(f32::NAN);
@@ -211,13 +199,33 @@ pub(crate) fn cosine_gradient(
         );
         return cosine_gradient_rescaled(a, b, cos, g, grad_a, grad_b);
     }
-    write_cosine_gradient(kernels, cos, g, a, b, grad_a, grad_b);
+    write_cosine_gradient_of(kernels, cos, g, a, b, grad_a, grad_b);
 }
 
-/// Writes `g·∂cos/∂a` and `g·∂cos/∂b` for a finite, nonzero `g` (NaN for a NaN cosine, 0
-/// where either vector is zero or `g` is 0): through the kernel where the coefficients
-/// are normal, else on rescaled vectors.
+/// Writes `g·∂cos/∂a` and `g·∂cos/∂b` (NaN for a NaN cosine or `g`, 0 where either
+/// vector is zero or `g` is 0; for an infinite `g`, the direction times ±∞): through the
+/// kernel where the coefficients are normal, else on rescaled vectors.
 pub(crate) fn write_cosine_gradient(
+    kernels: &Kernels,
+    (cos, g): (Cosine, f32),
+    (a, b): (&[f32], &[f32]),
+    (grad_a, grad_b): (&mut [f32], &mut [f32]),
+) {
+    if g.is_infinite() && !cos.cos.is_nan() && !cos.has_zero_vector() {
+        // The direction times ±∞ (select: a zero component stays 0).
+        write_cosine_gradient_of(kernels, cos, g.signum(), a, b, grad_a, grad_b);
+        for v in grad_a.iter_mut().chain(grad_b.iter_mut()) {
+            *v = if *v == 0.0 { 0.0 } else { *v * f32::INFINITY };
+        }
+        return;
+    }
+    write_cosine_gradient_of(kernels, cos, g, a, b, grad_a, grad_b);
+}
+
+/// [`write_cosine_gradient`] without its case of an infinite `g` (which goes to the
+/// rescaled path as it is): exact zeros for `g = 0` or a zero vector, NaN for a NaN `g` or
+/// cosine.
+pub(crate) fn write_cosine_gradient_of(
     kernels: &Kernels,
     cos: Cosine,
     g: f32,
@@ -236,14 +244,6 @@ pub(crate) fn write_cosine_gradient(
         grad_b.fill(0.0);
         return;
     }
-    if g.is_infinite() {
-        // The direction times ±∞ (select: a zero component stays 0).
-        write_cosine_gradient(kernels, cos, g.signum(), a, b, grad_a, grad_b);
-        for v in grad_a.iter_mut().chain(grad_b.iter_mut()) {
-            *v = if *v == 0.0 { 0.0 } else { *v * f32::INFINITY };
-        }
-        return;
-    }
     if cos.plain {
         let cross = g / (cos.norm_a * cos.norm_b);
         let self_a = -g * cos.cos / (cos.norm_a * cos.norm_a);
@@ -259,7 +259,6 @@ pub(crate) fn write_cosine_gradient(
     cosine_gradient_rescaled(a, b, cos, Wide::of(g), grad_a, grad_b);
 }
 
-/// The cosine gradient on the rescaled vectors, for a factor `g` in mantissa-exponent form.
 fn cosine_gradient_rescaled(
     a: &[f32],
     b: &[f32],

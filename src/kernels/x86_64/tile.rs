@@ -384,50 +384,27 @@ fn micro_avx512(xs: &[f32], ys: &[f32], dim: usize, out: &mut [f32], stride: usi
         // `dim` floats (checked above): every load reads 16 floats inside its row.
         let load = |p: *const f32, row: usize| unsafe { _mm512_loadu_ps(p.add(row * dim + k)) };
         let (x0, x1, x2, x3) = (load(px, 0), load(px, 1), load(px, 2), load(px, 3));
-        let y = load(py, 0);
-        let (d0, d1, d2, d3) = (
-            _mm512_sub_ps(x0, y),
-            _mm512_sub_ps(x1, y),
-            _mm512_sub_ps(x2, y),
-            _mm512_sub_ps(x3, y),
-        );
-        a00 = _mm512_fmadd_ps(d0, d0, a00);
-        a10 = _mm512_fmadd_ps(d1, d1, a10);
-        a20 = _mm512_fmadd_ps(d2, d2, a20);
-        a30 = _mm512_fmadd_ps(d3, d3, a30);
-        let y = load(py, 1);
-        let (d0, d1, d2, d3) = (
-            _mm512_sub_ps(x0, y),
-            _mm512_sub_ps(x1, y),
-            _mm512_sub_ps(x2, y),
-            _mm512_sub_ps(x3, y),
-        );
-        a01 = _mm512_fmadd_ps(d0, d0, a01);
-        a11 = _mm512_fmadd_ps(d1, d1, a11);
-        a21 = _mm512_fmadd_ps(d2, d2, a21);
-        a31 = _mm512_fmadd_ps(d3, d3, a31);
-        let y = load(py, 2);
-        let (d0, d1, d2, d3) = (
-            _mm512_sub_ps(x0, y),
-            _mm512_sub_ps(x1, y),
-            _mm512_sub_ps(x2, y),
-            _mm512_sub_ps(x3, y),
-        );
-        a02 = _mm512_fmadd_ps(d0, d0, a02);
-        a12 = _mm512_fmadd_ps(d1, d1, a12);
-        a22 = _mm512_fmadd_ps(d2, d2, a22);
-        a32 = _mm512_fmadd_ps(d3, d3, a32);
-        let y = load(py, 3);
-        let (d0, d1, d2, d3) = (
-            _mm512_sub_ps(x0, y),
-            _mm512_sub_ps(x1, y),
-            _mm512_sub_ps(x2, y),
-            _mm512_sub_ps(x3, y),
-        );
-        a03 = _mm512_fmadd_ps(d0, d0, a03);
-        a13 = _mm512_fmadd_ps(d1, d1, a13);
-        a23 = _mm512_fmadd_ps(d2, d2, a23);
-        a33 = _mm512_fmadd_ps(d3, d3, a33);
+        // Column `b`: row `b` of `ys` against the four rows of `xs`, into the column's
+        // four accumulators (a macro, so that each step is the straight-line code it was).
+        macro_rules! column {
+            ($b:expr, $a0:ident, $a1:ident, $a2:ident, $a3:ident) => {
+                let y = load(py, $b);
+                let (d0, d1, d2, d3) = (
+                    _mm512_sub_ps(x0, y),
+                    _mm512_sub_ps(x1, y),
+                    _mm512_sub_ps(x2, y),
+                    _mm512_sub_ps(x3, y),
+                );
+                $a0 = _mm512_fmadd_ps(d0, d0, $a0);
+                $a1 = _mm512_fmadd_ps(d1, d1, $a1);
+                $a2 = _mm512_fmadd_ps(d2, d2, $a2);
+                $a3 = _mm512_fmadd_ps(d3, d3, $a3);
+            };
+        }
+        column!(0, a00, a10, a20, a30);
+        column!(1, a01, a11, a21, a31);
+        column!(2, a02, a12, a22, a32);
+        column!(3, a03, a13, a23, a33);
         k += 16;
     }
     let acc = [
