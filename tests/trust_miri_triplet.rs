@@ -147,7 +147,7 @@ fn batch_hard_walk_agrees_with_the_oracle_at_miri_sizes() {
         let classes: Vec<u32> = (0..n as u32).map(|i| i % 3).collect();
         let x = rows(n, d);
         let rtol = (2.0 * d as f64 + 2.0 * n as f64 + 32.0) * U;
-        for backend in Backend::available() {
+        for backend in backends() {
             for cosine in [false, true] {
                 let mut l = BatchHardTripletLoss::new(0.9).with_backend(backend);
                 if cosine {
