@@ -6,34 +6,12 @@
 
 mod common;
 
+use common::inbatch_loss::loss_of;
 use common::inbatch_oracle::{self as oracle, Dist, Red};
 use common::sweep::{batch_shapes, placed};
 use common::{Rng, assert_close, pair_rtol};
 use contrastive::{Backend, ContrastiveLoss, Distance, Error, Hinge, Reduction};
 use proptest::prelude::*;
-
-/// The crate's loss for an oracle configuration.
-fn loss_of(o: &oracle::Loss) -> ContrastiveLoss {
-    ContrastiveLoss::new(o.m_neg as f32)
-        .with_margins(o.m_pos as f32, o.m_neg as f32)
-        .with_weights(o.w_pos as f32, o.w_neg as f32)
-        .with_distance(match o.dist {
-            Dist::Euclidean => Distance::Euclidean,
-            Dist::Squared => Distance::SquaredEuclidean,
-            Dist::Cosine => Distance::Cosine,
-        })
-        .with_reduction(match o.red {
-            Red::Mean => Reduction::Mean,
-            Red::Sum | Red::None => Reduction::Sum,
-            Red::AvgNonZero => Reduction::AvgNonZero,
-        })
-        .with_hinge(if o.power == 2 {
-            Hinge::Squared
-        } else {
-            Hinge::Linear
-        })
-        .with_normalize(o.normalize)
-}
 
 /// Configurations that between them reach every option: Hadsell (squared hinge, plain
 /// Euclidean, mean), PML (linear, normalised, AvgNonZero), cosine with a positive margin,

@@ -11,31 +11,10 @@
 
 mod common;
 
+use common::inbatch_loss::loss_of;
 use common::inbatch_oracle::{self as oracle, Dist, Red};
 use common::{Rng, assert_close, pair_rtol};
-use contrastive::{Backend, ContrastiveLoss, Distance, Error, Hinge, Mining, Reduction};
-
-fn loss_of(o: &oracle::Loss) -> ContrastiveLoss {
-    ContrastiveLoss::new(o.m_neg as f32)
-        .with_margins(o.m_pos as f32, o.m_neg as f32)
-        .with_weights(o.w_pos as f32, o.w_neg as f32)
-        .with_distance(match o.dist {
-            Dist::Euclidean => Distance::Euclidean,
-            Dist::Squared => Distance::SquaredEuclidean,
-            Dist::Cosine => Distance::Cosine,
-        })
-        .with_reduction(match o.red {
-            Red::Mean => Reduction::Mean,
-            Red::Sum | Red::None => Reduction::Sum,
-            Red::AvgNonZero => Reduction::AvgNonZero,
-        })
-        .with_hinge(if o.power == 2 {
-            Hinge::Squared
-        } else {
-            Hinge::Linear
-        })
-        .with_normalize(o.normalize)
-}
+use contrastive::{Backend, ContrastiveLoss, Error, Mining, Reduction};
 
 /// Every option between them: Euclidean (squared hinge, mean), normalised rows with
 /// AvgNonZero (two passes), cosine with a sum, squared Euclidean.

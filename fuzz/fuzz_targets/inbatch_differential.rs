@@ -8,12 +8,15 @@
 
 #![no_main]
 
-use contrastive::{Backend, ContrastiveLoss, Distance, Hinge, Reduction};
+use contrastive::Backend;
 use contrastive_fuzz::{Unstructured, vector};
 use libfuzzer_sys::fuzz_target;
 
 #[path = "../../tests/common/inbatch_oracle.rs"]
 mod inbatch_oracle;
+#[path = "../../tests/common/inbatch_loss.rs"]
+mod inbatch_loss;
+use inbatch_loss::loss_of;
 use inbatch_oracle::{Dist, Red};
 
 const U: f64 = 1.0 / 16_777_216.0;
@@ -35,27 +38,6 @@ fn config(u: &mut Unstructured, dim: usize) -> contrastive_fuzz::Result<inbatch_
     })
 }
 
-fn loss_of(o: &inbatch_oracle::Loss) -> ContrastiveLoss {
-    ContrastiveLoss::new(o.m_neg as f32)
-        .with_margins(o.m_pos as f32, o.m_neg as f32)
-        .with_weights(o.w_pos as f32, o.w_neg as f32)
-        .with_distance(match o.dist {
-            Dist::Euclidean => Distance::Euclidean,
-            Dist::Squared => Distance::SquaredEuclidean,
-            Dist::Cosine => Distance::Cosine,
-        })
-        .with_reduction(match o.red {
-            Red::Mean => Reduction::Mean,
-            Red::AvgNonZero => Reduction::AvgNonZero,
-            _ => Reduction::Sum,
-        })
-        .with_hinge(if o.power == 2 {
-            Hinge::Squared
-        } else {
-            Hinge::Linear
-        })
-        .with_normalize(o.normalize)
-}
 
 fn close(got: f32, want: f64, scale: f64, rtol: f64) -> bool {
     let rounded = f64::from(want as f32);
