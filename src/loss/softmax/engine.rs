@@ -174,7 +174,7 @@ impl Pair<'_> {
             for r in 0..at.rows {
                 let i = at.i0 + r;
                 let m = h[r][..at.cols].iter().fold(0.0f32, |m, v| m.max(v.abs()));
-                let s = gx.scale(i, m, d);
+                let s = gx.scale(i, m);
                 let mut ri = 0.0f32;
                 for j in 0..at.cols {
                     let v = h[r][j] * s;
@@ -200,7 +200,7 @@ impl Pair<'_> {
                     let jj = at.j0 + g0;
                     for q in 0..g {
                         let m = (0..at.rows).fold(0.0f32, |m, r| m.max(h[r][g0 + q].abs()));
-                        let s = gy.scale(jj + q, m, d);
+                        let s = gy.scale(jj + q, m);
                         let mut rj = 0.0f32;
                         for r in 0..at.rows {
                             let v = h[r][g0 + q] * s;
@@ -232,6 +232,7 @@ impl Pair<'_> {
 /// scale in f64, with the chain rule through the normalisation, once per row.
 pub(crate) struct GradRows<'a> {
     grad: &'a mut [f32],
+    dim: usize,
     /// `rᵢ = Σⱼ hᵢⱼ·cosᵢⱼ` at the row's scale.
     r: Acc64<'a>,
     /// `eᵢ` as an f32 integer; NaN until the row meets a nonzero coefficient.
@@ -251,11 +252,16 @@ impl<'a> GradRows<'a> {
         r.fill(0.0);
         let shift = take(scratch, n);
         shift.fill(f32::NAN);
-        GradRows { grad, r, shift }
+        GradRows {
+            grad,
+            dim,
+            r,
+            shift,
+        }
     }
 
     /// The factor `2^eᵢ` for row `i`, whose coefficients in this tile reach `m`.
-    fn scale(&mut self, i: usize, m: f32, dim: usize) -> f32 {
+    fn scale(&mut self, i: usize, m: f32) -> f32 {
         let cur = self.shift[i];
         if !(m > 0.0 && m.is_finite()) {
             // Nothing to set a scale from (zeros, or a NaN or ∞ that propagates anyway).
@@ -277,6 +283,7 @@ impl<'a> GradRows<'a> {
         // A coefficient far larger than the row's first: lower the scale, exactly (the
         // parts that underflow are below 2⁻¹²⁶ of the new coefficient).
         let f = pow2_f64(e - cur);
+        let dim = self.dim;
         for g in &mut self.grad[i * dim..(i + 1) * dim] {
             *g = (f64::from(*g) * f) as f32;
         }
@@ -289,10 +296,7 @@ impl<'a> GradRows<'a> {
     /// `gᵢ ← (gᵢ − rᵢ·x̂ᵢ)/‖xᵢ‖`, where `gᵢ = Σⱼ hᵢⱼ·ŷⱼ` and `rᵢ = Σⱼ hᵢⱼ·cosᵢⱼ`, in f64
     /// and rounded once. `x` is the side the rows belong to, `inv` its inverse norms.
     pub(crate) fn finish(self, x: &[f32], inv: &[f32]) {
-        let dim = x.len() / inv.len().max(1);
-        if dim == 0 {
-            return;
-        }
+        let dim = self.dim;
         for (i, (row, g)) in x
             .chunks_exact(dim)
             .zip(self.grad.chunks_exact_mut(dim))
