@@ -1,6 +1,7 @@
-# Cross targets: no_std builds, proof that no allocator is linked, the test suites
-# on emulated aarch64 (NEON), wasm32 (simd128 and without), Cortex-M4F, Cortex-M0 and
-# RV32IMAC, codegen checks (SIMD and hardware sqrt present), and the flash report.
+# Cross targets: no_std builds, proof that no allocator is linked, the test suites on
+# emulated aarch64 (NEON), wasm32 (simd128 and without), Cortex-M4F, Cortex-M0 and RV32IMAC,
+# codegen checks (SIMD and hardware sqrt present), and the flash report. The jobs of
+# 20-background.sh run meanwhile at low priority, on the cores the emulators leave idle.
 # Installs everything it needs (Debian's qemu, rustup targets, llvm-tools). Recipes and
 # timings: docs/targets.md.
 
