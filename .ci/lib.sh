@@ -93,6 +93,23 @@ bg_wait() {
     return "$rc"
 }
 
+# On exit (a failed step ends CI at once), stop whatever background job still runs, with
+# its children, so that no Miri pass or build outlives the run.
+bg_kill_tree() {
+    local child
+    for child in $(pgrep -P "$1"); do
+        bg_kill_tree "$child"
+    done
+    kill "$1" 2>/dev/null || true
+}
+bg_cleanup() {
+    local pid
+    for pid in "${BG_PID[@]}"; do
+        bg_kill_tree "$pid"
+    done
+}
+trap bg_cleanup EXIT
+
 summary() {
     ci_cpu
     printf '\nci (%ss, %s s of CPU): %d passed, %d failed\n' "$(( $(date +%s) - CI_START ))" \
