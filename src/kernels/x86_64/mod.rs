@@ -231,7 +231,7 @@ mod tests {
     //! each works on the shortest and leaves the rest alone, like the generic loops. Under
     //! Miri this is also the check that no load or store leaves its slice.
     use super::super::{Backend, EPILOGUE_ROWS, Kernels, OnePass, table};
-    use crate::loss::block::{Block, Weights};
+    use crate::loss::block::{Block, LabelledPairs, Weights};
     use std::{format, vec, vec::Vec};
 
     const SENTINEL: f32 = 12345.0;
@@ -475,9 +475,10 @@ mod tests {
             two_c,
         };
         let mut block = Block::new();
-        block.compute(k, 0, a, b, dim, labels, w, true).unwrap();
+        let pairs = LabelledPairs { a, b, dim, labels };
+        block.compute(k, 0, pairs, w, true).unwrap();
         let (mut ga, mut gb) = (vec![0.0; a.len()], vec![0.0; a.len()]);
-        block.write_gradients(k, a, b, dim, labels, w, &mut ga, &mut gb, false);
+        block.write_gradients(k, pairs, w, (&mut ga, &mut gb), false);
         (block.sum, ga, gb)
     }
 
@@ -635,7 +636,13 @@ mod tests {
                         two_c,
                     };
                     let mut block = Block::new();
-                    block.compute(k, 0, &a, &b, dim, &labels, w, false).unwrap();
+                    let pairs = LabelledPairs {
+                        a: &a,
+                        b: &b,
+                        dim,
+                        labels: &labels,
+                    };
+                    block.compute(k, 0, pairs, w, false).unwrap();
                     let what = format!("{backend:?} dim={dim} rows={rows}");
                     let result = (k.contrastive_forward)(&a, &b, dim, &labels, params);
                     if result == OnePass::Declined {
