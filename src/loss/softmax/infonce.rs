@@ -192,15 +192,15 @@ fn run(
         let mut row = Lse::take(&mut w, n);
         let mut col = Lse::take(&mut w, n);
         let diag = take(&mut w, n);
-        let mut buf = [0.0f32; TILE_COLS];
         let mut l = [[0.0f32; TILE_COLS]; TILE_ROWS];
         pair.walk(
             panel,
             |_| true,
             |at: At, cos| {
                 for r in 0..at.rows {
-                    for j in 0..at.cols {
-                        l[r][j] = scale * cos[r][j];
+                    // The whole tile row (columns past `at.cols` are never read).
+                    for (l, &c) in l[r].iter_mut().zip(&cos[r]) {
+                        *l = scale * c;
                     }
                     let i = at.i0 + r;
                     // The diagonal is kept apart: each state is the log-sum-exp of the
@@ -210,8 +210,8 @@ fn run(
                         diag[i] = l[r][i - at.j0];
                         l[r][i - at.j0] = f32::NEG_INFINITY;
                     }
-                    row.update(k, i, &l[r][..at.cols], &mut buf[..at.cols]);
                 }
+                row.update_rows(k, at.i0, &l, at.rows, at.cols);
                 if loss.symmetric {
                     col.update_columns(k, at.j0, &l, at.rows, at.cols);
                 }
@@ -268,7 +268,7 @@ fn run(
         Some(&mut gy),
         |_| true,
         |at, cos, h| {
-            let c = at.cols;
+            let c = at.cols.min(TILE_COLS);
             for r in 0..at.rows {
                 let i = at.i0 + r;
                 for j in 0..c {
