@@ -56,7 +56,19 @@ pub(crate) const fn panel_width(len: usize, dim: usize) -> usize {
 /// NaN, 0 for a row with an infinity (whose cosines are then NaN).
 pub(crate) fn inverse_norms(x: &[f32], dim: usize, out: &mut [f32]) {
     for (row, inv) in x.chunks_exact(dim).zip(out.iter_mut()) {
-        let s: f64 = row.iter().map(|&v| f64::from(v) * f64::from(v)).sum();
+        // Four independent f64 partial sums: one dependent chain of `dim` additions
+        // was a visible part of the forward at large `dim`.
+        let (quads, tail) = row.as_chunks::<4>();
+        let mut p = [0.0f64; 4];
+        for q in quads {
+            for (p, &v) in p.iter_mut().zip(q) {
+                *p += f64::from(v) * f64::from(v);
+            }
+        }
+        for (p, &v) in p.iter_mut().zip(tail) {
+            *p += f64::from(v) * f64::from(v);
+        }
+        let s = (p[0] + p[1]) + (p[2] + p[3]);
         *inv = if s == 0.0 {
             0.0
         } else {
@@ -79,13 +91,47 @@ impl Pair<'_> {
         let d = self.dim;
         let narrow = self.width < TILE_COLS;
         let panel = &mut panel[..d * self.width];
+        if !narrow && cols == TILE_COLS {
+            self.pack_full(j0, panel);
+            return;
+        }
         panel.fill(0.0);
         for j in 0..cols {
             let row = &self.y[(j0 + j) * d..(j0 + j + 1) * d];
             let inv = self.inv_y[j0 + j];
-            for (k, &v) in row.iter().enumerate() {
-                let at = if narrow { j * d + k } else { k * TILE_COLS + j };
-                panel[at] = v * inv;
+            if narrow {
+                for (p, &v) in panel[j * d..(j + 1) * d].iter_mut().zip(row) {
+                    *p = v * inv;
+                }
+            } else {
+                for (p, &v) in panel[j..].iter_mut().step_by(TILE_COLS).zip(row) {
+                    *p = v * inv;
+                }
+            }
+        }
+    }
+
+    /// [`pack`](Self::pack) of a full-width panel (`TILE_COLS` rows from `j0`), eight `k`
+    /// of each row at a time: the writes stay within `8·TILE_COLS` floats (in L1) instead
+    /// of striding over the whole panel once per row.
+    fn pack_full(&self, j0: usize, panel: &mut [f32]) {
+        const K: usize = 8;
+        let d = self.dim;
+        let inv = &self.inv_y[j0..j0 + TILE_COLS];
+        let ys = &self.y[j0 * d..(j0 + TILE_COLS) * d];
+        let (blocks, _) = panel.as_chunks_mut::<{ K * TILE_COLS }>();
+        for (kb, block) in blocks.iter_mut().enumerate() {
+            for (j, (row, &inv)) in ys.chunks_exact(d).zip(inv).enumerate() {
+                if let Some(v) = row.get(kb * K..kb * K + K) {
+                    for (t, &v) in v.iter().enumerate() {
+                        block[t * TILE_COLS + j] = v * inv;
+                    }
+                }
+            }
+        }
+        for k in d - d % K..d {
+            for (j, (row, &inv)) in ys.chunks_exact(d).zip(inv).enumerate() {
+                panel[k * TILE_COLS + j] = row[k] * inv;
             }
         }
     }
