@@ -217,17 +217,33 @@ impl Pair<'_> {
                 let j = at.j0 + j.min(at.cols - 1);
                 &self.y[j * d..(j + 1) * d]
             });
-            for r in 0..at.rows {
+            let cols = at.cols.min(TILE_COLS);
+            let inv_y = &self.inv_y[at.j0..at.j0 + cols];
+            for r in 0..at.rows.min(TILE_ROWS) {
                 let i = at.i0 + r;
-                let m = h[r][..at.cols].iter().fold(0.0f32, |m, v| m.max(v.abs()));
-                let s = gx.scale(i, m);
-                let mut ri = 0.0f32;
-                for j in 0..at.cols {
-                    let v = h[r][j] * s;
-                    c[r][j] = v * self.inv_y[at.j0 + j];
-                    ri += v * cos[r][j];
+                // `f32::max` drops NaN in any order: lanes give the same maximum (and `h`
+                // is zero outside the tile).
+                let mut m = [0.0f32; LANES];
+                for ch in h[r].as_chunks::<LANES>().0 {
+                    for (m, v) in m.iter_mut().zip(ch) {
+                        *m = m.max(v.abs());
+                    }
                 }
-                gx.r.add(i, f64::from(ri));
+                let m = m.iter().fold(0.0f32, |a, &b| a.max(b));
+                let s = gx.scale(i, m);
+                let mut ri = [0.0f32; TILE_COLS];
+                for ((((c, &h), &inv), &cos), ri) in c[r][..cols]
+                    .iter_mut()
+                    .zip(&h[r])
+                    .zip(inv_y)
+                    .zip(&cos[r])
+                    .zip(&mut ri)
+                {
+                    let v = h * s;
+                    *c = v * inv;
+                    *ri = v * cos;
+                }
+                gx.r.add(i, f64::from(sum_of(&ri[..cols])));
             }
             (self.kernels.axpy_block)(
                 &mut gx.grad[at.i0 * d..(at.i0 + at.rows) * d],
@@ -240,20 +256,41 @@ impl Pair<'_> {
                     let i = at.i0 + r.min(at.rows - 1);
                     &self.x[i * d..(i + 1) * d]
                 });
+                let rows = at.rows.min(TILE_ROWS);
+                // Each column's largest coefficient, then its scale (columns in order, as
+                // before), then `v = hᵢⱼ·sⱼ` for the whole tile at once: loops along the
+                // columns, which vectorise, instead of one short chain per column. `h` is
+                // zero outside the tile. The sums over rows keep their order.
+                let mut mc = [0.0f32; TILE_COLS];
+                for hr in &h[..rows] {
+                    for (m, v) in mc.iter_mut().zip(hr) {
+                        *m = m.max(v.abs());
+                    }
+                }
+                let mut sc = [0.0f32; TILE_COLS];
+                for (j, (s, &m)) in sc.iter_mut().zip(&mc).take(cols).enumerate() {
+                    *s = gy.scale(at.j0 + j, m);
+                }
+                let mut rj = [0.0f32; TILE_COLS];
+                for (r, (hr, cr)) in h.iter().zip(cos).take(rows).enumerate() {
+                    let inv = self.inv_x[at.i0 + r];
+                    for (j, ((&h, &cos), &s)) in hr.iter().zip(cr).zip(&sc).enumerate() {
+                        let v = h * s;
+                        c[r][j] = v * inv;
+                        rj[j] += v * cos;
+                    }
+                }
+                for (j, &rj) in rj.iter().enumerate().take(cols) {
+                    gy.r.add(at.j0 + j, f64::from(rj));
+                }
                 // Columns in groups of TILE_ROWS, each a block of rows of `gy`.
                 for g0 in (0..at.cols).step_by(TILE_ROWS) {
                     let g = TILE_ROWS.min(at.cols - g0);
                     let jj = at.j0 + g0;
                     for q in 0..g {
-                        let m = (0..at.rows).fold(0.0f32, |m, r| m.max(h[r][g0 + q].abs()));
-                        let s = gy.scale(jj + q, m);
-                        let mut rj = 0.0f32;
-                        for r in 0..at.rows {
-                            let v = h[r][g0 + q] * s;
-                            ct[q][r] = v * self.inv_x[at.i0 + r];
-                            rj += v * cos[r][g0 + q];
+                        for r in 0..rows {
+                            ct[q][r] = c[r][g0 + q];
                         }
-                        gy.r.add(jj + q, f64::from(rj));
                     }
                     (self.kernels.axpy_block)(
                         &mut gy.grad[jj * d..(jj + g) * d],
