@@ -1,0 +1,324 @@
+//! The symmetric path of the batch-all hinge loss: each unordered pair's distance once
+//! (rows of a block of anchors against the rows after them, as the contrastive loss walks
+//! its tiles) and each pair's gradient once, with the coefficients of both of its anchors.
+//!
+//! What makes that possible is a first, cheap pass over the positive pairs only (`N·P`
+//! distances for classes of `P + 1` rows): each anchor's positives' thresholds
+//! `d(a, p) + m`, sorted. A negative pair `(a, n)` met once in the walk then knows how many
+//! active triplets it is in as a negative of `a` (the thresholds of `a` above `d(a, n)`)
+//! and as a negative of `n` (those of `n` above the same distance), and adds to both
+//! anchors' histograms (by that number), from which each positive pair's count (how many
+//! negatives it is active with) follows at the end. The positive pairs, `N·P` of them, get
+//! their gradient in a last pass.
+//!
+//! Scratch: `(P + 1)·3`-odd floats an anchor on top of the row path's, so the row path
+//! (`Anchor` in the parent module) stays as the small-scratch path and the one for classes
+//! of more than [`MAX_POSITIVES`] + 1 rows.
+
+#![forbid(unsafe_code)]
+
+use crate::kernels::tile::TileKernels;
+use crate::numerics::is_positive_normal;
+use crate::pairwise;
+
+/// The most positives an anchor may have on this path (the thresholds of each anchor are
+/// compared with every distance of its row, in straight-line code).
+pub(super) const MAX_POSITIVES: usize = 64;
+
+/// Floats of per-anchor state for anchors of at most `p` positives: `p` sorted thresholds
+/// padded to whole blocks of 8, a histogram of `p + 1` counts, and the distances to the
+/// `p + 1` rows of its class (itself included, at 0) in class order.
+pub(super) const fn stride(p: usize) -> usize {
+    p.div_ceil(8) * 8 + 2 * (p + 1)
+}
+
+/// The batch and what every pass reads.
+pub(super) struct Batch<'a> {
+    pub tiles: &'static TileKernels,
+    /// The rows the distances are of (normalised or not).
+    pub xs: &'a [f32],
+    pub dim: usize,
+    pub classes: &'a [u32],
+    pub m: f64,
+    /// Every difference of two rows is finite: the accumulation kernel needs no scan.
+    pub direct: bool,
+}
+
+/// The largest class of `classes` (rows of one label), with `order` (as long as
+/// `classes`) left holding the row indices sorted by (class, index), as f32 (exact below
+/// 2²⁴ rows).
+pub(super) fn sort_by_class(classes: &[u32], order: &mut [f32]) -> usize {
+    for (i, o) in order.iter_mut().enumerate() {
+        *o = i as f32;
+    }
+    order.sort_unstable_by_key(|&i| (classes[i as usize], i as u32));
+    let mut largest = 0;
+    let mut start = 0;
+    for e in 1..=order.len() {
+        if e == order.len() || classes[order[e] as usize] != classes[order[start] as usize] {
+            largest = largest.max(e - start);
+            start = e;
+        }
+    }
+    largest
+}
+
+/// The runs of one class in `order` (see [`sort_by_class`]): `(start, end)` positions.
+fn runs<'a>(classes: &'a [u32], order: &'a [f32]) -> impl Iterator<Item = (usize, usize)> + 'a {
+    let mut start = 0;
+    core::iter::from_fn(move || {
+        if start >= order.len() {
+            return None;
+        }
+        let c = classes[order[start] as usize];
+        let mut end = start + 1;
+        while end < order.len() && classes[order[end] as usize] == c {
+            end += 1;
+        }
+        let run = (start, end);
+        start = end;
+        Some(run)
+    })
+}
+
+/// Per-anchor state: `stride` floats an anchor, laid out as [`stride`] says.
+struct State<'a> {
+    all: &'a mut [f32],
+    /// Padded threshold width (a multiple of 8).
+    width: usize,
+    /// `p + 1` for the largest class's `p` positives.
+    class: usize,
+}
+
+impl State<'_> {
+    fn at(&self, a: usize) -> usize {
+        a * (self.width + 2 * self.class)
+    }
+    fn thresholds(&self, a: usize) -> &[f32] {
+        &self.all[self.at(a)..][..self.width]
+    }
+}
+
+/// Number of thresholds above `d` (the padding, −∞, never is).
+#[inline(always)]
+fn above(d: f32, t: &[f32]) -> u32 {
+    let (blocks, rest) = t.as_chunks::<8>();
+    debug_assert!(rest.is_empty());
+    blocks.iter().fold(0u32, |k, b| {
+        k + b.iter().fold(0u32, |k, &t| k + u32::from(d < t))
+    })
+}
+
+/// The least f32 not below `t` (so that for every f32 `d`, `d < t` exactly when
+/// `d < round_up(t)`); ∞ above the f32 range.
+fn round_up(t: f64) -> f32 {
+    let f = t as f32;
+    if f64::from(f) < t { f.next_up() } else { f }
+}
+
+/// The coefficient `w/D` of a pair for the direct-form accumulation; where it would
+/// overflow or `D` lost its digits (tiny or huge rows), the pair's gradient is added right
+/// away on a rescaled difference and the coefficient is 0.
+#[inline(always)]
+fn coefficient(b: &Batch, w: f32, d: f32, (i, j): (usize, usize), grad: &mut [f32]) -> f32 {
+    if w == 0.0 || d == 0.0 {
+        return 0.0;
+    }
+    let c = w / d;
+    if is_positive_normal(d * d) && c.is_finite() {
+        return c;
+    }
+    add_rescaled(b, w, (i, j), grad);
+    0.0
+}
+
+/// Adds the pair (i, j)'s gradient `w·∂D` on a rescaled difference.
+#[cold]
+#[inline(never)]
+fn add_rescaled(b: &Batch, w: f32, (i, j): (usize, usize), grad: &mut [f32]) {
+    let dim = b.dim;
+    let (xi, xj) = (&b.xs[i * dim..(i + 1) * dim], &b.xs[j * dim..(j + 1) * dim]);
+    let (gi, gj) = super::triplet_batch::two_rows(grad, dim, i, j);
+    pairwise::add_direction(xi, xj, w, gi, gj);
+}
+
+/// The hinge loss on the symmetric path: returns (sum of violations, number of active
+/// triplets), with `grad` (zeroed by the caller) holding the gradient times that number.
+///
+/// `largest` is the largest class's size (from [`sort_by_class`] into `order`), at most
+/// `MAX_POSITIVES + 1`; `block` holds `min(8, N)·N` floats; `state` `N·stride(largest − 1)`.
+pub(super) fn hinge(
+    b: &Batch,
+    order: &[f32],
+    largest: usize,
+    block: &mut [f32],
+    state: &mut [f32],
+    mut grad: Option<&mut [f32]>,
+) -> (f64, f64) {
+    let (xs, dim, classes, m) = (b.xs, b.dim, b.classes, b.m);
+    let rows = classes.len();
+    let p_max = largest.saturating_sub(1);
+    let width = p_max.div_ceil(8) * 8;
+    let st = State {
+        all: &mut state[..rows * stride(p_max)],
+        width,
+        class: p_max + 1,
+    };
+    let threshold = |d: f32| f64::from(d) + m;
+    // Pass 1: the positive pairs' distances, each anchor's sorted thresholds, histograms
+    // cleared.
+    for (s, e) in runs(classes, order) {
+        for u in s..e {
+            let a = order[u] as usize;
+            let at = st.at(a);
+            let (t, rest) = st.all[at..].split_at_mut(width);
+            let (hist, dist) = rest.split_at_mut(st.class);
+            hist.fill(0.0);
+            let xa = &xs[a * dim..(a + 1) * dim];
+            for v in s..e {
+                let p = order[v] as usize;
+                dist[v - s] = if p == a {
+                    0.0
+                } else {
+                    let mut d = [0.0f32];
+                    pairwise::distance_rows(b.tiles, xa, &xs[p * dim..(p + 1) * dim], dim, &mut d);
+                    d[0]
+                };
+            }
+            let mut k = 0;
+            for v in (s..e).filter(|&v| v != u) {
+                t[k] = round_up(threshold(dist[v - s]));
+                k += 1;
+            }
+            t[..k].sort_unstable_by(f32::total_cmp);
+            t[k..].fill(f32::NEG_INFINITY);
+        }
+    }
+    // Pass 2: every negative pair once, in blocks of 8 anchors against the rows after
+    // them.
+    let (mut total, mut count) = (0.0f64, 0u64);
+    const BLOCK: usize = 8;
+    for a0 in (0..rows).step_by(BLOCK) {
+        let a1 = (a0 + BLOCK).min(rows);
+        let len = rows - a0;
+        let out = &mut block[..(a1 - a0) * len];
+        pairwise::distance_rows(b.tiles, &xs[a0 * dim..a1 * dim], &xs[a0 * dim..], dim, out);
+        for (a, row) in (a0..a1).zip(out.chunks_exact_mut(len)) {
+            let ca = classes[a];
+            let first = a - a0 + 1;
+            row[..first].fill(0.0);
+            let ta_at = st.at(a);
+            let mut ta = [f32::NEG_INFINITY; MAX_POSITIVES];
+            ta[..width].copy_from_slice(&st.all[ta_at..ta_at + width]);
+            let ta = &ta[..width];
+            for (jj, slot) in row.iter_mut().enumerate().skip(first) {
+                let j = a0 + jj;
+                if classes[j] == ca {
+                    *slot = 0.0;
+                    continue;
+                }
+                let d = *slot;
+                let ka = above(d, ta);
+                let kj = above(d, st.thresholds(j));
+                let (ha, hj) = (
+                    st.at(a) + width + ka as usize,
+                    st.at(j) + width + kj as usize,
+                );
+                st.all[ha] += 1.0;
+                st.all[hj] += 1.0;
+                let k = ka + kj;
+                *slot = 0.0;
+                if k > 0 {
+                    total -= f64::from(k) * f64::from(d);
+                    count += u64::from(k);
+                    if let Some(g) = grad.as_deref_mut() {
+                        *slot = coefficient(b, -(k as f32), d, (a, j), g);
+                    }
+                }
+            }
+        }
+        if let Some(g) = grad.as_deref_mut() {
+            scatter_upper(b, (a0, a1), out, g);
+        }
+    }
+    // Pass 3: each positive pair's count (the negatives it is active with) from its
+    // anchor's histogram; its share of the loss and its gradient.
+    for (s, e) in runs(classes, order) {
+        let p = e - s - 1;
+        for u in s..e {
+            let a = order[u] as usize;
+            let at = st.at(a);
+            let (t, rest) = st.all[at..].split_at_mut(width);
+            let (hist, dist) = rest.split_at_mut(st.class);
+            // hist[k]: negatives with k active positives (the top k thresholds); its
+            // suffix sums: how many negatives reach down to sorted position p − k.
+            let mut run = 0.0f32;
+            for h in hist[..=p].iter_mut().rev() {
+                run += *h;
+                *h = run;
+            }
+            for v in (s..e).filter(|&v| v != u) {
+                let d = dist[v - s];
+                let tv = round_up(threshold(d));
+                // Equal thresholds share their count: the first of them answers.
+                let i = t[..p].partition_point(|&x| x < tv);
+                let c = hist[p - i];
+                if c == 0.0 {
+                    continue;
+                }
+                total += f64::from(c) * threshold(d);
+                if let Some(g) = grad.as_deref_mut() {
+                    let j = order[v] as usize;
+                    let w = coefficient(b, c, d, (a, j), g);
+                    if w != 0.0 {
+                        let (xa, xj) = (&xs[a * dim..(a + 1) * dim], &xs[j * dim..(j + 1) * dim]);
+                        let (ga, gj) = super::triplet_batch::two_rows(g, dim, a, j);
+                        for (((g_a, g_j), &x), &y) in
+                            ga.iter_mut().zip(gj.iter_mut()).zip(xa).zip(xj)
+                        {
+                            let q = (x - y) * w;
+                            *g_a += q;
+                            *g_j -= q;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    (total.max(0.0), count as f64)
+}
+
+/// `grad_i += Σ_j c_ij·(x_i − x_j)` and `grad_j −= c_ij·(x_i − x_j)` for the anchors
+/// `a0..a1` against the rows from `a0` on (coefficients `c`, one row of `N − a0` per
+/// anchor, zero at and before the anchor's own column): the kernel takes the rows after
+/// the block; the pairs inside it go one by one.
+fn scatter_upper(b: &Batch, (a0, a1): (usize, usize), c: &[f32], grad: &mut [f32]) {
+    let (xs, dim) = (b.xs, b.dim);
+    let rows = xs.len() / dim;
+    let len = rows - a0;
+    let xa = &xs[a0 * dim..a1 * dim];
+    let (ga, after) = grad[a0 * dim..].split_at_mut((a1 - a0) * dim);
+    if a1 < rows {
+        let (y, c) = (&xs[a1 * dim..], &c[a1 - a0..]);
+        if b.direct {
+            (b.tiles.accumulate)(xa, y, dim, c, len, ga, after);
+        } else {
+            pairwise::accumulate_block(b.tiles, xa, y, dim, c, len, ga, after);
+        }
+    }
+    for i in 0..a1 - a0 {
+        for j in i + 1..a1 - a0 {
+            let w = c[i * len + j];
+            if w == 0.0 {
+                continue;
+            }
+            let (xi, xj) = (&xa[i * dim..(i + 1) * dim], &xa[j * dim..(j + 1) * dim]);
+            let (gi, gj) = super::triplet_batch::two_rows(ga, dim, i, j);
+            for (((g_i, g_j), &x), &y) in gi.iter_mut().zip(gj.iter_mut()).zip(xi).zip(xj) {
+                let u = (x - y) * w;
+                *g_i += u;
+                *g_j -= u;
+            }
+        }
+    }
+}
