@@ -566,7 +566,7 @@ impl BatchAllTripletLoss {
         if p > sym::MAX_POSITIVES {
             return base;
         }
-        base.saturating_add(rows.saturating_mul(sym::stride(p)))
+        base.saturating_add(sym::state_len(rows, p))
     }
 
     /// The loss of a batch `x` of `N` rows of `dim` floats with class labels `classes`.
@@ -641,16 +641,15 @@ impl BatchAllTripletLoss {
         let (mut total, mut count) = (0.0f64, 0.0f64);
         // The symmetric path, where the scratch holds its per-anchor state (see
         // `symmetric_scratch_len`).
-        let symmetric = !self.smooth
-            && rows < (1 << 24)
-            && state.len() >= rows.saturating_mul(sym::stride(0))
-            && {
+        let symmetric =
+            !self.smooth && rows < (1 << 24) && state.len() >= sym::state_len(rows, 0) && {
                 let largest = sym::sort_by_class(classes, work);
                 largest <= sym::MAX_POSITIVES + 1
-                    && state.len() >= rows * sym::stride(largest.saturating_sub(1))
+                    && state.len() >= sym::state_len(rows, largest.saturating_sub(1))
                     && {
                         let batch = sym::Batch {
                             tiles,
+                            pair: kernels::select(self.backend)?,
                             xs,
                             dim,
                             classes,

@@ -17,6 +17,7 @@
 
 #![forbid(unsafe_code)]
 
+use crate::kernels::Kernels;
 use crate::kernels::tile::TileKernels;
 use crate::numerics::is_positive_normal;
 use crate::pairwise;
@@ -32,9 +33,26 @@ pub(super) const fn stride(p: usize) -> usize {
     p.div_ceil(8) * 8 + 2 * (p + 1)
 }
 
+/// Anchors whose rows of distances are computed together.
+const BLOCK: usize = 8;
+
+/// Columns of a block's rows counted together (their thresholds stay in L1 while the
+/// block's anchors pass).
+const CHUNK: usize = 64;
+
+/// Floats of state of the symmetric path for `rows` rows whose anchors have at most `p`
+/// positives: the active-triplet count of each pair of a block of anchors, and
+/// [`stride`]`(p)` an anchor.
+pub(super) const fn state_len(rows: usize, p: usize) -> usize {
+    let b = if rows < BLOCK { rows } else { BLOCK };
+    b.saturating_mul(rows)
+        .saturating_add(rows.saturating_mul(stride(p)))
+}
+
 /// The batch and what every pass reads.
 pub(super) struct Batch<'a> {
     pub tiles: &'static TileKernels,
+    pub pair: &'static Kernels,
     /// The rows the distances are of (normalised or not).
     pub xs: &'a [f32],
     pub dim: usize,
@@ -159,32 +177,35 @@ pub(super) fn hinge(
     let rows = classes.len();
     let p_max = largest.saturating_sub(1);
     let width = p_max.div_ceil(8) * 8;
-    let st = State {
+    let (counts, state) = state.split_at_mut(rows.min(BLOCK) * rows);
+    let mut st = State {
         all: &mut state[..rows * stride(p_max)],
         width,
         class: p_max + 1,
     };
     let threshold = |d: f32| f64::from(d) + m;
-    // Pass 1: the positive pairs' distances, each anchor's sorted thresholds, histograms
-    // cleared.
+    // Pass 1: the positive pairs' distances (each pair once, kept by both anchors so
+    // that both see one distance), each anchor's sorted thresholds, histograms cleared.
+    let at_dist = width + st.class;
     for (s, e) in runs(classes, order) {
+        for u in s..e {
+            let a = order[u] as usize;
+            let xa = &xs[a * dim..(a + 1) * dim];
+            st.all[st.at(a) + at_dist + (u - s)] = 0.0;
+            for v in u + 1..e {
+                let p = order[v] as usize;
+                let xp = &xs[p * dim..(p + 1) * dim];
+                let d = pairwise::distance_of((b.pair.squared_euclidean)(xa, xp), xa, xp);
+                st.all[st.at(a) + at_dist + (v - s)] = d;
+                st.all[st.at(p) + at_dist + (u - s)] = d;
+            }
+        }
         for u in s..e {
             let a = order[u] as usize;
             let at = st.at(a);
             let (t, rest) = st.all[at..].split_at_mut(width);
             let (hist, dist) = rest.split_at_mut(st.class);
             hist.fill(0.0);
-            let xa = &xs[a * dim..(a + 1) * dim];
-            for v in s..e {
-                let p = order[v] as usize;
-                dist[v - s] = if p == a {
-                    0.0
-                } else {
-                    let mut d = [0.0f32];
-                    pairwise::distance_rows(b.tiles, xa, &xs[p * dim..(p + 1) * dim], dim, &mut d);
-                    d[0]
-                };
-            }
             let mut k = 0;
             for v in (s..e).filter(|&v| v != u) {
                 t[k] = round_up(threshold(dist[v - s]));
@@ -197,43 +218,68 @@ pub(super) fn hinge(
     // Pass 2: every negative pair once, in blocks of 8 anchors against the rows after
     // them.
     let (mut total, mut count) = (0.0f64, 0u64);
-    const BLOCK: usize = 8;
     for a0 in (0..rows).step_by(BLOCK) {
         let a1 = (a0 + BLOCK).min(rows);
         let len = rows - a0;
         let out = &mut block[..(a1 - a0) * len];
+        let ks = &mut counts[..(a1 - a0) * len];
         pairwise::distance_rows(b.tiles, &xs[a0 * dim..a1 * dim], &xs[a0 * dim..], dim, out);
-        for (a, row) in (a0..a1).zip(out.chunks_exact_mut(len)) {
-            let ca = classes[a];
-            let first = a - a0 + 1;
+        // The block's anchors' thresholds, and their histograms in four interleaved
+        // copies (consecutive pairs of an anchor mostly add to the same count and would
+        // wait for each other's store).
+        let mut ta = [[f32::NEG_INFINITY; MAX_POSITIVES]; BLOCK];
+        for (t, a) in ta.iter_mut().zip(a0..a1) {
+            t[..width].copy_from_slice(st.thresholds(a));
+        }
+        let mut hist = [[[0u32; MAX_POSITIVES + 1]; 4]; BLOCK];
+        // Each pair's number of active triplets (as a negative of either anchor), with
+        // the thresholds' width known to the compiler.
+        let blk = Block {
+            a0,
+            a1,
+            out: &*out,
+            classes,
+            ta: &ta,
+        };
+        match width {
+            0 => count_block::<0>(&blk, ks, &mut hist, &mut st),
+            8 => count_block::<8>(&blk, ks, &mut hist, &mut st),
+            16 => count_block::<16>(&blk, ks, &mut hist, &mut st),
+            24 => count_block::<24>(&blk, ks, &mut hist, &mut st),
+            32 => count_block::<32>(&blk, ks, &mut hist, &mut st),
+            40 => count_block::<40>(&blk, ks, &mut hist, &mut st),
+            48 => count_block::<48>(&blk, ks, &mut hist, &mut st),
+            56 => count_block::<56>(&blk, ks, &mut hist, &mut st),
+            _ => count_block::<64>(&blk, ks, &mut hist, &mut st),
+        }
+        for (r, h) in hist.iter().enumerate().take(a1 - a0) {
+            let at = st.at(a0 + r) + width;
+            for (k, s) in st.all[at..at + p_max + 1].iter_mut().enumerate() {
+                *s += (h[0][k] + h[1][k] + h[2][k] + h[3][k]) as f32;
+            }
+        }
+        // The sums and the coefficients `−k/D`, a row at a time.
+        for r in 0..a1 - a0 {
+            let first = r + 1;
+            let (row, krow) = (
+                &mut out[r * len..(r + 1) * len],
+                &ks[r * len..(r + 1) * len],
+            );
             row[..first].fill(0.0);
-            let ta_at = st.at(a);
-            let mut ta = [f32::NEG_INFINITY; MAX_POSITIVES];
-            ta[..width].copy_from_slice(&st.all[ta_at..ta_at + width]);
-            let ta = &ta[..width];
-            for (jj, slot) in row.iter_mut().enumerate().skip(first) {
-                let j = a0 + jj;
-                if classes[j] == ca {
-                    *slot = 0.0;
-                    continue;
+            let (sum, n, plain) = row_sums(&row[first..], &krow[first..]);
+            total -= sum;
+            count += n;
+            let Some(g) = grad.as_deref_mut() else {
+                continue;
+            };
+            if plain {
+                for (slot, &k) in row[first..].iter_mut().zip(&krow[first..]) {
+                    *slot = if k == 0.0 { 0.0 } else { -k / *slot };
                 }
-                let d = *slot;
-                let ka = above(d, ta);
-                let kj = above(d, st.thresholds(j));
-                let (ha, hj) = (
-                    st.at(a) + width + ka as usize,
-                    st.at(j) + width + kj as usize,
-                );
-                st.all[ha] += 1.0;
-                st.all[hj] += 1.0;
-                let k = ka + kj;
-                *slot = 0.0;
-                if k > 0 {
-                    total -= f64::from(k) * f64::from(d);
-                    count += u64::from(k);
-                    if let Some(g) = grad.as_deref_mut() {
-                        *slot = coefficient(b, -(k as f32), d, (a, j), g);
-                    }
+            } else {
+                for (jj, slot) in row.iter_mut().enumerate().skip(first) {
+                    let k = krow[jj];
+                    *slot = coefficient(b, -k, *slot, (a0 + r, a0 + jj), g);
                 }
             }
         }
@@ -286,6 +332,93 @@ pub(super) fn hinge(
         }
     }
     (total.max(0.0), count as f64)
+}
+
+/// A block of anchors' rows of distances (`a1 − a0` rows of `N − a0`) and thresholds.
+struct Block<'a> {
+    a0: usize,
+    a1: usize,
+    out: &'a [f32],
+    classes: &'a [u32],
+    ta: &'a [[f32; MAX_POSITIVES]; BLOCK],
+}
+
+/// Histograms of a block's anchors, four interleaved copies each.
+type Hists = [[[u32; MAX_POSITIVES + 1]; 4]; BLOCK];
+
+/// The first `W` floats of `s` (every caller's slice holds them).
+#[inline(always)]
+fn wide<const W: usize>(s: &[f32]) -> &[f32; W] {
+    s.first_chunk()
+        .expect("a row of thresholds holds its width")
+}
+
+/// Each pair's number of active triplets (as a negative of either anchor; 0 for a
+/// positive pair) into `ks`, and both anchors' histograms, for thresholds `W` wide: in
+/// chunks of columns (whose thresholds stay in L1), anchor by anchor.
+fn count_block<const W: usize>(b: &Block, ks: &mut [f32], hist: &mut Hists, st: &mut State) {
+    let (a0, a1, classes) = (b.a0, b.a1, b.classes);
+    let len = classes.len() - a0;
+    for c0 in (1..len).step_by(CHUNK) {
+        let c1 = (c0 + CHUNK).min(len);
+        for r in 0..a1 - a0 {
+            let ca = classes[a0 + r];
+            let ta: &[f32; W] = wide(&b.ta[r]);
+            let hist = &mut hist[r];
+            let (row, krow) = (
+                &b.out[r * len..(r + 1) * len],
+                &mut ks[r * len..(r + 1) * len],
+            );
+            for jj in c0.max(r + 1)..c1 {
+                let j = a0 + jj;
+                if classes[j] == ca {
+                    krow[jj] = 0.0;
+                    continue;
+                }
+                let d = row[jj];
+                let at = st.at(j);
+                let tj: &[f32; W] = wide(&st.all[at..]);
+                let ka = above(d, ta);
+                let kj = above(d, tj);
+                hist[jj & 3][ka as usize] += 1;
+                st.all[at + W + kj as usize] += 1.0;
+                krow[jj] = (ka + kj) as f32;
+            }
+        }
+    }
+}
+
+/// For a row's distances `d` and active-triplet counts `k`: `Σ k·d` (f64), `Σ k`, and
+/// whether every pair with `k > 0` has a plain coefficient `−k/d` (`d > 0`, `d²` a normal
+/// float, the quotient finite), in eight independent lanes so that it vectorises.
+fn row_sums(d: &[f32], k: &[f32]) -> (f64, u64, bool) {
+    let mut sum = [0.0f64; 8];
+    let mut n = [0u32; 8];
+    let mut plain = true;
+    let (dc, dr) = d.as_chunks::<8>();
+    let (kc, kr) = k.as_chunks::<8>();
+    let mut lane = |l: usize, d: f32, k: f32, sum: &mut [f64; 8], n: &mut [u32; 8]| {
+        let active = k != 0.0;
+        sum[l] += if active {
+            f64::from(k) * f64::from(d)
+        } else {
+            0.0
+        };
+        n[l] += k as u32;
+        let c = k / d;
+        plain &= !active || (is_positive_normal(d * d) && c.is_finite());
+    };
+    for (dv, kv) in dc.iter().zip(kc) {
+        for l in 0..8 {
+            lane(l, dv[l], kv[l], &mut sum, &mut n);
+        }
+    }
+    for (l, (&d, &k)) in dr.iter().zip(kr).enumerate() {
+        lane(l, d, k, &mut sum, &mut n);
+    }
+    let total = ((sum[0] + sum[1]) + (sum[2] + sum[3])) + ((sum[4] + sum[5]) + (sum[6] + sum[7]));
+    let count = n.iter().map(|&v| u64::from(v)).sum();
+    (total, count, plain)
 }
 
 /// `grad_i += Σ_j c_ij·(x_i − x_j)` and `grad_j −= c_ij·(x_i − x_j)` for the anchors
