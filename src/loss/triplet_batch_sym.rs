@@ -16,6 +16,8 @@
 //! of more than [`MAX_POSITIVES`] + 1 rows.
 
 #![forbid(unsafe_code)]
+// Positions in a class run index the run and the anchors' distance rows alike.
+#![allow(clippy::needless_range_loop)]
 
 use crate::kernels::Kernels;
 use crate::kernels::tile::TileKernels;
