@@ -20,13 +20,11 @@
 #![allow(clippy::needless_range_loop)]
 
 use crate::kernels::Kernels;
+pub(super) use crate::kernels::threshold::MAX_POSITIVES;
+use crate::kernels::threshold::{CountBlock, Hists};
 use crate::kernels::tile::TileKernels;
 use crate::numerics::is_positive_normal;
 use crate::pairwise;
-
-/// The most positives an anchor may have on this path (the thresholds of each anchor are
-/// compared with every distance of its row, in straight-line code).
-pub(super) const MAX_POSITIVES: usize = 64;
 
 /// Floats of per-anchor state for anchors of at most `p` positives: `p` sorted thresholds
 /// padded to whole blocks of 8, a histogram of `p + 1` counts, and the distances to the
@@ -35,12 +33,7 @@ pub(super) const fn stride(p: usize) -> usize {
     p.div_ceil(8) * 8 + 2 * (p + 1)
 }
 
-/// Anchors whose rows of distances are computed together.
-const BLOCK: usize = 8;
-
-/// Columns of a block's rows counted together (their thresholds stay in L1 while the
-/// block's anchors pass).
-const CHUNK: usize = 64;
+use crate::kernels::threshold::BLOCK;
 
 /// Floats of state of the symmetric path for `rows` rows whose anchors have at most `p`
 /// positives: the active-triplet count of each pair of a block of anchors, and
@@ -119,16 +112,6 @@ impl State<'_> {
     }
 }
 
-/// Number of thresholds above `d` (the padding, −∞, never is).
-#[inline(always)]
-fn above(d: f32, t: &[f32]) -> u32 {
-    let (blocks, rest) = t.as_chunks::<8>();
-    debug_assert!(rest.is_empty());
-    blocks.iter().fold(0u32, |k, b| {
-        k + b.iter().fold(0u32, |k, &t| k + u32::from(d < t))
-    })
-}
-
 /// The least f32 not below `t` (so that for every f32 `d`, `d < t` exactly when
 /// `d < round_up(t)`); ∞ above the f32 range.
 fn round_up(t: f64) -> f32 {
@@ -180,7 +163,7 @@ pub(super) fn hinge(
     let p_max = largest.saturating_sub(1);
     let width = p_max.div_ceil(8) * 8;
     let (counts, state) = state.split_at_mut(rows.min(BLOCK) * rows);
-    let mut st = State {
+    let st = State {
         all: &mut state[..rows * stride(p_max)],
         width,
         class: p_max + 1,
@@ -233,27 +216,19 @@ pub(super) fn hinge(
         for (t, a) in ta.iter_mut().zip(a0..a1) {
             t[..width].copy_from_slice(st.thresholds(a));
         }
-        let mut hist = [[[0u32; MAX_POSITIVES + 1]; 4]; BLOCK];
+        let mut hist: Hists = [[[0u32; MAX_POSITIVES + 1]; 4]; BLOCK];
         // Each pair's number of active triplets (as a negative of either anchor), with
         // the thresholds' width known to the compiler.
-        let blk = Block {
+        let blk = CountBlock {
             a0,
             a1,
             out: &*out,
             classes,
             ta: &ta,
+            width,
+            stride: stride(p_max),
         };
-        match width {
-            0 => count_block::<0>(&blk, ks, &mut hist, &mut st),
-            8 => count_block::<8>(&blk, ks, &mut hist, &mut st),
-            16 => count_block::<16>(&blk, ks, &mut hist, &mut st),
-            24 => count_block::<24>(&blk, ks, &mut hist, &mut st),
-            32 => count_block::<32>(&blk, ks, &mut hist, &mut st),
-            40 => count_block::<40>(&blk, ks, &mut hist, &mut st),
-            48 => count_block::<48>(&blk, ks, &mut hist, &mut st),
-            56 => count_block::<56>(&blk, ks, &mut hist, &mut st),
-            _ => count_block::<64>(&blk, ks, &mut hist, &mut st),
-        }
+        (b.tiles.count)(&blk, ks, &mut hist, &mut *st.all);
         for (r, h) in hist.iter().enumerate().take(a1 - a0) {
             let at = st.at(a0 + r) + width;
             for (k, s) in st.all[at..at + p_max + 1].iter_mut().enumerate() {
@@ -334,60 +309,6 @@ pub(super) fn hinge(
         }
     }
     (total.max(0.0), count as f64)
-}
-
-/// A block of anchors' rows of distances (`a1 − a0` rows of `N − a0`) and thresholds.
-struct Block<'a> {
-    a0: usize,
-    a1: usize,
-    out: &'a [f32],
-    classes: &'a [u32],
-    ta: &'a [[f32; MAX_POSITIVES]; BLOCK],
-}
-
-/// Histograms of a block's anchors, four interleaved copies each.
-type Hists = [[[u32; MAX_POSITIVES + 1]; 4]; BLOCK];
-
-/// The first `W` floats of `s` (every caller's slice holds them).
-#[inline(always)]
-fn wide<const W: usize>(s: &[f32]) -> &[f32; W] {
-    s.first_chunk()
-        .expect("a row of thresholds holds its width")
-}
-
-/// Each pair's number of active triplets (as a negative of either anchor; 0 for a
-/// positive pair) into `ks`, and both anchors' histograms, for thresholds `W` wide: in
-/// chunks of columns (whose thresholds stay in L1), anchor by anchor.
-fn count_block<const W: usize>(b: &Block, ks: &mut [f32], hist: &mut Hists, st: &mut State) {
-    let (a0, a1, classes) = (b.a0, b.a1, b.classes);
-    let len = classes.len() - a0;
-    for c0 in (1..len).step_by(CHUNK) {
-        let c1 = (c0 + CHUNK).min(len);
-        for r in 0..a1 - a0 {
-            let ca = classes[a0 + r];
-            let ta: &[f32; W] = wide(&b.ta[r]);
-            let hist = &mut hist[r];
-            let (row, krow) = (
-                &b.out[r * len..(r + 1) * len],
-                &mut ks[r * len..(r + 1) * len],
-            );
-            for jj in c0.max(r + 1)..c1 {
-                let j = a0 + jj;
-                if classes[j] == ca {
-                    krow[jj] = 0.0;
-                    continue;
-                }
-                let d = row[jj];
-                let at = st.at(j);
-                let tj: &[f32; W] = wide(&st.all[at..]);
-                let ka = above(d, ta);
-                let kj = above(d, tj);
-                hist[jj & 3][ka as usize] += 1;
-                st.all[at + W + kj as usize] += 1.0;
-                krow[jj] = (ka + kj) as f32;
-            }
-        }
-    }
 }
 
 /// For a row's distances `d` and active-triplet counts `k`: `Σ k·d` (f64), `Σ k`, and
