@@ -7,7 +7,8 @@
 //! of up to 8 anchors (O(N) scratch), sorts the smaller side of each anchor (its
 //! positives' or its negatives' distances) and counts the active triplets of the other
 //! side against it (a vector comparison for a side of up to 64 rows, else by binary
-//! search).
+//! search). With more scratch, batch-all's hinge takes the symmetric path of
+//! `triplet_batch_sym.rs` (each unordered pair once).
 
 #![forbid(unsafe_code)]
 
@@ -461,7 +462,10 @@ fn hardest(i: usize, row: &[f32], classes: &[u32], m: f64) -> Option<(f64, Chose
 /// beyond), which gives the triplets' count, their sum, and the gradient coefficient of
 /// each pair (how many active triplets it is in); AvgNonZero's `1/count` is applied at
 /// the end. The gradient is dense (every pair in an active triplet has a coefficient):
-/// `N²·dim` for the distances and as much again for the gradient. The smooth loss has no
+/// `N²·dim` for the distances and as much again for the gradient. With
+/// [`symmetric_scratch_len`](Self::symmetric_scratch_len) scratch the hinge loss halves
+/// both (each unordered pair's distance and gradient once, counted for both its anchors
+/// against their sorted positive thresholds). The smooth loss has no
 /// sorted shortcut (softplus is not piecewise linear): it evaluates softplus per triplet,
 /// O(N·|P|·|N|) scalar work (no `dim` factor; at N = 1024 in 64 classes of 16, some 15
 /// million triplets, about 250 times the in-batch contrastive loss's time), still O(N)
@@ -555,6 +559,23 @@ impl BatchAllTripletLoss {
     ///
     /// Any scratch of at least [`scratch_len`](Self::scratch_len) is accepted: with less
     /// than this, or a batch with a larger class, the row path runs.
+    ///
+    /// ```
+    /// use contrastive::BatchAllTripletLoss;
+    /// let (rows, dim) = (6, 2);
+    /// let x = [0.0, 0.0, 0.0, 1.0, 3.0, 0.0, 3.0, 2.0, 1.0, 1.0, 2.0, 2.0];
+    /// let classes = [7, 7, 9, 9, 7, 9];
+    /// let loss = BatchAllTripletLoss::pml();
+    /// // The largest class has 3 rows.
+    /// let mut scratch = vec![0.0; loss.symmetric_scratch_len(rows, dim, 3)];
+    /// let mut grad = [0.0; 12];
+    /// let l = loss.batch_with_grad(&x, dim, &classes, &mut grad, &mut scratch)?;
+    /// // The row path, in its own scratch: the same loss up to rounding.
+    /// let mut short = vec![0.0; loss.scratch_len(rows, dim)];
+    /// let row = loss.batch(&x, dim, &classes, &mut short)?;
+    /// assert!((l - row).abs() <= 1e-6 * row.abs());
+    /// # Ok::<(), contrastive::Error>(())
+    /// ```
     pub const fn symmetric_scratch_len(
         &self,
         rows: usize,
