@@ -112,11 +112,11 @@ fn symmetric_path_agrees_with_the_oracle_for_n_up_to_70() {
         }
         let x = &buf[offset..];
         let cls = classes(&mut rng, n);
-        for normalize in [false, true] {
-            let loss = BatchAllTripletLoss::new(0.5).with_normalize(normalize);
-            let scratch = loss.symmetric_scratch_len(n, d, largest_class(&cls));
-            check_case("symmetric", x, d, &cls, normalize, scratch);
-        }
+        // Normalised rows on every other case (the oracle is O(N³) a case).
+        let normalize = case % 2 == 1;
+        let loss = BatchAllTripletLoss::new(0.5).with_normalize(normalize);
+        let scratch = loss.symmetric_scratch_len(n, d, largest_class(&cls));
+        check_case("symmetric", x, d, &cls, normalize, scratch);
     }
 }
 
