@@ -12,6 +12,7 @@ mod generic;
 mod lanes_backend;
 mod portable;
 mod scalar;
+pub(crate) mod threshold;
 pub(crate) mod tile;
 // Soft-float x86-64 targets (`x86_64-unknown-none`) cannot compile vector code at all.
 #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
