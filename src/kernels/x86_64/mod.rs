@@ -11,6 +11,7 @@
 mod avx2;
 mod avx512;
 pub(crate) mod dot_tile;
+mod shapes;
 pub(crate) mod tile;
 
 use super::Kernels;
@@ -86,6 +87,17 @@ fn rows_fit(
 ) -> bool {
     dim.checked_mul(labels.len())
         .is_some_and(|n| [a.len(), b.len(), grad_a.len(), grad_b.len()] == [n; 4])
+}
+
+/// How many elements precede the first 64-byte boundary that `x` and `y` reach at the same
+/// element (0 to 15), or 0 if they never do.
+fn aligned_head(x: &[f32], y: &[f32]) -> usize {
+    let (offset_x, offset_y) = (x.as_ptr().addr() % 64, y.as_ptr().addr() % 64);
+    if offset_x == offset_y && offset_x % size_of::<f32>() == 0 {
+        (64 - offset_x) % 64 / size_of::<f32>()
+    } else {
+        0
+    }
 }
 
 /// Expands to `KERNELS`, a table of safe wrappers around the `#[target_feature]` kernels
