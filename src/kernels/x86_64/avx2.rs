@@ -12,22 +12,22 @@
 use crate::kernels::epilogue::contrastive_row;
 use crate::kernels::{EPILOGUE_ROWS, OnePass};
 use core::arch::x86_64::*;
+// The intrinsics of the loop shapes (`shapes.rs`), by the names they have there.
+use core::arch::x86_64::{
+    _mm256_add_epi32 as add_i32, _mm256_add_ps as add, _mm256_fmadd_ps as fmadd,
+    _mm256_mul_ps as mul, _mm256_mullo_epi32 as mullo_i32, _mm256_set1_epi32 as splat_i32,
+    _mm256_set1_ps as splat, _mm256_setzero_ps as zero, _mm256_srli_epi32 as shift_right_i32,
+    _mm256_sub_ps as sub,
+};
 
 super::kernel_table!("AVX2 and FMA");
-super::shapes::loop_shapes! {
-    "avx2,fma",
-    tiny: [1, 2, 3, 4],
-    lanes: {
-        add(x, y) = _mm256_add_ps;
-        sub(x, y) = _mm256_sub_ps;
-        mul(x, y) = _mm256_mul_ps;
-        fmadd(x, y, z) = _mm256_fmadd_ps;
-    }
-}
+super::shapes::loop_shapes!("avx2,fma", tiny: [1, 2, 3, 4]);
 
 const LANES: usize = 8;
 /// This backend's vector.
 type Vector = __m256;
+/// Its vector of `i32`.
+type Indices = __m256i;
 /// Rows that need care: all bits set in their lanes.
 type Flags = __m256i;
 /// This backend makes no non-temporal stores (`store_to` ignores `STREAM`).
@@ -128,20 +128,6 @@ fn sum_lanes(v: __m256) -> f32 {
     _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)))
 }
 
-/// All zeros.
-#[inline]
-#[target_feature(enable = "avx2,fma")]
-fn zero() -> __m256 {
-    _mm256_setzero_ps()
-}
-
-/// `x` in every lane.
-#[inline]
-#[target_feature(enable = "avx2,fma")]
-fn splat(x: f32) -> __m256 {
-    _mm256_set1_ps(x)
-}
-
 /// Lane `i` is lane `idx[i] mod 8` of `v`.
 #[inline]
 #[target_feature(enable = "avx2,fma")]
@@ -178,32 +164,6 @@ fn any(flags: __m256i) -> bool {
     let mut lanes = [0.0f32; LANES];
     store(&mut lanes, _mm256_castsi256_ps(flags));
     lanes.iter().any(|f| f.to_bits() != 0)
-}
-
-/// The row of each lane within a group of 8 rows of `dim ≤ 8`, without a division:
-/// `⌊x / dim⌋ = (x · ⌈2¹⁶ / dim⌉) >> 16` is exact for `x < 256` (the error term
-/// `x / 2¹⁶ < 1 / dim`).
-struct RowOf {
-    magic: __m256i,
-}
-
-impl RowOf {
-    #[inline]
-    #[target_feature(enable = "avx2,fma")]
-    fn new(dim: usize) -> RowOf {
-        let magic = (1usize << 16).div_ceil(dim.max(1)) as i32;
-        RowOf {
-            magic: _mm256_set1_epi32(magic),
-        }
-    }
-
-    /// The rows of lanes `8·j .. 8·j + 8`.
-    #[inline]
-    #[target_feature(enable = "avx2,fma")]
-    fn lanes_of_vector(&self, j: usize) -> __m256i {
-        let x = _mm256_add_epi32(lane_numbers(), _mm256_set1_epi32((LANES * j) as i32));
-        _mm256_srli_epi32::<16>(_mm256_mullo_epi32(x, self.magic))
-    }
 }
 
 /// `Σ x` in f64 of the vectors `x`, in order, with the bits of `epilogue::sum_f64` (eight
@@ -469,8 +429,7 @@ fn grouped_scaled_rows(
     out_b: &mut [f32],
 ) -> usize {
     let group = LANES * dim;
-    let magic = _mm256_set1_epi32((1usize << 16).div_ceil(dim.max(1)) as i32);
-    let zero = _mm256_setzero_ps();
+    let row_of = RowOf::new(dim);
     let inputs = a.chunks_exact(group).zip(b.chunks_exact(group));
     let outputs = out_a
         .chunks_exact_mut(group)
@@ -485,16 +444,11 @@ fn grouped_scaled_rows(
             .zip(gb.as_chunks::<LANES>().0);
         let outs = oa.as_chunks_mut::<LANES>().0.iter_mut();
         let outs = outs.zip(ob.as_chunks_mut::<LANES>().0);
-        let mut element = lane_numbers();
-        for ((xa, xb), (ya, yb)) in vectors.zip(outs) {
-            // ⌊x / dim⌋ = (x · ⌈2¹⁶ / dim⌉) >> 16, exact for x < 256 (error x/2¹⁶ < 1/dim).
-            let row = _mm256_srli_epi32::<16>(_mm256_mullo_epi32(element, magic));
-            let k = _mm256_permutevar8x32_ps(k, row);
-            let g = _mm256_mul_ps(k, _mm256_sub_ps(load(xa), load(xb)));
-            let g = _mm256_and_ps(nonzero(k), g);
+        for (j, ((xa, xb), (ya, yb))) in vectors.zip(outs).enumerate() {
+            let k = permute(k, row_of.lanes_of_vector(j));
+            let (g, h) = scaled_lanes(k, sub(load(xa), load(xb)));
             store(ya, g);
-            store(yb, _mm256_sub_ps(zero, g));
-            element = _mm256_add_epi32(element, _mm256_set1_epi32(LANES as i32));
+            store(yb, h);
         }
         done += group;
     }

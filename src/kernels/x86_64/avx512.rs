@@ -20,22 +20,22 @@
 
 use crate::kernels::{EPILOGUE_ROWS, OnePass};
 use core::arch::x86_64::*;
+// The intrinsics of the loop shapes (`shapes.rs`), by the names they have there.
+use core::arch::x86_64::{
+    _mm512_add_epi32 as add_i32, _mm512_add_ps as add, _mm512_fmadd_ps as fmadd,
+    _mm512_mul_ps as mul, _mm512_mullo_epi32 as mullo_i32, _mm512_set1_epi32 as splat_i32,
+    _mm512_set1_ps as splat, _mm512_setzero_ps as zero, _mm512_srli_epi32 as shift_right_i32,
+    _mm512_sub_ps as sub,
+};
 
 super::kernel_table!("AVX-512F, AVX2 and FMA");
-super::shapes::loop_shapes! {
-    "avx512f,avx2,fma",
-    tiny: [1, 2, 3, 4, 5, 6, 7, 8],
-    lanes: {
-        add(x, y) = _mm512_add_ps;
-        sub(x, y) = _mm512_sub_ps;
-        mul(x, y) = _mm512_mul_ps;
-        fmadd(x, y, z) = _mm512_fmadd_ps;
-    }
-}
+super::shapes::loop_shapes!("avx512f,avx2,fma", tiny: [1, 2, 3, 4, 5, 6, 7, 8]);
 
 const LANES: usize = 16;
 /// This backend's vector.
 type Vector = __m512;
+/// Its vector of `i32`.
+type Indices = __m512i;
 /// Rows that need care: a mask register.
 type Flags = __mmask16;
 /// This backend streams aligned vectors when asked (`store_to`).
@@ -175,20 +175,6 @@ mod miri {
 
 // ---------------------------------------------------------------------------------------
 // Lane arithmetic.
-
-/// All zeros.
-#[inline]
-#[target_feature(enable = "avx512f,avx2,fma")]
-fn zero() -> __m512 {
-    _mm512_setzero_ps()
-}
-
-/// `x` in every lane.
-#[inline]
-#[target_feature(enable = "avx512f,avx2,fma")]
-fn splat(x: f32) -> __m512 {
-    _mm512_set1_ps(x)
-}
 
 /// The sum of the 16 lanes.
 #[inline]
@@ -452,32 +438,6 @@ fn scaled_lanes(k: __m512, difference: __m512) -> (__m512, __m512) {
 #[target_feature(enable = "avx512f,avx2,fma")]
 fn lane_numbers() -> __m512i {
     _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
-}
-
-/// The row of each lane within a group of 16 rows of `dim ≤ 16`, without a division:
-/// `⌊x / dim⌋ = (x · ⌈2¹⁶ / dim⌉) >> 16` is exact for `x < 256` (the error term
-/// `x / 2¹⁶ < 1 / dim`).
-struct RowOf {
-    magic: __m512i,
-}
-
-impl RowOf {
-    #[inline]
-    #[target_feature(enable = "avx512f,avx2,fma")]
-    fn new(dim: usize) -> RowOf {
-        let magic = (1usize << 16).div_ceil(dim.max(1)) as i32;
-        RowOf {
-            magic: _mm512_set1_epi32(magic),
-        }
-    }
-
-    /// The rows of lanes `16·j .. 16·j + 16`.
-    #[inline]
-    #[target_feature(enable = "avx512f,avx2,fma")]
-    fn lanes_of_vector(&self, j: usize) -> __m512i {
-        let x = _mm512_add_epi32(lane_numbers(), _mm512_set1_epi32((LANES * j) as i32));
-        _mm512_srli_epi32::<16>(_mm512_mullo_epi32(x, self.magic))
-    }
 }
 
 /// `Σ x` in f64 of the vectors `x`, in order: each 16 floats widened to two vectors of 8

@@ -2,14 +2,17 @@
 //! the module that invokes it, at that module's vector width, over the names it defines.
 //!
 //! What the invoking module defines (and so all that AVX2 and AVX-512 differ in):
-//! - `Vector`, its vector type, `LANES` (f32 per vector), and `Flags`, what marks rows that
+//! - `Vector`, its vector type, `Indices`, its vector of `i32`, `LANES` (f32 per vector),
+//!   and `Flags`, what marks rows that
 //!   need care (a mask register, or all bits set in a vector's lanes);
 //! - memory access: `load`, `load_partial`, `store`, `store_partial` and
 //!   `store_to::<STREAM>` (non-temporal where the backend has such stores: `STREAMS`);
-//! - lane arithmetic: `zero`, `splat`, `add`, `sub`, `mul`, `fmadd` (`a·b + c`; those
-//!   that are one intrinsic of vectors, given to the macro, which writes their wrappers),
+//! - lane arithmetic, each one intrinsic imported under that name (`use
+//!   core::arch::x86_64::_mm256_add_ps as add`): `zero`, `splat`, `add`, `sub`, `mul`,
+//!   `fmadd` (`a·b + c`), and on indices `splat_i32`, `add_i32`, `mullo_i32` and
+//!   `shift_right_i32`; then `lane_numbers`,
 //!   `sum_lanes` (across lanes), `scaled_lanes` (`(k·d, −k·d)`, exact zeros where
-//!   `k == 0`), `permute` and `RowOf` (the coefficient of each lane's row), `row_sums`
+//!   `k == 0`), `permute` (with `RowOf`, the coefficient of each lane's row), `row_sums`
 //!   (8 or 16 rows of `D` summed, from their `D` vectors of squares), `sum_each` (lane `r`
 //!   the sum of vector `r`), `sum_f64_of` (the f64 sum of a chunk of losses);
 //! - the one-pass epilogue in lanes: `contrastive_lanes`, `invalid_labels`, and `no_flags`,
@@ -22,22 +25,34 @@
 /// Expands to the loop shapes of an x86-64 backend (see the module documentation for the
 /// names they use): `$features` is its `target_feature` list, `tiny` the row lengths of its
 /// one-pass kernels for tiny rows (1 to `TINY_ROWS`, written out: each is a
-/// monomorphization), and `lanes` the lane-wise operations that are one intrinsic of
-/// vectors (`add(x, y) = _mm256_add_ps;`), written as wrappers of that name.
+/// monomorphization).
 macro_rules! loop_shapes {
-    (
-        $features:literal,
-        tiny: [$($d:literal),+],
-        $(lanes: { $($op:ident($($x:ident),+) = $intrinsic:ident;)+ })?
-    ) => {
-        $($(
-            #[doc = concat!("`", stringify!($intrinsic), "`, lane by lane.")]
+    ($features:literal, tiny: [$($d:literal),+]) => {
+        /// The row of each lane within a group of `LANES` rows of `dim ≤ LANES`, without a
+        /// division: `⌊x / dim⌋ = (x · ⌈2¹⁶ / dim⌉) >> 16` is exact for `x < 256` (the
+        /// error term `x / 2¹⁶ < 1 / dim`).
+        struct RowOf {
+            magic: Indices,
+        }
+
+        impl RowOf {
             #[inline]
             #[target_feature(enable = $features)]
-            fn $op($($x: Vector),+) -> Vector {
-                $intrinsic($($x),+)
+            fn new(dim: usize) -> RowOf {
+                let magic = (1usize << 16).div_ceil(dim.max(1)) as i32;
+                RowOf {
+                    magic: splat_i32(magic),
+                }
             }
-        )+)?
+
+            /// The rows of lanes `LANES·j .. LANES·(j + 1)`.
+            #[inline]
+            #[target_feature(enable = $features)]
+            fn lanes_of_vector(&self, j: usize) -> Indices {
+                let x = add_i32(lane_numbers(), splat_i32((LANES * j) as i32));
+                shift_right_i32::<16>(mullo_i32(x, self.magic))
+            }
+        }
 
         /// Elements per step of the four-accumulator loops.
         const BLOCK: usize = 4 * LANES;
