@@ -20,7 +20,7 @@ use core::arch::x86_64::{
     _mm256_sub_ps as sub,
 };
 
-super::kernel_table!("AVX2 and FMA");
+super::shapes::kernel_table!("AVX2 and FMA");
 super::shapes::loop_shapes!("avx2,fma", tiny: [1, 2, 3, 4]);
 
 const LANES: usize = 8;

@@ -28,7 +28,7 @@ use core::arch::x86_64::{
     _mm512_sub_ps as sub,
 };
 
-super::kernel_table!("AVX-512F, AVX2 and FMA");
+super::shapes::kernel_table!("AVX-512F, AVX2 and FMA");
 super::shapes::loop_shapes!("avx512f,avx2,fma", tiny: [1, 2, 3, 4, 5, 6, 7, 8]);
 
 const LANES: usize = 16;
