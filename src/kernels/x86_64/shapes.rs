@@ -3,14 +3,15 @@
 //!
 //! What the invoking module defines (and so all that AVX2 and AVX-512 differ in):
 //! - `Vector`, its vector type, `Indices`, its vector of `i32`, `LANES` (f32 per vector),
-//!   and `Flags`, what marks rows that
-//!   need care (a mask register, or all bits set in a vector's lanes);
+//!   and `Flags`, what marks rows that need care (a mask register, or all bits set in a
+//!   vector's lanes);
 //! - memory access: `load`, `load_partial`, `store`, `store_partial` and
 //!   `store_to::<STREAM>` (non-temporal where the backend has such stores: `STREAMS`);
 //! - lane arithmetic, each one intrinsic imported under that name (`use
 //!   core::arch::x86_64::_mm256_add_ps as add`): `zero`, `splat`, `add`, `sub`, `mul`,
 //!   `fmadd` (`a·b + c`), and on indices `splat_i32`, `add_i32`, `mullo_i32` and
-//!   `shift_right_i32`; then `lane_numbers`,
+//!   `shift_right_i32`;
+//! - what takes more than one intrinsic, or differs between the ISAs: `lane_numbers`,
 //!   `sum_lanes` (across lanes), `scaled_lanes` (`(k·d, −k·d)`, exact zeros where
 //!   `k == 0`), `permute` (with `RowOf`, the coefficient of each lane's row), `row_sums`
 //!   (8 or 16 rows of `D` summed, from their `D` vectors of squares), `sum_each` (lane `r`
@@ -162,6 +163,14 @@ macro_rules! loop_shapes {
             }
         }
 
+        /// Each of `p` in every lane. Written out: `p.map(|p| splat(p))` left its closure a
+        /// call (AVX2, Rust 1.95).
+        #[inline]
+        #[target_feature(enable = $features)]
+        fn splat4(p: [f32; 4]) -> [Vector; 4] {
+            [splat(p[0]), splat(p[1]), splat(p[2]), splat(p[3])]
+        }
+
         /// `(x − y)²`.
         #[inline]
         #[target_feature(enable = $features)]
@@ -245,7 +254,7 @@ macro_rules! loop_shapes {
             out_a: &mut [f32],
             out_b: &mut [f32],
         ) {
-            let p = p.map(|p| splat(p));
+            let p = splat4(p);
             map2::<false>(a, b, out_a, out_b, |x, y| {
                 (
                     fmadd(p[0], x, mul(p[1], y)),
@@ -417,8 +426,10 @@ macro_rules! loop_shapes {
             grad_b: &mut [f32],
         ) -> Option<f64> {
             let (step, chunk) = (D * LANES, D * EPILOGUE_ROWS);
-            let params = params.map(|p| splat(p));
+            let params = splat4(params);
+            // The row of each lane of vector `j` of a step, for the coefficients' permutes.
             let row_of = RowOf::new(D);
+            let rows_of: [Indices; D] = core::array::from_fn(|j| row_of.lanes_of_vector(j));
             let inputs = a.chunks_exact(chunk).zip(b.chunks_exact(chunk));
             let outputs = grad_a
                 .chunks_exact_mut(chunk)
@@ -444,8 +455,7 @@ macro_rules! loop_shapes {
                     care = either(care, flagged);
                     let (oa, ob) = (oa.as_chunks_mut::<LANES>().0, ob.as_chunks_mut::<LANES>().0);
                     for (j, (ya, yb)) in oa.iter_mut().zip(ob).enumerate() {
-                        let (g, h) =
-                            scaled_lanes(permute(k, row_of.lanes_of_vector(j)), difference[j]);
+                        let (g, h) = scaled_lanes(permute(k, rows_of[j]), difference[j]);
                         store_to::<STREAM>(ya, g);
                         store_to::<STREAM>(yb, h);
                     }
@@ -497,7 +507,7 @@ macro_rules! loop_shapes {
             params: [f32; 4],
         ) -> Option<f64> {
             let (step, chunk) = (D * LANES, D * EPILOGUE_ROWS);
-            let params = params.map(|p| splat(p));
+            let params = splat4(params);
             let inputs = a.chunks_exact(chunk).zip(b.chunks_exact(chunk));
             let mut sum = 0.0;
             for ((xa, xb), ys) in inputs.zip(labels.as_chunks::<EPILOGUE_ROWS>().0) {
