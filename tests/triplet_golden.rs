@@ -11,7 +11,7 @@
 mod common;
 
 use common::triplet_oracle::{self, InBatchRef};
-use common::{U, assert_close, golden_cases, inputs, number, numbers};
+use common::{U, assert_close, golden_cases, inbatch_cases, inputs, labels, number, numbers};
 use contrastive::{
     Backend, BatchAllTripletLoss, BatchHardTripletLoss, CosineEmbeddingLoss, Distance, TripletLoss,
 };
@@ -21,21 +21,6 @@ fn cases(kind: &str) -> Vec<Value> {
     let v: Vec<Value> = golden_cases()
         .into_iter()
         .filter(|c| c["loss"] == kind)
-        .collect();
-    assert!(!v.is_empty(), "no {kind} cases");
-    v
-}
-
-fn inbatch_cases(kind: &str) -> Vec<Value> {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/inbatch.json");
-    let text = std::fs::read_to_string(path).expect("tests/data/inbatch.json");
-    let all: Value = serde_json::from_str(&text).unwrap();
-    let v: Vec<Value> = all["cases"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|c| c["loss"] == kind)
-        .cloned()
         .collect();
     assert!(!v.is_empty(), "no {kind} cases");
     v
@@ -222,15 +207,6 @@ fn check_inbatch(
     }
 }
 
-fn classes_of(case: &Value) -> Vec<u32> {
-    case["inputs"]["classes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c.as_u64().unwrap() as u32)
-        .collect()
-}
-
 #[test]
 fn batch_all_cases_pass_on_every_backend() {
     for case in &inbatch_cases("triplet_batch_all") {
@@ -245,7 +221,7 @@ fn batch_all_cases_pass_on_every_backend() {
         let smooth = p["smooth"].as_bool().unwrap();
         let normalize = p["normalize"].as_bool().unwrap();
         let x = inputs(&case["inputs"]["x"]);
-        let classes = classes_of(case);
+        let classes = labels(&case["inputs"]["classes"]);
         let oracle =
             triplet_oracle::batch_all(&x, d, &classes, f64::from(margin), smooth, normalize);
         let loss = BatchAllTripletLoss::new(margin)
@@ -281,7 +257,7 @@ fn batch_hard_cases_pass_on_every_backend() {
         let margin = number(&p["margin"]) as f32;
         let cosine = p["distance"] == "cosine";
         let x = inputs(&case["inputs"]["x"]);
-        let classes = classes_of(case);
+        let classes = labels(&case["inputs"]["classes"]);
         let oracle = triplet_oracle::batch_hard(&x, d, &classes, f64::from(margin), cosine);
         let mut loss = BatchHardTripletLoss::new(margin);
         if cosine {

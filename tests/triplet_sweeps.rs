@@ -12,8 +12,8 @@
 mod common;
 
 use common::sweep::batch_shapes;
-use common::triplet_oracle::{self, InBatchRef};
-use common::{Rng, U, assert_close};
+use common::triplet_oracle;
+use common::{Rng, U, assert_close, assert_in_batch_close};
 use contrastive::{
     Backend, BatchAllTripletLoss, BatchHardTripletLoss, CosineEmbeddingLoss, Distance, Reduction,
     TripletLoss,
@@ -323,20 +323,6 @@ fn rows64(x: &[f32], dim: usize, normalize: bool) -> Vec<Vec<f64>> {
         .collect()
 }
 
-fn check_against(what: &str, got: f32, grad: &[f32], r: &InBatchRef, n: usize, d: usize) {
-    let rtol = (2.0 * d as f64 + 2.0 * n as f64 + 32.0) * U;
-    assert_close(&format!("{what}: loss"), got, r.loss, rtol, r.scale);
-    for k in 0..n * d {
-        assert_close(
-            &format!("{what}: grad[{k}]"),
-            grad[k],
-            r.grad[k],
-            rtol,
-            r.grad_scale[k],
-        );
-    }
-}
-
 #[test]
 fn batch_all_agrees_with_the_oracle_for_n_up_to_70() {
     let mut rng = Rng(0xba7c_4a11);
@@ -372,7 +358,7 @@ fn batch_all_agrees_with_the_oracle_for_n_up_to_70() {
                 let got = l
                     .batch_with_grad(x, d, &cls, &mut grad, &mut scratch)
                     .unwrap();
-                check_against(&what, got, &grad, &r, n, d);
+                assert_in_batch_close(&what, got, &grad, &r, n, d);
             }
         }
     }
@@ -433,7 +419,7 @@ fn batch_hard_agrees_with_the_oracle_for_n_up_to_70() {
                 let got = l
                     .batch_with_grad(x, d, &cls, &mut grad, &mut scratch)
                     .unwrap();
-                check_against(&what, got, &grad, &r, n, d);
+                assert_in_batch_close(&what, got, &grad, &r, n, d);
             }
         }
     }
@@ -508,7 +494,7 @@ fn in_batch_extreme_magnitudes_keep_the_bound() {
                 let got = l
                     .batch_with_grad(&x, d, &cls, &mut grad, &mut scratch)
                     .unwrap();
-                check_against(&format!("hard {what}"), got, &grad, &r, n, d);
+                assert_in_batch_close(&format!("hard {what}"), got, &grad, &r, n, d);
             }
             let r = triplet_oracle::batch_all(&x, d, &cls, f64::from(margin), false, false);
             if r.kink_gap > 1e-4 {
@@ -518,7 +504,7 @@ fn in_batch_extreme_magnitudes_keep_the_bound() {
                 let got = l
                     .batch_with_grad(&x, d, &cls, &mut grad, &mut scratch)
                     .unwrap();
-                check_against(&format!("all {what}"), got, &grad, &r, n, d);
+                assert_in_batch_close(&format!("all {what}"), got, &grad, &r, n, d);
             }
         }
     }

@@ -310,4 +310,29 @@ pub fn golden_cases() -> Vec<serde_json::Value> {
     let all: serde_json::Value = serde_json::from_str(&text).unwrap();
     all["cases"].as_array().unwrap().clone()
 }
+
+/// The cases of tests/data/inbatch.json whose `loss` is `kind` (at least one).
+pub fn inbatch_cases(kind: &str) -> Vec<serde_json::Value> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/inbatch.json");
+    let text = std::fs::read_to_string(path).expect("tests/data/inbatch.json");
+    let all: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let cases: Vec<serde_json::Value> = all["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["loss"] == kind)
+        .cloned()
+        .collect();
+    assert!(!cases.is_empty(), "no {kind} cases");
+    cases
+}
+
+/// A golden file's class labels (an array of non-negative integers).
+pub fn labels(v: &serde_json::Value) -> Vec<u32> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_u64().unwrap() as u32)
+        .collect()
+}
 pub mod softmax_oracle;
