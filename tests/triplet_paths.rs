@@ -15,7 +15,8 @@
 
 mod common;
 
-use common::triplet_oracle::{self, InBatchRef};
+use common::triplet_loss::check_every_backend;
+use common::triplet_oracle;
 use common::{Rng, U, assert_in_batch_close};
 use contrastive::{Backend, BatchAllTripletLoss, BatchHardTripletLoss, Distance};
 
@@ -30,23 +31,6 @@ fn grid(rng: &mut Rng, n: usize, axes: bool) -> Vec<f32> {
     x
 }
 
-/// Runs `batch_with_grad` (called as `run(backend, grad, scratch)`) on every available
-/// backend and checks its loss and gradient (`n` rows of dim 3) against the oracle's `r`.
-fn check_every_backend(
-    what: &str,
-    r: &InBatchRef,
-    n: usize,
-    scratch_len: usize,
-    run: impl Fn(Backend, &mut [f32], &mut [f32]) -> f32,
-) {
-    let mut scratch = vec![0.0; scratch_len];
-    for backend in Backend::available() {
-        let mut grad = vec![f32::NAN; n * 3];
-        let got = run(backend, &mut grad, &mut scratch);
-        assert_in_batch_close(&format!("{backend:?} {what}"), got, &grad, r, n, 3);
-    }
-}
-
 #[test]
 fn batch_hard_ties_go_to_the_lowest_index_on_both_paths() {
     let mut rng = Rng(0x7135);
@@ -57,17 +41,7 @@ fn batch_hard_ties_go_to_the_lowest_index_on_both_paths() {
         for margin in [0.0f32, 1.0, 2.0, 3.5] {
             let r = triplet_oracle::batch_hard(&x, 3, &cls, f64::from(margin), false);
             let loss = BatchHardTripletLoss::new(margin);
-            check_every_backend(
-                &format!("N={n} m={margin}"),
-                &r,
-                n,
-                loss.scratch_len(n, 3),
-                |backend, grad, scratch| {
-                    loss.with_backend(backend)
-                        .batch_with_grad(&x, 3, &cls, grad, scratch)
-                        .unwrap()
-                },
-            );
+            check_every_backend(&format!("N={n} m={margin}"), loss, &x, 3, &cls, &r);
         }
     }
 }
@@ -86,17 +60,7 @@ fn batch_hard_cosine_ties_on_duplicate_rows() {
         for margin in [0.0f32, 0.1, 0.5] {
             let r = triplet_oracle::batch_hard(&x, 3, &cls, f64::from(margin), true);
             let loss = BatchHardTripletLoss::new(margin).with_distance(Distance::Cosine);
-            check_every_backend(
-                &format!("N={n} m={margin}"),
-                &r,
-                n,
-                loss.scratch_len(n, 3),
-                |backend, grad, scratch| {
-                    loss.with_backend(backend)
-                        .batch_with_grad(&x, 3, &cls, grad, scratch)
-                        .unwrap()
-                },
-            );
+            check_every_backend(&format!("N={n} m={margin}"), loss, &x, 3, &cls, &r);
         }
     }
 }
@@ -120,17 +84,7 @@ fn batch_all_hinge_ties_on_the_linear_and_binary_search_paths() {
         for margin in [0.0f32, 1.0, 2.0] {
             let r = triplet_oracle::batch_all(&x, 3, &cls, f64::from(margin), false, false);
             let loss = BatchAllTripletLoss::new(margin);
-            check_every_backend(
-                &format!("N={n} m={margin}"),
-                &r,
-                n,
-                loss.scratch_len(n, 3),
-                |backend, grad, scratch| {
-                    loss.with_backend(backend)
-                        .batch_with_grad(&x, 3, &cls, grad, scratch)
-                        .unwrap()
-                },
-            );
+            check_every_backend(&format!("N={n} m={margin}"), loss, &x, 3, &cls, &r);
         }
     }
 }

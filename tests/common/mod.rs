@@ -7,6 +7,7 @@
 pub mod inbatch_loss;
 pub mod inbatch_oracle;
 pub mod sweep;
+pub mod triplet_loss;
 pub mod triplet_oracle;
 
 /// The unit roundoff of f32.
