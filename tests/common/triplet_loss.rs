@@ -3,7 +3,7 @@
 
 use super::assert_in_batch_close;
 use super::triplet_oracle::InBatchRef;
-use contrastive::{Backend, BatchAllTripletLoss, BatchHardTripletLoss};
+use contrastive::{Backend, BatchAllTripletLoss, BatchHardTripletLoss, Error};
 
 /// Either in-batch triplet loss.
 #[derive(Clone, Copy)]
@@ -24,6 +24,36 @@ impl From<BatchAllTripletLoss> for InBatchTriplet {
     }
 }
 
+impl InBatchTriplet {
+    /// The loss's `scratch_len`.
+    pub fn scratch_len(self, n: usize, d: usize) -> usize {
+        match self {
+            Self::Hard(l) => l.scratch_len(n, d),
+            Self::All(l) => l.scratch_len(n, d),
+        }
+    }
+
+    /// `batch_with_grad` on `backend` with a gradient, `batch` without.
+    pub fn run(
+        self,
+        backend: Backend,
+        (x, d, cls): (&[f32], usize, &[u32]),
+        grad: Option<&mut [f32]>,
+        scratch: &mut [f32],
+    ) -> Result<f32, Error> {
+        match (self, grad) {
+            (Self::Hard(l), Some(g)) => l
+                .with_backend(backend)
+                .batch_with_grad(x, d, cls, g, scratch),
+            (Self::Hard(l), None) => l.with_backend(backend).batch(x, d, cls, scratch),
+            (Self::All(l), Some(g)) => l
+                .with_backend(backend)
+                .batch_with_grad(x, d, cls, g, scratch),
+            (Self::All(l), None) => l.with_backend(backend).batch(x, d, cls, scratch),
+        }
+    }
+}
+
 /// `loss`'s loss and gradient of the batch `x` (rows of `d`, labels `cls`) on every
 /// available backend, each within the in-batch bound of the oracle's result `r`.
 #[track_caller]
@@ -37,18 +67,10 @@ pub fn check_every_backend(
 ) {
     let loss = loss.into();
     let n = cls.len();
-    let scratch_len = match loss {
-        InBatchTriplet::Hard(l) => l.scratch_len(n, d),
-        InBatchTriplet::All(l) => l.scratch_len(n, d),
-    };
-    let mut scratch = vec![0.0; scratch_len];
+    let mut scratch = vec![0.0; loss.scratch_len(n, d)];
     for b in Backend::available() {
         let mut grad = vec![f32::NAN; n * d];
-        let (g, s) = (&mut grad[..], &mut scratch[..]);
-        let got = match loss {
-            InBatchTriplet::Hard(l) => l.with_backend(b).batch_with_grad(x, d, cls, g, s),
-            InBatchTriplet::All(l) => l.with_backend(b).batch_with_grad(x, d, cls, g, s),
-        };
+        let got = loss.run(b, (x, d, cls), Some(&mut grad), &mut scratch);
         assert_in_batch_close(&format!("{b:?} {what}"), got.unwrap(), &grad, r, n, d);
     }
 }
