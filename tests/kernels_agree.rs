@@ -80,20 +80,26 @@ fn x86_backends_are_detected() {
     }
 }
 
-#[test]
-fn squared_euclidean_every_length_and_offset() {
-    let mut rng = Rng(1);
+/// A sum kernel on every backend, every length 0..=MAX_LEN and every start offset of `a`
+/// (`b` starting at `b_offset(offset)`), within the sum bound of `reference`.
+/// `wide(n)` says which side takes values of a wide range.
+fn check_sum_kernel(
+    name: &str,
+    rng: &mut Rng,
+    wide: fn(usize) -> [bool; 2],
+    b_offset: fn(usize) -> usize,
+    kernel: fn(Backend, &[f32], &[f32]) -> f32,
+    reference: fn(&[f32], &[f32]) -> (f64, f64),
+) {
     for backend in backends() {
         for n in 0..=MAX_LEN {
-            let (a, b) = (
-                buffer(&mut rng, n, n % 2 == 1),
-                buffer(&mut rng, n, n % 2 == 1),
-            );
-            for (oa, ob) in (0..OFFSETS).map(|o| (o, (o * 5 + 3) % OFFSETS)) {
+            let [wide_a, wide_b] = wide(n);
+            let (a, b) = (buffer(rng, n, wide_a), buffer(rng, n, wide_b));
+            for (oa, ob) in (0..OFFSETS).map(|o| (o, b_offset(o))) {
                 let (a, b) = (&a[oa..oa + n], &b[ob..ob + n]);
-                let (want, scale) = squared_reference(a, b);
-                let got = backend.squared_euclidean(a, b).unwrap();
-                let what = format!("{backend:?} squared_euclidean n={n} offsets=({oa},{ob})");
+                let (want, scale) = reference(a, b);
+                let got = kernel(backend, a, b);
+                let what = format!("{backend:?} {name} n={n} offsets=({oa},{ob})");
                 assert_within(&what, got, want, sum_bound(n, scale));
             }
         }
@@ -101,20 +107,27 @@ fn squared_euclidean_every_length_and_offset() {
 }
 
 #[test]
+fn squared_euclidean_every_length_and_offset() {
+    check_sum_kernel(
+        "squared_euclidean",
+        &mut Rng(1),
+        |n| [n % 2 == 1; 2],
+        |o| (o * 5 + 3) % OFFSETS,
+        |backend, a, b| backend.squared_euclidean(a, b).unwrap(),
+        squared_reference,
+    );
+}
+
+#[test]
 fn dot_every_length_and_offset() {
-    let mut rng = Rng(2);
-    for backend in backends() {
-        for n in 0..=MAX_LEN {
-            let (a, b) = (buffer(&mut rng, n, n % 3 == 0), buffer(&mut rng, n, false));
-            for (oa, ob) in (0..OFFSETS).map(|o| (o, OFFSETS - 1 - o)) {
-                let (a, b) = (&a[oa..oa + n], &b[ob..ob + n]);
-                let (want, scale) = dot_reference(a, b);
-                let got = backend.dot(a, b).unwrap();
-                let what = format!("{backend:?} dot n={n} offsets=({oa},{ob})");
-                assert_within(&what, got, want, sum_bound(n, scale));
-            }
-        }
-    }
+    check_sum_kernel(
+        "dot",
+        &mut Rng(2),
+        |n| [n % 3 == 0, false],
+        |o| OFFSETS - 1 - o,
+        |backend, a, b| backend.dot(a, b).unwrap(),
+        dot_reference,
+    );
 }
 
 #[test]
