@@ -43,6 +43,17 @@ fn assert_within(what: &str, got: f32, want: f64, tol: f64) {
     );
 }
 
+/// One gradient component of each side against its f64 value (within `tol`) and against
+/// the scalar backend's (within `2·tol`).
+#[track_caller]
+fn assert_grads(what: &str, got: [f32; 2], want: [f64; 2], scalar: [f32; 2], tol: f64) {
+    assert_within(&format!("{what} grad_a"), got[0], want[0], tol);
+    assert_within(&format!("{what} grad_b"), got[1], want[1], tol);
+    let scalar = scalar.map(f64::from);
+    assert_within(&format!("{what} vs scalar"), got[0], scalar[0], 2.0 * tol);
+    assert_within(&format!("{what} vs scalar b"), got[1], scalar[1], 2.0 * tol);
+}
+
 /// `(Σ (a − b)², Σ |(a − b)²|)` in f64, from the f32 inputs.
 fn squared_reference(a: &[f32], b: &[f32]) -> (f64, f64) {
     let s = common::squared_euclidean(a, b);
@@ -403,20 +414,7 @@ fn euclidean_gradients_match_f64_and_scalar() {
                         if inactive {
                             assert_eq!((ga[i], gb[i]), (0.0, 0.0), "{what}: inactive pair");
                         }
-                        assert_within(&format!("{what} grad_a"), ga[i], want, tol);
-                        assert_within(&format!("{what} grad_b"), gb[i], -want, tol);
-                        assert_within(
-                            &format!("{what} vs scalar"),
-                            ga[i],
-                            f64::from(sa[i]),
-                            2.0 * tol,
-                        );
-                        assert_within(
-                            &format!("{what} vs scalar b"),
-                            gb[i],
-                            f64::from(sb[i]),
-                            2.0 * tol,
-                        );
+                        assert_grads(&what, [ga[i], gb[i]], [want, -want], [sa[i], sb[i]], tol);
                     }
                 }
                 let tol = (2.0 * dim as f64 + 16.0) * U * total_scale * c + TINY;
@@ -501,20 +499,7 @@ fn cosine_gradients_match_f64_and_scalar() {
                     let tol = (2.0 * dim as f64 + 16.0) * U * scale + TINY;
                     for (j, i) in range.enumerate() {
                         let what = format!("{backend:?} cosine dim={dim} rows={rows} r={r} i={i}");
-                        assert_within(&format!("{what} grad_a"), ga[i], wa[j], tol);
-                        assert_within(&format!("{what} grad_b"), gb[i], wb[j], tol);
-                        assert_within(
-                            &format!("{what} vs scalar"),
-                            ga[i],
-                            f64::from(sa[i]),
-                            2.0 * tol,
-                        );
-                        assert_within(
-                            &format!("{what} vs scalar b"),
-                            gb[i],
-                            f64::from(sb[i]),
-                            2.0 * tol,
-                        );
+                        assert_grads(&what, [ga[i], gb[i]], [wa[j], wb[j]], [sa[i], sb[i]], tol);
                     }
                 }
                 let tol = (2.0 * dim as f64 + 16.0) * U * 4.0 * rows as f64 + TINY;
