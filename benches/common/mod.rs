@@ -159,6 +159,11 @@ impl Batch {
         }
     }
 
+    /// The two sides and the labels.
+    pub fn slices(&self) -> (&[f32], &[f32], &[f32]) {
+        (self.a.as_slice(), self.b.as_slice(), self.labels.as_slice())
+    }
+
     /// Bytes a forward pass reads: both sides and the labels.
     pub fn forward_bytes(&self) -> u64 {
         ((2 * self.rows * self.dim + self.rows) * size_of::<f32>()) as u64
