@@ -176,6 +176,20 @@ impl Batch {
     }
 }
 
+/// `len` floats in `[−1, 1)` from a 64-bit LCG started at `seed` (the same floats for
+/// the same seed, in every bench that uses it).
+pub fn lcg_data(len: usize, seed: u64) -> Vec<f32> {
+    let mut s = seed;
+    (0..len)
+        .map(|_| {
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+        })
+        .collect()
+}
+
 /// Seconds taken by `f`.
 pub fn seconds(f: impl FnOnce()) -> f64 {
     let start = Instant::now();
