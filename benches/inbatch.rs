@@ -21,7 +21,11 @@
 //!   back to the batch, over our in-batch forward with gradient.
 
 #[cfg(all(target_arch = "x86_64", not(miri)))]
+mod common;
+
+#[cfg(all(target_arch = "x86_64", not(miri)))]
 mod x86 {
+    use crate::common::lcg_data as data;
     use contrastive::{Backend, ContrastiveLoss};
     use std::hint::black_box;
     use std::time::Instant;
@@ -29,18 +33,6 @@ mod x86 {
     const N: usize = 1024;
     const DIMS: [usize; 3] = [64, 128, 768];
     const CLASSES: u32 = 16;
-
-    fn data(n: usize, seed: u64) -> Vec<f32> {
-        let mut s = seed;
-        (0..n)
-            .map(|_| {
-                s = s
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-            })
-            .collect()
-    }
 
     fn seconds(f: &mut dyn FnMut()) -> f64 {
         let start = Instant::now();

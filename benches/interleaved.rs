@@ -120,11 +120,7 @@ mod x86 {
     fn batches(roofline: Roofline, rounds: usize) {
         for dim in BATCH_DIMS {
             let batch = Batch::new(Footprint::OutOfCache, dim);
-            let (a, b, labels) = (
-                batch.a.as_slice(),
-                batch.b.as_slice(),
-                batch.labels.as_slice(),
-            );
+            let (a, b, labels) = batch.slices();
             let loss = ContrastiveLoss::new(margin(dim)).with_backend(Backend::best());
             // Each kernel writes its own outputs; its first, untimed run faults their pages
             // in.

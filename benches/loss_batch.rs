@@ -31,11 +31,7 @@ mod x86 {
             }
             for dim in BATCH_DIMS {
                 let batch = Batch::new(footprint, dim);
-                let (a, b, labels) = (
-                    batch.a.as_slice(),
-                    batch.b.as_slice(),
-                    batch.labels.as_slice(),
-                );
+                let (a, b, labels) = batch.slices();
                 group.throughput(Throughput::Bytes(batch.forward_bytes()));
                 for backend in Backend::available() {
                     let loss = ContrastiveLoss::new(margin(dim)).with_backend(backend);

@@ -32,11 +32,7 @@ mod x86 {
             }
             for dim in BATCH_DIMS {
                 let batch = Batch::new(footprint, dim);
-                let (a, b, labels) = (
-                    batch.a.as_slice(),
-                    batch.b.as_slice(),
-                    batch.labels.as_slice(),
-                );
+                let (a, b, labels) = batch.slices();
                 let mut grad_a = AlignedBuf::zeroed(a.len());
                 let mut grad_b = AlignedBuf::zeroed(a.len());
                 let (ga, gb) = (grad_a.as_mut_slice(), grad_b.as_mut_slice());

@@ -7,23 +7,15 @@
 //! `cargo bench -p contrastive-benches --bench softmax`
 
 #[cfg(all(target_arch = "x86_64", not(miri)))]
+mod common;
+
+#[cfg(all(target_arch = "x86_64", not(miri)))]
 mod x86 {
+    use crate::common::lcg_data as data;
     use std::hint::black_box;
     use std::time::Instant;
 
     use contrastive::{Backend, InfoNceLoss, SupConLoss};
-
-    fn data(len: usize, seed: u64) -> Vec<f32> {
-        let mut s = seed;
-        (0..len)
-            .map(|_| {
-                s = s
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-            })
-            .collect()
-    }
 
     /// `out = X·Yᵀ` with gemm, one thread.
     fn sgemm(x: &[f32], y: &[f32], n: usize, d: usize, out: &mut [f32]) {

@@ -72,57 +72,34 @@ mod x86 {
         let grad = grad.as_mut_slice();
         let mut group = c.benchmark_group("triplet_inbatch");
         group.sample_size(10);
-        {
-            let loss = baseline();
-            let mut scratch = vec![0.0; loss.scratch_len(N, DIM)];
-            group.bench_function("contrastive/forward", |b| {
-                b.iter(|| loss.in_batch(black_box(x), DIM, &classes, &mut scratch))
-            });
-            group.bench_function("contrastive/with_grad", |b| {
-                b.iter(|| {
-                    loss.in_batch_with_grad(
-                        black_box(x),
-                        DIM,
-                        &classes,
-                        black_box(&mut *grad),
-                        &mut scratch,
-                    )
-                })
-            });
+        // `{name}/forward` and `{name}/with_grad` of `loss` through its methods `$forward`
+        // and `$with_grad`, on one scratch of the length it asks for.
+        macro_rules! forward_and_grad {
+            ($name:expr, $loss:expr, $forward:ident, $with_grad:ident) => {{
+                let (name, loss) = ($name, $loss);
+                let mut scratch = vec![0.0; loss.scratch_len(N, DIM)];
+                group.bench_function(format!("{name}/forward"), |b| {
+                    b.iter(|| loss.$forward(black_box(x), DIM, &classes, &mut scratch))
+                });
+                group.bench_function(format!("{name}/with_grad"), |b| {
+                    b.iter(|| {
+                        loss.$with_grad(
+                            black_box(x),
+                            DIM,
+                            &classes,
+                            black_box(&mut *grad),
+                            &mut scratch,
+                        )
+                    })
+                });
+            }};
         }
+        forward_and_grad!("contrastive", baseline(), in_batch, in_batch_with_grad);
         for (name, loss) in hard() {
-            let mut scratch = vec![0.0; loss.scratch_len(N, DIM)];
-            group.bench_function(format!("{name}/forward"), |b| {
-                b.iter(|| loss.batch(black_box(x), DIM, &classes, &mut scratch))
-            });
-            group.bench_function(format!("{name}/with_grad"), |b| {
-                b.iter(|| {
-                    loss.batch_with_grad(
-                        black_box(x),
-                        DIM,
-                        &classes,
-                        black_box(&mut *grad),
-                        &mut scratch,
-                    )
-                })
-            });
+            forward_and_grad!(name, loss, batch, batch_with_grad);
         }
         for (name, loss) in all() {
-            let mut scratch = vec![0.0; loss.scratch_len(N, DIM)];
-            group.bench_function(format!("{name}/forward"), |b| {
-                b.iter(|| loss.batch(black_box(x), DIM, &classes, &mut scratch))
-            });
-            group.bench_function(format!("{name}/with_grad"), |b| {
-                b.iter(|| {
-                    loss.batch_with_grad(
-                        black_box(x),
-                        DIM,
-                        &classes,
-                        black_box(&mut *grad),
-                        &mut scratch,
-                    )
-                })
-            });
+            forward_and_grad!(name, loss, batch, batch_with_grad);
         }
         group.finish();
     }

@@ -112,11 +112,7 @@ mod x86 {
             };
             for dim in BATCH_DIMS {
                 let batch = Batch::new(footprint, dim);
-                let (a, b, labels) = (
-                    batch.a.as_slice(),
-                    batch.b.as_slice(),
-                    batch.labels.as_slice(),
-                );
+                let (a, b, labels) = batch.slices();
                 let (mut ga, mut gb) = (AlignedBuf::zeroed(a.len()), AlignedBuf::zeroed(a.len()));
                 let (mut ra, mut rb) = (AlignedBuf::zeroed(a.len()), AlignedBuf::zeroed(a.len()));
                 let rows = batch.rows * calls;

@@ -11,33 +11,12 @@
 mod common;
 
 use common::inbatch_oracle::{self as oracle, Dist, Red};
-use common::{assert_close, golden_cases, inputs, number, numbers, pair_rtol};
+use common::{
+    assert_close, golden_cases, inbatch_cases, inputs, labels, number, numbers, pair_rtol,
+};
 use contrastive::{Backend, ContrastiveLoss, Distance, Hinge, Reduction};
 
 use serde_json::Value;
-
-fn inbatch_cases(kind: &str) -> Vec<Value> {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/inbatch.json");
-    let text = std::fs::read_to_string(path).expect("tests/data/inbatch.json");
-    let all: Value = serde_json::from_str(&text).unwrap();
-    let cases: Vec<Value> = all["cases"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|c| c["loss"] == kind)
-        .cloned()
-        .collect();
-    assert!(!cases.is_empty(), "no {kind} cases");
-    cases
-}
-
-fn classes(v: &Value) -> Vec<u32> {
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c.as_u64().unwrap() as u32)
-        .collect()
-}
 
 /// The crate's loss and the oracle's for a case's parameters.
 fn losses(p: &Value) -> (ContrastiveLoss, oracle::Loss) {
@@ -124,7 +103,7 @@ fn inbatch_contrastive_cases_pass_on_every_backend() {
             case["shape"]["n"].as_u64().unwrap() as usize,
         );
         let x = inputs(&case["inputs"]["x"]);
-        let cls = classes(&case["inputs"]["classes"]);
+        let cls = labels(&case["inputs"]["classes"]);
         let (loss, o) = losses(&case["params"]);
         let out = oracle::evaluate(&o, &x, &x, dim, &oracle::within_pairs(&cls), true);
         check_oracle(id, &out, &case["expected"], &[("grad_x", &out.gx)]);
@@ -159,8 +138,8 @@ fn inbatch_contrastive_cross_cases_pass_on_every_backend() {
         let dim = case["shape"]["d"].as_u64().unwrap() as usize;
         let (x, y) = (inputs(&case["inputs"]["x"]), inputs(&case["inputs"]["y"]));
         let (xc, yc) = (
-            classes(&case["inputs"]["x_classes"]),
-            classes(&case["inputs"]["y_classes"]),
+            labels(&case["inputs"]["x_classes"]),
+            labels(&case["inputs"]["y_classes"]),
         );
         let (loss, o) = losses(&case["params"]);
         let out = oracle::evaluate(&o, &x, &y, dim, &oracle::across_pairs(&xc, &yc), false);

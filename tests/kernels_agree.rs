@@ -43,6 +43,17 @@ fn assert_within(what: &str, got: f32, want: f64, tol: f64) {
     );
 }
 
+/// One gradient component of each side against its f64 value (within `tol`) and against
+/// the scalar backend's (within `2·tol`).
+#[track_caller]
+fn assert_grads(what: &str, got: [f32; 2], want: [f64; 2], scalar: [f32; 2], tol: f64) {
+    assert_within(&format!("{what} grad_a"), got[0], want[0], tol);
+    assert_within(&format!("{what} grad_b"), got[1], want[1], tol);
+    let scalar = scalar.map(f64::from);
+    assert_within(&format!("{what} vs scalar"), got[0], scalar[0], 2.0 * tol);
+    assert_within(&format!("{what} vs scalar b"), got[1], scalar[1], 2.0 * tol);
+}
+
 /// `(Σ (a − b)², Σ |(a − b)²|)` in f64, from the f32 inputs.
 fn squared_reference(a: &[f32], b: &[f32]) -> (f64, f64) {
     let s = common::squared_euclidean(a, b);
@@ -80,20 +91,26 @@ fn x86_backends_are_detected() {
     }
 }
 
-#[test]
-fn squared_euclidean_every_length_and_offset() {
-    let mut rng = Rng(1);
+/// A sum kernel on every backend, every length 0..=MAX_LEN and every start offset of `a`
+/// (`b` starting at `b_offset(offset)`), within the sum bound of `reference`.
+/// `wide(n)` says which side takes values of a wide range.
+fn check_sum_kernel(
+    name: &str,
+    rng: &mut Rng,
+    wide: fn(usize) -> [bool; 2],
+    b_offset: fn(usize) -> usize,
+    kernel: fn(Backend, &[f32], &[f32]) -> f32,
+    reference: fn(&[f32], &[f32]) -> (f64, f64),
+) {
     for backend in backends() {
         for n in 0..=MAX_LEN {
-            let (a, b) = (
-                buffer(&mut rng, n, n % 2 == 1),
-                buffer(&mut rng, n, n % 2 == 1),
-            );
-            for (oa, ob) in (0..OFFSETS).map(|o| (o, (o * 5 + 3) % OFFSETS)) {
+            let [wide_a, wide_b] = wide(n);
+            let (a, b) = (buffer(rng, n, wide_a), buffer(rng, n, wide_b));
+            for (oa, ob) in (0..OFFSETS).map(|o| (o, b_offset(o))) {
                 let (a, b) = (&a[oa..oa + n], &b[ob..ob + n]);
-                let (want, scale) = squared_reference(a, b);
-                let got = backend.squared_euclidean(a, b).unwrap();
-                let what = format!("{backend:?} squared_euclidean n={n} offsets=({oa},{ob})");
+                let (want, scale) = reference(a, b);
+                let got = kernel(backend, a, b);
+                let what = format!("{backend:?} {name} n={n} offsets=({oa},{ob})");
                 assert_within(&what, got, want, sum_bound(n, scale));
             }
         }
@@ -101,20 +118,27 @@ fn squared_euclidean_every_length_and_offset() {
 }
 
 #[test]
+fn squared_euclidean_every_length_and_offset() {
+    check_sum_kernel(
+        "squared_euclidean",
+        &mut Rng(1),
+        |n| [n % 2 == 1; 2],
+        |o| (o * 5 + 3) % OFFSETS,
+        |backend, a, b| backend.squared_euclidean(a, b).unwrap(),
+        squared_reference,
+    );
+}
+
+#[test]
 fn dot_every_length_and_offset() {
-    let mut rng = Rng(2);
-    for backend in backends() {
-        for n in 0..=MAX_LEN {
-            let (a, b) = (buffer(&mut rng, n, n % 3 == 0), buffer(&mut rng, n, false));
-            for (oa, ob) in (0..OFFSETS).map(|o| (o, OFFSETS - 1 - o)) {
-                let (a, b) = (&a[oa..oa + n], &b[ob..ob + n]);
-                let (want, scale) = dot_reference(a, b);
-                let got = backend.dot(a, b).unwrap();
-                let what = format!("{backend:?} dot n={n} offsets=({oa},{ob})");
-                assert_within(&what, got, want, sum_bound(n, scale));
-            }
-        }
-    }
+    check_sum_kernel(
+        "dot",
+        &mut Rng(2),
+        |n| [n % 3 == 0, false],
+        |o| OFFSETS - 1 - o,
+        |backend, a, b| backend.dot(a, b).unwrap(),
+        dot_reference,
+    );
 }
 
 #[test]
@@ -390,20 +414,7 @@ fn euclidean_gradients_match_f64_and_scalar() {
                         if inactive {
                             assert_eq!((ga[i], gb[i]), (0.0, 0.0), "{what}: inactive pair");
                         }
-                        assert_within(&format!("{what} grad_a"), ga[i], want, tol);
-                        assert_within(&format!("{what} grad_b"), gb[i], -want, tol);
-                        assert_within(
-                            &format!("{what} vs scalar"),
-                            ga[i],
-                            f64::from(sa[i]),
-                            2.0 * tol,
-                        );
-                        assert_within(
-                            &format!("{what} vs scalar b"),
-                            gb[i],
-                            f64::from(sb[i]),
-                            2.0 * tol,
-                        );
+                        assert_grads(&what, [ga[i], gb[i]], [want, -want], [sa[i], sb[i]], tol);
                     }
                 }
                 let tol = (2.0 * dim as f64 + 16.0) * U * total_scale * c + TINY;
@@ -488,20 +499,7 @@ fn cosine_gradients_match_f64_and_scalar() {
                     let tol = (2.0 * dim as f64 + 16.0) * U * scale + TINY;
                     for (j, i) in range.enumerate() {
                         let what = format!("{backend:?} cosine dim={dim} rows={rows} r={r} i={i}");
-                        assert_within(&format!("{what} grad_a"), ga[i], wa[j], tol);
-                        assert_within(&format!("{what} grad_b"), gb[i], wb[j], tol);
-                        assert_within(
-                            &format!("{what} vs scalar"),
-                            ga[i],
-                            f64::from(sa[i]),
-                            2.0 * tol,
-                        );
-                        assert_within(
-                            &format!("{what} vs scalar b"),
-                            gb[i],
-                            f64::from(sb[i]),
-                            2.0 * tol,
-                        );
+                        assert_grads(&what, [ga[i], gb[i]], [wa[j], wb[j]], [sa[i], sb[i]], tol);
                     }
                 }
                 let tol = (2.0 * dim as f64 + 16.0) * U * 4.0 * rows as f64 + TINY;

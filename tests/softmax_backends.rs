@@ -117,6 +117,29 @@ fn ntxent_matches_the_oracle_on_every_backend() {
 /// Saturated wrong rows at scale 100: one-hot queries whose own key points away (logit
 /// −100) and another key points at them, up to a gap of 200, where `e^−200` underflows
 /// f32 entirely. The loss is the gap (200 per row at most), never `0 − log 0` or NaN.
+/// InfoNCE at scale 100, one- and two-sided, on every backend: a finite loss and gradient
+/// within the oracle's bounds. Returns the oracle's two losses.
+fn infonce_100_on_every_backend(what: &str, x: &[f32], y: &[f32], d: usize) -> [f64; 2] {
+    [false, true].map(|symmetric| {
+        let o = oracle::infonce(x, y, d, 100.0, symmetric);
+        let g = oracle::chain(x, y, d, &o, false);
+        for backend in Backend::available() {
+            let mut loss = InfoNceLoss::new(100.0).with_backend(backend);
+            loss.symmetric = symmetric;
+            let what = format!("{what} sym={symmetric} on {}", backend.name());
+            let mut scratch = vec![0.0; loss.scratch_len(x.len() / d, d)];
+            let (mut gx, mut gy) = (vec![0.0; x.len()], vec![0.0; x.len()]);
+            let l = loss
+                .forward_with_grad(x, y, d, &mut gx, &mut gy, &mut scratch)
+                .unwrap();
+            assert!(l.is_finite(), "{what}: {l}");
+            assert!(gx.iter().chain(&gy).all(|v| v.is_finite()), "{what}");
+            check_all(&what, 100.0, d, l, &o, &g, &gx, Some(&gy));
+        }
+        o.loss
+    })
+}
+
 #[test]
 fn logit_gaps_of_200_give_finite_right_losses_and_gradients() {
     let (n, d) = (5, 7);
@@ -132,23 +155,8 @@ fn logit_gaps_of_200_give_finite_right_losses_and_gradients() {
         let j = (i + 1) % n;
         y[j * d + i] = 1.0;
     }
-    for symmetric in [false, true] {
-        let o = oracle::infonce(&x, &y, d, 100.0, symmetric);
-        let g = oracle::chain(&x, &y, d, &o, false);
-        assert!(o.loss > 100.0);
-        for backend in Backend::available() {
-            let mut loss = InfoNceLoss::new(100.0).with_backend(backend);
-            loss.symmetric = symmetric;
-            let what = format!("gap sym={symmetric} on {}", backend.name());
-            let mut scratch = vec![0.0; loss.scratch_len(n, d)];
-            let (mut gx, mut gy) = (vec![0.0; x.len()], vec![0.0; x.len()]);
-            let l = loss
-                .forward_with_grad(&x, &y, d, &mut gx, &mut gy, &mut scratch)
-                .unwrap();
-            assert!(l.is_finite(), "{what}: {l}");
-            assert!(gx.iter().chain(&gy).all(|v| v.is_finite()), "{what}");
-            check_all(&what, 100.0, d, l, &o, &g, &gx, Some(&gy));
-        }
+    for loss in infonce_100_on_every_backend("gap", &x, &y, d) {
+        assert!(loss > 100.0);
     }
     // The exact gap of 200: x0 = e0, x1 = e1, y0 = −e0, y1 = +e0. Row 0's logits are
     // (−100, +100): its loss is 200 + log1p(e^−200) = 200; row 1's are (0, 0): ln 2.
@@ -229,21 +237,7 @@ fn saturated_rows_against_rows_of_huge_norm_keep_their_gradient_bound() {
             y[i * d + k] = along * 1.5e24;
         }
     }
-    for symmetric in [false, true] {
-        let o = oracle::infonce(&x, &y, d, 100.0, symmetric);
-        let g = oracle::chain(&x, &y, d, &o, false);
-        for backend in Backend::available() {
-            let mut loss = InfoNceLoss::new(100.0).with_backend(backend);
-            loss.symmetric = symmetric;
-            let what = format!("huge keys sym={symmetric} on {}", backend.name());
-            let mut scratch = vec![0.0; loss.scratch_len(n, d)];
-            let (mut gx, mut gy) = (vec![0.0; x.len()], vec![0.0; x.len()]);
-            let l = loss
-                .forward_with_grad(&x, &y, d, &mut gx, &mut gy, &mut scratch)
-                .unwrap();
-            check_all(&what, 100.0, d, l, &o, &g, &gx, Some(&gy));
-        }
-    }
+    infonce_100_on_every_backend("huge keys", &x, &y, d);
     // One batch holding both: the one-batch losses see the same products.
     let both: Vec<f32> = x.iter().chain(&y).copied().collect();
     let classes = [0, 1, 2, 0, 1, 2];
@@ -393,62 +387,29 @@ fn bad_input_is_an_error() {
     let mut g3 = [0.0f32; 3];
     let bad_param =
         |argument: &'static str, value: f32| Error::InvalidParameter { argument, value };
-    for t in [0.0f32, -0.1, f32::NAN, f32::INFINITY] {
-        let e = NtXentLoss::new(t)
-            .forward(&x, 2, &[0, 0], &mut s)
-            .unwrap_err();
+    // The parameter `name` is refused, whatever its value.
+    #[track_caller]
+    fn refuses(r: Result<f32, Error>, name: &str) {
+        let e = r.unwrap_err();
         assert!(
-            matches!(
-                e,
-                Error::InvalidParameter {
-                    argument: "temperature",
-                    ..
-                }
-            ),
-            "{e:?}"
-        );
-        let e = SupConLoss::new(t)
-            .forward(&x, 2, &[0, 0], &mut s)
-            .unwrap_err();
-        assert!(
-            matches!(
-                e,
-                Error::InvalidParameter {
-                    argument: "temperature",
-                    ..
-                }
-            ),
-            "{e:?}"
-        );
-        let e = SupConLoss::pml()
-            .with_base_temperature(t)
-            .forward(&x, 2, &[0, 0], &mut s)
-            .unwrap_err();
-        assert!(
-            matches!(
-                e,
-                Error::InvalidParameter {
-                    argument: "base_temperature",
-                    ..
-                }
-            ),
+            matches!(e, Error::InvalidParameter { argument, .. } if argument == name),
             "{e:?}"
         );
     }
-    for scale in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
-        let e = InfoNceLoss::clip(scale)
-            .forward(&x, &x, 2, &mut s)
-            .unwrap_err();
-        assert!(
-            matches!(
-                e,
-                Error::InvalidParameter {
-                    argument: "scale",
-                    ..
-                }
-            ),
-            "{e:?}"
+    for t in [0.0f32, -0.1, f32::NAN, f32::INFINITY] {
+        refuses(
+            NtXentLoss::new(t).forward(&x, 2, &[0, 0], &mut s),
+            "temperature",
         );
+        refuses(
+            SupConLoss::new(t).forward(&x, 2, &[0, 0], &mut s),
+            "temperature",
+        );
+        let pml = SupConLoss::pml().with_base_temperature(t);
+        refuses(pml.forward(&x, 2, &[0, 0], &mut s), "base_temperature");
+    }
+    for scale in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+        refuses(InfoNceLoss::clip(scale).forward(&x, &x, 2, &mut s), "scale");
     }
     assert_eq!(
         bad_param("scale", 1.0),

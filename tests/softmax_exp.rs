@@ -4,24 +4,10 @@
 
 use contrastive::Backend;
 
-/// The error of `got` in units of f32 spacing at `want` (the subnormal spacing below the
-/// normal range); 0 when both overflow to the same infinity or are both NaN.
-fn ulps(got: f32, want: f64) -> f64 {
-    if got.is_nan() || want.is_nan() {
-        return if got.is_nan() && want.is_nan() {
-            0.0
-        } else {
-            f64::INFINITY
-        };
-    }
-    let w32 = want as f32;
-    if w32.is_infinite() || got.is_infinite() {
-        return if got == w32 { 0.0 } else { f64::INFINITY };
-    }
-    let a = want.abs().max(f64::from(f32::MIN_POSITIVE));
-    let spacing = 2f64.powi(a.log2().floor() as i32 - 23);
-    (f64::from(got) - want).abs() / spacing
-}
+#[path = "common/ulps.rs"]
+mod ulps;
+
+use ulps::ulps;
 
 fn bound(_: Backend) -> f64 {
     1.5

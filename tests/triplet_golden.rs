@@ -10,8 +10,9 @@
 
 mod common;
 
+use common::triplet_loss::InBatchTriplet;
 use common::triplet_oracle::{self, InBatchRef};
-use common::{U, assert_close, golden_cases, inputs, number, numbers};
+use common::{U, assert_close, golden_cases, inbatch_cases, inputs, labels, number, numbers};
 use contrastive::{
     Backend, BatchAllTripletLoss, BatchHardTripletLoss, CosineEmbeddingLoss, Distance, TripletLoss,
 };
@@ -21,21 +22,6 @@ fn cases(kind: &str) -> Vec<Value> {
     let v: Vec<Value> = golden_cases()
         .into_iter()
         .filter(|c| c["loss"] == kind)
-        .collect();
-    assert!(!v.is_empty(), "no {kind} cases");
-    v
-}
-
-fn inbatch_cases(kind: &str) -> Vec<Value> {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/inbatch.json");
-    let text = std::fs::read_to_string(path).expect("tests/data/inbatch.json");
-    let all: Value = serde_json::from_str(&text).unwrap();
-    let v: Vec<Value> = all["cases"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|c| c["loss"] == kind)
-        .cloned()
         .collect();
     assert!(!v.is_empty(), "no {kind} cases");
     v
@@ -222,85 +208,71 @@ fn check_inbatch(
     }
 }
 
-fn classes_of(case: &Value) -> Vec<u32> {
-    case["inputs"]["classes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c.as_u64().unwrap() as u32)
-        .collect()
+/// An in-batch case's id, rows (`n` of `d`, as its shape says) and class labels.
+fn batch_case(case: &Value) -> (&str, Vec<f32>, usize, Vec<u32>) {
+    let id = case["id"].as_str().unwrap();
+    let shape = |k: &str| case["shape"][k].as_u64().unwrap() as usize;
+    let (n, d) = (shape("n"), shape("d"));
+    let x = inputs(&case["inputs"]["x"]);
+    let classes = labels(&case["inputs"]["classes"]);
+    assert_eq!((x.len(), classes.len()), (n * d, n), "{id}: shape");
+    (id, x, d, classes)
+}
+
+/// `batch_with_grad` of a case on every backend against its expected values, and `batch`
+/// giving the same loss.
+fn check_case_every_backend(
+    id: &str,
+    loss: impl Into<InBatchTriplet>,
+    batch: (&[f32], usize, &[u32]),
+    expected: &Value,
+    oracle: &InBatchRef,
+) {
+    let loss = loss.into();
+    let (n, d) = (batch.2.len(), batch.1);
+    let mut scratch = vec![0.0; loss.scratch_len(n, d)];
+    for backend in Backend::available() {
+        let what = format!("{id} on {backend:?}");
+        let mut grad = vec![f32::NAN; n * d];
+        let got = loss
+            .run(backend, batch, Some(&mut grad), &mut scratch)
+            .unwrap();
+        let alone = loss.run(backend, batch, None, &mut scratch).unwrap();
+        assert_eq!(got, alone, "{what}");
+        check_inbatch(&what, got, &grad, expected, oracle, n, d);
+    }
 }
 
 #[test]
 fn batch_all_cases_pass_on_every_backend() {
     for case in &inbatch_cases("triplet_batch_all") {
-        let id = case["id"].as_str().unwrap();
+        let (id, x, d, classes) = batch_case(case);
         let p = &case["params"];
-        let (n, d) = (
-            case["shape"]["n"].as_u64().unwrap() as usize,
-            case["shape"]["d"].as_u64().unwrap() as usize,
-        );
         assert_eq!(p["distance"], "euclidean", "{id}");
         let margin = number(&p["margin"]) as f32;
         let smooth = p["smooth"].as_bool().unwrap();
         let normalize = p["normalize"].as_bool().unwrap();
-        let x = inputs(&case["inputs"]["x"]);
-        let classes = classes_of(case);
         let oracle =
             triplet_oracle::batch_all(&x, d, &classes, f64::from(margin), smooth, normalize);
         let loss = BatchAllTripletLoss::new(margin)
             .with_smooth(smooth)
             .with_normalize(normalize);
-        let mut scratch = vec![0.0; loss.scratch_len(n, d)];
-        for backend in Backend::available() {
-            let l = loss.with_backend(backend);
-            let what = format!("{id} on {backend:?}");
-            let mut grad = vec![f32::NAN; n * d];
-            let got = l
-                .batch_with_grad(&x, d, &classes, &mut grad, &mut scratch)
-                .unwrap();
-            assert_eq!(
-                got,
-                l.batch(&x, d, &classes, &mut scratch).unwrap(),
-                "{what}"
-            );
-            check_inbatch(&what, got, &grad, &case["expected"], &oracle, n, d);
-        }
+        check_case_every_backend(id, loss, (&x, d, &classes), &case["expected"], &oracle);
     }
 }
 
 #[test]
 fn batch_hard_cases_pass_on_every_backend() {
     for case in &inbatch_cases("triplet_batch_hard") {
-        let id = case["id"].as_str().unwrap();
+        let (id, x, d, classes) = batch_case(case);
         let p = &case["params"];
-        let (n, d) = (
-            case["shape"]["n"].as_u64().unwrap() as usize,
-            case["shape"]["d"].as_u64().unwrap() as usize,
-        );
         let margin = number(&p["margin"]) as f32;
         let cosine = p["distance"] == "cosine";
-        let x = inputs(&case["inputs"]["x"]);
-        let classes = classes_of(case);
         let oracle = triplet_oracle::batch_hard(&x, d, &classes, f64::from(margin), cosine);
         let mut loss = BatchHardTripletLoss::new(margin);
         if cosine {
             loss = loss.with_distance(Distance::Cosine);
         }
-        let mut scratch = vec![0.0; loss.scratch_len(n, d)];
-        for backend in Backend::available() {
-            let l = loss.with_backend(backend);
-            let what = format!("{id} on {backend:?}");
-            let mut grad = vec![f32::NAN; n * d];
-            let got = l
-                .batch_with_grad(&x, d, &classes, &mut grad, &mut scratch)
-                .unwrap();
-            assert_eq!(
-                got,
-                l.batch(&x, d, &classes, &mut scratch).unwrap(),
-                "{what}"
-            );
-            check_inbatch(&what, got, &grad, &case["expected"], &oracle, n, d);
-        }
+        check_case_every_backend(id, loss, (&x, d, &classes), &case["expected"], &oracle);
     }
 }

@@ -15,8 +15,9 @@
 
 mod common;
 
-use common::triplet_oracle::{self, InBatchRef};
-use common::{Rng, U, assert_close};
+use common::triplet_loss::check_every_backend;
+use common::triplet_oracle;
+use common::{Rng, U, assert_in_batch_close};
 use contrastive::{Backend, BatchAllTripletLoss, BatchHardTripletLoss, Distance};
 
 /// `n` rows of dim 3 on the integer points `(k, 0, 0)` and `(0, k', 0)` with small `k`
@@ -30,20 +31,6 @@ fn grid(rng: &mut Rng, n: usize, axes: bool) -> Vec<f32> {
     x
 }
 
-fn check(what: &str, got: f32, grad: &[f32], r: &InBatchRef, n: usize, d: usize) {
-    let rtol = (2.0 * d as f64 + 2.0 * n as f64 + 32.0) * U;
-    assert_close(&format!("{what}: loss"), got, r.loss, rtol, r.scale);
-    for k in 0..n * d {
-        assert_close(
-            &format!("{what}: grad[{k}]"),
-            grad[k],
-            r.grad[k],
-            rtol,
-            r.grad_scale[k],
-        );
-    }
-}
-
 #[test]
 fn batch_hard_ties_go_to_the_lowest_index_on_both_paths() {
     let mut rng = Rng(0x7135);
@@ -54,22 +41,7 @@ fn batch_hard_ties_go_to_the_lowest_index_on_both_paths() {
         for margin in [0.0f32, 1.0, 2.0, 3.5] {
             let r = triplet_oracle::batch_hard(&x, 3, &cls, f64::from(margin), false);
             let loss = BatchHardTripletLoss::new(margin);
-            let mut scratch = vec![0.0; loss.scratch_len(n, 3)];
-            for backend in Backend::available() {
-                let mut grad = vec![f32::NAN; n * 3];
-                let got = loss
-                    .with_backend(backend)
-                    .batch_with_grad(&x, 3, &cls, &mut grad, &mut scratch)
-                    .unwrap();
-                check(
-                    &format!("{backend:?} N={n} m={margin}"),
-                    got,
-                    &grad,
-                    &r,
-                    n,
-                    3,
-                );
-            }
+            check_every_backend(&format!("N={n} m={margin}"), loss, &x, 3, &cls, &r);
         }
     }
 }
@@ -88,22 +60,7 @@ fn batch_hard_cosine_ties_on_duplicate_rows() {
         for margin in [0.0f32, 0.1, 0.5] {
             let r = triplet_oracle::batch_hard(&x, 3, &cls, f64::from(margin), true);
             let loss = BatchHardTripletLoss::new(margin).with_distance(Distance::Cosine);
-            let mut scratch = vec![0.0; loss.scratch_len(n, 3)];
-            for backend in Backend::available() {
-                let mut grad = vec![f32::NAN; n * 3];
-                let got = loss
-                    .with_backend(backend)
-                    .batch_with_grad(&x, 3, &cls, &mut grad, &mut scratch)
-                    .unwrap();
-                check(
-                    &format!("{backend:?} N={n} m={margin}"),
-                    got,
-                    &grad,
-                    &r,
-                    n,
-                    3,
-                );
-            }
+            check_every_backend(&format!("N={n} m={margin}"), loss, &x, 3, &cls, &r);
         }
     }
 }
@@ -127,22 +84,7 @@ fn batch_all_hinge_ties_on_the_linear_and_binary_search_paths() {
         for margin in [0.0f32, 1.0, 2.0] {
             let r = triplet_oracle::batch_all(&x, 3, &cls, f64::from(margin), false, false);
             let loss = BatchAllTripletLoss::new(margin);
-            let mut scratch = vec![0.0; loss.scratch_len(n, 3)];
-            for backend in Backend::available() {
-                let mut grad = vec![f32::NAN; n * 3];
-                let got = loss
-                    .with_backend(backend)
-                    .batch_with_grad(&x, 3, &cls, &mut grad, &mut scratch)
-                    .unwrap();
-                check(
-                    &format!("{backend:?} N={n} m={margin}"),
-                    got,
-                    &grad,
-                    &r,
-                    n,
-                    3,
-                );
-            }
+            check_every_backend(&format!("N={n} m={margin}"), loss, &x, 3, &cls, &r);
         }
     }
 }
@@ -237,7 +179,7 @@ fn batch_hard_cosine_keeps_the_gradient_of_a_pair_rounded_to_antipodal() {
             let got = loss
                 .batch_with_grad(&x, d, &classes, &mut grad, &mut scratch)
                 .unwrap();
-            check(
+            assert_in_batch_close(
                 &format!("N={n} on {}", backend.name()),
                 got,
                 &grad,

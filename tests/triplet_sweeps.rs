@@ -12,7 +12,8 @@
 mod common;
 
 use common::sweep::batch_shapes;
-use common::triplet_oracle::{self, InBatchRef};
+use common::triplet_loss::check_every_backend;
+use common::triplet_oracle;
 use common::{Rng, U, assert_close};
 use contrastive::{
     Backend, BatchAllTripletLoss, BatchHardTripletLoss, CosineEmbeddingLoss, Distance, Reduction,
@@ -323,20 +324,6 @@ fn rows64(x: &[f32], dim: usize, normalize: bool) -> Vec<Vec<f64>> {
         .collect()
 }
 
-fn check_against(what: &str, got: f32, grad: &[f32], r: &InBatchRef, n: usize, d: usize) {
-    let rtol = (2.0 * d as f64 + 2.0 * n as f64 + 32.0) * U;
-    assert_close(&format!("{what}: loss"), got, r.loss, rtol, r.scale);
-    for k in 0..n * d {
-        assert_close(
-            &format!("{what}: grad[{k}]"),
-            grad[k],
-            r.grad[k],
-            rtol,
-            r.grad_scale[k],
-        );
-    }
-}
-
 #[test]
 fn batch_all_agrees_with_the_oracle_for_n_up_to_70() {
     let mut rng = Rng(0xba7c_4a11);
@@ -364,16 +351,14 @@ fn batch_all_agrees_with_the_oracle_for_n_up_to_70() {
             let loss = BatchAllTripletLoss::new(margin)
                 .with_smooth(smooth)
                 .with_normalize(normalize);
-            let mut scratch = vec![0.0; loss.scratch_len(n, d)];
-            for backend in Backend::available() {
-                let what = format!("{backend:?} N={n} d={d} norm={normalize} smooth={smooth}");
-                let l = loss.with_backend(backend);
-                let mut grad = vec![f32::NAN; n * d];
-                let got = l
-                    .batch_with_grad(x, d, &cls, &mut grad, &mut scratch)
-                    .unwrap();
-                check_against(&what, got, &grad, &r, n, d);
-            }
+            check_every_backend(
+                &format!("N={n} d={d} norm={normalize} smooth={smooth}"),
+                loss,
+                x,
+                d,
+                &cls,
+                &r,
+            );
         }
     }
 }
@@ -425,16 +410,14 @@ fn batch_hard_agrees_with_the_oracle_for_n_up_to_70() {
             if cosine {
                 loss = loss.with_distance(Distance::Cosine);
             }
-            let mut scratch = vec![0.0; loss.scratch_len(n, d)];
-            for backend in Backend::available() {
-                let what = format!("{backend:?} N={n} d={d} cosine={cosine}");
-                let l = loss.with_backend(backend);
-                let mut grad = vec![f32::NAN; n * d];
-                let got = l
-                    .batch_with_grad(x, d, &cls, &mut grad, &mut scratch)
-                    .unwrap();
-                check_against(&what, got, &grad, &r, n, d);
-            }
+            check_every_backend(
+                &format!("N={n} d={d} cosine={cosine}"),
+                loss,
+                x,
+                d,
+                &cls,
+                &r,
+            );
         }
     }
     assert!(checked >= 30, "only {checked} cases checked");
@@ -497,29 +480,17 @@ fn in_batch_extreme_magnitudes_keep_the_bound() {
         let (n, d) = (9, 5);
         let x: Vec<f32> = rng.vec(n * d).iter().map(|v| v * scale).collect();
         let cls: Vec<u32> = (0..n as u32).map(|i| i % 3).collect();
-        for backend in Backend::available() {
-            let what = format!("{backend:?} scale={scale:e}");
-            let margin = 0.4 * scale;
-            let r = triplet_oracle::batch_hard(&x, d, &cls, f64::from(margin), false);
-            if r.kink_gap > 1e-4 {
-                let l = BatchHardTripletLoss::new(margin).with_backend(backend);
-                let mut grad = vec![0.0; n * d];
-                let mut scratch = vec![0.0; l.scratch_len(n, d)];
-                let got = l
-                    .batch_with_grad(&x, d, &cls, &mut grad, &mut scratch)
-                    .unwrap();
-                check_against(&format!("hard {what}"), got, &grad, &r, n, d);
-            }
-            let r = triplet_oracle::batch_all(&x, d, &cls, f64::from(margin), false, false);
-            if r.kink_gap > 1e-4 {
-                let l = BatchAllTripletLoss::new(margin).with_backend(backend);
-                let mut grad = vec![0.0; n * d];
-                let mut scratch = vec![0.0; l.scratch_len(n, d)];
-                let got = l
-                    .batch_with_grad(&x, d, &cls, &mut grad, &mut scratch)
-                    .unwrap();
-                check_against(&format!("all {what}"), got, &grad, &r, n, d);
-            }
+        let margin = 0.4 * scale;
+        let what = format!("scale={scale:e}");
+        let r = triplet_oracle::batch_hard(&x, d, &cls, f64::from(margin), false);
+        if r.kink_gap > 1e-4 {
+            let loss = BatchHardTripletLoss::new(margin);
+            check_every_backend(&format!("hard {what}"), loss, &x, d, &cls, &r);
+        }
+        let r = triplet_oracle::batch_all(&x, d, &cls, f64::from(margin), false, false);
+        if r.kink_gap > 1e-4 {
+            let loss = BatchAllTripletLoss::new(margin);
+            check_every_backend(&format!("all {what}"), loss, &x, d, &cls, &r);
         }
     }
 }

@@ -159,6 +159,11 @@ impl Batch {
         }
     }
 
+    /// The two sides and the labels.
+    pub fn slices(&self) -> (&[f32], &[f32], &[f32]) {
+        (self.a.as_slice(), self.b.as_slice(), self.labels.as_slice())
+    }
+
     /// Bytes a forward pass reads: both sides and the labels.
     pub fn forward_bytes(&self) -> u64 {
         ((2 * self.rows * self.dim + self.rows) * size_of::<f32>()) as u64
@@ -169,6 +174,20 @@ impl Batch {
     pub fn gradient_bytes(&self) -> u64 {
         ((4 * self.rows * self.dim + self.rows) * size_of::<f32>()) as u64
     }
+}
+
+/// `len` floats in `[−1, 1)` from a 64-bit LCG started at `seed` (the same floats for
+/// the same seed, in every bench that uses it).
+pub fn lcg_data(len: usize, seed: u64) -> Vec<f32> {
+    let mut s = seed;
+    (0..len)
+        .map(|_| {
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+        })
+        .collect()
 }
 
 /// Seconds taken by `f`.

@@ -640,35 +640,21 @@ impl Epilogue<'_> {
         // left inside it.
         let row = (squared, &mut *coefficients, classes);
         let squared_hinge = self.margins.squared;
-        let sums = match (self.measure, squared_hinge, gradient) {
-            (Distance::Euclidean, true, true) => {
-                self.row_sums::<EUCLIDEAN, true, true>(row, class, times)
-            }
-            (Distance::Euclidean, true, false) => {
-                self.row_sums::<EUCLIDEAN, true, false>(row, class, times)
-            }
-            (Distance::Euclidean, false, true) => {
-                self.row_sums::<EUCLIDEAN, false, true>(row, class, times)
-            }
-            (Distance::Euclidean, false, false) => {
-                self.row_sums::<EUCLIDEAN, false, false>(row, class, times)
-            }
-            (Distance::SquaredEuclidean, true, true) => {
-                self.row_sums::<SQUARED, true, true>(row, class, times)
-            }
-            (Distance::SquaredEuclidean, true, false) => {
-                self.row_sums::<SQUARED, true, false>(row, class, times)
-            }
-            (Distance::SquaredEuclidean, false, true) => {
-                self.row_sums::<SQUARED, false, true>(row, class, times)
-            }
-            (Distance::SquaredEuclidean, false, false) => {
-                self.row_sums::<SQUARED, false, false>(row, class, times)
-            }
-            (_, true, true) => self.row_sums::<COSINE, true, true>(row, class, times),
-            (_, true, false) => self.row_sums::<COSINE, true, false>(row, class, times),
-            (_, false, true) => self.row_sums::<COSINE, false, true>(row, class, times),
-            (_, false, false) => self.row_sums::<COSINE, false, false>(row, class, times),
+        // The four hinge × gradient instances of one distance `M`.
+        macro_rules! row_sums {
+            ($m:expr) => {
+                match (squared_hinge, gradient) {
+                    (true, true) => self.row_sums::<{ $m }, true, true>(row, class, times),
+                    (true, false) => self.row_sums::<{ $m }, true, false>(row, class, times),
+                    (false, true) => self.row_sums::<{ $m }, false, true>(row, class, times),
+                    (false, false) => self.row_sums::<{ $m }, false, false>(row, class, times),
+                }
+            };
+        }
+        let sums = match self.measure {
+            Distance::Euclidean => row_sums!(EUCLIDEAN),
+            Distance::SquaredEuclidean => row_sums!(SQUARED),
+            _ => row_sums!(COSINE),
         };
         let Some((pos, neg, n_pos, n_neg)) = sums else {
             // A coefficient beyond f32 (extreme weights over a small distance): the

@@ -7,6 +7,7 @@
 pub mod inbatch_loss;
 pub mod inbatch_oracle;
 pub mod sweep;
+pub mod triplet_loss;
 pub mod triplet_oracle;
 
 /// The unit roundoff of f32.
@@ -309,5 +310,30 @@ pub fn golden_cases() -> Vec<serde_json::Value> {
     let text = std::fs::read_to_string(path).expect("tests/data/golden.json");
     let all: serde_json::Value = serde_json::from_str(&text).unwrap();
     all["cases"].as_array().unwrap().clone()
+}
+
+/// The cases of tests/data/inbatch.json whose `loss` is `kind` (at least one).
+pub fn inbatch_cases(kind: &str) -> Vec<serde_json::Value> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/inbatch.json");
+    let text = std::fs::read_to_string(path).expect("tests/data/inbatch.json");
+    let all: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let cases: Vec<serde_json::Value> = all["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["loss"] == kind)
+        .cloned()
+        .collect();
+    assert!(!cases.is_empty(), "no {kind} cases");
+    cases
+}
+
+/// A golden file's class labels (an array of non-negative integers).
+pub fn labels(v: &serde_json::Value) -> Vec<u32> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_u64().unwrap() as u32)
+        .collect()
 }
 pub mod softmax_oracle;

@@ -131,24 +131,21 @@ pub fn infonce<T: Copy + Into<f64>>(
     let col_lse: Vec<f64> = (0..n).map(|j| lse((0..n).map(|i| l[i][j]))).collect();
     // Per-row CE as log Σⱼ e^(Lᵢⱼ − Lᵢᵢ) = log1p(Σ_{j≠i} …), and 1 − pᵢᵢ as that sum
     // over 1 + that sum: exact when a row is saturated, where lse − Lᵢᵢ cancels.
-    let off_row: Vec<f64> = (0..n)
-        .map(|i| {
-            (0..n)
-                .filter(|&j| j != i)
-                .map(|j| (l[i][j] - l[i][i]).exp())
-                .sum()
-        })
-        .collect();
-    let off_col: Vec<f64> = (0..n)
-        .map(|j| {
-            (0..n)
-                .filter(|&i| i != j)
-                .map(|i| (l[i][j] - l[j][j]).exp())
-                .sum()
-        })
-        .collect();
-    let xy: f64 = off_row.iter().map(|t| t.ln_1p()).sum::<f64>() / n as f64;
-    let yx: f64 = off_col.iter().map(|t| t.ln_1p()).sum::<f64>() / n as f64;
+    // With `at(i, j)` the logit of query i and key j in one direction.
+    let off_diagonal = |at: &dyn Fn(usize, usize) -> f64| -> Vec<f64> {
+        (0..n)
+            .map(|i| {
+                (0..n)
+                    .filter(|&j| j != i)
+                    .map(|j| (at(i, j) - at(i, i)).exp())
+                    .sum()
+            })
+            .collect()
+    };
+    let off_row = off_diagonal(&|i, j| l[i][j]);
+    let off_col = off_diagonal(&|j, i| l[i][j]);
+    let mean_ce = |off: &[f64]| off.iter().map(|t| t.ln_1p()).sum::<f64>() / n as f64;
+    let (xy, yx) = (mean_ce(&off_row), mean_ce(&off_col));
     let (wr, wc) = if symmetric {
         (0.5 / n as f64, 0.5 / n as f64)
     } else {
@@ -171,6 +168,21 @@ pub fn infonce<T: Copy + Into<f64>>(
     Softmax { loss, h, habs, cos }
 }
 
+/// The cosines of the rows of `x` with each other, and the logits: those over `tau`.
+fn self_logits<T: Copy + Into<f64>>(
+    x: &[T],
+    dim: usize,
+    tau: f64,
+) -> (Vec<Vec<f64>>, Vec<Vec<f64>>) {
+    let (xh, _) = normalise(x, dim);
+    let cos = cosines(&xh, &xh);
+    let s = cos
+        .iter()
+        .map(|r| r.iter().map(|c| c / tau).collect())
+        .collect();
+    (cos, s)
+}
+
 /// SupCon: `no_pos` is "exclude", "zero" or "nan".
 pub fn supcon<T: Copy + Into<f64>>(
     x: &[T],
@@ -180,13 +192,8 @@ pub fn supcon<T: Copy + Into<f64>>(
     base: f64,
     no_pos: &str,
 ) -> Softmax {
-    let (xh, _) = normalise(x, dim);
-    let cos = cosines(&xh, &xh);
+    let (cos, s) = self_logits(x, dim, tau);
     let n = cos.len();
-    let s: Vec<Vec<f64>> = cos
-        .iter()
-        .map(|r| r.iter().map(|c| c / tau).collect())
-        .collect();
     let f = tau / base;
     let mut li = vec![0.0; n];
     let mut lses = vec![0.0; n];
@@ -251,13 +258,8 @@ pub fn supcon<T: Copy + Into<f64>>(
 /// pytorch-metric-learning NT-Xent: per ordered positive pair, other positives not in the
 /// denominator, mean over pairs; 0 without a positive or a negative pair.
 pub fn ntxent<T: Copy + Into<f64>>(x: &[T], dim: usize, classes: &[u32], tau: f64) -> Softmax {
-    let (xh, _) = normalise(x, dim);
-    let cos = cosines(&xh, &xh);
+    let (cos, s) = self_logits(x, dim, tau);
     let n = cos.len();
-    let s: Vec<Vec<f64>> = cos
-        .iter()
-        .map(|r| r.iter().map(|c| c / tau).collect())
-        .collect();
     let mut h = vec![vec![0.0; n]; n];
     let mut habs = vec![vec![0.0; n]; n];
     let mut pairs = Vec::new();

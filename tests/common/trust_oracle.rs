@@ -203,6 +203,15 @@ impl Terms {
             two_c: 2.0,
         }
     }
+
+    /// The hinge `m − D` of a negative term at distance `d`, 0 where it is inactive.
+    fn hinge(self, d: f64) -> f64 {
+        if self.q != 0.0 && d < self.margin {
+            self.margin - d
+        } else {
+            0.0
+        }
+    }
 }
 
 /// The reference of one pair: loss and gradients, with the scales of the bound.
@@ -338,11 +347,7 @@ pub fn euclidean_pair(a: &[f32], b: &[f32], t: Terms) -> PairRef {
     if t.p != 0.0 {
         loss += t.p * s;
     }
-    let h = if t.q != 0.0 && d < t.margin {
-        t.margin - d
-    } else {
-        0.0
-    };
+    let h = t.hinge(d);
     if h > 0.0 {
         loss += t.q * h * h;
     }
@@ -424,11 +429,7 @@ pub fn cosine_pair(a: &[f32], b: &[f32], t: Terms) -> PairRef {
         loss += t.p * d * d;
         slope += t.p * d;
     }
-    let h = if t.q != 0.0 && d < t.margin {
-        t.margin - d
-    } else {
-        0.0
-    };
+    let h = t.hinge(d);
     if h > 0.0 {
         loss += t.q * h * h;
         slope -= t.q * h;
