@@ -8,7 +8,7 @@ step "cargo test" cargo test
 step "cargo test --no-default-features" cargo test --no-default-features
 # The rayon feature (host only): its lints and its tests against the serial calls.
 step "cargo clippy --features rayon" cargo clippy --lib --tests --features rayon -- -D warnings
-step "cargo test --features rayon" cargo test --features rayon --test rayon
+step "cargo test --features rayon" cargo test --features rayon --test rayon --test rayon_softmax
 step "no_std + alloc build for Cortex-M4F" cargo build --no-default-features --features alloc --target thumbv7em-none-eabihf
 step "no_std build for Cortex-M4F" cargo build --no-default-features --target thumbv7em-none-eabihf
 # The training example (examples/digits, its own package): data loader, gradients against

@@ -36,7 +36,7 @@ pub(crate) const MIN_PARALLEL_WORK: u64 = match option_env!("CONTRASTIVE_MIN_PAR
 };
 
 /// A decimal number, at compile time (a build with a malformed one fails).
-const fn parse(s: &str) -> u64 {
+pub(crate) const fn parse(s: &str) -> u64 {
     let b = s.as_bytes();
     assert!(!b.is_empty(), "CONTRASTIVE_MIN_PARALLEL_WORK is empty");
     let (mut v, mut i) = (0u64, 0);

@@ -36,6 +36,9 @@ pub(crate) struct Pair<'a> {
     pub dim: usize,
     /// Rows of `Ŷ` the panel holds at once, `1..=TILE_COLS` (see [`panel_width`]).
     pub width: usize,
+    /// The index of `x`'s first row in the whole batch: a walk over a block of rows (the
+    /// parallel calls) hands out tiles at their places in the batch.
+    pub row0: usize,
 }
 
 /// The panel length of a full-width walk over rows of `dim`: the fastest.
@@ -93,8 +96,9 @@ impl Pair<'_> {
     /// Computes the cosine tile at `(i0, j0)` (the panel holds columns `j0..`).
     fn tile(&self, at: At, panel: &[f32], tile: &mut Tile) {
         let d = self.dim;
+        let i0 = at.i0 - self.row0;
         let rows: [&[f32]; TILE_ROWS] = core::array::from_fn(|r| {
-            let i = at.i0 + r.min(at.rows - 1);
+            let i = i0 + r.min(at.rows - 1);
             &self.x[i * d..(i + 1) * d]
         });
         if self.width < TILE_COLS {
@@ -109,7 +113,7 @@ impl Pair<'_> {
             (self.kernels.dot_tile)(&rows, panel, tile);
         }
         for (r, row) in tile.iter_mut().enumerate().take(at.rows) {
-            let inv = self.inv_x[at.i0 + r];
+            let inv = self.inv_x[i0 + r];
             for v in row.iter_mut() {
                 *v *= inv;
             }
@@ -130,7 +134,7 @@ impl Pair<'_> {
             let mut packed = false;
             for i0 in (0..n).step_by(TILE_ROWS) {
                 let at = At {
-                    i0,
+                    i0: self.row0 + i0,
                     rows: TILE_ROWS.min(n - i0),
                     j0,
                     cols,
@@ -150,6 +154,7 @@ impl Pair<'_> {
 
     /// The gradient pass: `f(at, cos, h)` fills `h` (`∂L/∂cos`, zero outside the tile)
     /// for each wanted tile; `Σⱼ hᵢⱼ·ŷⱼ` and `rᵢ = Σⱼ hᵢⱼ·cosᵢⱼ` are added into `gx`'s rows
+    /// (those of this walk's rows: `gx` starts at row [`row0`](Self::row0))
     /// and, with `gy`, `Σᵢ hᵢⱼ·x̂ᵢ` and `Σᵢ hᵢⱼ·cosᵢⱼ` into `gy`'s (the chain rule through
     /// the normalisation is [`GradRows::finish`]).
     pub(crate) fn walk_grad(
@@ -171,8 +176,9 @@ impl Pair<'_> {
                 let j = at.j0 + j.min(at.cols - 1);
                 &self.y[j * d..(j + 1) * d]
             });
+            let li0 = at.i0 - self.row0;
             for r in 0..at.rows {
-                let i = at.i0 + r;
+                let i = li0 + r;
                 let m = h[r][..at.cols].iter().fold(0.0f32, |m, v| m.max(v.abs()));
                 let s = gx.scale(i, m);
                 let mut ri = 0.0f32;
@@ -184,14 +190,14 @@ impl Pair<'_> {
                 gx.r.add(i, f64::from(ri));
             }
             (self.kernels.axpy_block)(
-                &mut gx.grad[at.i0 * d..(at.i0 + at.rows) * d],
+                &mut gx.grad[li0 * d..(li0 + at.rows) * d],
                 d,
                 &c,
                 &ys[..at.cols],
             );
             if let Some(gy) = gy.as_deref_mut() {
                 let xs: [&[f32]; TILE_ROWS] = core::array::from_fn(|r| {
-                    let i = at.i0 + r.min(at.rows - 1);
+                    let i = li0 + r.min(at.rows - 1);
                     &self.x[i * d..(i + 1) * d]
                 });
                 // Columns in groups of TILE_ROWS, each a block of rows of `gy`.
@@ -204,7 +210,7 @@ impl Pair<'_> {
                         let mut rj = 0.0f32;
                         for r in 0..at.rows {
                             let v = h[r][g0 + q] * s;
-                            ct[q][r] = v * self.inv_x[at.i0 + r];
+                            ct[q][r] = v * self.inv_x[li0 + r];
                             rj += v * cos[r][g0 + q];
                         }
                         gy.r.add(jj + q, f64::from(rj));
@@ -248,7 +254,7 @@ impl<'a> GradRows<'a> {
     pub(crate) fn new(grad: &'a mut [f32], dim: usize, scratch: &mut &'a mut [f32]) -> Self {
         let n = grad.len() / dim;
         grad.fill(0.0);
-        let mut r = Acc64(take(scratch, Acc64::slots(n)));
+        let mut r = Acc64::new(take(scratch, Acc64::slots(n)), 0);
         r.fill(0.0);
         let shift = take(scratch, n);
         shift.fill(f32::NAN);
@@ -317,6 +323,66 @@ impl<'a> GradRows<'a> {
     }
 }
 
+/// The state slots of [`GradRows::new`] for `n` rows.
+#[cfg(feature = "rayon")]
+pub(crate) const fn grad_state_len(n: usize) -> usize {
+    Acc64::slots(n) + n
+}
+
+/// Rows `row0..row0 + out.len()/dim` of one side's gradient, from the partial sums of
+/// several walks over it (each a whole side's gradient rows and the `3·n` state slots
+/// [`GradRows::new`] took for them): per row, each partial's sums with its own scale
+/// removed, added in f64 in the order given, then the chain rule through the
+/// normalisation as in [`GradRows::finish`], rounded once. `x` and `inv` are those rows'.
+#[cfg(feature = "rayon")]
+pub(crate) fn finish_partials(
+    parts: &[(&[f32], &[f32])],
+    x: &[f32],
+    inv: &[f32],
+    dim: usize,
+    row0: usize,
+    out: &mut [f32],
+) {
+    let slot = |state: &[f32], i: usize| {
+        let hi = u64::from(state[2 * i].to_bits());
+        let lo = u64::from(state[2 * i + 1].to_bits());
+        f64::from_bits(hi << 32 | lo)
+    };
+    for (t, (row, g)) in x
+        .chunks_exact(dim)
+        .zip(out.chunks_exact_mut(dim))
+        .enumerate()
+    {
+        let i = row0 + t;
+        let mut k = 0.0f64;
+        for &(_, state) in parts {
+            let n = state.len() / 3;
+            let sh = state[2 * n + i];
+            let unscale = if sh.is_nan() {
+                1.0
+            } else {
+                pow2_f64(-(sh as i32))
+            };
+            k += slot(state, i) * unscale;
+        }
+        let inv = f64::from(inv[t]);
+        for (c, (g, &v)) in g.iter_mut().zip(row).enumerate() {
+            let mut s = 0.0f64;
+            for &(grad, state) in parts {
+                let n = state.len() / 3;
+                let sh = state[2 * n + i];
+                let unscale = if sh.is_nan() {
+                    1.0
+                } else {
+                    pow2_f64(-(sh as i32))
+                };
+                s += f64::from(grad[i * dim + c]) * unscale;
+            }
+            *g = ((s - k * (inv * f64::from(v))) * inv) as f32;
+        }
+    }
+}
+
 /// The binary exponent of a positive finite `m` (`m = 1.f·2^e`; −127 for subnormals).
 #[inline]
 fn exponent(m: f32) -> i32 {
@@ -335,22 +401,29 @@ fn pow2_f64(e: i32) -> f64 {
     f64::from_bits(((e + 1023) as u64) << 52)
 }
 
-/// f64 accumulators stored in pairs of f32 slots of the caller's scratch.
-pub(crate) struct Acc64<'a>(pub &'a mut [f32]);
+/// f64 accumulators stored in pairs of f32 slots of the caller's scratch; accumulator
+/// `i` of the batch is slot pair `i − base` (a block of rows keeps only its own).
+pub(crate) struct Acc64<'a>(pub &'a mut [f32], pub usize);
 
-impl Acc64<'_> {
+impl<'a> Acc64<'a> {
+    /// The accumulators of rows `base..` in `slots`, as they are.
+    pub(crate) fn new(slots: &'a mut [f32], base: usize) -> Self {
+        Acc64(slots, base)
+    }
     /// The slots `n` accumulators need.
     pub(crate) const fn slots(n: usize) -> usize {
         2 * n
     }
     #[inline]
     pub(crate) fn get(&self, i: usize) -> f64 {
+        let i = i - self.1;
         let hi = u64::from(self.0[2 * i].to_bits());
         let lo = u64::from(self.0[2 * i + 1].to_bits());
         f64::from_bits(hi << 32 | lo)
     }
     #[inline]
     pub(crate) fn set(&mut self, i: usize, v: f64) {
+        let i = i - self.1;
         let b = v.to_bits();
         self.0[2 * i] = f32::from_bits((b >> 32) as u32);
         self.0[2 * i + 1] = f32::from_bits(b as u32);
@@ -362,7 +435,7 @@ impl Acc64<'_> {
     }
     pub(crate) fn fill(&mut self, v: f64) {
         for i in 0..self.0.len() / 2 {
-            self.set(i, v);
+            self.set(self.1 + i, v);
         }
     }
 }
@@ -392,28 +465,79 @@ pub(crate) fn max_of(l: &[f32]) -> f32 {
     if nan { f32::NAN } else { m }
 }
 
-/// Running log-sum-exp states: a maximum (f32) and an f64 sum of `e^(l − max)`.
+/// Running log-sum-exp states: a maximum (f32) and an f64 sum of `e^(l − max)`. State
+/// `i` of the batch is entry `i − base` (a block of rows keeps only its own).
 pub(crate) struct Lse<'a> {
     pub max: &'a mut [f32],
     pub sum: Acc64<'a>,
+    pub base: usize,
 }
 
 impl<'a> Lse<'a> {
     /// Splits `n` states off the front of `scratch`.
     pub(crate) fn take(scratch: &mut &'a mut [f32], n: usize) -> Lse<'a> {
         let max = take(scratch, n);
-        let sum = Acc64(take(scratch, Acc64::slots(n)));
-        let mut lse = Lse { max, sum };
+        let sum = take(scratch, Acc64::slots(n));
+        Lse::new(max, sum, 0)
+    }
+
+    /// Empty states of rows `base..base + max.len()` in `max` and `sum` (two slots each).
+    pub(crate) fn new(max: &'a mut [f32], sum: &'a mut [f32], base: usize) -> Lse<'a> {
+        let mut lse = Lse {
+            max,
+            sum: Acc64::new(sum, base),
+            base,
+        };
         lse.max.fill(f32::NEG_INFINITY);
         lse.sum.fill(0.0);
         lse
+    }
+
+    /// The states as they are, over `max` and `sum`, of rows `base..`.
+    #[cfg(feature = "rayon")]
+    pub(crate) fn view(max: &'a mut [f32], sum: &'a mut [f32], base: usize) -> Lse<'a> {
+        Lse {
+            max,
+            sum: Acc64::new(sum, base),
+            base,
+        }
+    }
+
+    /// Folds the states of `other` (over the same rows) into these: the log-sum-exp of
+    /// both sets of logits. The f64 sums are rescaled to the larger maximum, so the result
+    /// is the one-pass value up to f64 rounding; NaN stays NaN.
+    #[cfg(feature = "rayon")]
+    pub(crate) fn merge(&mut self, other: &Lse<'_>) {
+        for t in 0..self.max.len() {
+            let i = self.base + t;
+            let (a, b) = (self.max[t], other.max[i - other.base]);
+            let (sa, sb) = (self.sum.get(i), other.sum.get(i));
+            let m = nan_max(a, b);
+            if m == f32::NEG_INFINITY {
+                continue;
+            }
+            let part = |mx: f32, s: f64| {
+                if mx == f32::NEG_INFINITY || s == 0.0 {
+                    0.0
+                } else {
+                    s * libm::exp(f64::from(mx) - f64::from(m))
+                }
+            };
+            let s = if m.is_nan() {
+                f64::NAN
+            } else {
+                part(a, sa) + part(b, sb)
+            };
+            self.max[t] = m;
+            self.sum.set(i, s);
+        }
     }
 
     /// Folds the logits `l` (masked ones are `-∞`) into state `i`; `buf` is as long as `l`.
     #[inline]
     pub(crate) fn update(&mut self, k: &SoftmaxKernels, i: usize, l: &[f32], buf: &mut [f32]) {
         let tm = max_of(l);
-        let old = self.max[i];
+        let old = self.max[i - self.base];
         let new = nan_max(old, tm);
         if new == f32::NEG_INFINITY {
             return;
@@ -428,7 +552,7 @@ impl<'a> Lse<'a> {
         }
         (k.exp)(buf);
         let t: f32 = buf.iter().sum();
-        self.max[i] = new;
+        self.max[i - self.base] = new;
         self.sum.set(i, s + f64::from(t));
     }
 
@@ -460,14 +584,14 @@ impl<'a> Lse<'a> {
         }
         let mut scale = [1.0f64; TILE_COLS];
         for j in 0..cols {
-            let old = self.max[j0 + j];
+            let old = self.max[j0 + j - self.base];
             let m = nan_max(old, new[j]);
             if m != old && old != f32::NEG_INFINITY {
                 // Only when a column's maximum grows: rare after its first tiles.
                 scale[j] = libm::exp(f64::from(old) - f64::from(m));
             }
             new[j] = m;
-            self.max[j0 + j] = m;
+            self.max[j0 + j - self.base] = m;
         }
         let mut acc = [0.0f32; TILE_COLS];
         let mut buf = [0.0f32; TILE_COLS];
@@ -495,7 +619,7 @@ impl<'a> Lse<'a> {
 
     /// `log Σ e^l` of state `i` (`-∞` for an empty state, NaN after a NaN).
     pub(crate) fn value(&self, i: usize) -> f64 {
-        let m = self.max[i];
+        let m = self.max[i - self.base];
         if m == f32::NEG_INFINITY {
             return f64::NEG_INFINITY;
         }
@@ -506,7 +630,7 @@ impl<'a> Lse<'a> {
     /// keeps the f64 value's accuracy) into `hi` and `lo`.
     pub(crate) fn split_into(&self, hi: &mut [f32], lo: &mut [f32]) {
         for i in 0..hi.len() {
-            let v = self.value(i);
+            let v = self.value(self.base + i);
             let h = v as f32;
             hi[i] = h;
             lo[i] = if h.is_finite() {

@@ -8,6 +8,8 @@
 pub(crate) mod engine;
 pub(crate) mod infonce;
 pub(crate) mod ntxent;
+#[cfg(feature = "rayon")]
+pub(crate) mod par;
 pub(crate) mod supcon;
 #[cfg(feature = "alloc")]
 pub(crate) mod vec;
@@ -45,21 +47,25 @@ pub(super) fn check_classes(n: usize, classes: &[u32]) -> Result<(), Error> {
 }
 
 /// The checks of a loss over one labelled batch: whole rows, one class per row, each named
-/// temperature finite and positive, and at least [`min_scratch`] of `per_row` floats a row.
+/// temperature finite and positive, and, given a scratch, at least [`min_scratch`] of
+/// `per_row` floats a row (the parallel calls allocate their own).
 pub(super) fn check_labelled(
     x: &[f32],
     dim: usize,
     classes: &[u32],
     temperatures: &[(&'static str, f32)],
     per_row: usize,
-    scratch: &[f32],
+    scratch: Option<&[f32]>,
 ) -> Result<(), Error> {
     let n = check_rows(x, dim)?;
     check_classes(n, classes)?;
     for &(argument, value) in temperatures {
         check_temperature(argument, value)?;
     }
-    check_scratch(min_scratch(per_row, n, dim), scratch)
+    match scratch {
+        Some(scratch) => check_scratch(min_scratch(per_row, n, dim), scratch),
+        None => Ok(()),
+    }
 }
 
 /// The scratch of the fastest calls: `per_row·n` floats of state and a panel of
