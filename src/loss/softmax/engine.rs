@@ -308,12 +308,7 @@ impl<'a> GradRows<'a> {
             .zip(self.grad.chunks_exact_mut(dim))
             .enumerate()
         {
-            let sh = self.shift[i];
-            let unscale = if sh.is_nan() {
-                1.0
-            } else {
-                pow2_f64(-(sh as i32))
-            };
+            let unscale = unscale(self.shift[i]);
             let inv = f64::from(inv[i]);
             let k = self.r.get(i);
             for (g, &v) in g.iter_mut().zip(row) {
@@ -356,30 +351,26 @@ pub(crate) fn finish_partials(
         let i = row0 + t;
         let mut k = 0.0f64;
         for &(_, state) in parts {
-            let n = state.len() / 3;
-            let sh = state[2 * n + i];
-            let unscale = if sh.is_nan() {
-                1.0
-            } else {
-                pow2_f64(-(sh as i32))
-            };
-            k += slot(state, i) * unscale;
+            k += slot(state, i) * unscale(state[2 * (state.len() / 3) + i]);
         }
         let inv = f64::from(inv[t]);
         for (c, (g, &v)) in g.iter_mut().zip(row).enumerate() {
             let mut s = 0.0f64;
             for &(grad, state) in parts {
-                let n = state.len() / 3;
-                let sh = state[2 * n + i];
-                let unscale = if sh.is_nan() {
-                    1.0
-                } else {
-                    pow2_f64(-(sh as i32))
-                };
-                s += f64::from(grad[i * dim + c]) * unscale;
+                s += f64::from(grad[i * dim + c]) * unscale(state[2 * (state.len() / 3) + i]);
             }
             *g = ((s - k * (inv * f64::from(v))) * inv) as f32;
         }
+    }
+}
+
+/// `2^−e` for a row's scale `e` (stored as an f32 integer), 1 for a row without one (NaN).
+#[inline]
+fn unscale(shift: f32) -> f64 {
+    if shift.is_nan() {
+        1.0
+    } else {
+        pow2_f64(-(shift as i32))
     }
 }
 

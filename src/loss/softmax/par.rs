@@ -153,71 +153,121 @@ fn grad_blocks(
         });
 }
 
-impl SupConLoss {
-    /// [`forward`](Self::forward) split across the threads of the current rayon pool (the
-    /// global one, or the one a [`ThreadPool::install`](rayon::ThreadPool::install) runs
-    /// in), by blocks of rows. The same arguments but the scratch: the call allocates its
-    /// own (`O(N)` floats, and a panel of `32·dim` per task).
-    ///
-    /// Small batches run the serial call on the calling thread: fewer than 2²¹
-    /// elements of work (`N²·dim`: `N` below 182 at `dim = 64`, 128 at `dim = 128`), at
-    /// most 6 rows (one block), or a pool of one thread.
-    ///
-    /// Result: the same bits as [`forward_vec`](Self::forward_vec) on any number of
-    /// threads (each anchor's state sees the serial call's tiles in the serial order, and
-    /// the mean is taken on the calling thread).
-    ///
-    /// ```
-    /// use contrastive::SupConLoss;
-    /// let (n, dim) = (512, 32);
-    /// let x: Vec<f32> = (0..n * dim).map(|i| ((i * 37 % 101) as f32 - 50.0) / 50.0).collect();
-    /// let classes: Vec<u32> = (0..n as u32).map(|i| i % 10).collect();
-    /// let loss = SupConLoss::pml();
-    /// let parallel = loss.forward_par(&x, dim, &classes)?;
-    /// assert_eq!(parallel.to_bits(), loss.forward_vec(&x, dim, &classes)?.to_bits());
-    /// # Ok::<(), contrastive::Error>(())
-    /// ```
-    ///
-    /// # Errors
-    /// As [`forward`](Self::forward), without [`Error::ScratchTooShort`].
-    #[cfg_attr(docsrs, doc(cfg(feature = "rayon")))]
-    pub fn forward_par(&self, x: &[f32], dim: usize, classes: &[u32]) -> Result<f32, Error> {
-        self.check(x, dim, classes, None)?;
-        let k = dot_tile::select(self.backend)?;
-        if !worth_splitting(x.len() / dim, dim) {
-            return self.forward_vec(x, dim, classes);
-        }
-        Ok(supcon_par(self, k, x, dim, classes, None) as f32)
-    }
+/// The `_par` twins of a loss over one labelled batch, with their docs, on `$run`.
+macro_rules! labelled_par {
+    ($loss:ty, $run:ident, { $(#[$f:meta])* }, { $(#[$g:meta])* }) => {
+        impl $loss {
+            $(#[$f])*
+            #[cfg_attr(docsrs, doc(cfg(feature = "rayon")))]
+            pub fn forward_par(
+                &self,
+                x: &[f32],
+                dim: usize,
+                classes: &[u32],
+            ) -> Result<f32, Error> {
+                self.check(x, dim, classes, None)?;
+                let k = dot_tile::select(self.backend)?;
+                if !worth_splitting(x.len() / dim, dim) {
+                    return self.forward_vec(x, dim, classes);
+                }
+                Ok($run(self, k, x, dim, classes, None) as f32)
+            }
 
-    /// [`forward_with_grad`](Self::forward_with_grad) split across rayon's threads, as
-    /// [`forward_par`](Self::forward_par); the gradient is written over `grad`.
-    ///
-    /// Result: the loss and the gradient have the same bits as the serial call's on any
-    /// number of threads (each gradient row is written by one task, from the serial
-    /// call's tiles in the serial order, at the serial call's scale).
-    ///
-    /// # Errors
-    /// As [`forward_with_grad`](Self::forward_with_grad), without
-    /// [`Error::ScratchTooShort`].
-    #[cfg_attr(docsrs, doc(cfg(feature = "rayon")))]
-    pub fn forward_with_grad_par(
-        &self,
-        x: &[f32],
-        dim: usize,
-        classes: &[u32],
-        grad: &mut [f32],
-    ) -> Result<f32, Error> {
-        self.check(x, dim, classes, None)?;
-        crate::check::same_len("grad", x.len(), grad.len())?;
-        let k = dot_tile::select(self.backend)?;
-        if !worth_splitting(x.len() / dim, dim) {
-            let mut s = vec![0.0; self.scratch_len(x.len() / dim, dim)];
-            return self.forward_with_grad(x, dim, classes, grad, &mut s);
+            $(#[$g])*
+            #[cfg_attr(docsrs, doc(cfg(feature = "rayon")))]
+            pub fn forward_with_grad_par(
+                &self,
+                x: &[f32],
+                dim: usize,
+                classes: &[u32],
+                grad: &mut [f32],
+            ) -> Result<f32, Error> {
+                self.check(x, dim, classes, None)?;
+                crate::check::same_len("grad", x.len(), grad.len())?;
+                let k = dot_tile::select(self.backend)?;
+                if !worth_splitting(x.len() / dim, dim) {
+                    let mut s = vec![0.0; self.scratch_len(x.len() / dim, dim)];
+                    return self.forward_with_grad(x, dim, classes, grad, &mut s);
+                }
+                Ok($run(self, k, x, dim, classes, Some(grad)) as f32)
+            }
         }
-        Ok(supcon_par(self, k, x, dim, classes, Some(grad)) as f32)
-    }
+    };
 }
+
+labelled_par!(
+    SupConLoss,
+    supcon_par,
+    {
+        /// [`forward`](Self::forward) split across the threads of the current rayon pool (the
+        /// global one, or the one a [`ThreadPool::install`](rayon::ThreadPool::install) runs
+        /// in), by blocks of rows. The same arguments but the scratch: the call allocates its
+        /// own (`O(N)` floats, and a panel of `32·dim` per task).
+        ///
+        /// Small batches run the serial call on the calling thread: fewer than 2²¹
+        /// elements of work (`N²·dim`: `N` below 182 at `dim = 64`, 128 at `dim = 128`), at
+        /// most 6 rows (one block), or a pool of one thread.
+        ///
+        /// Result: the same bits as [`forward_vec`](Self::forward_vec) on any number of
+        /// threads (each anchor's state sees the serial call's tiles in the serial order, and
+        /// the mean is taken on the calling thread).
+        ///
+        /// ```
+        /// use contrastive::SupConLoss;
+        /// let (n, dim) = (512, 32);
+        /// let x: Vec<f32> = (0..n * dim).map(|i| ((i * 37 % 101) as f32 - 50.0) / 50.0).collect();
+        /// let classes: Vec<u32> = (0..n as u32).map(|i| i % 10).collect();
+        /// let loss = SupConLoss::pml();
+        /// let parallel = loss.forward_par(&x, dim, &classes)?;
+        /// assert_eq!(parallel.to_bits(), loss.forward_vec(&x, dim, &classes)?.to_bits());
+        /// # Ok::<(), contrastive::Error>(())
+        /// ```
+        ///
+        /// # Errors
+        /// As [`forward`](Self::forward), without [`Error::ScratchTooShort`].
+    },
+    {
+        /// [`forward_with_grad`](Self::forward_with_grad) split across rayon's threads, as
+        /// [`forward_par`](Self::forward_par); the gradient is written over `grad`.
+        ///
+        /// Result: the loss and the gradient have the same bits as the serial call's on any
+        /// number of threads (each gradient row is written by one task, from the serial
+        /// call's tiles in the serial order, at the serial call's scale).
+        ///
+        /// # Errors
+        /// As [`forward_with_grad`](Self::forward_with_grad), without
+        /// [`Error::ScratchTooShort`].
+    }
+);
+
+labelled_par!(
+    NtXentLoss,
+    ntxent_par,
+    {
+        /// [`forward`](Self::forward) split across the threads of the current rayon pool, by
+        /// blocks of rows, as [`SupConLoss::forward_par`], with the same threshold.
+        ///
+        /// Result: every positive pair's term has the serial call's bits; the per-task sums
+        /// (f64, of nonnegative terms) are added in task order, so the loss is the serial one
+        /// or one unit in the last place from it, deterministic for a given number of
+        /// threads; below the threshold, the serial bits.
+        ///
+        /// # Errors
+        /// As [`forward`](Self::forward), without [`Error::ScratchTooShort`].
+    },
+    {
+        /// [`forward_with_grad`](Self::forward_with_grad) split across rayon's threads, as
+        /// [`forward_par`](Self::forward_par); the gradient is written over `grad`.
+        ///
+        /// Result: the loss as [`forward_par`](Self::forward_par)'s; the gradient has the
+        /// serial call's bits on any number of threads (each row is written by one task, from
+        /// the serial call's tiles in the serial order).
+        ///
+        /// # Errors
+        /// As [`forward_with_grad`](Self::forward_with_grad), without
+        /// [`Error::ScratchTooShort`].
+    }
+);
 
 fn supcon_par(
     loss: &SupConLoss,
@@ -287,56 +337,6 @@ fn supcon_par(
         supcon::grad_rows(loss, pair, panel, classes, &st, rows)
     });
     value
-}
-
-impl NtXentLoss {
-    /// [`forward`](Self::forward) split across the threads of the current rayon pool, by
-    /// blocks of rows, as [`SupConLoss::forward_par`], with the same threshold.
-    ///
-    /// Result: every positive pair's term has the serial call's bits; the per-task sums
-    /// (f64, of nonnegative terms) are added in task order, so the loss is the serial one
-    /// or one unit in the last place from it, deterministic for a given number of
-    /// threads; below the threshold, the serial bits.
-    ///
-    /// # Errors
-    /// As [`forward`](Self::forward), without [`Error::ScratchTooShort`].
-    #[cfg_attr(docsrs, doc(cfg(feature = "rayon")))]
-    pub fn forward_par(&self, x: &[f32], dim: usize, classes: &[u32]) -> Result<f32, Error> {
-        self.check(x, dim, classes, None)?;
-        let k = dot_tile::select(self.backend)?;
-        if !worth_splitting(x.len() / dim, dim) {
-            return self.forward_vec(x, dim, classes);
-        }
-        Ok(ntxent_par(self, k, x, dim, classes, None) as f32)
-    }
-
-    /// [`forward_with_grad`](Self::forward_with_grad) split across rayon's threads, as
-    /// [`forward_par`](Self::forward_par); the gradient is written over `grad`.
-    ///
-    /// Result: the loss as [`forward_par`](Self::forward_par)'s; the gradient has the
-    /// serial call's bits on any number of threads (each row is written by one task, from
-    /// the serial call's tiles in the serial order).
-    ///
-    /// # Errors
-    /// As [`forward_with_grad`](Self::forward_with_grad), without
-    /// [`Error::ScratchTooShort`].
-    #[cfg_attr(docsrs, doc(cfg(feature = "rayon")))]
-    pub fn forward_with_grad_par(
-        &self,
-        x: &[f32],
-        dim: usize,
-        classes: &[u32],
-        grad: &mut [f32],
-    ) -> Result<f32, Error> {
-        self.check(x, dim, classes, None)?;
-        crate::check::same_len("grad", x.len(), grad.len())?;
-        let k = dot_tile::select(self.backend)?;
-        if !worth_splitting(x.len() / dim, dim) {
-            let mut s = vec![0.0; self.scratch_len(x.len() / dim, dim)];
-            return self.forward_with_grad(x, dim, classes, grad, &mut s);
-        }
-        Ok(ntxent_par(self, k, x, dim, classes, Some(grad)) as f32)
-    }
 }
 
 fn ntxent_par(
