@@ -579,6 +579,31 @@ fn infonce_par(
 mod tests {
     use super::*;
 
+    /// tests/rayon_softmax.rs relies on these shapes splitting in a pool of 2 threads and
+    /// on the smaller ones not (with the default threshold).
+    #[test]
+    fn the_integration_tests_shapes_split_as_documented() {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
+        pool.install(|| {
+            assert!(worth_splitting(301, 24) && worth_splitting(353, 17));
+            if MIN_PARALLEL_WORK == 1 << 21 {
+                for (n, d) in [(1, 5), (2, 3), (7, 9), (65, 33), (127, 128)] {
+                    assert!(!worth_splitting(n, d), "{n} x {d}");
+                }
+                assert!(worth_splitting(128, 128) && worth_splitting(182, 64));
+                assert!(!worth_splitting(181, 64));
+            }
+        });
+        let one = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap();
+        one.install(|| assert!(!worth_splitting(4096, 128)));
+    }
+
     #[test]
     fn row_chunks_cover_every_row_once_at_tile_boundaries() {
         for n in 1..100 {
