@@ -32,8 +32,9 @@ use core::ops::Range;
 use rayon::prelude::*;
 
 /// The least work (`N²·dim`) that a parallel softmax call splits across threads; below
-/// it the serial call runs on the calling thread. Measured with the `rayon` bench
-/// (`-- threshold`). A build with `CONTRASTIVE_SOFTMAX_MIN_PARALLEL_WORK=<n>` in its
+/// it the serial call runs on the calling thread. From the `rayon` bench
+/// (`-- softmax-threshold`; see docs/bench.md: where the split's extra CPU time falls
+/// below what a second core gives). A build with `CONTRASTIVE_SOFTMAX_MIN_PARALLEL_WORK=<n>` in its
 /// environment uses `n` instead (the bench measures the crossover with 0).
 pub(crate) const MIN_PARALLEL_WORK: u64 = match option_env!("CONTRASTIVE_SOFTMAX_MIN_PARALLEL_WORK")
 {
