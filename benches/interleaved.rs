@@ -22,11 +22,12 @@ mod common;
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use std::hint::black_box;
-    use std::time::Instant;
 
     use contrastive::{Backend, ContrastiveLoss};
 
-    use crate::common::{AlignedBuf, BATCH_DIMS, Batch, Footprint, margin, roofline::Roofline};
+    use crate::common::{
+        AlignedBuf, BATCH_DIMS, Batch, Footprint, margin, roofline::Roofline, rounds_of,
+    };
 
     /// The dimensions of the pair cases: those of the `distance` bench.
     const PAIR_DIMS: [usize; 5] = [16, 128, 768, 1536, 4096];
@@ -44,32 +45,6 @@ mod x86 {
         for _ in 0..n {
             black_box(f());
         }
-    }
-
-    /// Seconds taken by `f`.
-    fn seconds(f: impl FnOnce()) -> f64 {
-        let start = Instant::now();
-        f();
-        start.elapsed().as_secs_f64()
-    }
-
-    /// `times[k][r]`: the time of kernel `k` in round `r`, every kernel running once per
-    /// round, in turn. The turn starts one kernel later each round. Each kernel runs twice
-    /// in its turn and the second run is timed: out of cache, a kernel with ordinary stores
-    /// leaves up to a last-level cache of dirty lines whose write-back the next kernel's
-    /// reads pay for. Timed right after itself, every kernel pays for its own, as it would
-    /// in a loop (and as in criterion's iterations), never for another's.
-    fn rounds_of(rounds: usize, kernels: &mut [&mut dyn FnMut()]) -> Vec<Vec<f64>> {
-        let count = kernels.len();
-        let mut times = vec![Vec::with_capacity(rounds); count];
-        for round in 0..rounds {
-            for turn in 0..count {
-                let k = (round + turn) % count;
-                kernels[k]();
-                times[k].push(seconds(&mut kernels[k]));
-            }
-        }
-        times
     }
 
     /// Prints the row of `numerator`'s time over `denominator`'s: from the best round of

@@ -190,10 +190,21 @@ mod x86 {
                 );
             }));
         }
-        for (name, loss) in all() {
-            let mut scratch = vec![0.0; loss.scratch_len(N, DIM)];
+        // The batch-all losses with `scratch_len` (the row path) and, for the hinge, with
+        // `symmetric_scratch_len` (the symmetric path; `_sym` in the name).
+        let largest = (N as u32).div_ceil(CLASSES) as usize;
+        let variants = all().into_iter().flat_map(|(name, loss)| {
+            let row = (name.to_string(), loss, loss.scratch_len(N, DIM));
+            let sym = (!loss.smooth).then(|| {
+                let len = loss.symmetric_scratch_len(N, DIM, largest);
+                (format!("{name}_sym"), loss, len)
+            });
+            core::iter::once(row).chain(sym)
+        });
+        for (name, loss, len) in variants {
+            let mut scratch = vec![0.0; len];
             let classes = classes.clone();
-            names.push(name);
+            names.push(Box::leak(name.into_boxed_str()));
             kernels.push(Box::new(move |g| {
                 black_box(
                     loss.batch_with_grad(black_box(x), DIM, &classes, g, &mut scratch)

@@ -20,35 +20,11 @@ mod common;
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use std::hint::black_box;
-    use std::time::Instant;
 
     use contrastive::{Backend, ContrastiveLoss};
 
     use crate::common::roofline::{Roofline, RooflineAvx2};
-    use crate::common::{AlignedBuf, BATCH_DIMS, Batch, Footprint, margin};
-
-    /// Seconds taken by `f`.
-    fn seconds(f: impl FnOnce()) -> f64 {
-        let start = Instant::now();
-        f();
-        start.elapsed().as_secs_f64()
-    }
-
-    /// `times[k][r]`: the time of kernel `k` in round `r` (see `benches/interleaved.rs`:
-    /// each kernel runs twice in its turn, the second run timed, so that it pays for the
-    /// write-back of its own dirty lines, not another's).
-    fn rounds_of(rounds: usize, kernels: &mut [&mut dyn FnMut()]) -> Vec<Vec<f64>> {
-        let count = kernels.len();
-        let mut times = vec![Vec::with_capacity(rounds); count];
-        for round in 0..rounds {
-            for turn in 0..count {
-                let k = (round + turn) % count;
-                kernels[k]();
-                times[k].push(seconds(&mut kernels[k]));
-            }
-        }
-        times
-    }
+    use crate::common::{AlignedBuf, BATCH_DIMS, Batch, Footprint, margin, rounds_of};
 
     fn best(t: &[f64]) -> f64 {
         t.iter().copied().fold(f64::INFINITY, f64::min)

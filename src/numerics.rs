@@ -160,14 +160,15 @@ fn exponent(x: f32) -> i32 {
 /// A rescaled view of a difference vector: `u = δ·down` has its largest component in
 /// `[1, 2)`, `t = Σ u²`, `D = √t·up` and `s = t·up²` (`up = 1/down = 2^up_exponent`).
 /// When `a − b` itself overflows (components near `±f32::MAX`), `u` is formed from halved
-/// inputs.
+/// inputs (`half = ½`; otherwise `half = 1`, and `x·1 − y·1` is `x − y` exactly: one
+/// branch-free loop serves both, which is flash on a microcontroller).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Rescaled {
     down: Pow2,
     pub up: Pow2,
     up_exponent: i32,
     pub t: f32,
-    halved: bool,
+    half: f32,
 }
 
 impl Rescaled {
@@ -180,7 +181,7 @@ impl Rescaled {
             up: one,
             up_exponent: 0,
             t: 1.0,
-            halved: false,
+            half: 1.0,
         }
     }
 
@@ -197,11 +198,7 @@ impl Rescaled {
     /// `(x − y)·down`, without overflowing where `x − y` would.
     #[inline]
     pub(crate) fn unit(&self, x: f32, y: f32) -> f32 {
-        if self.halved {
-            self.down.apply(x * 0.5 - y * 0.5)
-        } else {
-            self.down.apply(x - y)
-        }
+        self.down.apply(x * self.half - y * self.half)
     }
 
     /// `(x − y)·down` as `u·k`, `k` 1 or 2: 2 where `x − y` overflows though both are
@@ -261,15 +258,15 @@ impl Separation {
     /// form): `None` only for a true zero, an infinite input, or NaN.
     #[cold]
     pub(crate) fn rescaled(a: &[f32], b: &[f32]) -> Separation {
-        let mut largest = largest_difference(a, b, false);
-        let mut halved = false;
+        let mut largest = largest_difference(a, b, 1.0);
+        let mut half = 1.0;
         if largest.is_infinite() {
             // `a − b` overflowed: if the inputs are finite (then their halves' difference
             // is), work on halves.
-            let half = largest_difference(a, b, true);
-            if half.is_finite() {
-                largest = half;
-                halved = true;
+            let of_halves = largest_difference(a, b, 0.5);
+            if of_halves.is_finite() {
+                largest = of_halves;
+                half = 0.5;
             }
         }
         if largest.is_nan() || largest == 0.0 || largest.is_infinite() {
@@ -281,13 +278,13 @@ impl Separation {
             };
         }
         let e = exponent(largest);
-        let up_exponent = if halved { e + 1 } else { e };
+        let up_exponent = if half == 0.5 { e + 1 } else { e };
         let scale = Rescaled {
             down: Pow2::new(-e),
             up: Pow2::new(up_exponent),
             up_exponent,
             t: 0.0,
-            halved,
+            half,
         };
         let t = a
             .iter()
@@ -305,19 +302,13 @@ impl Separation {
     }
 }
 
-/// `max |a − b|` (of `a/2 − b/2` when `halved`), NaN if any difference is NaN. Out of
-/// line: both of its calls share one copy (flash).
+/// `max |a·half − b·half|` (`half` 1 or ½), NaN if any difference is NaN. Out of line:
+/// both of its calls share one copy (flash).
 #[inline(never)]
-fn largest_difference(a: &[f32], b: &[f32], halved: bool) -> f32 {
+fn largest_difference(a: &[f32], b: &[f32], half: f32) -> f32 {
     a.iter()
         .zip(b)
-        .map(|(&x, &y)| {
-            if halved {
-                (x * 0.5 - y * 0.5).abs()
-            } else {
-                (x - y).abs()
-            }
-        })
+        .map(|(&x, &y)| (x * half - y * half).abs())
         .fold(0.0f32, |m, d| if d > m || d.is_nan() { d } else { m })
 }
 

@@ -31,7 +31,12 @@ fn vec_twins_return_what_the_slice_apis_write() {
         BatchAllTripletLoss::pml(),
         BatchAllTripletLoss::new(0.5).with_smooth(true),
     ] {
-        let mut scratch = vec![0.0; all.scratch_len(n, d)];
+        // The `_vec` twins size the symmetric path's scratch from the largest class.
+        let largest = (0..n)
+            .map(|i| classes.iter().filter(|&&c| c == classes[i]).count())
+            .max()
+            .unwrap_or(0);
+        let mut scratch = vec![0.0; all.symmetric_scratch_len(n, d, largest)];
         let mut grad = vec![0.0; n * d];
         let want = all
             .batch_with_grad(&x, d, &classes, &mut grad, &mut scratch)

@@ -6,7 +6,7 @@
 //! against the float64 oracle, so the sweep is also a plain test.
 //!
 //! Miri runs it over the portable kernels, and over the AVX2 and AVX-512 ones
-//! when their target features are enabled (`.ci/steps/30-trust.sh`); under Miri, every
+//! when their target features are enabled (`.ci/steps/20-background.sh`); under Miri, every
 //! out-of-bounds or misaligned access and every use of uninitialized memory is an error.
 //! Miri is slow (about a million times), so under it each pass sweeps only the backends
 //! its target features add (see [`backends`]), at two offsets and two value flavours.

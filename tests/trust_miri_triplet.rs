@@ -169,3 +169,36 @@ fn batch_hard_walk_agrees_with_the_oracle_at_miri_sizes() {
     }
     assert!(checked >= 2, "only {checked} cases away from a kink");
 }
+
+#[test]
+fn batch_all_symmetric_path_agrees_with_the_oracle_at_miri_sizes() {
+    // Ten rows: one block of eight anchors against the two rows after it (the
+    // accumulation kernel), then a block of two; the counting kernel on both.
+    let classes = [0u32, 1, 0, 2, 1, 0, 2, 1, 0, 3];
+    let n = classes.len();
+    for d in [3, 9] {
+        let x = rows(n, d);
+        let rtol = (2.0 * d as f64 + 2.0 * n as f64 + 32.0) * U;
+        let margin = [0.3f32, 0.2, 0.45, 0.1, 0.6]
+            .into_iter()
+            .find(|&m| {
+                triplet_oracle::batch_all(&x, d, &classes, f64::from(m), false, false).kink_gap
+                    > 1e-3
+            })
+            .expect("a margin away from every hinge");
+        let r = triplet_oracle::batch_all(&x, d, &classes, f64::from(margin), false, false);
+        for backend in backends() {
+            let l = BatchAllTripletLoss::new(margin).with_backend(backend);
+            let mut scratch = vec![0.0; l.symmetric_scratch_len(n, d, 4)];
+            let mut grad = vec![0.0; n * d];
+            let got = l
+                .batch_with_grad(&x, d, &classes, &mut grad, &mut scratch)
+                .unwrap();
+            let what = format!("{backend:?} symmetric d={d}");
+            close(&what, got, r.loss, rtol, r.scale);
+            for k in 0..grad.len() {
+                close(&what, grad[k], r.grad[k], rtol, r.grad_scale[k]);
+            }
+        }
+    }
+}

@@ -6,7 +6,7 @@
 
 pub mod roofline;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use criterion::Criterion;
 
@@ -169,4 +169,30 @@ impl Batch {
     pub fn gradient_bytes(&self) -> u64 {
         ((4 * self.rows * self.dim + self.rows) * size_of::<f32>()) as u64
     }
+}
+
+/// Seconds taken by `f`.
+pub fn seconds(f: impl FnOnce()) -> f64 {
+    let start = Instant::now();
+    f();
+    start.elapsed().as_secs_f64()
+}
+
+/// `times[k][r]`: the time of kernel `k` in round `r`, every kernel running once per
+/// round, in turn. The turn starts one kernel later each round. Each kernel runs twice
+/// in its turn and the second run is timed: out of cache, a kernel with ordinary stores
+/// leaves up to a last-level cache of dirty lines whose write-back the next kernel's
+/// reads pay for. Timed right after itself, every kernel pays for its own, as it would
+/// in a loop (and as in criterion's iterations), never for another's.
+pub fn rounds_of(rounds: usize, kernels: &mut [&mut dyn FnMut()]) -> Vec<Vec<f64>> {
+    let count = kernels.len();
+    let mut times = vec![Vec::with_capacity(rounds); count];
+    for round in 0..rounds {
+        for turn in 0..count {
+            let k = (round + turn) % count;
+            kernels[k]();
+            times[k].push(seconds(&mut kernels[k]));
+        }
+    }
+    times
 }

@@ -159,7 +159,10 @@ fn in_batch(u: &mut Unstructured, backend: Backend) -> contrastive_fuzz::Result<
             .with_normalize(flag_a)
             .with_smooth(flag_b)
             .with_backend(backend);
-        let mut scratch = vec![0.0; l.scratch_len(n, d)];
+        // The symmetric path (hinge) where the scratch allows it, else the row path.
+        let symmetric: bool = u.arbitrary().unwrap_or(false);
+        let len = if symmetric { l.symmetric_scratch_len(n, d, n) } else { l.scratch_len(n, d) };
+        let mut scratch = vec![0.0; len];
         l.batch_with_grad(&x, d, &classes, &mut grad, &mut scratch).unwrap()
     };
     let context = || format!("{backend:?} N={n} d={d} m={margin:e} hard={hard} flags={flag_a},{flag_b}\n  x={x:?}\n  classes={classes:?}");

@@ -12,6 +12,7 @@ mod generic;
 mod lanes_backend;
 mod portable;
 mod scalar;
+pub(crate) mod threshold;
 pub(crate) mod tile;
 // Soft-float x86-64 targets (`x86_64-unknown-none`) cannot compile vector code at all.
 #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
@@ -166,7 +167,7 @@ impl Backend {
 }
 
 /// Whether the library's own unit tests sweep `backend`. Under Miri, CI runs them three
-/// times, with `-C target-feature` adding AVX2+FMA, then AVX-512 (.ci/steps/30-trust.sh):
+/// times, with `-C target-feature` adding AVX2+FMA, then AVX-512 (.ci/steps/20-background.sh):
 /// each pass sweeps only the backends its flags add (AVX-512 with `+avx512f`, AVX2 with
 /// `+avx2`, else portable, whose `wide` vectors are SSE2 intrinsics), so that the three
 /// passes cover every backend with `unsafe` or intrinsics once, instead of the scalar and

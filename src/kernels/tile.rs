@@ -37,6 +37,8 @@ pub(crate) struct TileKernels {
     pub squared: SquaredTileFn,
     /// See [`AccumulateTileFn`].
     pub accumulate: AccumulateTileFn,
+    /// See [`super::threshold::CountFn`].
+    pub count: super::threshold::CountFn,
 }
 
 /// Rows of `x` per micro-block of the generic kernels.
@@ -251,6 +253,7 @@ macro_rules! lanes_tile_kernels {
             TileKernels {
                 squared,
                 accumulate,
+                count: super::threshold::count,
             }
         };
     };

@@ -107,6 +107,30 @@ impl Weights {
     }
 }
 
+/// Labelled pairs: `a` and `b` hold rows of `dim` floats (row-major), `labels` one label
+/// a row.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct LabelledPairs<'a> {
+    pub a: &'a [f32],
+    pub b: &'a [f32],
+    pub dim: usize,
+    pub labels: &'a [f32],
+}
+
+impl<'a> LabelledPairs<'a> {
+    /// The pairs of rows `r`.
+    #[inline]
+    pub(crate) fn rows(self, r: Range<usize>) -> LabelledPairs<'a> {
+        let dim = self.dim;
+        LabelledPairs {
+            a: &self.a[r.start * dim..r.end * dim],
+            b: &self.b[r.start * dim..r.end * dim],
+            dim,
+            labels: &self.labels[r],
+        }
+    }
+}
+
 /// One block of rows, reused from block to block (so that nothing is zeroed or copied per
 /// block), after [`Block::compute`].
 pub(crate) struct Block {
@@ -168,20 +192,17 @@ impl Block {
     }
 
     /// Losses and, with `gradient`, gradient coefficients of the rows
-    /// `first..first + labels.len()`, whose data are `a` and `b` (exactly those rows).
+    /// `first..first + pairs.labels.len()`, whose data are `pairs` (exactly those rows).
     #[inline]
-    #[allow(clippy::too_many_arguments)]
     pub(crate) fn compute(
         &mut self,
         kernels: &Kernels,
         first: usize,
-        a: &[f32],
-        b: &[f32],
-        dim: usize,
-        labels: &[f32],
+        pairs: LabelledPairs,
         w: Weights,
         gradient: bool,
     ) -> Result<(), Error> {
+        let LabelledPairs { a, b, dim, labels } = pairs;
         let rows = labels.len();
         self.first = first;
         self.rows = rows;
@@ -212,7 +233,7 @@ impl Block {
         }
         self.sum = summary.sum;
         if summary.flagged {
-            self.careful_rows(a, b, dim, labels, w);
+            self.careful_rows(pairs, w);
             self.sum = self.losses[..rows].iter().map(|&l| f64::from(l)).sum();
         }
         Ok(())
@@ -220,7 +241,8 @@ impl Block {
 
     /// The careful per-pair path for the rows the epilogue flagged.
     #[cold]
-    fn careful_rows(&mut self, a: &[f32], b: &[f32], dim: usize, labels: &[f32], w: Weights) {
+    fn careful_rows(&mut self, pairs: LabelledPairs, w: Weights) {
+        let LabelledPairs { a, b, dim, labels } = pairs;
         let rows = a.chunks_exact(dim).zip(b.chunks_exact(dim));
         for (r, ((ra, rb), &y)) in rows.zip(labels).enumerate() {
             if !needs_care(self.sums[r], self.coefficients[r]) {
@@ -243,23 +265,18 @@ impl Block {
     /// Writes the block's gradients: one kernel call over the block's rows (with
     /// non-temporal stores if `stream`), then the rescaled rows.
     #[inline]
-    #[allow(clippy::too_many_arguments)]
     pub(crate) fn write_gradients(
         &self,
         kernels: &Kernels,
-        a: &[f32],
-        b: &[f32],
-        dim: usize,
-        labels: &[f32],
+        pairs: LabelledPairs,
         w: Weights,
-        grad_a: &mut [f32],
-        grad_b: &mut [f32],
+        (grad_a, grad_b): (&mut [f32], &mut [f32]),
         stream: bool,
     ) {
         (kernels.scaled_difference_rows)(
-            a,
-            b,
-            dim,
+            pairs.a,
+            pairs.b,
+            pairs.dim,
             &self.coefficients[..self.rows],
             grad_a,
             grad_b,
@@ -270,7 +287,7 @@ impl Block {
                 // The rows below are rewritten with ordinary stores: after the streamed ones.
                 (kernels.fence)();
             }
-            rewrite_rescaled_rows(kernels, a, b, dim, labels, w, grad_a, grad_b);
+            rewrite_rescaled_rows(kernels, pairs, w, grad_a, grad_b);
         }
     }
 }
@@ -329,17 +346,14 @@ fn epilogue(
 
 /// Rows whose distance needed rescaling get their gradient rewritten one by one.
 #[cold]
-#[allow(clippy::too_many_arguments)]
 fn rewrite_rescaled_rows(
     kernels: &Kernels,
-    a: &[f32],
-    b: &[f32],
-    dim: usize,
-    labels: &[f32],
+    pairs: LabelledPairs,
     w: Weights,
     grad_a: &mut [f32],
     grad_b: &mut [f32],
 ) {
+    let LabelledPairs { a, b, dim, labels } = pairs;
     let rows = a.chunks_exact(dim).zip(b.chunks_exact(dim)).zip(
         grad_a
             .chunks_exact_mut(dim)

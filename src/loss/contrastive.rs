@@ -2,7 +2,7 @@
 
 #![forbid(unsafe_code)]
 
-use super::block::{self, Block, Weights};
+use super::block::{self, Block, LabelledPairs, Weights};
 use super::pair::{EuclideanGradient, Terms, cosine_gradient, cosine_loss};
 use crate::kernels::{self, Kernels, OnePass};
 use crate::numerics::{Cosine, Separation};
@@ -382,7 +382,7 @@ impl ContrastiveLoss {
         if !self.is_classic() {
             return Ok(self.general_pair(kernels, a, b, label, Some((grad_a, grad_b))));
         }
-        Ok(self.pair_loss_with_grad(kernels, a, b, label, 2.0, grad_a, grad_b))
+        Ok(self.pair_loss_with_grad(kernels, (a, b), label, 2.0, (grad_a, grad_b)))
     }
 
     /// The reduced loss of a batch: `a` and `b` hold `N` rows of `dim` floats each
@@ -433,7 +433,10 @@ impl ContrastiveLoss {
         match self.distance {
             // The blocks check their labels (this call has no output to leave untouched on
             // an error): a pass of its own would read the labels from memory twice.
-            Distance::Euclidean => total = self.euclidean_batch_sum(kernels, a, b, dim, labels)?,
+            Distance::Euclidean => {
+                let pairs = LabelledPairs { a, b, dim, labels };
+                total = self.euclidean_batch_sum(kernels, pairs)?;
+            }
             Distance::Cosine | Distance::SquaredEuclidean => {
                 check::labels(labels)?;
                 self.for_each_cosine_loss(kernels, a, b, dim, labels, |_, loss| {
@@ -492,7 +495,8 @@ impl ContrastiveLoss {
         }
         match self.distance {
             Distance::Euclidean => {
-                self.for_each_block(kernels, a, b, dim, labels, 2.0, |block| {
+                let pairs = LabelledPairs { a, b, dim, labels };
+                self.for_each_block(kernels, pairs, 2.0, |block| {
                     out[block.first..block.first + block.rows]
                         .copy_from_slice(&block.losses[..block.rows]);
                 })?
@@ -563,7 +567,8 @@ impl ContrastiveLoss {
         };
         let total = match self.distance {
             Distance::Euclidean => {
-                self.euclidean_batch_with_grad(kernels, a, b, dim, labels, two_c, grad_a, grad_b)?
+                let pairs = LabelledPairs { a, b, dim, labels };
+                self.euclidean_batch_with_grad(kernels, pairs, two_c, (grad_a, grad_b))?
             }
             Distance::Cosine | Distance::SquaredEuclidean => {
                 let mut total = 0.0f64;
@@ -658,16 +663,13 @@ impl ContrastiveLoss {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn pair_loss_with_grad(
         &self,
         kernels: &Kernels,
-        a: &[f32],
-        b: &[f32],
+        (a, b): (&[f32], &[f32]),
         label: f32,
         two_c: f32,
-        grad_a: &mut [f32],
-        grad_b: &mut [f32],
+        (grad_a, grad_b): (&mut [f32], &mut [f32]),
     ) -> f32 {
         let terms = self.terms(label);
         match self.distance {
@@ -713,14 +715,8 @@ impl ContrastiveLoss {
     /// `Σ losses` of a Euclidean batch: each block through the backend's one-pass forward
     /// where it has one, else (or where a row needs care, or a label is invalid) the block
     /// path, which checks the block's labels. The same bits either way.
-    fn euclidean_batch_sum(
-        &self,
-        kernels: &Kernels,
-        a: &[f32],
-        b: &[f32],
-        dim: usize,
-        labels: &[f32],
-    ) -> Result<f64, Error> {
+    fn euclidean_batch_sum(&self, kernels: &Kernels, pairs: LabelledPairs) -> Result<f64, Error> {
+        let LabelledPairs { a, b, dim, labels } = pairs;
         let w = self.weights(2.0);
         let mut total = 0.0f64;
         let mut block = Block::new();
@@ -728,13 +724,10 @@ impl ContrastiveLoss {
         // others, the rest of the batch takes the block path only.
         let (mut one_pass, mut done, mut redone) = (true, 0usize, 0usize);
         for r in block::ranges(a, b, dim, labels.len(), block::block_rows(dim)) {
-            let (ba, bb) = (
-                &a[r.start * dim..r.end * dim],
-                &b[r.start * dim..r.end * dim],
-            );
-            let ys = &labels[r.clone()];
+            let block_pairs = pairs.rows(r.clone());
             if one_pass {
-                match (kernels.contrastive_forward)(ba, bb, dim, ys, w.params()) {
+                let LabelledPairs { a, b, labels, .. } = block_pairs;
+                match (kernels.contrastive_forward)(a, b, dim, labels, w.params()) {
                     OnePass::Done(sum) => {
                         total += sum;
                         done += 1;
@@ -747,35 +740,28 @@ impl ContrastiveLoss {
                     OnePass::Declined => {}
                 }
             }
-            block.compute(kernels, r.start, ba, bb, dim, ys, w, false)?;
+            block.compute(kernels, r.start, block_pairs, w, false)?;
             total += block.sum;
         }
         Ok(total)
     }
 
     /// Calls `f` with every block of a Euclidean batch, its losses computed.
-    #[allow(clippy::too_many_arguments)]
     fn for_each_block(
         &self,
         kernels: &Kernels,
-        a: &[f32],
-        b: &[f32],
-        dim: usize,
-        labels: &[f32],
+        pairs: LabelledPairs,
         two_c: f32,
         mut f: impl FnMut(&Block),
     ) -> Result<(), Error> {
+        let LabelledPairs { a, b, dim, labels } = pairs;
         let w = self.weights(two_c);
         let mut block = Block::new();
         for r in block::ranges(a, b, dim, labels.len(), block::block_rows(dim)) {
-            let (ba, bb) = (
-                &a[r.start * dim..r.end * dim],
-                &b[r.start * dim..r.end * dim],
-            );
             // The epilogue checks each block's labels, while they are in cache (callers
             // with outputs have checked them all first, so that an error leaves the outputs
             // untouched).
-            block.compute(kernels, r.start, ba, bb, dim, &labels[r], w, false)?;
+            block.compute(kernels, r.start, pairs.rows(r), w, false)?;
             f(&block);
         }
         Ok(())
@@ -784,18 +770,14 @@ impl ContrastiveLoss {
     /// Forward and gradient, fused per block: the rows kernel reads a block, the gradient
     /// kernel reads it again from L1 and writes both gradients; or, where the backend has
     /// one, a kernel that reads each row once and writes its gradients right away.
-    #[allow(clippy::too_many_arguments)]
     fn euclidean_batch_with_grad(
         &self,
         kernels: &Kernels,
-        a: &[f32],
-        b: &[f32],
-        dim: usize,
-        labels: &[f32],
+        pairs: LabelledPairs,
         two_c: f32,
-        grad_a: &mut [f32],
-        grad_b: &mut [f32],
+        (grad_a, grad_b): (&mut [f32], &mut [f32]),
     ) -> Result<f64, Error> {
+        let LabelledPairs { a, b, dim, labels } = pairs;
         let w = self.weights(two_c);
         let stream = block::streams(grad_a.len());
         let mut total = 0.0f64;
@@ -838,8 +820,9 @@ impl ContrastiveLoss {
                 }
             }
             // The labels were checked before any output was written: this cannot fail.
-            block.compute(kernels, r.start, ba, bb, dim, ys, w, true)?;
-            block.write_gradients(kernels, ba, bb, dim, ys, w, ga, gb, stream);
+            let block_pairs = pairs.rows(r.clone());
+            block.compute(kernels, r.start, block_pairs, w, true)?;
+            block.write_gradients(kernels, block_pairs, w, (ga, gb), stream);
             total += block.sum;
         }
         if stream {

@@ -11,6 +11,7 @@ pub mod seed;
 pub(crate) mod softmax;
 pub(crate) mod triplet;
 pub(crate) mod triplet_batch;
+mod triplet_batch_sym;
 mod triplet_hard;
 #[cfg(feature = "alloc")]
 mod triplet_vec;

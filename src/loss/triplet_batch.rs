@@ -7,12 +7,14 @@
 //! of up to 8 anchors (O(N) scratch), sorts the smaller side of each anchor (its
 //! positives' or its negatives' distances) and counts the active triplets of the other
 //! side against it (a vector comparison for a side of up to 64 rows, else by binary
-//! search).
+//! search). With more scratch, batch-all's hinge takes the symmetric path of
+//! `triplet_batch_sym.rs` (each unordered pair once).
 
 #![forbid(unsafe_code)]
 
 use super::cosine_embedding::write_cosine_gradient;
 use super::direction::Leg;
+use super::triplet_batch_sym as sym;
 use super::triplet_hard;
 use crate::kernels::tile::TileKernels;
 use crate::kernels::{self, Kernels, select_tile};
@@ -65,7 +67,12 @@ fn check_in_batch(
 }
 
 /// Rows `i` and `j` (`i ≠ j`) of `grad`, both mutable.
-fn two_rows(grad: &mut [f32], dim: usize, i: usize, j: usize) -> (&mut [f32], &mut [f32]) {
+pub(super) fn two_rows(
+    grad: &mut [f32],
+    dim: usize,
+    i: usize,
+    j: usize,
+) -> (&mut [f32], &mut [f32]) {
     if i < j {
         let (lo, hi) = grad.split_at_mut(j * dim);
         (&mut lo[i * dim..(i + 1) * dim], &mut hi[..dim])
@@ -455,7 +462,10 @@ fn hardest(i: usize, row: &[f32], classes: &[u32], m: f64) -> Option<(f64, Chose
 /// beyond), which gives the triplets' count, their sum, and the gradient coefficient of
 /// each pair (how many active triplets it is in); AvgNonZero's `1/count` is applied at
 /// the end. The gradient is dense (every pair in an active triplet has a coefficient):
-/// `N²·dim` for the distances and as much again for the gradient. The smooth loss has no
+/// `N²·dim` for the distances and as much again for the gradient. With
+/// [`symmetric_scratch_len`](Self::symmetric_scratch_len) scratch the hinge loss halves
+/// both (each unordered pair's distance and gradient once, counted for both its anchors
+/// against their sorted positive thresholds). The smooth loss has no
 /// sorted shortcut (softplus is not piecewise linear): it evaluates softplus per triplet,
 /// O(N·|P|·|N|) scalar work (no `dim` factor; at N = 1024 in 64 classes of 16, some 15
 /// million triplets, about 250 times the in-batch contrastive loss's time), still O(N)
@@ -538,6 +548,48 @@ impl BatchAllTripletLoss {
         }
     }
 
+    /// The scratch length with which the hinge loss (not `smooth`) takes its **symmetric
+    /// path** on batches whose largest class has at most `largest_class` rows:
+    /// [`scratch_len`](Self::scratch_len) plus about `3·largest_class` floats a row (each
+    /// anchor's sorted positive thresholds, a histogram and its class's distances). The
+    /// symmetric path computes each unordered pair's distance and gradient once, with the
+    /// coefficients of both its anchors (about half the work of the row path at N = 1024);
+    /// same loss and gradient up to rounding. For `largest_class` above 65 (more than 64
+    /// positives an anchor) the path is not taken and this is `scratch_len`.
+    ///
+    /// Any scratch of at least [`scratch_len`](Self::scratch_len) is accepted: with less
+    /// than this, or a batch with a larger class, the row path runs.
+    ///
+    /// ```
+    /// use contrastive::BatchAllTripletLoss;
+    /// let (rows, dim) = (6, 2);
+    /// let x = [0.0, 0.0, 0.0, 1.0, 3.0, 0.0, 3.0, 2.0, 1.0, 1.0, 2.0, 2.0];
+    /// let classes = [7, 7, 9, 9, 7, 9];
+    /// let loss = BatchAllTripletLoss::pml();
+    /// // The largest class has 3 rows.
+    /// let mut scratch = vec![0.0; loss.symmetric_scratch_len(rows, dim, 3)];
+    /// let mut grad = [0.0; 12];
+    /// let l = loss.batch_with_grad(&x, dim, &classes, &mut grad, &mut scratch)?;
+    /// // The row path, in its own scratch: the same loss up to rounding.
+    /// let mut short = vec![0.0; loss.scratch_len(rows, dim)];
+    /// let row = loss.batch(&x, dim, &classes, &mut short)?;
+    /// assert!((l - row).abs() <= 1e-6 * row.abs());
+    /// # Ok::<(), contrastive::Error>(())
+    /// ```
+    pub const fn symmetric_scratch_len(
+        &self,
+        rows: usize,
+        dim: usize,
+        largest_class: usize,
+    ) -> usize {
+        let base = self.scratch_len(rows, dim);
+        let p = largest_class.saturating_sub(1);
+        if p > sym::MAX_POSITIVES {
+            return base;
+        }
+        base.saturating_add(sym::state_len(rows, p))
+    }
+
     /// The loss of a batch `x` of `N` rows of `dim` floats with class labels `classes`.
     ///
     /// # Errors
@@ -593,8 +645,8 @@ impl BatchAllTripletLoss {
         }
         let (block, rest) = scratch.split_at_mut(block_len(rows));
         let (work, rest) = rest.split_at_mut(rows);
+        let (copy, state) = rest.split_at_mut(if self.normalize { rows * dim } else { 0 });
         let xs: &[f32] = if self.normalize {
-            let copy = &mut rest[..rows * dim];
             normalize_rows(x, dim, copy);
             copy
         } else {
@@ -608,7 +660,29 @@ impl BatchAllTripletLoss {
         const BOUND: f32 = 8.507_059e37; // 2¹²⁶
         let direct = xs.iter().fold(true, |ok, v| ok & (v.abs() < BOUND));
         let (mut total, mut count) = (0.0f64, 0.0f64);
-        for a0 in (0..rows).step_by(ANCHOR_BLOCK) {
+        // The symmetric path, where the scratch holds its per-anchor state (see
+        // `symmetric_scratch_len`).
+        let symmetric =
+            !self.smooth && rows < (1 << 24) && state.len() >= sym::state_len(rows, 0) && {
+                let largest = sym::sort_by_class(classes, work);
+                largest <= sym::MAX_POSITIVES + 1
+                    && state.len() >= sym::state_len(rows, largest.saturating_sub(1))
+                    && {
+                        let batch = sym::Batch {
+                            tiles,
+                            pair: kernels::select(self.backend)?,
+                            xs,
+                            dim,
+                            classes,
+                            m,
+                            direct,
+                        };
+                        (total, count) =
+                            sym::hinge(&batch, work, largest, block, state, grad.as_deref_mut());
+                        true
+                    }
+            };
+        for a0 in (0..rows).step_by(ANCHOR_BLOCK).filter(|_| !symmetric) {
             let a1 = (a0 + ANCHOR_BLOCK).min(rows);
             let out = &mut block[..(a1 - a0) * rows];
             pairwise::distance_rows(tiles, &xs[a0 * dim..a1 * dim], xs, dim, out);
@@ -940,7 +1014,26 @@ fn sigmoid(v: f64) -> f64 {
 
 /// `‖x‖` of a row in f64 (finite for every finite f32 row, never under- or overflowing).
 fn norm64(row: &[f32]) -> f64 {
-    libm::sqrt(row.iter().map(|&v| f64::from(v) * f64::from(v)).sum())
+    libm::sqrt(sum4(row, row, |a, b| a * b))
+}
+
+/// `Σ f(a_k, b_k)` in f64, in four interleaved partial sums (so that it vectorises
+/// instead of waiting on one add chain; the f64 sum's rounding is far below f32's).
+#[inline(always)]
+fn sum4(a: &[f32], b: &[f32], f: impl Fn(f64, f64) -> f64) -> f64 {
+    let (ac, ar) = a.as_chunks::<4>();
+    let (bc, br) = b.as_chunks::<4>();
+    let mut s = [0.0f64; 4];
+    for (a, b) in ac.iter().zip(bc) {
+        for l in 0..4 {
+            s[l] += f(f64::from(a[l]), f64::from(b[l]));
+        }
+    }
+    let mut t = (s[0] + s[1]) + (s[2] + s[3]);
+    for (&a, &b) in ar.iter().zip(br) {
+        t += f(f64::from(a), f64::from(b));
+    }
+    t
 }
 
 /// `out_i = x_i/‖x_i‖` (a zero row stays zero).
@@ -966,11 +1059,7 @@ fn normalize_gradient(x: &[f32], dim: usize, grad: &mut [f32]) {
             g.fill(0.0);
             continue;
         }
-        let dot: f64 = r
-            .iter()
-            .zip(g.iter())
-            .map(|(&x, &g)| f64::from(x) / n * f64::from(g))
-            .sum();
+        let dot = sum4(r, g, |x, g| x / n * g);
         for (gv, &x) in g.iter_mut().zip(r) {
             let xh = f64::from(x) / n;
             *gv = ((f64::from(*gv) - xh * dot) / n) as f32;

@@ -101,22 +101,40 @@ impl BatchHardTripletLoss {
 }
 
 impl BatchAllTripletLoss {
-    /// [`batch`](Self::batch) with its scratch allocated here.
+    /// [`batch`](Self::batch) with its scratch allocated here: the symmetric path's
+    /// ([`symmetric_scratch_len`](Self::symmetric_scratch_len), sized from the batch's
+    /// largest class) where it applies.
     pub fn batch_vec(&self, x: &[f32], dim: usize, classes: &[u32]) -> Result<f32, Error> {
-        let mut scratch = vec![0.0; self.scratch_len(rows(x, dim), dim)];
+        let mut scratch = vec![0.0; self.vec_scratch_len(x, dim, classes)];
         self.batch(x, dim, classes, &mut scratch)
     }
 
-    /// [`batch_with_grad`](Self::batch_with_grad), returning `(loss, grad)`.
+    /// [`batch_with_grad`](Self::batch_with_grad), returning `(loss, grad)`, with the
+    /// scratch of [`batch_vec`](Self::batch_vec).
     pub fn batch_with_grad_vec(
         &self,
         x: &[f32],
         dim: usize,
         classes: &[u32],
     ) -> Result<(f32, Vec<f32>), Error> {
-        let mut scratch = vec![0.0; self.scratch_len(rows(x, dim), dim)];
+        let mut scratch = vec![0.0; self.vec_scratch_len(x, dim, classes)];
         let mut grad = vec![0.0; x.len()];
         let loss = self.batch_with_grad(x, dim, classes, &mut grad, &mut scratch)?;
         Ok((loss, grad))
     }
+
+    fn vec_scratch_len(&self, x: &[f32], dim: usize, classes: &[u32]) -> usize {
+        self.symmetric_scratch_len(rows(x, dim), dim, largest_class(classes))
+    }
+}
+
+/// The number of rows of the most frequent class.
+fn largest_class(classes: &[u32]) -> usize {
+    let mut sorted = classes.to_vec();
+    sorted.sort_unstable();
+    sorted
+        .chunk_by(|a, b| a == b)
+        .map(<[u32]>::len)
+        .max()
+        .unwrap_or(0)
 }

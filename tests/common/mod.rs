@@ -49,6 +49,29 @@ pub fn assert_close(what: &str, got: f32, want: f64, rtol: f64, scale: f64) {
     );
 }
 
+/// An in-batch triplet result (loss and gradient of `n` rows of `d`) against the oracle's,
+/// within the documented bound `(2d + 2N + 32)·u` of their scales.
+#[track_caller]
+pub fn assert_in_batch_close(
+    what: &str,
+    got: f32,
+    grad: &[f32],
+    r: &triplet_oracle::InBatchRef,
+    n: usize,
+    d: usize,
+) {
+    let rtol = (2.0 * d as f64 + 2.0 * n as f64 + 32.0) * U;
+    assert_close(&format!("{what}: loss"), got, r.loss, rtol, r.scale);
+    for (k, (&g, (&want, &scale))) in grad
+        .iter()
+        .zip(r.grad.iter().zip(&r.grad_scale))
+        .enumerate()
+    {
+        assert_close(&format!("{what}: grad[{k}]"), g, want, rtol, scale);
+    }
+    assert_eq!(grad.len(), n * d, "{what}: gradient length");
+}
+
 /// SplitMix64: small, deterministic, good enough for test data.
 pub struct Rng(pub u64);
 

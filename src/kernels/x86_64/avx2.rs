@@ -12,12 +12,26 @@
 use crate::kernels::epilogue::contrastive_row;
 use crate::kernels::{EPILOGUE_ROWS, OnePass};
 use core::arch::x86_64::*;
+// The intrinsics of the loop shapes (`shapes.rs`), by the names they have there.
+use core::arch::x86_64::{
+    _mm256_add_epi32 as add_i32, _mm256_add_ps as add, _mm256_fmadd_ps as fmadd,
+    _mm256_mul_ps as mul, _mm256_mullo_epi32 as mullo_i32, _mm256_set1_epi32 as splat_i32,
+    _mm256_set1_ps as splat, _mm256_setzero_ps as zero, _mm256_srli_epi32 as shift_right_i32,
+    _mm256_sub_ps as sub,
+};
 
-super::kernel_table!("AVX2 and FMA");
+super::shapes::kernel_table!("AVX2 and FMA");
+super::shapes::loop_shapes!("avx2,fma", tiny: [1, 2, 3, 4]);
 
 const LANES: usize = 8;
-/// Elements per step of the four-accumulator loops.
-const BLOCK: usize = 4 * LANES;
+/// This backend's vector.
+type Vector = __m256;
+/// Its vector of `i32`.
+type Indices = __m256i;
+/// Rows that need care: all bits set in their lanes.
+type Flags = __m256i;
+/// This backend makes no non-temporal stores (`store_to` ignores `STREAM`).
+const STREAMS: bool = false;
 
 // ---------------------------------------------------------------------------------------
 // Memory access: every load and store of this backend, bounded by its argument.
@@ -28,14 +42,6 @@ const BLOCK: usize = 4 * LANES;
 fn load(x: &[f32; LANES]) -> __m256 {
     // SAFETY: `x` holds exactly the 8 f32 an unaligned 256-bit load reads.
     unsafe { _mm256_loadu_ps(x.as_ptr()) }
-}
-
-/// The four vectors of a block.
-#[inline]
-#[target_feature(enable = "avx2,fma")]
-fn load_block(x: &[f32; BLOCK]) -> [__m256; 4] {
-    let (v, _) = x.as_chunks::<LANES>();
-    [load(&v[0]), load(&v[1]), load(&v[2]), load(&v[3])]
 }
 
 /// A lane mask (all bits set) of lanes `0..n`.
@@ -61,6 +67,13 @@ fn load_partial(x: &[f32]) -> __m256 {
 fn store(x: &mut [f32; LANES], v: __m256) {
     // SAFETY: `x` holds exactly the 8 f32 an unaligned 256-bit store writes.
     unsafe { _mm256_storeu_ps(x.as_mut_ptr(), v) }
+}
+
+/// Writes the 8 lanes of `v` to `x`: ordinary stores only, `STREAM` or not.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn store_to<const STREAM: bool>(x: &mut [f32; LANES], v: __m256) {
+    store(x, v)
 }
 
 /// Writes the 4 doubles of `v` to `x`.
@@ -115,20 +128,60 @@ fn sum_lanes(v: __m256) -> f32 {
     _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)))
 }
 
-/// `(x − y)²`.
+/// Lane `i` is lane `idx[i] mod 8` of `v`.
 #[inline]
 #[target_feature(enable = "avx2,fma")]
-fn squared_difference(x: __m256, y: __m256) -> __m256 {
-    let d = _mm256_sub_ps(x, y);
-    _mm256_mul_ps(d, d)
+fn permute(v: __m256, idx: __m256i) -> __m256 {
+    _mm256_permutevar8x32_ps(v, idx)
 }
 
-/// `acc + (x − y)²`.
+/// `(k·difference, −k·difference)`, lane by lane; exact zeros where `k == 0`.
 #[inline]
 #[target_feature(enable = "avx2,fma")]
-fn add_squared_difference(acc: __m256, x: __m256, y: __m256) -> __m256 {
-    let d = _mm256_sub_ps(x, y);
-    _mm256_fmadd_ps(d, d, acc)
+fn scaled_lanes(k: __m256, difference: __m256) -> (__m256, __m256) {
+    let g = _mm256_and_ps(nonzero(k), _mm256_mul_ps(k, difference));
+    (g, _mm256_sub_ps(_mm256_setzero_ps(), g))
+}
+
+/// No row flagged.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn no_flags() -> __m256i {
+    _mm256_setzero_si256()
+}
+
+/// The rows flagged in `x` or `y`.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn either(x: __m256i, y: __m256i) -> __m256i {
+    _mm256_or_si256(x, y)
+}
+
+/// Whether any row is flagged (through memory: Miri runs plain loads and stores).
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn any(flags: __m256i) -> bool {
+    let mut lanes = [0.0f32; LANES];
+    store(&mut lanes, _mm256_castsi256_ps(flags));
+    lanes.iter().any(|f| f.to_bits() != 0)
+}
+
+/// `Σ x` in f64 of the vectors `x`, in order, with the bits of `epilogue::sum_f64` (eight
+/// partial sums, element `i` of every 8 into partial `i`, then the partials in order), the
+/// partials in two vectors of 4 doubles: 16 conversions a chunk where that function,
+/// compiled for baseline x86-64, needs 32 and as many additions.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn sum_f64_of(x: impl IntoIterator<Item = __m256>) -> f64 {
+    let (mut low, mut high) = (_mm256_setzero_pd(), _mm256_setzero_pd());
+    for v in x {
+        low = _mm256_add_pd(low, _mm256_cvtps_pd(_mm256_castps256_ps128(v)));
+        high = _mm256_add_pd(high, _mm256_cvtps_pd(_mm256_extractf128_ps::<1>(v)));
+    }
+    let mut partial = [[0.0f64; 4]; 2];
+    store_f64(&mut partial[0], low);
+    store_f64(&mut partial[1], high);
+    partial.as_flattened().iter().sum()
 }
 
 /// All bits set where the lane of `k` is nonzero (NaN included), clear where it is ±0.
@@ -141,149 +194,8 @@ fn nonzero(k: __m256) -> __m256 {
 }
 
 // ---------------------------------------------------------------------------------------
-// Loop shapes.
-
-/// `K` lane-wise sums of `step` over `a` and `b` (up to the shorter length), not yet
-/// summed across lanes: four accumulator sets over blocks of 32, then up to three single
-/// vectors (one per accumulator), then one masked tail. Up to 8 elements take one masked
-/// step and no loop.
-#[inline]
-#[target_feature(enable = "avx2,fma")]
-fn lane_sums<const K: usize>(
-    a: &[f32],
-    b: &[f32],
-    step: impl Fn([__m256; K], __m256, __m256) -> [__m256; K],
-) -> [__m256; K] {
-    let n = a.len().min(b.len());
-    let (a, b) = (&a[..n], &b[..n]);
-    let zero = [_mm256_setzero_ps(); K];
-    if n <= LANES {
-        return step(zero, load_partial(a), load_partial(b));
-    }
-    let mut acc = [zero; 4];
-    let (blocks_a, rest_a) = a.as_chunks::<BLOCK>();
-    let (blocks_b, rest_b) = b.as_chunks::<BLOCK>();
-    for (xa, xb) in blocks_a.iter().zip(blocks_b) {
-        let (va, vb) = (load_block(xa), load_block(xb));
-        for j in 0..4 {
-            acc[j] = step(acc[j], va[j], vb[j]);
-        }
-    }
-    let (singles_a, tail_a) = rest_a.as_chunks::<LANES>();
-    let (singles_b, tail_b) = rest_b.as_chunks::<LANES>();
-    for (acc, (xa, xb)) in acc.iter_mut().zip(singles_a.iter().zip(singles_b)) {
-        *acc = step(*acc, load(xa), load(xb));
-    }
-    if !tail_a.is_empty() {
-        acc[3] = step(acc[3], load_partial(tail_a), load_partial(tail_b));
-    }
-    let mut sums = zero;
-    for (k, sum) in sums.iter_mut().enumerate() {
-        let pairs = (
-            _mm256_add_ps(acc[0][k], acc[1][k]),
-            _mm256_add_ps(acc[2][k], acc[3][k]),
-        );
-        *sum = _mm256_add_ps(pairs.0, pairs.1);
-    }
-    sums
-}
-
-/// Writes `f(a[i], b[i])` into `(out_a[i], out_b[i])` up to the shortest length, 8 lanes
-/// at a time with a masked tail.
-#[inline]
-#[target_feature(enable = "avx2,fma")]
-fn map2(
-    a: &[f32],
-    b: &[f32],
-    out_a: &mut [f32],
-    out_b: &mut [f32],
-    f: impl Fn(__m256, __m256) -> (__m256, __m256),
-) {
-    let n = a.len().min(b.len()).min(out_a.len()).min(out_b.len());
-    let (a, b, out_a, out_b) = (&a[..n], &b[..n], &mut out_a[..n], &mut out_b[..n]);
-    let (whole_a, tail_a) = a.as_chunks::<LANES>();
-    let (whole_b, tail_b) = b.as_chunks::<LANES>();
-    let (whole_oa, tail_oa) = out_a.as_chunks_mut::<LANES>();
-    let (whole_ob, tail_ob) = out_b.as_chunks_mut::<LANES>();
-    let whole = whole_a
-        .iter()
-        .zip(whole_b)
-        .zip(whole_oa.iter_mut().zip(whole_ob));
-    for ((xa, xb), (ya, yb)) in whole {
-        let (ra, rb) = f(load(xa), load(xb));
-        store(ya, ra);
-        store(yb, rb);
-    }
-    if !tail_a.is_empty() {
-        let (ra, rb) = f(load_partial(tail_a), load_partial(tail_b));
-        store_partial(tail_oa, ra);
-        store_partial(tail_ob, rb);
-    }
-}
-
-/// `Σ (a[i] − b[i])²` per lane.
-#[inline]
-#[target_feature(enable = "avx2,fma")]
-fn squared_euclidean_lanes(a: &[f32], b: &[f32]) -> __m256 {
-    let [s] = lane_sums(a, b, |[acc], x, y| [add_squared_difference(acc, x, y)]);
-    s
-}
-
-// ---------------------------------------------------------------------------------------
-// The kernels of the table (see `Kernels` for their contracts).
-
-#[inline]
-#[target_feature(enable = "avx2,fma")]
-fn squared_euclidean(a: &[f32], b: &[f32]) -> f32 {
-    sum_lanes(squared_euclidean_lanes(a, b))
-}
-
-#[target_feature(enable = "avx2,fma")]
-fn robust_squared_euclidean(a: &[f32], b: &[f32]) -> f32 {
-    crate::numerics::squared_or_rescaled(squared_euclidean(a, b), a, b)
-}
-
-#[target_feature(enable = "avx2,fma")]
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let [s] = lane_sums(a, b, |[acc], x, y| [_mm256_fmadd_ps(x, y, acc)]);
-    sum_lanes(s)
-}
-
-#[target_feature(enable = "avx2,fma")]
-fn dot_and_norms(a: &[f32], b: &[f32]) -> [f32; 3] {
-    let sums = lane_sums(a, b, |[ab, aa, bb], x, y| {
-        [
-            _mm256_fmadd_ps(x, y, ab),
-            _mm256_fmadd_ps(x, x, aa),
-            _mm256_fmadd_ps(y, y, bb),
-        ]
-    });
-    sums.map(|s| sum_lanes(s))
-}
-
-#[target_feature(enable = "avx2,fma")]
-fn scaled_difference(a: &[f32], b: &[f32], k: f32, out_a: &mut [f32], out_b: &mut [f32]) {
-    // `k == 0` writes exact zeros even where `a − b` is infinite or NaN (`0·∞` would be
-    // NaN): a mask rather than a branch, which random labels would make unpredictable in
-    // the row loops.
-    let keep = _mm256_castsi256_ps(_mm256_set1_epi32(if k != 0.0 { -1 } else { 0 }));
-    let (k, zero) = (_mm256_set1_ps(k), _mm256_setzero_ps());
-    map2(a, b, out_a, out_b, |x, y| {
-        let g = _mm256_and_ps(keep, _mm256_mul_ps(k, _mm256_sub_ps(x, y)));
-        (g, _mm256_sub_ps(zero, g))
-    });
-}
-
-#[target_feature(enable = "avx2,fma")]
-fn linear_combination(a: &[f32], b: &[f32], p: [f32; 4], out_a: &mut [f32], out_b: &mut [f32]) {
-    let p = p.map(|p| _mm256_set1_ps(p));
-    map2(a, b, out_a, out_b, |x, y| {
-        (
-            _mm256_fmadd_ps(p[0], x, _mm256_mul_ps(p[1], y)),
-            _mm256_fmadd_ps(p[2], x, _mm256_mul_ps(p[3], y)),
-        )
-    });
-}
+// The rows kernels of the table (see `Kernels` for their contracts; the other kernels are
+// the loop shapes of `shapes.rs`).
 
 #[target_feature(enable = "avx2,fma")]
 pub(super) fn squared_euclidean_rows(a: &[f32], b: &[f32], dim: usize, out: &mut [f32]) {
@@ -356,7 +268,7 @@ fn grouped_squared_rows<const D: usize>(a: &[f32], b: &[f32], out: &mut [f32]) {
         let (va, vb) = (ga.as_chunks::<LANES>().0, gb.as_chunks::<LANES>().0);
         let squares: [__m256; D] =
             core::array::from_fn(|v| squared_difference(load(&va[v]), load(&vb[v])));
-        store(o, group_sums(&squares));
+        store(o, row_sums(&squares));
     }
     // The groups add each row's squares to 0 in element order (the masked-out lanes add
     // +0, which changes no sum); so does this, with no fused multiply-add.
@@ -375,7 +287,7 @@ fn grouped_squared_rows<const D: usize>(a: &[f32], b: &[f32], out: &mut [f32]) {
 /// multiply-adds. (See [`grouped_squared_rows`].)
 #[inline]
 #[target_feature(enable = "avx2,fma")]
-fn group_sums<const D: usize>(squares: &[__m256; D]) -> __m256 {
+fn row_sums<const D: usize>(squares: &[__m256; D]) -> __m256 {
     // Rows of 2, 3 and 4 by fixed shuffles and blends: 4, 17 and 12 instructions where
     // the masked permutes below take 12, 27 and 48.
     if let [x, y] = squares[..] {
@@ -474,53 +386,6 @@ fn transposed_squared_rows(a: &[f32], b: &[f32], dim: usize, out: &mut [f32]) {
     }
 }
 
-/// The loop of [`transposed_squared_rows`], over `row`, the lane-wise sums of one row
-/// (`ONE_STEP`: one masked step, no loop).
-#[inline]
-#[target_feature(enable = "avx2,fma")]
-fn transposed_rows<const ONE_STEP: bool>(
-    a: &[f32],
-    b: &[f32],
-    dim: usize,
-    out: &mut [f32],
-    row: impl Fn(&[f32], &[f32]) -> __m256,
-) {
-    let group = LANES * dim;
-    let (groups_a, groups_b) = (a.chunks_exact(group), b.chunks_exact(group));
-    let (rest_a, rest_b) = (groups_a.remainder(), groups_b.remainder());
-    let (groups_out, rest_out) = out.as_chunks_mut::<LANES>();
-    for ((ga, gb), o) in groups_a.zip(groups_b).zip(groups_out) {
-        let lanes = if ONE_STEP {
-            // Eight rows by index: the loop unrolls and their sums stay in registers
-            // (through the stack, the forward pass at d = 16 ran 1.5x slower in cache).
-            core::array::from_fn(|r| {
-                let rows = r * dim..(r + 1) * dim;
-                row(&ga[rows.clone()], &gb[rows])
-            })
-        } else {
-            // Rows that loop stay a loop: unrolled, d = 24 and 40 ran 1.2-1.6x slower.
-            let mut lanes = [_mm256_setzero_ps(); LANES];
-            let rows = ga.chunks_exact(dim).zip(gb.chunks_exact(dim));
-            for (l, (ra, rb)) in lanes.iter_mut().zip(rows) {
-                *l = row(ra, rb);
-            }
-            lanes
-        };
-        store(o, sum_each(lanes));
-    }
-    // Leftover rows (fewer than eight) go through the same transpose, the missing rows
-    // zero: it never adds lanes of different rows, so a row's sum has the same bits
-    // wherever it sits in the batch.
-    if !rest_out.is_empty() {
-        let mut lanes = [_mm256_setzero_ps(); LANES];
-        let rows = rest_a.chunks_exact(dim).zip(rest_b.chunks_exact(dim));
-        for (l, (ra, rb)) in lanes.iter_mut().zip(rows) {
-            *l = row(ra, rb);
-        }
-        store_partial(rest_out, sum_each(lanes));
-    }
-}
-
 /// Lane `r` of the result is the sum of the 8 lanes of `v[r]`: a transpose folded into the
 /// additions (unpack pairs of rows, then pairs of pairs, then 128-bit halves).
 #[inline]
@@ -564,8 +429,7 @@ fn grouped_scaled_rows(
     out_b: &mut [f32],
 ) -> usize {
     let group = LANES * dim;
-    let magic = _mm256_set1_epi32((1usize << 16).div_ceil(dim.max(1)) as i32);
-    let zero = _mm256_setzero_ps();
+    let row_of = RowOf::new(dim);
     let inputs = a.chunks_exact(group).zip(b.chunks_exact(group));
     let outputs = out_a
         .chunks_exact_mut(group)
@@ -580,16 +444,11 @@ fn grouped_scaled_rows(
             .zip(gb.as_chunks::<LANES>().0);
         let outs = oa.as_chunks_mut::<LANES>().0.iter_mut();
         let outs = outs.zip(ob.as_chunks_mut::<LANES>().0);
-        let mut element = lane_numbers();
-        for ((xa, xb), (ya, yb)) in vectors.zip(outs) {
-            // ⌊x / dim⌋ = (x · ⌈2¹⁶ / dim⌉) >> 16, exact for x < 256 (error x/2¹⁶ < 1/dim).
-            let row = _mm256_srli_epi32::<16>(_mm256_mullo_epi32(element, magic));
-            let k = _mm256_permutevar8x32_ps(k, row);
-            let g = _mm256_mul_ps(k, _mm256_sub_ps(load(xa), load(xb)));
-            let g = _mm256_and_ps(nonzero(k), g);
+        for (j, ((xa, xb), (ya, yb))) in vectors.zip(outs).enumerate() {
+            let k = permute(k, row_of.lanes_of_vector(j));
+            let (g, h) = scaled_lanes(k, sub(load(xa), load(xb)));
             store(ya, g);
-            store(yb, _mm256_sub_ps(zero, g));
-            element = _mm256_add_epi32(element, _mm256_set1_epi32(LANES as i32));
+            store(yb, h);
         }
         done += group;
     }
@@ -631,55 +490,11 @@ fn whole_vector_scaled_rows(
     a.len() / dim * dim
 }
 
-/// The contrastive epilogue of a block of rows, compiled for this backend's vectors (the
-/// generic code vectorizes; under these target features it gets their width).
-#[target_feature(enable = "avx2,fma")]
-pub(super) fn contrastive_epilogue(
-    sums: &[f32; EPILOGUE_ROWS],
-    labels: &[f32; EPILOGUE_ROWS],
-    params: [f32; 4],
-    gradient: bool,
-    losses: &mut [f32; EPILOGUE_ROWS],
-    coefficients: &mut [f32; EPILOGUE_ROWS],
-) -> crate::kernels::epilogue::Summary {
-    crate::kernels::epilogue::contrastive_epilogue(
-        sums,
-        labels,
-        params,
-        gradient,
-        losses,
-        coefficients,
-        |losses| sum_f64(losses),
-    )
-}
-
-/// `Σ x` in f64 with the bits of `epilogue::sum_f64` (eight partial sums, element `i` of
-/// every 8 into partial `i`, then the partials in order), the partials in two vectors of 4
-/// doubles: 16 conversions a chunk where that function, compiled for baseline x86-64,
-/// needs 32 and as many additions.
-#[inline]
-#[target_feature(enable = "avx2,fma")]
-fn sum_f64(x: &[f32; EPILOGUE_ROWS]) -> f64 {
-    let (mut low, mut high) = (_mm256_setzero_pd(), _mm256_setzero_pd());
-    for v in x.as_chunks::<LANES>().0 {
-        let v = load(v);
-        low = _mm256_add_pd(low, _mm256_cvtps_pd(_mm256_castps256_ps128(v)));
-        high = _mm256_add_pd(high, _mm256_cvtps_pd(_mm256_extractf128_ps::<1>(v)));
-    }
-    let mut partial = [[0.0f64; 4]; 2];
-    store_f64(&mut partial[0], low);
-    store_f64(&mut partial[1], high);
-    partial.as_flattened().iter().sum()
-}
-
 // ---------------------------------------------------------------------------------------
 // Rows longer than two vectors: forward and gradient in one pass.
 
-/// Rows longer than this may take the one-pass kernel of [`long_rows`], on this backend
-/// and on AVX-512 (whose rows kernel is this backend's for them); see [`takes_long_rows`].
-pub(super) const LONG_ROWS: usize = 2 * LANES;
-
-/// Whether rows of `dim` take [`long_rows`]: rows of 48 or more, and rows of 24 or more
+/// Whether rows of `dim` take [`long_rows`] (on this backend and on AVX-512, whose rows
+/// kernel is this backend's for them): rows of 48 or more, and rows of 24 or more
 /// when the gradients go beyond the caches with non-temporal stores (`non_temporal`:
 /// AVX-512's, when its gradients stream). Measured on AVX-512 against the block path,
 /// alternating in one process: in cache (256 KiB a side) 0.70x at d = 24, 0.85x at 32,
@@ -759,187 +574,6 @@ pub(super) fn long_rows(
     OnePass::Done(sum)
 }
 
-/// See `Kernels::contrastive_one_pass`: rows of up to 4 in whole chunks of 64
-/// ([`tiny_rows`]), long rows ([`long_rows`]). This backend's stores are ordinary ones,
-/// `stream` or not.
-#[allow(clippy::too_many_arguments)]
-#[target_feature(enable = "avx2,fma")]
-fn contrastive_one_pass(
-    a: &[f32],
-    b: &[f32],
-    dim: usize,
-    labels: &[f32],
-    params: [f32; 4],
-    grad_a: &mut [f32],
-    grad_b: &mut [f32],
-    _stream: bool,
-) -> OnePass {
-    if dim > TINY_ROWS {
-        let write = |ra: &[f32], rb: &[f32], k, oa: &mut [f32], ob: &mut [f32]| {
-            scaled_difference(ra, rb, k, oa, ob)
-        };
-        let sum = |x: &[f32; EPILOGUE_ROWS]| sum_f64(x);
-        return long_rows(a, b, dim, labels, params, grad_a, grad_b, false, sum, write);
-    }
-    let whole_chunks = labels.len().is_multiple_of(EPILOGUE_ROWS);
-    if dim == 0 || !whole_chunks || !super::rows_fit(a, b, dim, labels, grad_a, grad_b) {
-        return OnePass::Declined;
-    }
-    // Called directly, not through a pointer (see the AVX-512 backend: the MSRV).
-    let sum = match dim {
-        1 => tiny_rows::<1>(a, b, labels, params, grad_a, grad_b),
-        2 => tiny_rows::<2>(a, b, labels, params, grad_a, grad_b),
-        3 => tiny_rows::<3>(a, b, labels, params, grad_a, grad_b),
-        _ => tiny_rows::<4>(a, b, labels, params, grad_a, grad_b),
-    };
-    match sum {
-        Some(sum) => OnePass::Done(sum),
-        None => OnePass::NeedsCare,
-    }
-}
-
-/// Whether [`contrastive_one_pass`] takes rows of `dim`: tiny ones (in blocks of whole
-/// chunks) and long ones (this backend's stores are ordinary ones, `stream` or not).
-fn one_pass_takes(dim: usize, _stream: bool) -> bool {
-    (1..=TINY_ROWS).contains(&dim) || takes_long_rows(dim, false)
-}
-
-/// The longest rows [`tiny_rows`] takes: those [`grouped_squared_rows`] sums.
-const TINY_ROWS: usize = 4;
-
-/// Rows of `D ≤ 4` in whole chunks of 64 rows, 8 rows a step (`D` vectors of each side,
-/// one of labels): their squared distances summed as [`grouped_squared_rows`] sums them
-/// ([`group_sums`]), their losses and coefficients computed as the epilogue computes them
-/// ([`contrastive_lanes`]), their gradients written as [`grouped_scaled_rows`] writes them,
-/// and the losses of each 64 rows summed as the block path sums them ([`sum_f64`]); `None` at the
-/// first chunk with a row that needs care. The slices' lengths were checked. The loop of
-/// the AVX-512 backend's `tiny_rows`, at this backend's width.
-#[inline]
-#[target_feature(enable = "avx2,fma")]
-fn tiny_rows<const D: usize>(
-    a: &[f32],
-    b: &[f32],
-    labels: &[f32],
-    params: [f32; 4],
-    grad_a: &mut [f32],
-    grad_b: &mut [f32],
-) -> Option<f64> {
-    let (step, chunk) = (D * LANES, D * EPILOGUE_ROWS);
-    let params = params.map(|p| _mm256_set1_ps(p));
-    // The row of each lane of vector `j` of a step, for the coefficients' permutes.
-    let rows_of: [__m256i; D] = core::array::from_fn(|j| {
-        let element = _mm256_add_epi32(lane_numbers(), _mm256_set1_epi32((LANES * j) as i32));
-        _mm256_srli_epi32::<16>(_mm256_mullo_epi32(element, row_magic(D)))
-    });
-    let inputs = a.chunks_exact(chunk).zip(b.chunks_exact(chunk));
-    let outputs = grad_a
-        .chunks_exact_mut(chunk)
-        .zip(grad_b.chunks_exact_mut(chunk));
-    let chunks = inputs
-        .zip(labels.as_chunks::<EPILOGUE_ROWS>().0)
-        .zip(outputs);
-    let mut sum = 0.0;
-    let zero = _mm256_setzero_ps();
-    for (((xa, xb), ys), (oa, ob)) in chunks {
-        let mut losses = [0.0f32; EPILOGUE_ROWS];
-        let mut care = _mm256_setzero_si256();
-        let steps = xa.chunks_exact(step).zip(xb.chunks_exact(step));
-        let steps = steps.zip(ys.as_chunks::<LANES>().0);
-        let outs = oa.chunks_exact_mut(step).zip(ob.chunks_exact_mut(step));
-        let losses_out = losses.as_chunks_mut::<LANES>().0;
-        for ((((xa, xb), y), (oa, ob)), loss) in steps.zip(outs).zip(losses_out) {
-            let (xa, xb) = (xa.as_chunks::<LANES>().0, xb.as_chunks::<LANES>().0);
-            let difference: [__m256; D] =
-                core::array::from_fn(|j| _mm256_sub_ps(load(&xa[j]), load(&xb[j])));
-            let squares = difference.map(|d| _mm256_mul_ps(d, d));
-            let (l, k, flagged) = contrastive_lanes::<true>(group_sums(&squares), load(y), params);
-            store(loss, l);
-            care = _mm256_or_si256(care, flagged);
-            let (oa, ob) = (oa.as_chunks_mut::<LANES>().0, ob.as_chunks_mut::<LANES>().0);
-            for (j, (ya, yb)) in oa.iter_mut().zip(ob).enumerate() {
-                let k = _mm256_permutevar8x32_ps(k, rows_of[j]);
-                let g = _mm256_and_ps(nonzero(k), _mm256_mul_ps(k, difference[j]));
-                store(ya, g);
-                store(yb, _mm256_sub_ps(zero, g));
-            }
-        }
-        let mut flags = [0.0f32; LANES];
-        store(&mut flags, _mm256_castsi256_ps(care));
-        if flags.iter().any(|f| f.to_bits() != 0) {
-            return None;
-        }
-        sum += sum_f64(&losses);
-    }
-    Some(sum)
-}
-
-/// See `Kernels::contrastive_forward`: rows of up to 4 in whole chunks of 64
-/// ([`tiny_forward`]).
-#[target_feature(enable = "avx2,fma")]
-fn contrastive_forward(
-    a: &[f32],
-    b: &[f32],
-    dim: usize,
-    labels: &[f32],
-    params: [f32; 4],
-) -> OnePass {
-    let n = dim.checked_mul(labels.len());
-    let fits = n.is_some_and(|n| a.len() == n && b.len() == n);
-    if !(1..=TINY_ROWS).contains(&dim) || !labels.len().is_multiple_of(EPILOGUE_ROWS) || !fits {
-        return OnePass::Declined;
-    }
-    let sum = match dim {
-        1 => tiny_forward::<1>(a, b, labels, params),
-        2 => tiny_forward::<2>(a, b, labels, params),
-        3 => tiny_forward::<3>(a, b, labels, params),
-        _ => tiny_forward::<4>(a, b, labels, params),
-    };
-    match sum {
-        Some(sum) => OnePass::Done(sum),
-        None => OnePass::NeedsCare,
-    }
-}
-
-/// [`tiny_rows`] without the gradient: the losses of rows of `D ≤ 4` in whole chunks of
-/// 64 rows, 8 rows a step, with the bits of the block path's forward (the epilogue
-/// without gradient: no coefficient, no division); `None` at the first chunk with a row
-/// that needs care or a label outside `[0, 1]`.
-#[inline]
-#[target_feature(enable = "avx2,fma")]
-fn tiny_forward<const D: usize>(
-    a: &[f32],
-    b: &[f32],
-    labels: &[f32],
-    params: [f32; 4],
-) -> Option<f64> {
-    let (step, chunk) = (D * LANES, D * EPILOGUE_ROWS);
-    let params = params.map(|p| _mm256_set1_ps(p));
-    let inputs = a.chunks_exact(chunk).zip(b.chunks_exact(chunk));
-    let mut sum = 0.0;
-    for ((xa, xb), ys) in inputs.zip(labels.as_chunks::<EPILOGUE_ROWS>().0) {
-        let mut losses = [0.0f32; EPILOGUE_ROWS];
-        let mut care = _mm256_setzero_si256();
-        let steps = xa.chunks_exact(step).zip(xb.chunks_exact(step));
-        let steps = steps.zip(ys.as_chunks::<LANES>().0);
-        for (((xa, xb), y), loss) in steps.zip(losses.as_chunks_mut::<LANES>().0) {
-            let (xa, xb) = (xa.as_chunks::<LANES>().0, xb.as_chunks::<LANES>().0);
-            let squares: [__m256; D] =
-                core::array::from_fn(|j| squared_difference(load(&xa[j]), load(&xb[j])));
-            let y = load(y);
-            let (l, _, flagged) = contrastive_lanes::<false>(group_sums(&squares), y, params);
-            store(loss, l);
-            care = _mm256_or_si256(care, _mm256_or_si256(flagged, invalid_labels(y)));
-        }
-        let mut flags = [0.0f32; LANES];
-        store(&mut flags, _mm256_castsi256_ps(care));
-        if flags.iter().any(|f| f.to_bits() != 0) {
-            return None;
-        }
-        sum += sum_f64(&losses);
-    }
-    Some(sum)
-}
-
 /// All bits set in the lanes of `y` outside `[0, 1]` (NaN included).
 #[inline]
 #[target_feature(enable = "avx2,fma")]
@@ -950,14 +584,6 @@ fn invalid_labels(y: __m256) -> __m256i {
         _mm256_cmp_ps::<_CMP_LE_OQ>(y, _mm256_set1_ps(1.0)),
     );
     _mm256_xor_si256(_mm256_castps_si256(valid), _mm256_set1_epi32(-1))
-}
-
-/// `⌈2¹⁶ / dim⌉` in every lane: `⌊x / dim⌋ = (x · ⌈2¹⁶ / dim⌉) >> 16` is exact for
-/// `x < 256` (the error term `x / 2¹⁶ < 1 / dim`).
-#[inline]
-#[target_feature(enable = "avx2,fma")]
-fn row_magic(dim: usize) -> __m256i {
-    _mm256_set1_epi32((1usize << 16).div_ceil(dim.max(1)) as i32)
 }
 
 /// The epilogue's loss and coefficient of 8 rows (see `epilogue::contrastive_epilogue`),

@@ -20,12 +20,26 @@
 
 use crate::kernels::{EPILOGUE_ROWS, OnePass};
 use core::arch::x86_64::*;
+// The intrinsics of the loop shapes (`shapes.rs`), by the names they have there.
+use core::arch::x86_64::{
+    _mm512_add_epi32 as add_i32, _mm512_add_ps as add, _mm512_fmadd_ps as fmadd,
+    _mm512_mul_ps as mul, _mm512_mullo_epi32 as mullo_i32, _mm512_set1_epi32 as splat_i32,
+    _mm512_set1_ps as splat, _mm512_setzero_ps as zero, _mm512_srli_epi32 as shift_right_i32,
+    _mm512_sub_ps as sub,
+};
 
-super::kernel_table!("AVX-512F, AVX2 and FMA");
+super::shapes::kernel_table!("AVX-512F, AVX2 and FMA");
+super::shapes::loop_shapes!("avx512f,avx2,fma", tiny: [1, 2, 3, 4, 5, 6, 7, 8]);
 
 const LANES: usize = 16;
-/// Elements per step of the four-accumulator loops.
-const BLOCK: usize = 4 * LANES;
+/// This backend's vector.
+type Vector = __m512;
+/// Its vector of `i32`.
+type Indices = __m512i;
+/// Rows that need care: a mask register.
+type Flags = __mmask16;
+/// This backend streams aligned vectors when asked (`store_to`).
+const STREAMS: bool = true;
 
 // ---------------------------------------------------------------------------------------
 // Memory access: every load and store of this backend, bounded by its argument.
@@ -36,14 +50,6 @@ const BLOCK: usize = 4 * LANES;
 fn load(x: &[f32; LANES]) -> __m512 {
     // SAFETY: `x` holds exactly the 16 f32 an unaligned 512-bit load reads.
     unsafe { _mm512_loadu_ps(x.as_ptr()) }
-}
-
-/// The four vectors of a block.
-#[inline]
-#[target_feature(enable = "avx512f,avx2,fma")]
-fn load_block(x: &[f32; BLOCK]) -> [__m512; 4] {
-    let (v, _) = x.as_chunks::<LANES>();
-    [load(&v[0]), load(&v[1]), load(&v[2]), load(&v[3])]
 }
 
 /// Lanes `0..n` of a mask (all 16 for `n ≥ 16`).
@@ -84,17 +90,6 @@ fn store_to<const STREAM: bool>(x: &mut [f32; LANES], v: __m512) {
         unsafe { _mm512_stream_ps(x.as_mut_ptr(), v) }
     } else {
         store(x, v)
-    }
-}
-
-/// How many elements precede the first 64-byte boundary that `x` and `y` reach at the same
-/// element (0 to 15), or 0 if they never do.
-fn aligned_head(x: &[f32], y: &[f32]) -> usize {
-    let (offset_x, offset_y) = (x.as_ptr().addr() % 64, y.as_ptr().addr() % 64);
-    if offset_x == offset_y && offset_x % size_of::<f32>() == 0 {
-        (64 - offset_x) % 64 / size_of::<f32>()
-    } else {
-        0
     }
 }
 
@@ -179,199 +174,36 @@ mod miri {
 }
 
 // ---------------------------------------------------------------------------------------
-// Loop shapes.
+// Lane arithmetic.
 
-/// `K` lane-wise sums of `step` over `a` and `b` (up to the shorter length), not yet
-/// summed across lanes: four accumulator sets over blocks of 64, then up to three single
-/// vectors (one per accumulator, so the chains stay independent), then one masked tail.
-/// Up to 16 elements take one masked step and no loop.
+/// The sum of the 16 lanes.
 #[inline]
 #[target_feature(enable = "avx512f,avx2,fma")]
-fn lane_sums<const K: usize>(
-    a: &[f32],
-    b: &[f32],
-    step: impl Fn([__m512; K], __m512, __m512) -> [__m512; K],
-) -> [__m512; K] {
-    let n = a.len().min(b.len());
-    let (a, b) = (&a[..n], &b[..n]);
-    let zero = [_mm512_setzero_ps(); K];
-    if n <= LANES {
-        return step(zero, load_partial(a), load_partial(b));
-    }
-    let mut acc = [zero; 4];
-    let (blocks_a, rest_a) = a.as_chunks::<BLOCK>();
-    let (blocks_b, rest_b) = b.as_chunks::<BLOCK>();
-    for (xa, xb) in blocks_a.iter().zip(blocks_b) {
-        let (va, vb) = (load_block(xa), load_block(xb));
-        for j in 0..4 {
-            acc[j] = step(acc[j], va[j], vb[j]);
-        }
-    }
-    let (singles_a, tail_a) = rest_a.as_chunks::<LANES>();
-    let (singles_b, tail_b) = rest_b.as_chunks::<LANES>();
-    for (acc, (xa, xb)) in acc.iter_mut().zip(singles_a.iter().zip(singles_b)) {
-        *acc = step(*acc, load(xa), load(xb));
-    }
-    if !tail_a.is_empty() {
-        acc[3] = step(acc[3], load_partial(tail_a), load_partial(tail_b));
-    }
-    let mut sums = zero;
-    for (k, sum) in sums.iter_mut().enumerate() {
-        let pairs = (
-            _mm512_add_ps(acc[0][k], acc[1][k]),
-            _mm512_add_ps(acc[2][k], acc[3][k]),
-        );
-        *sum = _mm512_add_ps(pairs.0, pairs.1);
-    }
-    sums
+fn sum_lanes(v: __m512) -> f32 {
+    _mm512_reduce_add_ps(v)
 }
 
-/// Writes `f(a[i], b[i])` into `(out_a[i], out_b[i])` up to the shortest length, 16 lanes
-/// at a time with a masked tail.
+/// No row flagged.
 #[inline]
-#[target_feature(enable = "avx512f,avx2,fma")]
-fn map2<const STREAM: bool>(
-    a: &[f32],
-    b: &[f32],
-    out_a: &mut [f32],
-    out_b: &mut [f32],
-    f: impl Fn(__m512, __m512) -> (__m512, __m512),
-) {
-    let n = a.len().min(b.len()).min(out_a.len()).min(out_b.len());
-    let (a, b, out_a, out_b) = (&a[..n], &b[..n], &mut out_a[..n], &mut out_b[..n]);
-    // Streaming: first, with one masked step, the elements before both outputs reach a
-    // 64-byte boundary (when they reach it together), so that the rest streams.
-    let head = if STREAM {
-        aligned_head(out_a, out_b).min(n)
-    } else {
-        0
-    };
-    let ((head_a, a), (head_b, b)) = (a.split_at(head), b.split_at(head));
-    let (head_oa, out_a) = out_a.split_at_mut(head);
-    let (head_ob, out_b) = out_b.split_at_mut(head);
-    if head > 0 {
-        let (ra, rb) = f(load_partial(head_a), load_partial(head_b));
-        store_partial(head_oa, ra);
-        store_partial(head_ob, rb);
-    }
-    let (whole_a, tail_a) = a.as_chunks::<LANES>();
-    let (whole_b, tail_b) = b.as_chunks::<LANES>();
-    let (whole_oa, tail_oa) = out_a.as_chunks_mut::<LANES>();
-    let (whole_ob, tail_ob) = out_b.as_chunks_mut::<LANES>();
-    let whole = whole_a
-        .iter()
-        .zip(whole_b)
-        .zip(whole_oa.iter_mut().zip(whole_ob));
-    for ((xa, xb), (ya, yb)) in whole {
-        let (ra, rb) = f(load(xa), load(xb));
-        store_to::<STREAM>(ya, ra);
-        store_to::<STREAM>(yb, rb);
-    }
-    if !tail_a.is_empty() {
-        let (ra, rb) = f(load_partial(tail_a), load_partial(tail_b));
-        store_partial(tail_oa, ra);
-        store_partial(tail_ob, rb);
-    }
+fn no_flags() -> __mmask16 {
+    0
 }
 
-/// `acc + (x − y)²`.
+/// The rows flagged in `x` or `y`.
 #[inline]
-#[target_feature(enable = "avx512f,avx2,fma")]
-fn add_squared_difference(acc: __m512, x: __m512, y: __m512) -> __m512 {
-    let d = _mm512_sub_ps(x, y);
-    _mm512_fmadd_ps(d, d, acc)
+fn either(x: __mmask16, y: __mmask16) -> __mmask16 {
+    x | y
 }
 
-/// `(x − y)²`.
+/// Whether any row is flagged.
 #[inline]
-#[target_feature(enable = "avx512f,avx2,fma")]
-fn squared_difference(x: __m512, y: __m512) -> __m512 {
-    let d = _mm512_sub_ps(x, y);
-    _mm512_mul_ps(d, d)
-}
-
-/// `Σ (a[i] − b[i])²` per lane.
-#[inline]
-#[target_feature(enable = "avx512f,avx2,fma")]
-fn squared_euclidean_lanes(a: &[f32], b: &[f32]) -> __m512 {
-    let [s] = lane_sums(a, b, |[acc], x, y| [add_squared_difference(acc, x, y)]);
-    s
+fn any(flags: __mmask16) -> bool {
+    flags != 0
 }
 
 // ---------------------------------------------------------------------------------------
-// The kernels of the table (see `Kernels` for their contracts).
-
-#[inline]
-#[target_feature(enable = "avx512f,avx2,fma")]
-fn squared_euclidean(a: &[f32], b: &[f32]) -> f32 {
-    _mm512_reduce_add_ps(squared_euclidean_lanes(a, b))
-}
-
-#[target_feature(enable = "avx512f,avx2,fma")]
-fn robust_squared_euclidean(a: &[f32], b: &[f32]) -> f32 {
-    crate::numerics::squared_or_rescaled(squared_euclidean(a, b), a, b)
-}
-
-#[target_feature(enable = "avx512f,avx2,fma")]
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let [s] = lane_sums(a, b, |[acc], x, y| [_mm512_fmadd_ps(x, y, acc)]);
-    _mm512_reduce_add_ps(s)
-}
-
-#[target_feature(enable = "avx512f,avx2,fma")]
-fn dot_and_norms(a: &[f32], b: &[f32]) -> [f32; 3] {
-    let sums = lane_sums(a, b, |[ab, aa, bb], x, y| {
-        [
-            _mm512_fmadd_ps(x, y, ab),
-            _mm512_fmadd_ps(x, x, aa),
-            _mm512_fmadd_ps(y, y, bb),
-        ]
-    });
-    sums.map(|s| _mm512_reduce_add_ps(s))
-}
-
-#[target_feature(enable = "avx512f,avx2,fma")]
-fn scaled_difference(a: &[f32], b: &[f32], k: f32, out_a: &mut [f32], out_b: &mut [f32]) {
-    scaled_difference_to::<false>(a, b, k, out_a, out_b);
-}
-
-/// [`scaled_difference`], streaming aligned vectors with `STREAM`.
-#[inline]
-#[target_feature(enable = "avx512f,avx2,fma")]
-fn scaled_difference_to<const STREAM: bool>(
-    a: &[f32],
-    b: &[f32],
-    k: f32,
-    out_a: &mut [f32],
-    out_b: &mut [f32],
-) {
-    // `k == 0` writes exact zeros even where `a − b` is infinite or NaN (`0·∞` would be
-    // NaN): a zero-masking multiply rather than a branch, which random labels would make
-    // unpredictable in the row loops.
-    let keep = if k != 0.0 { u16::MAX } else { 0 };
-    let (k, zero) = (_mm512_set1_ps(k), _mm512_setzero_ps());
-    map2::<STREAM>(a, b, out_a, out_b, |x, y| {
-        let g = _mm512_maskz_mul_ps(keep, k, _mm512_sub_ps(x, y));
-        (g, _mm512_sub_ps(zero, g))
-    });
-}
-
-#[target_feature(enable = "avx512f,avx2,fma")]
-fn linear_combination(
-    a: &[f32],
-    b: &[f32],
-    [p0, p1, p2, p3]: [f32; 4],
-    out_a: &mut [f32],
-    out_b: &mut [f32],
-) {
-    let p = [p0, p1, p2, p3].map(|p| _mm512_set1_ps(p));
-    map2::<false>(a, b, out_a, out_b, |x, y| {
-        (
-            _mm512_fmadd_ps(p[0], x, _mm512_mul_ps(p[1], y)),
-            _mm512_fmadd_ps(p[2], x, _mm512_mul_ps(p[3], y)),
-        )
-    });
-}
+// The rows kernels of the table (see `Kernels` for their contracts; the other kernels are
+// the loop shapes of `shapes.rs`).
 
 #[target_feature(enable = "avx512f,avx2,fma")]
 fn squared_euclidean_rows(a: &[f32], b: &[f32], dim: usize, out: &mut [f32]) {
@@ -498,30 +330,7 @@ fn packed_squared_step<const D: usize>(a: &[f32], b: &[f32], out: &mut [f32]) {
 fn transposed_squared_rows(a: &[f32], b: &[f32], dim: usize, out: &mut [f32]) {
     // The mask of `load_partial` is computed once per row from `dim`: no length dispatch.
     let row = |x: &[f32], y: &[f32]| squared_difference(load_partial(x), load_partial(y));
-    let group = LANES * dim;
-    let (groups_a, groups_b) = (a.chunks_exact(group), b.chunks_exact(group));
-    let (rest_a, rest_b) = (groups_a.remainder(), groups_b.remainder());
-    let (groups_out, rest_out) = out.as_chunks_mut::<LANES>();
-    for ((ga, gb), o) in groups_a.zip(groups_b).zip(groups_out) {
-        // Sixteen rows by index: the loop unrolls and their sums stay in registers
-        // (through the stack, the forward pass at d = 16 ran 1.5x slower in cache).
-        let lanes = core::array::from_fn(|r| {
-            let rows = r * dim..(r + 1) * dim;
-            row(&ga[rows.clone()], &gb[rows])
-        });
-        store(o, sum_each(lanes));
-    }
-    // Leftover rows (fewer than 16) go through the same transpose, the missing rows zero:
-    // it never adds lanes of different rows, so a row's sum has the same bits wherever it
-    // sits in the batch.
-    if !rest_out.is_empty() {
-        let mut lanes = [_mm512_setzero_ps(); LANES];
-        let rows = rest_a.chunks_exact(dim).zip(rest_b.chunks_exact(dim));
-        for (l, (ra, rb)) in lanes.iter_mut().zip(rows) {
-            *l = row(ra, rb);
-        }
-        store_partial(rest_out, sum_each(lanes));
-    }
+    transposed_rows::<true>(a, b, dim, out, row);
 }
 
 /// Lane `r` of the result is the sum of the 16 lanes of `v[r]`: a transpose folded into
@@ -631,42 +440,9 @@ fn lane_numbers() -> __m512i {
     _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
 }
 
-/// The row of each lane within a group of 16 rows of `dim ≤ 16`, without a division:
-/// `⌊x / dim⌋ = (x · ⌈2¹⁶ / dim⌉) >> 16` is exact for `x < 256` (the error term
-/// `x / 2¹⁶ < 1 / dim`).
-struct RowOf {
-    magic: __m512i,
-}
-
-impl RowOf {
-    #[inline]
-    #[target_feature(enable = "avx512f,avx2,fma")]
-    fn new(dim: usize) -> RowOf {
-        let magic = (1usize << 16).div_ceil(dim.max(1)) as i32;
-        RowOf {
-            magic: _mm512_set1_epi32(magic),
-        }
-    }
-
-    /// The rows of lanes `16·j .. 16·j + 16`.
-    #[inline]
-    #[target_feature(enable = "avx512f,avx2,fma")]
-    fn lanes_of_vector(&self, j: usize) -> __m512i {
-        let x = _mm512_add_epi32(lane_numbers(), _mm512_set1_epi32((LANES * j) as i32));
-        _mm512_srli_epi32::<16>(_mm512_mullo_epi32(x, self.magic))
-    }
-}
-
-/// `Σ x` in f64: each 16 floats widened to two vectors of 8 doubles, summed in two
-/// accumulators, then across lanes: 8 conversions a block where the generic
-/// `epilogue::sum_f64`, compiled for baseline x86-64, needs 32.
-#[inline]
-#[target_feature(enable = "avx512f,avx2,fma")]
-fn sum_f64(x: &[f32; EPILOGUE_ROWS]) -> f64 {
-    sum_f64_of(x.as_chunks::<LANES>().0.iter().map(|v| load(v)))
-}
-
-/// [`sum_f64`] of the vectors `x`, in order.
+/// `Σ x` in f64 of the vectors `x`, in order: each 16 floats widened to two vectors of 8
+/// doubles, summed in two accumulators, then across lanes: 8 conversions a block where the
+/// generic `epilogue::sum_f64`, compiled for baseline x86-64, needs 32.
 #[inline]
 #[target_feature(enable = "avx512f,avx2,fma")]
 fn sum_f64_of(x: impl IntoIterator<Item = __m512>) -> f64 {
@@ -679,192 +455,20 @@ fn sum_f64_of(x: impl IntoIterator<Item = __m512>) -> f64 {
     _mm512_reduce_add_pd(_mm512_add_pd(low, high))
 }
 
-/// The contrastive epilogue of a block of rows, compiled for this backend's vectors (the
-/// generic code vectorizes; under these target features it gets their width).
-#[target_feature(enable = "avx512f,avx2,fma")]
-pub(super) fn contrastive_epilogue(
-    sums: &[f32; EPILOGUE_ROWS],
-    labels: &[f32; EPILOGUE_ROWS],
-    params: [f32; 4],
-    gradient: bool,
-    losses: &mut [f32; EPILOGUE_ROWS],
-    coefficients: &mut [f32; EPILOGUE_ROWS],
-) -> crate::kernels::epilogue::Summary {
-    crate::kernels::epilogue::contrastive_epilogue(
-        sums,
-        labels,
-        params,
-        gradient,
-        losses,
-        coefficients,
-        |losses| sum_f64(losses),
-    )
-}
-
 // ---------------------------------------------------------------------------------------
-// Forward and gradient in one pass: tiny rows, and long ones.
+// Forward and gradient in one pass: what the loop shapes of tiny rows need.
 
-/// See `Kernels::contrastive_one_pass`: rows of up to 8 in whole chunks of 64
-/// ([`tiny_rows`]), long rows as the AVX2 backend does them (`avx2::long_rows`), with
-/// this backend's stores.
-#[allow(clippy::too_many_arguments)]
-#[target_feature(enable = "avx512f,avx2,fma")]
-fn contrastive_one_pass(
-    a: &[f32],
-    b: &[f32],
-    dim: usize,
-    labels: &[f32],
-    params: [f32; 4],
-    grad_a: &mut [f32],
-    grad_b: &mut [f32],
-    stream: bool,
-) -> OnePass {
-    if dim > super::avx2::LONG_ROWS {
-        return if stream {
-            long_rows::<true>(a, b, dim, labels, params, grad_a, grad_b)
-        } else {
-            long_rows::<false>(a, b, dim, labels, params, grad_a, grad_b)
-        };
-    }
-    let whole_chunks = labels.len().is_multiple_of(EPILOGUE_ROWS);
-    if !whole_chunks || !super::rows_fit(a, b, dim, labels, grad_a, grad_b) {
-        return OnePass::Declined;
-    }
-    // Called directly: taken as a pointer, a `#[target_feature]` function is an unsafe one
-    // to Rust 1.89, the MSRV (CI's build on 1.89 failed; newer compilers accept it).
-    macro_rules! rows {
-        ($d:literal) => {
-            tiny_rows_of::<$d>(a, b, labels, params, grad_a, grad_b, stream)
-        };
-    }
-    let sum = match dim {
-        1 => rows!(1),
-        2 => rows!(2),
-        3 => rows!(3),
-        4 => rows!(4),
-        5 => rows!(5),
-        6 => rows!(6),
-        7 => rows!(7),
-        8 => rows!(8),
-        _ => return OnePass::Declined,
-    };
-    match sum {
-        Some(sum) => OnePass::Done(sum),
-        None => OnePass::NeedsCare,
-    }
-}
-
-/// Whether [`contrastive_one_pass`] takes rows of `dim`: tiny ones (in blocks of whole
-/// chunks), long ones.
-fn one_pass_takes(dim: usize, stream: bool) -> bool {
-    dim <= TINY_ROWS || super::avx2::takes_long_rows(dim, stream)
-}
-
-/// The longest rows [`tiny_rows`] takes: those [`packed_squared_rows`] sums.
-const TINY_ROWS: usize = 8;
-
-/// `avx2::long_rows`, its gradients written by [`scaled_difference_to`] and its full
-/// chunks of losses summed by [`sum_f64`].
-#[allow(clippy::too_many_arguments)]
+/// The sums of 16 rows of `D ≤ 8` whose squared differences are the `D` vectors `squares`
+/// (element `j` of row `r` in lane `(r·D + j) mod 16` of vector `⌊(r·D + j) / 16⌋`), as
+/// [`packed_squared_rows`] sums them: each row's terms added in element order.
 #[inline]
 #[target_feature(enable = "avx512f,avx2,fma")]
-fn long_rows<const STREAM: bool>(
-    a: &[f32],
-    b: &[f32],
-    dim: usize,
-    labels: &[f32],
-    params: [f32; 4],
-    grad_a: &mut [f32],
-    grad_b: &mut [f32],
-) -> OnePass {
-    let sum = |x: &[f32; EPILOGUE_ROWS]| sum_f64(x);
-    let write = |ra: &[f32], rb: &[f32], k, oa: &mut [f32], ob: &mut [f32]| {
-        scaled_difference_to::<STREAM>(ra, rb, k, oa, ob)
-    };
-    super::avx2::long_rows(
-        a, b, dim, labels, params, grad_a, grad_b, STREAM, sum, write,
-    )
-}
-
-/// [`tiny_rows`] for rows of `D`, with or without streaming stores.
-#[allow(clippy::too_many_arguments)]
-#[target_feature(enable = "avx512f,avx2,fma")]
-fn tiny_rows_of<const D: usize>(
-    a: &[f32],
-    b: &[f32],
-    labels: &[f32],
-    params: [f32; 4],
-    grad_a: &mut [f32],
-    grad_b: &mut [f32],
-    stream: bool,
-) -> Option<f64> {
-    if stream {
-        tiny_rows::<D, true>(a, b, labels, params, grad_a, grad_b)
-    } else {
-        tiny_rows::<D, false>(a, b, labels, params, grad_a, grad_b)
+fn row_sums<const D: usize>(squares: &[__m512; D]) -> __m512 {
+    let mut s = row_terms(squares, 0);
+    for j in 1..D {
+        s = _mm512_add_ps(s, row_terms(squares, j));
     }
-}
-
-/// Rows of `D ≤ 8` in whole chunks of 64 rows, 16 rows a step (`D` vectors of each side,
-/// one of labels): their squared distances summed as [`packed_squared_rows`] sums them,
-/// their losses and coefficients computed as the epilogue computes them
-/// ([`contrastive_lanes`]), their gradients written as [`grouped_scaled_rows`] writes them
-/// (streaming aligned vectors with `STREAM`), and the losses of each 64 rows summed as
-/// [`sum_f64`] sums them; `None` at the first chunk with a row that needs care. The slices'
-/// lengths were checked. Out of cache at d = 2 this ran 1.4-1.8x as fast as the block path
-/// (rows kernel, epilogue and gradient kernel, one after the other over a block).
-#[inline]
-#[target_feature(enable = "avx512f,avx2,fma")]
-fn tiny_rows<const D: usize, const STREAM: bool>(
-    a: &[f32],
-    b: &[f32],
-    labels: &[f32],
-    params: [f32; 4],
-    grad_a: &mut [f32],
-    grad_b: &mut [f32],
-) -> Option<f64> {
-    let (step, chunk) = (D * LANES, D * EPILOGUE_ROWS);
-    let params = params.map(|p| _mm512_set1_ps(p));
-    let row_of = RowOf::new(D);
-    let inputs = a.chunks_exact(chunk).zip(b.chunks_exact(chunk));
-    let outputs = grad_a
-        .chunks_exact_mut(chunk)
-        .zip(grad_b.chunks_exact_mut(chunk));
-    let chunks = inputs
-        .zip(labels.as_chunks::<EPILOGUE_ROWS>().0)
-        .zip(outputs);
-    let mut sum = 0.0;
-    for (((xa, xb), ys), (oa, ob)) in chunks {
-        let mut losses = [_mm512_setzero_ps(); EPILOGUE_ROWS / LANES];
-        let mut care = 0;
-        let steps = xa.chunks_exact(step).zip(xb.chunks_exact(step));
-        let steps = steps.zip(ys.as_chunks::<LANES>().0);
-        let outs = oa.chunks_exact_mut(step).zip(ob.chunks_exact_mut(step));
-        for ((((xa, xb), y), (oa, ob)), loss) in steps.zip(outs).zip(&mut losses) {
-            let (xa, xb) = (xa.as_chunks::<LANES>().0, xb.as_chunks::<LANES>().0);
-            let difference: [__m512; D] =
-                core::array::from_fn(|j| _mm512_sub_ps(load(&xa[j]), load(&xb[j])));
-            let squares = difference.map(|d| _mm512_mul_ps(d, d));
-            let mut s = row_terms(&squares, 0);
-            for j in 1..D {
-                s = _mm512_add_ps(s, row_terms(&squares, j));
-            }
-            let (l, k, flagged) = contrastive_lanes::<true>(s, load(y), params);
-            *loss = l;
-            care |= flagged;
-            let (oa, ob) = (oa.as_chunks_mut::<LANES>().0, ob.as_chunks_mut::<LANES>().0);
-            for (j, (ya, yb)) in oa.iter_mut().zip(ob).enumerate() {
-                let (g, h) = scaled_lanes(permute(k, row_of.lanes_of_vector(j)), difference[j]);
-                store_to::<STREAM>(ya, g);
-                store_to::<STREAM>(yb, h);
-            }
-        }
-        if care != 0 {
-            return None;
-        }
-        sum += sum_f64_of(losses);
-    }
-    Some(sum)
+    s
 }
 
 /// Lane `r` is lane `r·D + j` of the `16·D` lanes of `v` (term `j` of row `r`, for 16 rows
@@ -940,85 +544,6 @@ fn contrastive_lanes<const GRADIENT: bool>(
     let k = _mm512_sub_ps(k_similar, k_dissimilar);
     let care = !(normal(s) & finite(k));
     (_mm512_maskz_add_ps(!care, similar, dissimilar), k, care)
-}
-
-/// See `Kernels::contrastive_forward`: rows of up to 8 in whole chunks of 64
-/// ([`tiny_forward`]).
-#[target_feature(enable = "avx512f,avx2,fma")]
-fn contrastive_forward(
-    a: &[f32],
-    b: &[f32],
-    dim: usize,
-    labels: &[f32],
-    params: [f32; 4],
-) -> OnePass {
-    let n = dim.checked_mul(labels.len());
-    let fits = n.is_some_and(|n| a.len() == n && b.len() == n);
-    if !(1..=TINY_ROWS).contains(&dim) || !labels.len().is_multiple_of(EPILOGUE_ROWS) || !fits {
-        return OnePass::Declined;
-    }
-    macro_rules! rows {
-        ($d:literal) => {
-            tiny_forward::<$d>(a, b, labels, params)
-        };
-    }
-    let sum = match dim {
-        1 => rows!(1),
-        2 => rows!(2),
-        3 => rows!(3),
-        4 => rows!(4),
-        5 => rows!(5),
-        6 => rows!(6),
-        7 => rows!(7),
-        _ => rows!(8),
-    };
-    match sum {
-        Some(sum) => OnePass::Done(sum),
-        None => OnePass::NeedsCare,
-    }
-}
-
-/// [`tiny_rows`] without the gradient: the losses of rows of `D ≤ 8` in whole chunks of
-/// 64 rows, 16 rows a step, with the bits of the block path's forward (the epilogue
-/// without gradient: no coefficient, no division); `None` at the first chunk with a row
-/// that needs care or a label outside `[0, 1]`. The loop of the AVX2 backend's
-/// `tiny_forward`, at this backend's width.
-#[inline]
-#[target_feature(enable = "avx512f,avx2,fma")]
-fn tiny_forward<const D: usize>(
-    a: &[f32],
-    b: &[f32],
-    labels: &[f32],
-    params: [f32; 4],
-) -> Option<f64> {
-    let (step, chunk) = (D * LANES, D * EPILOGUE_ROWS);
-    let params = params.map(|p| _mm512_set1_ps(p));
-    let inputs = a.chunks_exact(chunk).zip(b.chunks_exact(chunk));
-    let mut sum = 0.0;
-    for ((xa, xb), ys) in inputs.zip(labels.as_chunks::<EPILOGUE_ROWS>().0) {
-        let mut losses = [_mm512_setzero_ps(); EPILOGUE_ROWS / LANES];
-        let mut care = 0;
-        let steps = xa.chunks_exact(step).zip(xb.chunks_exact(step));
-        let steps = steps.zip(ys.as_chunks::<LANES>().0);
-        for (((xa, xb), y), loss) in steps.zip(&mut losses) {
-            let (xa, xb) = (xa.as_chunks::<LANES>().0, xb.as_chunks::<LANES>().0);
-            let squares: [__m512; D] =
-                core::array::from_fn(|j| squared_difference(load(&xa[j]), load(&xb[j])));
-            let mut s = row_terms(&squares, 0);
-            for j in 1..D {
-                s = _mm512_add_ps(s, row_terms(&squares, j));
-            }
-            let y = load(y);
-            let (l, _, flagged) = contrastive_lanes::<false>(s, y, params);
-            *loss = l;
-            care |= flagged | invalid_labels(y);
-        }
-        if care != 0 {
-            return None;
-        }
-        sum += sum_f64_of(losses);
-    }
-    Some(sum)
 }
 
 /// The lanes of `y` outside `[0, 1]` (NaN included): as integers, the valid labels are

@@ -11,6 +11,7 @@
 mod avx2;
 mod avx512;
 pub(crate) mod dot_tile;
+mod shapes;
 pub(crate) mod tile;
 
 use super::Kernels;
@@ -88,142 +89,16 @@ fn rows_fit(
         .is_some_and(|n| [a.len(), b.len(), grad_a.len(), grad_b.len()] == [n; 4])
 }
 
-/// Expands to `KERNELS`, a table of safe wrappers around the `#[target_feature]` kernels
-/// of the invoking module (named as the fields of [`Kernels`]). `$features` names what
-/// the module's availability check above detects, for the reader.
-macro_rules! kernel_table {
-    ($features:literal) => {
-        mod table {
-            // Safe entries of the table: each calls the `#[target_feature]` kernel of the
-            // same name in the parent module, which needs $features. Sound because the
-            // table is only handed out after those were detected.
-
-            use crate::kernels::Kernels;
-
-            fn squared_euclidean(a: &[f32], b: &[f32]) -> f32 {
-                // SAFETY: the table is only handed out after its features were detected
-                // (see `x86_64::avx2` and `x86_64::avx512`).
-                unsafe { super::squared_euclidean(a, b) }
-            }
-            fn robust_squared_euclidean(a: &[f32], b: &[f32]) -> f32 {
-                // SAFETY: the table is only handed out after its features were detected.
-                unsafe { super::robust_squared_euclidean(a, b) }
-            }
-            fn dot(a: &[f32], b: &[f32]) -> f32 {
-                // SAFETY: the table is only handed out after its features were detected.
-                unsafe { super::dot(a, b) }
-            }
-            fn dot_and_norms(a: &[f32], b: &[f32]) -> [f32; 3] {
-                // SAFETY: the table is only handed out after its features were detected.
-                unsafe { super::dot_and_norms(a, b) }
-            }
-            fn scaled_difference(
-                a: &[f32],
-                b: &[f32],
-                k: f32,
-                out_a: &mut [f32],
-                out_b: &mut [f32],
-            ) {
-                // SAFETY: the table is only handed out after its features were detected.
-                unsafe { super::scaled_difference(a, b, k, out_a, out_b) }
-            }
-            fn linear_combination(
-                a: &[f32],
-                b: &[f32],
-                p: [f32; 4],
-                out_a: &mut [f32],
-                out_b: &mut [f32],
-            ) {
-                // SAFETY: the table is only handed out after its features were detected.
-                unsafe { super::linear_combination(a, b, p, out_a, out_b) }
-            }
-            fn squared_euclidean_rows(a: &[f32], b: &[f32], dim: usize, out: &mut [f32]) {
-                // SAFETY: the table is only handed out after its features were detected.
-                unsafe { super::squared_euclidean_rows(a, b, dim, out) }
-            }
-            fn scaled_difference_rows(
-                a: &[f32],
-                b: &[f32],
-                dim: usize,
-                k: &[f32],
-                out_a: &mut [f32],
-                out_b: &mut [f32],
-                stream: bool,
-            ) {
-                // SAFETY: the table is only handed out after its features were detected.
-                unsafe { super::scaled_difference_rows(a, b, dim, k, out_a, out_b, stream) }
-            }
-
-            fn contrastive_epilogue(
-                sums: &[f32; crate::kernels::EPILOGUE_ROWS],
-                labels: &[f32; crate::kernels::EPILOGUE_ROWS],
-                params: [f32; 4],
-                gradient: bool,
-                losses: &mut [f32; crate::kernels::EPILOGUE_ROWS],
-                coefficients: &mut [f32; crate::kernels::EPILOGUE_ROWS],
-            ) -> crate::kernels::epilogue::Summary {
-                // SAFETY: the table is only handed out after its features were detected.
-                unsafe {
-                    super::contrastive_epilogue(
-                        sums,
-                        labels,
-                        params,
-                        gradient,
-                        losses,
-                        coefficients,
-                    )
-                }
-            }
-
-            #[allow(clippy::too_many_arguments)]
-            fn contrastive_one_pass(
-                a: &[f32],
-                b: &[f32],
-                dim: usize,
-                labels: &[f32],
-                params: [f32; 4],
-                grad_a: &mut [f32],
-                grad_b: &mut [f32],
-                stream: bool,
-            ) -> crate::kernels::OnePass {
-                // SAFETY: the table is only handed out after its features were detected.
-                unsafe {
-                    super::contrastive_one_pass(a, b, dim, labels, params, grad_a, grad_b, stream)
-                }
-            }
-
-            fn contrastive_forward(
-                a: &[f32],
-                b: &[f32],
-                dim: usize,
-                labels: &[f32],
-                params: [f32; 4],
-            ) -> crate::kernels::OnePass {
-                // SAFETY: the table is only handed out after its features were detected.
-                unsafe { super::contrastive_forward(a, b, dim, labels, params) }
-            }
-
-            #[doc = concat!("Safe entries for kernels that need ", $features, ".")]
-            pub(crate) static KERNELS: Kernels = Kernels {
-                squared_euclidean,
-                robust_squared_euclidean,
-                dot,
-                dot_and_norms,
-                scaled_difference,
-                linear_combination,
-                squared_euclidean_rows,
-                scaled_difference_rows,
-                contrastive_epilogue,
-                contrastive_one_pass,
-                one_pass_takes: super::one_pass_takes,
-                fence: super::fence,
-                contrastive_forward,
-            };
-        }
-        pub(super) use table::KERNELS;
-    };
+/// How many elements precede the first 64-byte boundary that `x` and `y` reach at the same
+/// element (0 to 15), or 0 if they never do.
+fn aligned_head(x: &[f32], y: &[f32]) -> usize {
+    let (offset_x, offset_y) = (x.as_ptr().addr() % 64, y.as_ptr().addr() % 64);
+    if offset_x == offset_y && offset_x % size_of::<f32>() == 0 {
+        (64 - offset_x) % 64 / size_of::<f32>()
+    } else {
+        0
+    }
 }
-use kernel_table;
 
 #[cfg(test)]
 mod tests {
@@ -231,7 +106,7 @@ mod tests {
     //! each works on the shortest and leaves the rest alone, like the generic loops. Under
     //! Miri this is also the check that no load or store leaves its slice.
     use super::super::{Backend, EPILOGUE_ROWS, Kernels, OnePass, table};
-    use crate::loss::block::{Block, Weights};
+    use crate::loss::block::{Block, LabelledPairs, Weights};
     use std::{format, vec, vec::Vec};
 
     const SENTINEL: f32 = 12345.0;
@@ -475,9 +350,10 @@ mod tests {
             two_c,
         };
         let mut block = Block::new();
-        block.compute(k, 0, a, b, dim, labels, w, true).unwrap();
+        let pairs = LabelledPairs { a, b, dim, labels };
+        block.compute(k, 0, pairs, w, true).unwrap();
         let (mut ga, mut gb) = (vec![0.0; a.len()], vec![0.0; a.len()]);
-        block.write_gradients(k, a, b, dim, labels, w, &mut ga, &mut gb, false);
+        block.write_gradients(k, pairs, w, (&mut ga, &mut gb), false);
         (block.sum, ga, gb)
     }
 
@@ -635,7 +511,13 @@ mod tests {
                         two_c,
                     };
                     let mut block = Block::new();
-                    block.compute(k, 0, &a, &b, dim, &labels, w, false).unwrap();
+                    let pairs = LabelledPairs {
+                        a: &a,
+                        b: &b,
+                        dim,
+                        labels: &labels,
+                    };
+                    block.compute(k, 0, pairs, w, false).unwrap();
                     let what = format!("{backend:?} dim={dim} rows={rows}");
                     let result = (k.contrastive_forward)(&a, &b, dim, &labels, params);
                     if result == OnePass::Declined {

@@ -19,6 +19,7 @@
 // arithmetic reads.
 #![allow(clippy::needless_range_loop)]
 
+use crate::kernels::threshold::{self, CountBlock, Hists};
 use crate::kernels::tile::TileKernels;
 use core::arch::x86_64::*;
 
@@ -541,11 +542,30 @@ pub(crate) fn avx2() -> Option<&'static TileKernels> {
         // SAFETY: this table is only handed out after AVX2 and FMA were detected.
         unsafe { accumulate_avx2(x, y, dim, c, stride, gx, gy) }
     }
+    fn count(b: &CountBlock, ks: &mut [f32], hist: &mut Hists, state: &mut [f32]) {
+        // SAFETY: this table is only handed out after AVX2 and FMA were detected.
+        unsafe { count_avx2(b, ks, hist, state) }
+    }
     static AVX2: TileKernels = TileKernels {
         squared,
         accumulate,
+        count,
     };
     super::avx2().map(|_| &AVX2)
+}
+
+/// The batch-all counting step ([`threshold::count`]) compiled for AVX2 (its compares 8
+/// wide).
+#[target_feature(enable = "avx2,fma")]
+fn count_avx2(b: &CountBlock, ks: &mut [f32], hist: &mut Hists, state: &mut [f32]) {
+    threshold::count(b, ks, hist, state)
+}
+
+/// The batch-all counting step ([`threshold::count`]) compiled for AVX-512F (its compares
+/// 16 wide).
+#[target_feature(enable = "avx512f,avx2,fma")]
+fn count_avx512(b: &CountBlock, ks: &mut [f32], hist: &mut Hists, state: &mut [f32]) {
+    threshold::count(b, ks, hist, state)
 }
 
 /// The AVX-512F tile kernels, if this CPU has AVX-512F (with AVX2 and FMA).
@@ -566,9 +586,14 @@ pub(crate) fn avx512() -> Option<&'static TileKernels> {
         // SAFETY: this table is only handed out after AVX-512F, AVX2 and FMA were detected.
         unsafe { accumulate_avx512(x, y, dim, c, stride, gx, gy) }
     }
+    fn count(b: &CountBlock, ks: &mut [f32], hist: &mut Hists, state: &mut [f32]) {
+        // SAFETY: this table is only handed out after AVX-512F, AVX2 and FMA were detected.
+        unsafe { count_avx512(b, ks, hist, state) }
+    }
     static AVX512: TileKernels = TileKernels {
         squared,
         accumulate,
+        count,
     };
     super::avx512().map(|_| &AVX512)
 }

@@ -59,7 +59,19 @@ pub(crate) const fn panel_width(len: usize, dim: usize) -> usize {
 /// NaN, 0 for a row with an infinity (whose cosines are then NaN).
 pub(crate) fn inverse_norms(x: &[f32], dim: usize, out: &mut [f32]) {
     for (row, inv) in x.chunks_exact(dim).zip(out.iter_mut()) {
-        let s: f64 = row.iter().map(|&v| f64::from(v) * f64::from(v)).sum();
+        // Four independent f64 partial sums: one dependent chain of `dim` additions
+        // was a visible part of the forward at large `dim`.
+        let (quads, tail) = row.as_chunks::<4>();
+        let mut p = [0.0f64; 4];
+        for q in quads {
+            for (p, &v) in p.iter_mut().zip(q) {
+                *p += f64::from(v) * f64::from(v);
+            }
+        }
+        for (p, &v) in p.iter_mut().zip(tail) {
+            *p += f64::from(v) * f64::from(v);
+        }
+        let s = (p[0] + p[1]) + (p[2] + p[3]);
         *inv = if s == 0.0 {
             0.0
         } else {
@@ -82,13 +94,47 @@ impl Pair<'_> {
         let d = self.dim;
         let narrow = self.width < TILE_COLS;
         let panel = &mut panel[..d * self.width];
+        if !narrow && cols == TILE_COLS {
+            self.pack_full(j0, panel);
+            return;
+        }
         panel.fill(0.0);
         for j in 0..cols {
             let row = &self.y[(j0 + j) * d..(j0 + j + 1) * d];
             let inv = self.inv_y[j0 + j];
-            for (k, &v) in row.iter().enumerate() {
-                let at = if narrow { j * d + k } else { k * TILE_COLS + j };
-                panel[at] = v * inv;
+            if narrow {
+                for (p, &v) in panel[j * d..(j + 1) * d].iter_mut().zip(row) {
+                    *p = v * inv;
+                }
+            } else {
+                for (p, &v) in panel[j..].iter_mut().step_by(TILE_COLS).zip(row) {
+                    *p = v * inv;
+                }
+            }
+        }
+    }
+
+    /// [`pack`](Self::pack) of a full-width panel (`TILE_COLS` rows from `j0`), eight `k`
+    /// of each row at a time: the writes stay within `8·TILE_COLS` floats (in L1) instead
+    /// of striding over the whole panel once per row.
+    fn pack_full(&self, j0: usize, panel: &mut [f32]) {
+        const K: usize = 8;
+        let d = self.dim;
+        let inv = &self.inv_y[j0..j0 + TILE_COLS];
+        let ys = &self.y[j0 * d..(j0 + TILE_COLS) * d];
+        let (blocks, _) = panel.as_chunks_mut::<{ K * TILE_COLS }>();
+        for (kb, block) in blocks.iter_mut().enumerate() {
+            for (j, (row, &inv)) in ys.chunks_exact(d).zip(inv).enumerate() {
+                if let Some(v) = row.get(kb * K..kb * K + K) {
+                    for (t, &v) in v.iter().enumerate() {
+                        block[t * TILE_COLS + j] = v * inv;
+                    }
+                }
+            }
+        }
+        for k in d - d % K..d {
+            for (j, (row, &inv)) in ys.chunks_exact(d).zip(inv).enumerate() {
+                panel[k * TILE_COLS + j] = row[k] * inv;
             }
         }
     }
@@ -177,17 +223,33 @@ impl Pair<'_> {
                 &self.y[j * d..(j + 1) * d]
             });
             let li0 = at.i0 - self.row0;
-            for r in 0..at.rows {
+            let cols = at.cols.min(TILE_COLS);
+            let inv_y = &self.inv_y[at.j0..at.j0 + cols];
+            for r in 0..at.rows.min(TILE_ROWS) {
                 let i = li0 + r;
-                let m = h[r][..at.cols].iter().fold(0.0f32, |m, v| m.max(v.abs()));
-                let s = gx.scale(i, m);
-                let mut ri = 0.0f32;
-                for j in 0..at.cols {
-                    let v = h[r][j] * s;
-                    c[r][j] = v * self.inv_y[at.j0 + j];
-                    ri += v * cos[r][j];
+                // `f32::max` drops NaN in any order: lanes give the same maximum (and `h`
+                // is zero outside the tile).
+                let mut m = [0.0f32; LANES];
+                for ch in h[r].as_chunks::<LANES>().0 {
+                    for (m, v) in m.iter_mut().zip(ch) {
+                        *m = m.max(v.abs());
+                    }
                 }
-                gx.r.add(i, f64::from(ri));
+                let m = m.iter().fold(0.0f32, |a, &b| a.max(b));
+                let s = gx.scale(i, m);
+                let mut ri = [0.0f32; TILE_COLS];
+                for ((((c, &h), &inv), &cos), ri) in c[r][..cols]
+                    .iter_mut()
+                    .zip(&h[r])
+                    .zip(inv_y)
+                    .zip(&cos[r])
+                    .zip(&mut ri)
+                {
+                    let v = h * s;
+                    *c = v * inv;
+                    *ri = v * cos;
+                }
+                gx.r.add(i, f64::from(sum_of(&ri[..cols])));
             }
             (self.kernels.axpy_block)(
                 &mut gx.grad[li0 * d..(li0 + at.rows) * d],
@@ -200,20 +262,41 @@ impl Pair<'_> {
                     let i = li0 + r.min(at.rows - 1);
                     &self.x[i * d..(i + 1) * d]
                 });
+                let rows = at.rows.min(TILE_ROWS);
+                // Each column's largest coefficient, then its scale (columns in order, as
+                // before), then `v = hᵢⱼ·sⱼ` for the whole tile at once: loops along the
+                // columns, which vectorise, instead of one short chain per column. `h` is
+                // zero outside the tile. The sums over rows keep their order.
+                let mut mc = [0.0f32; TILE_COLS];
+                for hr in &h[..rows] {
+                    for (m, v) in mc.iter_mut().zip(hr) {
+                        *m = m.max(v.abs());
+                    }
+                }
+                let mut sc = [0.0f32; TILE_COLS];
+                for (j, (s, &m)) in sc.iter_mut().zip(&mc).take(cols).enumerate() {
+                    *s = gy.scale(at.j0 + j, m);
+                }
+                let mut rj = [0.0f32; TILE_COLS];
+                for (r, (hr, cr)) in h.iter().zip(cos).take(rows).enumerate() {
+                    let inv = self.inv_x[li0 + r];
+                    for (j, ((&h, &cos), &s)) in hr.iter().zip(cr).zip(&sc).enumerate() {
+                        let v = h * s;
+                        c[r][j] = v * inv;
+                        rj[j] += v * cos;
+                    }
+                }
+                for (j, &rj) in rj.iter().enumerate().take(cols) {
+                    gy.r.add(at.j0 + j, f64::from(rj));
+                }
                 // Columns in groups of TILE_ROWS, each a block of rows of `gy`.
                 for g0 in (0..at.cols).step_by(TILE_ROWS) {
                     let g = TILE_ROWS.min(at.cols - g0);
                     let jj = at.j0 + g0;
                     for q in 0..g {
-                        let m = (0..at.rows).fold(0.0f32, |m, r| m.max(h[r][g0 + q].abs()));
-                        let s = gy.scale(jj + q, m);
-                        let mut rj = 0.0f32;
-                        for r in 0..at.rows {
-                            let v = h[r][g0 + q] * s;
-                            ct[q][r] = v * self.inv_x[li0 + r];
-                            rj += v * cos[r][g0 + q];
+                        for r in 0..rows {
+                            ct[q][r] = c[r][g0 + q];
                         }
-                        gy.r.add(jj + q, f64::from(rj));
                     }
                     (self.kernels.axpy_block)(
                         &mut gy.grad[jj * d..(jj + g) * d],
@@ -424,6 +507,20 @@ impl<'a> Acc64<'a> {
         let s = self.get(i) + v;
         self.set(i, s);
     }
+    /// Adds `v[q]` to accumulator `i0 + q` for each `q` (one pass, no bounds check per
+    /// element).
+    #[inline]
+    pub(crate) fn add_each(&mut self, i0: usize, v: &[f32]) {
+        let i0 = i0 - self.1;
+        let slots = &mut self.0[2 * i0..2 * (i0 + v.len())];
+        let (pairs, _) = slots.as_chunks_mut::<2>();
+        for (p, &v) in pairs.iter_mut().zip(v) {
+            let s = f64::from_bits(u64::from(p[0].to_bits()) << 32 | u64::from(p[1].to_bits()))
+                + f64::from(v);
+            let b = s.to_bits();
+            *p = [f32::from_bits((b >> 32) as u32), f32::from_bits(b as u32)];
+        }
+    }
     pub(crate) fn fill(&mut self, v: f64) {
         for i in 0..self.0.len() / 2 {
             self.set(self.1 + i, v);
@@ -443,17 +540,51 @@ pub(crate) fn nan_max(a: f32, b: f32) -> f32 {
     }
 }
 
+/// Independent partial results the tile epilogue keeps per reduction: eight lanes, so that
+/// a maximum or a sum over a tile row is a few vector operations, not a chain of 32
+/// dependent scalar ones.
+const LANES: usize = 8;
+
 /// The maximum of `l`, NaN if it holds one; `-∞` if empty.
 #[inline]
 pub(crate) fn max_of(l: &[f32]) -> f32 {
-    let mut m = f32::NEG_INFINITY;
-    let mut nan = false;
-    // Plain compares (they vectorise), with NaN tracked apart so that it is not dropped.
-    for &v in l {
-        m = if v > m { v } else { m };
-        nan |= v.is_nan();
+    // Plain compares in `LANES` independent lanes (they vectorise), with NaN tracked
+    // apart so that it is not dropped.
+    let (chunks, tail) = l.as_chunks::<LANES>();
+    let mut m = [f32::NEG_INFINITY; LANES];
+    for c in chunks {
+        for q in 0..LANES {
+            m[q] = sticky_max(m[q], c[q]);
+        }
     }
-    if nan { f32::NAN } else { m }
+    for (q, &v) in tail.iter().enumerate() {
+        m[q] = sticky_max(m[q], v);
+    }
+    m.iter().fold(f32::NEG_INFINITY, |a, &b| sticky_max(a, b))
+}
+
+/// `max(m, v)` where a NaN `v` is taken and a NaN `m` kept (`v > NaN` is false): a running
+/// maximum that ends NaN if it met one, in two compares and a select (it vectorises).
+#[inline(always)]
+fn sticky_max(m: f32, v: f32) -> f32 {
+    if v > m || v.is_nan() { v } else { m }
+}
+
+/// `Σ l` in `LANES` partial sums (a pairwise-like order: at least as accurate as the
+/// sequential sum, whose `n·u` bound it keeps).
+#[inline]
+pub(crate) fn sum_of(l: &[f32]) -> f32 {
+    let (chunks, tail) = l.as_chunks::<LANES>();
+    let mut s = [0.0f32; LANES];
+    for c in chunks {
+        for q in 0..LANES {
+            s[q] += c[q];
+        }
+    }
+    for (q, &v) in tail.iter().enumerate() {
+        s[q] += v;
+    }
+    ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]))
 }
 
 /// Running log-sum-exp states: a maximum (f32) and an f64 sum of `e^(l − max)`. State
@@ -542,9 +673,52 @@ impl<'a> Lse<'a> {
             *b = v - new;
         }
         (k.exp)(buf);
-        let t: f32 = buf.iter().sum();
+        let t = sum_of(buf);
         self.max[i - self.base] = new;
         self.sum.set(i, s + f64::from(t));
+    }
+
+    /// Folds the rows of a tile (`l[r]`, rows `..rows`, columns `..cols`, masked ones
+    /// `-∞`) into states `i0..i0 + rows`: [`update`](Self::update) for each row, with one
+    /// exponent call for the whole tile.
+    pub(crate) fn update_rows(
+        &mut self,
+        k: &SoftmaxKernels,
+        i0: usize,
+        l: &Tile,
+        rows: usize,
+        cols: usize,
+    ) {
+        // Known to be within the tile: no bounds checks in the loops below.
+        let (rows, cols) = (rows.min(TILE_ROWS), cols.min(TILE_COLS));
+        let mut buf = [[f32::NEG_INFINITY; TILE_COLS]; TILE_ROWS];
+        let mut old = [f32::NEG_INFINITY; TILE_ROWS];
+        for r in 0..rows {
+            let i = i0 + r;
+            let new = nan_max(self.max[i - self.base], max_of(&l[r][..cols]));
+            old[r] = self.max[i - self.base];
+            if new == f32::NEG_INFINITY {
+                continue;
+            }
+            for (b, &v) in buf[r][..cols].iter_mut().zip(&l[r][..cols]) {
+                *b = v - new;
+            }
+            self.max[i - self.base] = new;
+        }
+        (k.exp)(buf[..rows].as_flattened_mut());
+        for r in 0..rows {
+            let i = i0 + r;
+            let new = self.max[i - self.base];
+            if new == f32::NEG_INFINITY {
+                continue;
+            }
+            let mut s = self.sum.get(i);
+            if new != old[r] && s != 0.0 {
+                // Only when the maximum grows: rare after a row's first tiles.
+                s *= libm::exp(f64::from(old[r]) - f64::from(new));
+            }
+            self.sum.set(i, s + f64::from(sum_of(&buf[r][..cols])));
+        }
     }
 
     /// Folds the columns of a tile (`l[r][j]`, rows `..rows`, columns `..cols`, masked
@@ -558,47 +732,62 @@ impl<'a> Lse<'a> {
         rows: usize,
         cols: usize,
     ) {
+        // Known to be within the tile: no bounds checks in the loops below.
+        let (rows, cols) = (rows.min(TILE_ROWS), cols.min(TILE_COLS));
         let mut new = [f32::NEG_INFINITY; TILE_COLS];
-        let mut nan = [false; TILE_COLS];
-        // Plain compares (they vectorise), with NaN tracked apart so that it is not dropped.
-        for r in 0..rows {
-            for j in 0..cols {
-                let v = l[r][j];
-                new[j] = if v > new[j] { v } else { new[j] };
-                nan[j] |= v.is_nan();
+        // Compares and selects (they vectorise) that keep a NaN.
+        for lr in &l[..rows] {
+            for (m, &v) in new[..cols].iter_mut().zip(&lr[..cols]) {
+                *m = sticky_max(*m, v);
             }
         }
-        for j in 0..cols {
-            if nan[j] {
-                new[j] = f32::NAN;
-            }
+        // The new maxima, branch-free (it vectorises); the rescaling below only if one grew.
+        let mut old = [f32::NEG_INFINITY; TILE_COLS];
+        let lj0 = j0 - self.base;
+        old[..cols].copy_from_slice(&self.max[lj0..lj0 + cols]);
+        let mut grew = false;
+        for (m, &o) in new[..cols].iter_mut().zip(&old) {
+            // `nan_max(o, m)`: NaN if either is.
+            let v = sticky_max(o, *m);
+            grew |= v != o && o != f32::NEG_INFINITY;
+            *m = v;
         }
+        self.max[lj0..lj0 + cols].copy_from_slice(&new[..cols]);
         let mut scale = [1.0f64; TILE_COLS];
-        for j in 0..cols {
-            let old = self.max[j0 + j - self.base];
-            let m = nan_max(old, new[j]);
-            if m != old && old != f32::NEG_INFINITY {
-                // Only when a column's maximum grows: rare after its first tiles.
-                scale[j] = libm::exp(f64::from(old) - f64::from(m));
+        if grew {
+            for j in 0..cols {
+                let (o, m) = (old[j], new[j]);
+                if m != o && o != f32::NEG_INFINITY {
+                    // Only when a column's maximum grows: rare after its first tiles.
+                    scale[j] = libm::exp(f64::from(o) - f64::from(m));
+                }
             }
-            new[j] = m;
-            self.max[j0 + j - self.base] = m;
         }
         let mut acc = [0.0f32; TILE_COLS];
-        let mut buf = [0.0f32; TILE_COLS];
-        for r in 0..rows {
-            for j in 0..cols {
-                // An all-masked column so far stays empty (−∞ − −∞ would be NaN).
-                buf[j] = if new[j] == f32::NEG_INFINITY {
-                    f32::NEG_INFINITY
-                } else {
-                    l[r][j] - new[j]
-                };
+        // The whole tile's exponentials in one call: independent vectors, which pipeline,
+        // rather than one short dependent chain per tile row.
+        let mut buf = [[f32::NEG_INFINITY; TILE_COLS]; TILE_ROWS];
+        // An all-masked column so far stays empty: its entries are all `-∞`, shifted by 0
+        // (−∞ − −∞ would be NaN). A branch-free shift, so that the loop vectorises.
+        let mut shift = [0.0f32; TILE_COLS];
+        for (s, &m) in shift.iter_mut().zip(&new) {
+            *s = if m == f32::NEG_INFINITY { 0.0 } else { m };
+        }
+        for (b, lr) in buf.iter_mut().zip(l).take(rows) {
+            for ((b, &v), &s) in b[..cols].iter_mut().zip(&lr[..cols]).zip(&shift) {
+                *b = v - s;
             }
-            (k.exp)(&mut buf[..cols]);
+        }
+        (k.exp)(buf[..rows].as_flattened_mut());
+        for b in &buf[..rows] {
             for j in 0..cols {
-                acc[j] += buf[j];
+                acc[j] += b[j];
             }
+        }
+        if !grew {
+            // Every scale is 1.
+            self.sum.add_each(j0, &acc[..cols]);
+            return;
         }
         for j in 0..cols {
             let s = self.sum.get(j0 + j);

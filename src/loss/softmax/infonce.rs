@@ -266,15 +266,15 @@ pub(super) fn forward_rows(
     let k = pair.kernels;
     let scale = loss.scale;
     let row0 = pair.row0;
-    let mut buf = [0.0f32; TILE_COLS];
     let mut l = [[0.0f32; TILE_COLS]; TILE_ROWS];
     pair.walk(
         panel,
         |_| true,
         |at: At, cos| {
             for r in 0..at.rows {
-                for j in 0..at.cols {
-                    l[r][j] = scale * cos[r][j];
+                // The whole tile row (columns past `at.cols` are never read).
+                for (l, &c) in l[r].iter_mut().zip(&cos[r]) {
+                    *l = scale * c;
                 }
                 let i = at.i0 + r;
                 // The diagonal is kept apart: each state is the log-sum-exp of the
@@ -284,8 +284,8 @@ pub(super) fn forward_rows(
                     diag[i - row0] = l[r][i - at.j0];
                     l[r][i - at.j0] = f32::NEG_INFINITY;
                 }
-                row.update(k, i, &l[r][..at.cols], &mut buf[..at.cols]);
             }
+            row.update_rows(k, at.i0, &l, at.rows, at.cols);
             if loss.symmetric {
                 col.update_columns(k, at.j0, &l, at.rows, at.cols);
             }
@@ -353,36 +353,45 @@ pub(super) fn grad_rows(
     } else {
         (1.0 / nf, 0.0)
     };
-    let mut l = [0.0f32; TILE_COLS];
-    let mut p = [0.0f32; TILE_COLS];
-    let mut q = [0.0f32; TILE_COLS];
+    // The exponents of a whole tile in one call: `p` (row softmax) in the first
+    // `TILE_ROWS` rows, `q` (column softmax) in the next.
+    let mut pq = [[0.0f32; TILE_COLS]; 2 * TILE_ROWS];
     pair.walk_grad(
         panel,
         gx,
         Some(gy),
         |_| true,
         |at, cos, h| {
-            let c = at.cols;
-            for r in 0..at.rows {
+            let c = at.cols.min(TILE_COLS);
+            let rows = at.rows.min(TILE_ROWS);
+            let (p, q) = pq.split_at_mut(TILE_ROWS);
+            for r in 0..rows {
                 let i = at.i0 + r;
-                for j in 0..c {
-                    l[j] = scale * cos[r][j];
+                let (hi, lo) = (st.row_hi[i], st.row_lo[i]);
+                for (p, &cos) in p[r].iter_mut().zip(&cos[r]) {
+                    *p = (scale * cos - hi) - lo;
                 }
-                engine::softmax_row(k, &l[..c], st.row_hi[i], st.row_lo[i], &mut p[..c]);
                 if loss.symmetric {
-                    engine::softmax_cols(
-                        k,
-                        &l[..c],
-                        &st.col_hi[at.j0..at.j0 + c],
-                        &st.col_lo[at.j0..at.j0 + c],
-                        &mut q[..c],
-                    );
+                    let hi = &st.col_hi[at.j0..at.j0 + c];
+                    let lo = &st.col_lo[at.j0..at.j0 + c];
+                    for (((q, &cos), &hi), &lo) in q[r].iter_mut().zip(&cos[r]).zip(hi).zip(lo) {
+                        *q = (scale * cos - hi) - lo;
+                    }
                 }
-                if !loss.symmetric {
-                    q[..c].fill(0.0);
-                }
-                for j in 0..c {
-                    h[r][j] = scale * (w_row * p[j] + w_col * q[j]);
+            }
+            let n = if loss.symmetric { 2 * TILE_ROWS } else { rows };
+            (k.exp)(pq[..n].as_flattened_mut());
+            let (p, q) = pq.split_at(TILE_ROWS);
+            for r in 0..rows {
+                let i = at.i0 + r;
+                if loss.symmetric {
+                    for ((h, &p), &q) in h[r][..c].iter_mut().zip(&p[r]).zip(&q[r]) {
+                        *h = scale * (w_row * p + w_col * q);
+                    }
+                } else {
+                    for (h, &p) in h[r][..c].iter_mut().zip(&p[r]) {
+                        *h = scale * (w_row * p);
+                    }
                 }
                 if (at.j0..at.j0 + c).contains(&i) {
                     // The diagonal: −(1 − pᵢᵢ) from the forward's exact σ, not pᵢᵢ − 1.

@@ -3,9 +3,9 @@
 #![forbid(unsafe_code)]
 
 use super::engine::{self, Acc64, At, GradRows, Lse, Pair, take};
-use super::{check_labelled, full_scratch, min_scratch, softplus};
+use super::softplus;
+use crate::Backend;
 use crate::kernels::dot_tile::{self, TILE_COLS};
-use crate::{Backend, Error};
 
 /// NT-Xent (normalised temperature-scaled cross entropy) over every ordered positive pair
 /// of a labelled batch, pytorch-metric-learning's `NTXentLoss`. With `sᵢⱼ = cos(xᵢ, xⱼ)/τ`
@@ -57,79 +57,10 @@ impl NtXentLoss {
         Self::new(0.07)
     }
 
-    /// The same loss computed on a named backend (for tests and benchmarks).
-    pub const fn with_backend(mut self, backend: Backend) -> Self {
-        self.backend = Some(backend);
-        self
-    }
-
-    /// The scratch length (in f32) for the fastest calls on `n` rows of `dim`:
-    /// `8·n + 32·dim`, of which `32·dim` holds 32 normalised rows at a time.
-    pub const fn scratch_len(&self, n: usize, dim: usize) -> usize {
-        full_scratch(8, n, dim)
-    }
-
-    /// The least scratch the calls accept: `8·n + dim`, room for one normalised row
-    /// at a time. Any length from here up to [`scratch_len`](Self::scratch_len) works, with
-    /// as many rows at a time as fit (below 32 the similarities are plain dot products:
-    /// slower, for microcontrollers); the results meet the same bounds.
-    pub const fn min_scratch_len(&self, n: usize, dim: usize) -> usize {
-        min_scratch(8, n, dim)
-    }
-
-    pub(super) fn check(
-        &self,
-        x: &[f32],
-        dim: usize,
-        classes: &[u32],
-        scratch: Option<&[f32]>,
-    ) -> Result<(), Error> {
-        check_labelled(
-            x,
-            dim,
-            classes,
-            &[("temperature", self.temperature)],
-            8,
-            scratch,
-        )
-    }
-
-    /// The loss of the batch `x` (`n ≥ 1` rows of `dim`), row `i` of class `classes[i]`.
-    ///
-    /// # Errors
-    /// [`Error::ZeroDimension`], [`Error::NotMultipleOfDim`], [`Error::Empty`] (no rows),
-    /// [`Error::LengthMismatch`] (`classes` not one per row), [`Error::InvalidParameter`]
-    /// (temperature not finite and positive), [`Error::ScratchTooShort`],
-    /// [`Error::BackendUnavailable`].
-    pub fn forward(
-        &self,
-        x: &[f32],
-        dim: usize,
-        classes: &[u32],
-        scratch: &mut [f32],
-    ) -> Result<f32, Error> {
-        self.check(x, dim, classes, Some(scratch))?;
-        let k = dot_tile::select(self.backend)?;
-        Ok(run(self, k, x, dim, classes, scratch, None) as f32)
-    }
-
-    /// The loss, with `∂loss/∂x` written into `grad` (as long as `x`).
-    ///
-    /// # Errors
-    /// As [`forward`](Self::forward), and [`Error::LengthMismatch`] for `grad`.
-    pub fn forward_with_grad(
-        &self,
-        x: &[f32],
-        dim: usize,
-        classes: &[u32],
-        grad: &mut [f32],
-        scratch: &mut [f32],
-    ) -> Result<f32, Error> {
-        self.check(x, dim, classes, Some(scratch))?;
-        crate::check::same_len("grad", x.len(), grad.len())?;
-        let k = dot_tile::select(self.backend)?;
-        Ok(run(self, k, x, dim, classes, scratch, Some(grad)) as f32)
-    }
+    super::labelled_batch_api!(
+        per_row: 8,
+        temperatures: |loss| [("temperature", loss.temperature)]
+    );
 }
 
 /// Whether the tile at `at` holds an ordered positive pair.

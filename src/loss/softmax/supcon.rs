@@ -4,9 +4,8 @@
 #![forbid(unsafe_code)]
 
 use super::engine::{self, Acc64, At, GradRows, Lse, Pair, take};
-use super::{check_labelled, full_scratch, min_scratch};
+use crate::Backend;
 use crate::kernels::dot_tile::{self, TILE_COLS};
-use crate::{Backend, Error};
 
 /// What an anchor without a positive (no other row of its class) contributes.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -106,82 +105,10 @@ impl SupConLoss {
         self
     }
 
-    /// The same loss computed on a named backend (for tests and benchmarks).
-    pub const fn with_backend(mut self, backend: Backend) -> Self {
-        self.backend = Some(backend);
-        self
-    }
-
-    /// The scratch length (in f32) for the fastest calls on `n` rows of `dim`:
-    /// `10·n + 32·dim`, of which `32·dim` holds 32 normalised rows at a time.
-    pub const fn scratch_len(&self, n: usize, dim: usize) -> usize {
-        full_scratch(10, n, dim)
-    }
-
-    /// The least scratch the calls accept: `10·n + dim`, room for one normalised row
-    /// at a time. Any length from here up to [`scratch_len`](Self::scratch_len) works, with
-    /// as many rows at a time as fit (below 32 the similarities are plain dot products:
-    /// slower, for microcontrollers); the results meet the same bounds.
-    pub const fn min_scratch_len(&self, n: usize, dim: usize) -> usize {
-        min_scratch(10, n, dim)
-    }
-
-    pub(super) fn check(
-        &self,
-        x: &[f32],
-        dim: usize,
-        classes: &[u32],
-        scratch: Option<&[f32]>,
-    ) -> Result<(), Error> {
-        check_labelled(
-            x,
-            dim,
-            classes,
-            &[
-                ("temperature", self.temperature),
-                ("base_temperature", self.base_temperature),
-            ],
-            10,
-            scratch,
-        )
-    }
-
-    /// The loss of the batch `x` (`n ≥ 1` rows of `dim`), row `i` of class `classes[i]`.
-    ///
-    /// # Errors
-    /// [`Error::ZeroDimension`], [`Error::NotMultipleOfDim`], [`Error::Empty`] (no rows),
-    /// [`Error::LengthMismatch`] (`classes` not one per row), [`Error::InvalidParameter`]
-    /// (a temperature not finite and positive), [`Error::ScratchTooShort`],
-    /// [`Error::BackendUnavailable`].
-    pub fn forward(
-        &self,
-        x: &[f32],
-        dim: usize,
-        classes: &[u32],
-        scratch: &mut [f32],
-    ) -> Result<f32, Error> {
-        self.check(x, dim, classes, Some(scratch))?;
-        let k = dot_tile::select(self.backend)?;
-        Ok(run(self, k, x, dim, classes, scratch, None) as f32)
-    }
-
-    /// The loss, with `∂loss/∂x` written into `grad` (as long as `x`).
-    ///
-    /// # Errors
-    /// As [`forward`](Self::forward), and [`Error::LengthMismatch`] for `grad`.
-    pub fn forward_with_grad(
-        &self,
-        x: &[f32],
-        dim: usize,
-        classes: &[u32],
-        grad: &mut [f32],
-        scratch: &mut [f32],
-    ) -> Result<f32, Error> {
-        self.check(x, dim, classes, Some(scratch))?;
-        crate::check::same_len("grad", x.len(), grad.len())?;
-        let k = dot_tile::select(self.backend)?;
-        Ok(run(self, k, x, dim, classes, scratch, Some(grad)) as f32)
-    }
+    super::labelled_batch_api!(
+        per_row: 10,
+        temperatures: |loss| [("temperature", loss.temperature), ("base_temperature", loss.base_temperature)]
+    );
 }
 
 /// Forward and optional gradient in `scratch`:
