@@ -11,6 +11,9 @@
 //! - `in_batch/<loss>/forward`: the serial call's time over the parallel one's.
 //! - `in_batch/<loss>/grad`: the same with the gradient.
 //! - `cross_batch/<loss>/forward` and `/grad` at N = M = 2048.
+//! - `softmax/<loss>/forward` and `/grad`: CLIP (scale 100, both directions), MNRL
+//!   (scale 20, one direction; 4096 query/key pairs), SupCon and NT-Xent (PML presets).
+//!   `-- softmax` runs only these.
 //!
 //! Each row also gives `cpu par/serial`: the CPU time of all threads of the parallel
 //! calls over that of the serial ones (Linux). It is the work the split adds (1.00 for
@@ -21,9 +24,10 @@
 //! `-- threshold` instead times the serial and the parallel forward for small batches
 //! (d = 64), to place the serial fallback. Build it with
 //! `CONTRASTIVE_MIN_PARALLEL_WORK=0` in the environment, or the parallel call of a small
-//! batch is the serial one.
+//! batch is the serial one. `-- softmax-threshold` does the same for the softmax losses
+//! (SupCon), with `CONTRASTIVE_SOFTMAX_MIN_PARALLEL_WORK=0`.
 
-use contrastive::ContrastiveLoss;
+use contrastive::{ContrastiveLoss, InfoNceLoss, NtXentLoss, SupConLoss};
 use std::hint::black_box;
 use std::time::Instant;
 
@@ -117,7 +121,13 @@ fn main() {
     if args.iter().any(|a| a == "threshold") {
         return threshold();
     }
+    if args.iter().any(|a| a == "softmax-threshold") {
+        return softmax_threshold();
+    }
     let rounds_n = args.iter().find_map(|a| a.parse().ok()).unwrap_or(7);
+    if args.iter().any(|a| a == "softmax") {
+        return softmax(rounds_n);
+    }
     let two = pool(2);
     let spread = (2.0 * DIM as f32 / 3.0).sqrt();
     let losses = [
@@ -211,21 +221,164 @@ fn main() {
             ),
         ];
         let (times, cpu) = rounds(rounds_n, 1, &mut kernels);
-        for pair in (0..kernels.len()).step_by(2) {
-            let row = kernels[pair].0.trim_end_matches("/serial");
-            let (b, m) = ratio(&times[pair + 1], &times[pair]);
-            let wall = |k: usize| times[k].iter().sum::<f64>();
-            println!(
-                "{:<30} serial {:>7.2} ms  par {:>7.2} ms  ratio best {b:.2}x  median {m:.2}x  \
-                 cpu par/serial {:.3}  cores used: serial {:.2}, par {:.2}",
-                row.replacen('/', &format!("/{name}/"), 1),
-                best(&times[pair]) * 1e3,
-                best(&times[pair + 1]) * 1e3,
-                cpu[pair + 1] / cpu[pair],
-                cpu[pair] / wall(pair),
-                cpu[pair + 1] / wall(pair + 1),
-            );
-        }
+        report(name, &kernels, &times, &cpu);
+    }
+    softmax(rounds_n);
+}
+
+/// One line per serial/parallel pair of `kernels` (in that order): the times and ratios.
+fn report(name: &str, kernels: &[Kernel<'_>], times: &[Vec<f64>], cpu: &[f64]) {
+    for pair in (0..kernels.len()).step_by(2) {
+        let row = kernels[pair].0.trim_end_matches("/serial");
+        let (b, m) = ratio(&times[pair + 1], &times[pair]);
+        let wall = |k: usize| times[k].iter().sum::<f64>();
+        println!(
+            "{:<30} serial {:>7.2} ms  par {:>7.2} ms  ratio best {b:.2}x  median {m:.2}x  \
+             cpu par/serial {:.3}  cores used: serial {:.2}, par {:.2}",
+            row.replacen('/', &format!("/{name}/"), 1),
+            best(&times[pair]) * 1e3,
+            best(&times[pair + 1]) * 1e3,
+            cpu[pair + 1] / cpu[pair],
+            cpu[pair] / wall(pair),
+            cpu[pair + 1] / wall(pair + 1),
+        );
+    }
+}
+
+/// The softmax losses at N = 4096, d = 128 (InfoNCE: 4096 query/key pairs), serial on
+/// full scratch against 2 threads: CLIP (scale 100, symmetric), MNRL (scale 20, one
+/// direction), SupCon (PML), NT-Xent (PML), forward and forward with the gradient.
+fn softmax(rounds_n: usize) {
+    let two = &pool(2);
+    let x = &data(N * DIM, 3);
+    let y = &data(N * DIM, 4);
+    let cx = &classes(N);
+    println!("rayon softmax: serial over 2 threads, N = {N}, d = {DIM}, {rounds_n} rounds");
+    for (name, loss) in [
+        ("clip", InfoNceLoss::clip(100.0)),
+        ("mnrl", InfoNceLoss::mnrl()),
+    ] {
+        let mut s = vec![0.0f32; loss.scratch_len(N, DIM)];
+        let mut s2 = s.clone();
+        let (mut gx, mut gy) = (vec![0.0f32; x.len()], vec![0.0f32; x.len()]);
+        let (mut gx2, mut gy2) = (gx.clone(), gy.clone());
+        let mut kernels: Vec<Kernel<'_>> = vec![
+            (
+                "softmax/forward/serial".into(),
+                Box::new(move || {
+                    black_box(loss.forward(x, y, DIM, &mut s).unwrap());
+                }),
+            ),
+            (
+                "softmax/forward/par".into(),
+                Box::new(move || {
+                    two.install(|| black_box(loss.forward_par(x, y, DIM).unwrap()));
+                }),
+            ),
+            (
+                "softmax/grad/serial".into(),
+                Box::new(move || {
+                    black_box(
+                        loss.forward_with_grad(x, y, DIM, &mut gx, &mut gy, &mut s2)
+                            .unwrap(),
+                    );
+                }),
+            ),
+            (
+                "softmax/grad/par".into(),
+                Box::new(move || {
+                    two.install(|| {
+                        black_box(
+                            loss.forward_with_grad_par(x, y, DIM, &mut gx2, &mut gy2)
+                                .unwrap(),
+                        )
+                    });
+                }),
+            ),
+        ];
+        let (times, cpu) = rounds(rounds_n, 1, &mut kernels);
+        report(name, &kernels, &times, &cpu);
+    }
+    macro_rules! labelled {
+        ($name:expr, $loss:expr) => {{
+            let loss = $loss;
+            let mut s = vec![0.0f32; loss.scratch_len(N, DIM)];
+            let mut s2 = s.clone();
+            let mut g = vec![0.0f32; x.len()];
+            let mut g2 = g.clone();
+            let mut kernels: Vec<Kernel<'_>> = vec![
+                (
+                    "softmax/forward/serial".into(),
+                    Box::new(move || {
+                        black_box(loss.forward(x, DIM, cx, &mut s).unwrap());
+                    }),
+                ),
+                (
+                    "softmax/forward/par".into(),
+                    Box::new(move || {
+                        two.install(|| black_box(loss.forward_par(x, DIM, cx).unwrap()));
+                    }),
+                ),
+                (
+                    "softmax/grad/serial".into(),
+                    Box::new(move || {
+                        black_box(loss.forward_with_grad(x, DIM, cx, &mut g, &mut s2).unwrap());
+                    }),
+                ),
+                (
+                    "softmax/grad/par".into(),
+                    Box::new(move || {
+                        two.install(|| {
+                            black_box(loss.forward_with_grad_par(x, DIM, cx, &mut g2).unwrap())
+                        });
+                    }),
+                ),
+            ];
+            let (times, cpu) = rounds(rounds_n, 1, &mut kernels);
+            report($name, &kernels, &times, &cpu);
+        }};
+    }
+    labelled!("supcon", SupConLoss::pml());
+    labelled!("ntxent", NtXentLoss::pml());
+}
+
+/// Serial against parallel softmax forwards (SupCon) of small batches: where the split
+/// starts to pay.
+fn softmax_threshold() {
+    let two = pool(2);
+    let dim = 64;
+    let loss = SupConLoss::pml();
+    println!("rayon softmax threshold: SupCon forward, d = {dim}, 2 threads (serial over par)");
+    for n in [16usize, 32, 64, 96, 128, 180, 256, 384, 512] {
+        let x = data(n * dim, 2);
+        let c = classes(n);
+        let mut scratch = vec![0.0f32; loss.scratch_len(n, dim)];
+        let (xr, cr, two) = (&x, &c, &two);
+        let mut kernels: Vec<Kernel<'_>> = vec![
+            (
+                "serial".into(),
+                Box::new(move || {
+                    black_box(loss.forward(xr, dim, cr, &mut scratch).unwrap());
+                }),
+            ),
+            (
+                "par".into(),
+                Box::new(move || {
+                    two.install(|| black_box(loss.forward_par(xr, dim, cr).unwrap()));
+                }),
+            ),
+        ];
+        let reps = (50_000_000 / (n * n * dim)).clamp(5, 20_000);
+        let (times, cpu) = rounds(9, reps, &mut kernels);
+        let (b, m) = ratio(&times[1], &times[0]);
+        println!(
+            "N = {n:>4}: work N²d = {:>9}  serial {:>9.2} us  par {:>9.2} us  \
+             best {b:.2}x  median {m:.2}x  cpu par/serial {:.2}",
+            n * n * dim,
+            best(&times[0]) * 1e6,
+            best(&times[1]) * 1e6,
+            cpu[1] / cpu[0],
+        );
     }
 }
 

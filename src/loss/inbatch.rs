@@ -12,7 +12,7 @@ use crate::{Error, check};
 use wide::f32x8;
 
 #[cfg(feature = "rayon")]
-mod par;
+pub(crate) mod par;
 
 /// Which pairs a call visits.
 #[derive(Clone, Copy)]

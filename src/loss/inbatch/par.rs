@@ -36,14 +36,17 @@ pub(crate) const MIN_PARALLEL_WORK: u64 = match option_env!("CONTRASTIVE_MIN_PAR
 };
 
 /// A decimal number, at compile time (a build with a malformed one fails).
-const fn parse(s: &str) -> u64 {
+pub(crate) const fn parse(s: &str) -> u64 {
     let b = s.as_bytes();
-    assert!(!b.is_empty(), "CONTRASTIVE_MIN_PARALLEL_WORK is empty");
+    assert!(
+        !b.is_empty(),
+        "a CONTRASTIVE_*MIN_PARALLEL_WORK variable is empty"
+    );
     let (mut v, mut i) = (0u64, 0);
     while i < b.len() {
         assert!(
             b[i].is_ascii_digit(),
-            "CONTRASTIVE_MIN_PARALLEL_WORK: not a number"
+            "a CONTRASTIVE_*MIN_PARALLEL_WORK variable is not a number"
         );
         v = v * 10 + (b[i] - b'0') as u64;
         i += 1;

@@ -36,6 +36,9 @@ pub(crate) struct Pair<'a> {
     pub dim: usize,
     /// Rows of `Ŷ` the panel holds at once, `1..=TILE_COLS` (see [`panel_width`]).
     pub width: usize,
+    /// The index of `x`'s first row in the whole batch: a walk over a block of rows (the
+    /// parallel calls) hands out tiles at their places in the batch.
+    pub row0: usize,
 }
 
 /// The panel length of a full-width walk over rows of `dim`: the fastest.
@@ -139,8 +142,9 @@ impl Pair<'_> {
     /// Computes the cosine tile at `(i0, j0)` (the panel holds columns `j0..`).
     fn tile(&self, at: At, panel: &[f32], tile: &mut Tile) {
         let d = self.dim;
+        let i0 = at.i0 - self.row0;
         let rows: [&[f32]; TILE_ROWS] = core::array::from_fn(|r| {
-            let i = at.i0 + r.min(at.rows - 1);
+            let i = i0 + r.min(at.rows - 1);
             &self.x[i * d..(i + 1) * d]
         });
         if self.width < TILE_COLS {
@@ -155,7 +159,7 @@ impl Pair<'_> {
             (self.kernels.dot_tile)(&rows, panel, tile);
         }
         for (r, row) in tile.iter_mut().enumerate().take(at.rows) {
-            let inv = self.inv_x[at.i0 + r];
+            let inv = self.inv_x[i0 + r];
             for v in row.iter_mut() {
                 *v *= inv;
             }
@@ -176,7 +180,7 @@ impl Pair<'_> {
             let mut packed = false;
             for i0 in (0..n).step_by(TILE_ROWS) {
                 let at = At {
-                    i0,
+                    i0: self.row0 + i0,
                     rows: TILE_ROWS.min(n - i0),
                     j0,
                     cols,
@@ -196,6 +200,7 @@ impl Pair<'_> {
 
     /// The gradient pass: `f(at, cos, h)` fills `h` (`∂L/∂cos`, zero outside the tile)
     /// for each wanted tile; `Σⱼ hᵢⱼ·ŷⱼ` and `rᵢ = Σⱼ hᵢⱼ·cosᵢⱼ` are added into `gx`'s rows
+    /// (those of this walk's rows: `gx` starts at row [`row0`](Self::row0))
     /// and, with `gy`, `Σᵢ hᵢⱼ·x̂ᵢ` and `Σᵢ hᵢⱼ·cosᵢⱼ` into `gy`'s (the chain rule through
     /// the normalisation is [`GradRows::finish`]).
     pub(crate) fn walk_grad(
@@ -217,10 +222,11 @@ impl Pair<'_> {
                 let j = at.j0 + j.min(at.cols - 1);
                 &self.y[j * d..(j + 1) * d]
             });
+            let li0 = at.i0 - self.row0;
             let cols = at.cols.min(TILE_COLS);
             let inv_y = &self.inv_y[at.j0..at.j0 + cols];
             for r in 0..at.rows.min(TILE_ROWS) {
-                let i = at.i0 + r;
+                let i = li0 + r;
                 // `f32::max` drops NaN in any order: lanes give the same maximum (and `h`
                 // is zero outside the tile).
                 let mut m = [0.0f32; LANES];
@@ -246,14 +252,14 @@ impl Pair<'_> {
                 gx.r.add(i, f64::from(sum_of(&ri[..cols])));
             }
             (self.kernels.axpy_block)(
-                &mut gx.grad[at.i0 * d..(at.i0 + at.rows) * d],
+                &mut gx.grad[li0 * d..(li0 + at.rows) * d],
                 d,
                 &c,
                 &ys[..at.cols],
             );
             if let Some(gy) = gy.as_deref_mut() {
                 let xs: [&[f32]; TILE_ROWS] = core::array::from_fn(|r| {
-                    let i = at.i0 + r.min(at.rows - 1);
+                    let i = li0 + r.min(at.rows - 1);
                     &self.x[i * d..(i + 1) * d]
                 });
                 let rows = at.rows.min(TILE_ROWS);
@@ -273,7 +279,7 @@ impl Pair<'_> {
                 }
                 let mut rj = [0.0f32; TILE_COLS];
                 for (r, (hr, cr)) in h.iter().zip(cos).take(rows).enumerate() {
-                    let inv = self.inv_x[at.i0 + r];
+                    let inv = self.inv_x[li0 + r];
                     for (j, ((&h, &cos), &s)) in hr.iter().zip(cr).zip(&sc).enumerate() {
                         let v = h * s;
                         c[r][j] = v * inv;
@@ -331,7 +337,7 @@ impl<'a> GradRows<'a> {
     pub(crate) fn new(grad: &'a mut [f32], dim: usize, scratch: &mut &'a mut [f32]) -> Self {
         let n = grad.len() / dim;
         grad.fill(0.0);
-        let mut r = Acc64(take(scratch, Acc64::slots(n)));
+        let mut r = Acc64::new(take(scratch, Acc64::slots(n)), 0);
         r.fill(0.0);
         let shift = take(scratch, n);
         shift.fill(f32::NAN);
@@ -385,18 +391,69 @@ impl<'a> GradRows<'a> {
             .zip(self.grad.chunks_exact_mut(dim))
             .enumerate()
         {
-            let sh = self.shift[i];
-            let unscale = if sh.is_nan() {
-                1.0
-            } else {
-                pow2_f64(-(sh as i32))
-            };
+            let unscale = unscale(self.shift[i]);
             let inv = f64::from(inv[i]);
             let k = self.r.get(i);
             for (g, &v) in g.iter_mut().zip(row) {
                 *g = ((f64::from(*g) - k * (inv * f64::from(v))) * inv * unscale) as f32;
             }
         }
+    }
+}
+
+/// The state slots of [`GradRows::new`] for `n` rows.
+#[cfg(feature = "rayon")]
+pub(crate) const fn grad_state_len(n: usize) -> usize {
+    Acc64::slots(n) + n
+}
+
+/// Rows `row0..row0 + out.len()/dim` of one side's gradient, from the partial sums of
+/// several walks over it (each a whole side's gradient rows and the `3·n` state slots
+/// [`GradRows::new`] took for them): per row, each partial's sums with its own scale
+/// removed, added in f64 in the order given, then the chain rule through the
+/// normalisation as in [`GradRows::finish`], rounded once. `x` and `inv` are those rows'.
+#[cfg(feature = "rayon")]
+pub(crate) fn finish_partials(
+    parts: &[(&[f32], &[f32])],
+    x: &[f32],
+    inv: &[f32],
+    dim: usize,
+    row0: usize,
+    out: &mut [f32],
+) {
+    let slot = |state: &[f32], i: usize| {
+        let hi = u64::from(state[2 * i].to_bits());
+        let lo = u64::from(state[2 * i + 1].to_bits());
+        f64::from_bits(hi << 32 | lo)
+    };
+    for (t, (row, g)) in x
+        .chunks_exact(dim)
+        .zip(out.chunks_exact_mut(dim))
+        .enumerate()
+    {
+        let i = row0 + t;
+        let mut k = 0.0f64;
+        for &(_, state) in parts {
+            k += slot(state, i) * unscale(state[2 * (state.len() / 3) + i]);
+        }
+        let inv = f64::from(inv[t]);
+        for (c, (g, &v)) in g.iter_mut().zip(row).enumerate() {
+            let mut s = 0.0f64;
+            for &(grad, state) in parts {
+                s += f64::from(grad[i * dim + c]) * unscale(state[2 * (state.len() / 3) + i]);
+            }
+            *g = ((s - k * (inv * f64::from(v))) * inv) as f32;
+        }
+    }
+}
+
+/// `2^−e` for a row's scale `e` (stored as an f32 integer), 1 for a row without one (NaN).
+#[inline]
+fn unscale(shift: f32) -> f64 {
+    if shift.is_nan() {
+        1.0
+    } else {
+        pow2_f64(-(shift as i32))
     }
 }
 
@@ -418,22 +475,29 @@ fn pow2_f64(e: i32) -> f64 {
     f64::from_bits(((e + 1023) as u64) << 52)
 }
 
-/// f64 accumulators stored in pairs of f32 slots of the caller's scratch.
-pub(crate) struct Acc64<'a>(pub &'a mut [f32]);
+/// f64 accumulators stored in pairs of f32 slots of the caller's scratch; accumulator
+/// `i` of the batch is slot pair `i − base` (a block of rows keeps only its own).
+pub(crate) struct Acc64<'a>(pub &'a mut [f32], pub usize);
 
-impl Acc64<'_> {
+impl<'a> Acc64<'a> {
+    /// The accumulators of rows `base..` in `slots`, as they are.
+    pub(crate) fn new(slots: &'a mut [f32], base: usize) -> Self {
+        Acc64(slots, base)
+    }
     /// The slots `n` accumulators need.
     pub(crate) const fn slots(n: usize) -> usize {
         2 * n
     }
     #[inline]
     pub(crate) fn get(&self, i: usize) -> f64 {
+        let i = i - self.1;
         let hi = u64::from(self.0[2 * i].to_bits());
         let lo = u64::from(self.0[2 * i + 1].to_bits());
         f64::from_bits(hi << 32 | lo)
     }
     #[inline]
     pub(crate) fn set(&mut self, i: usize, v: f64) {
+        let i = i - self.1;
         let b = v.to_bits();
         self.0[2 * i] = f32::from_bits((b >> 32) as u32);
         self.0[2 * i + 1] = f32::from_bits(b as u32);
@@ -447,6 +511,7 @@ impl Acc64<'_> {
     /// element).
     #[inline]
     pub(crate) fn add_each(&mut self, i0: usize, v: &[f32]) {
+        let i0 = i0 - self.1;
         let slots = &mut self.0[2 * i0..2 * (i0 + v.len())];
         let (pairs, _) = slots.as_chunks_mut::<2>();
         for (p, &v) in pairs.iter_mut().zip(v) {
@@ -458,7 +523,7 @@ impl Acc64<'_> {
     }
     pub(crate) fn fill(&mut self, v: f64) {
         for i in 0..self.0.len() / 2 {
-            self.set(i, v);
+            self.set(self.1 + i, v);
         }
     }
 }
@@ -522,28 +587,79 @@ pub(crate) fn sum_of(l: &[f32]) -> f32 {
     ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]))
 }
 
-/// Running log-sum-exp states: a maximum (f32) and an f64 sum of `e^(l − max)`.
+/// Running log-sum-exp states: a maximum (f32) and an f64 sum of `e^(l − max)`. State
+/// `i` of the batch is entry `i − base` (a block of rows keeps only its own).
 pub(crate) struct Lse<'a> {
     pub max: &'a mut [f32],
     pub sum: Acc64<'a>,
+    pub base: usize,
 }
 
 impl<'a> Lse<'a> {
     /// Splits `n` states off the front of `scratch`.
     pub(crate) fn take(scratch: &mut &'a mut [f32], n: usize) -> Lse<'a> {
         let max = take(scratch, n);
-        let sum = Acc64(take(scratch, Acc64::slots(n)));
-        let mut lse = Lse { max, sum };
+        let sum = take(scratch, Acc64::slots(n));
+        Lse::new(max, sum, 0)
+    }
+
+    /// Empty states of rows `base..base + max.len()` in `max` and `sum` (two slots each).
+    pub(crate) fn new(max: &'a mut [f32], sum: &'a mut [f32], base: usize) -> Lse<'a> {
+        let mut lse = Lse {
+            max,
+            sum: Acc64::new(sum, base),
+            base,
+        };
         lse.max.fill(f32::NEG_INFINITY);
         lse.sum.fill(0.0);
         lse
+    }
+
+    /// The states as they are, over `max` and `sum`, of rows `base..`.
+    #[cfg(feature = "rayon")]
+    pub(crate) fn view(max: &'a mut [f32], sum: &'a mut [f32], base: usize) -> Lse<'a> {
+        Lse {
+            max,
+            sum: Acc64::new(sum, base),
+            base,
+        }
+    }
+
+    /// Folds the states of `other` (over the same rows) into these: the log-sum-exp of
+    /// both sets of logits. The f64 sums are rescaled to the larger maximum, so the result
+    /// is the one-pass value up to f64 rounding; NaN stays NaN.
+    #[cfg(feature = "rayon")]
+    pub(crate) fn merge(&mut self, other: &Lse<'_>) {
+        for t in 0..self.max.len() {
+            let i = self.base + t;
+            let (a, b) = (self.max[t], other.max[i - other.base]);
+            let (sa, sb) = (self.sum.get(i), other.sum.get(i));
+            let m = nan_max(a, b);
+            if m == f32::NEG_INFINITY {
+                continue;
+            }
+            let part = |mx: f32, s: f64| {
+                if mx == f32::NEG_INFINITY || s == 0.0 {
+                    0.0
+                } else {
+                    s * libm::exp(f64::from(mx) - f64::from(m))
+                }
+            };
+            let s = if m.is_nan() {
+                f64::NAN
+            } else {
+                part(a, sa) + part(b, sb)
+            };
+            self.max[t] = m;
+            self.sum.set(i, s);
+        }
     }
 
     /// Folds the logits `l` (masked ones are `-∞`) into state `i`; `buf` is as long as `l`.
     #[inline]
     pub(crate) fn update(&mut self, k: &SoftmaxKernels, i: usize, l: &[f32], buf: &mut [f32]) {
         let tm = max_of(l);
-        let old = self.max[i];
+        let old = self.max[i - self.base];
         let new = nan_max(old, tm);
         if new == f32::NEG_INFINITY {
             return;
@@ -558,7 +674,7 @@ impl<'a> Lse<'a> {
         }
         (k.exp)(buf);
         let t = sum_of(buf);
-        self.max[i] = new;
+        self.max[i - self.base] = new;
         self.sum.set(i, s + f64::from(t));
     }
 
@@ -579,20 +695,20 @@ impl<'a> Lse<'a> {
         let mut old = [f32::NEG_INFINITY; TILE_ROWS];
         for r in 0..rows {
             let i = i0 + r;
-            let new = nan_max(self.max[i], max_of(&l[r][..cols]));
-            old[r] = self.max[i];
+            let new = nan_max(self.max[i - self.base], max_of(&l[r][..cols]));
+            old[r] = self.max[i - self.base];
             if new == f32::NEG_INFINITY {
                 continue;
             }
             for (b, &v) in buf[r][..cols].iter_mut().zip(&l[r][..cols]) {
                 *b = v - new;
             }
-            self.max[i] = new;
+            self.max[i - self.base] = new;
         }
         (k.exp)(buf[..rows].as_flattened_mut());
         for r in 0..rows {
             let i = i0 + r;
-            let new = self.max[i];
+            let new = self.max[i - self.base];
             if new == f32::NEG_INFINITY {
                 continue;
             }
@@ -627,7 +743,8 @@ impl<'a> Lse<'a> {
         }
         // The new maxima, branch-free (it vectorises); the rescaling below only if one grew.
         let mut old = [f32::NEG_INFINITY; TILE_COLS];
-        old[..cols].copy_from_slice(&self.max[j0..j0 + cols]);
+        let lj0 = j0 - self.base;
+        old[..cols].copy_from_slice(&self.max[lj0..lj0 + cols]);
         let mut grew = false;
         for (m, &o) in new[..cols].iter_mut().zip(&old) {
             // `nan_max(o, m)`: NaN if either is.
@@ -635,7 +752,7 @@ impl<'a> Lse<'a> {
             grew |= v != o && o != f32::NEG_INFINITY;
             *m = v;
         }
-        self.max[j0..j0 + cols].copy_from_slice(&new[..cols]);
+        self.max[lj0..lj0 + cols].copy_from_slice(&new[..cols]);
         let mut scale = [1.0f64; TILE_COLS];
         if grew {
             for j in 0..cols {
@@ -682,7 +799,7 @@ impl<'a> Lse<'a> {
 
     /// `log Σ e^l` of state `i` (`-∞` for an empty state, NaN after a NaN).
     pub(crate) fn value(&self, i: usize) -> f64 {
-        let m = self.max[i];
+        let m = self.max[i - self.base];
         if m == f32::NEG_INFINITY {
             return f64::NEG_INFINITY;
         }
@@ -693,7 +810,7 @@ impl<'a> Lse<'a> {
     /// keeps the f64 value's accuracy) into `hi` and `lo`.
     pub(crate) fn split_into(&self, hi: &mut [f32], lo: &mut [f32]) {
         for i in 0..hi.len() {
-            let v = self.value(i);
+            let v = self.value(self.base + i);
             let h = v as f32;
             hi[i] = h;
             lo[i] = if h.is_finite() {

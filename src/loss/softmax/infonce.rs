@@ -100,7 +100,15 @@ impl InfoNceLoss {
         min_scratch(14, n, dim)
     }
 
-    fn check(&self, x: &[f32], y: &[f32], dim: usize, scratch: &[f32]) -> Result<(), Error> {
+    /// The checks of a call; a scratch is checked when given (the parallel calls
+    /// allocate their own).
+    pub(super) fn check(
+        &self,
+        x: &[f32],
+        y: &[f32],
+        dim: usize,
+        scratch: Option<&[f32]>,
+    ) -> Result<(), Error> {
         let n = check_x_y(x, y, dim)?;
         if !self.scale.is_finite() {
             return Err(Error::InvalidParameter {
@@ -108,7 +116,9 @@ impl InfoNceLoss {
                 value: self.scale,
             });
         }
-        check_scratch(min_scratch(14, n, dim), scratch)?;
+        if let Some(scratch) = scratch {
+            check_scratch(min_scratch(14, n, dim), scratch)?;
+        }
         Ok(())
     }
 
@@ -125,7 +135,7 @@ impl InfoNceLoss {
         dim: usize,
         scratch: &mut [f32],
     ) -> Result<f32, Error> {
-        self.check(x, y, dim, scratch)?;
+        self.check(x, y, dim, Some(scratch))?;
         let kernels = dot_tile::select(self.backend)?;
         Ok(run(self, kernels, x, y, dim, scratch, None) as f32)
     }
@@ -144,7 +154,7 @@ impl InfoNceLoss {
         grad_y: &mut [f32],
         scratch: &mut [f32],
     ) -> Result<f32, Error> {
-        self.check(x, y, dim, scratch)?;
+        self.check(x, y, dim, Some(scratch))?;
         crate::check::same_len("grad_x", x.len(), grad_x.len())?;
         crate::check::same_len("grad_y", x.len(), grad_y.len())?;
         let kernels = dot_tile::select(self.backend)?;
@@ -170,11 +180,13 @@ fn run(
     engine::inverse_norms(x, dim, inv_x);
     let inv_y = take(&mut s, n);
     engine::inverse_norms(y, dim, inv_y);
-    let row_hi = take(&mut s, n);
-    let row_lo = take(&mut s, n);
-    let col_hi = take(&mut s, n);
-    let col_lo = take(&mut s, n);
-    let diag_coef = take(&mut s, n);
+    let mut st = Stats {
+        row_hi: take(&mut s, n),
+        row_lo: take(&mut s, n),
+        col_hi: take(&mut s, n),
+        col_lo: take(&mut s, n),
+        diag_coef: take(&mut s, n),
+    };
     let work = take(&mut s, 7 * n);
     let panel = s;
     let pair = Pair {
@@ -185,67 +197,15 @@ fn run(
         inv_y,
         dim,
         width: engine::panel_width(panel.len(), dim),
+        row0: 0,
     };
-    let scale = loss.scale;
     let value = {
         let mut w: &mut [f32] = &mut *work;
         let mut row = Lse::take(&mut w, n);
         let mut col = Lse::take(&mut w, n);
         let diag = take(&mut w, n);
-        let mut l = [[0.0f32; TILE_COLS]; TILE_ROWS];
-        pair.walk(
-            panel,
-            |_| true,
-            |at: At, cos| {
-                for r in 0..at.rows {
-                    // The whole tile row (columns past `at.cols` are never read).
-                    for (l, &c) in l[r].iter_mut().zip(&cos[r]) {
-                        *l = scale * c;
-                    }
-                    let i = at.i0 + r;
-                    // The diagonal is kept apart: each state is the log-sum-exp of the
-                    // off-diagonal logits, so that a saturated row's loss is
-                    // log1p(Σ e^(Lᵢⱼ − Lᵢᵢ)), exact, rather than lse − Lᵢᵢ ≈ 0 − 0.
-                    if (at.j0..at.j0 + at.cols).contains(&i) {
-                        diag[i] = l[r][i - at.j0];
-                        l[r][i - at.j0] = f32::NEG_INFINITY;
-                    }
-                }
-                row.update_rows(k, at.i0, &l, at.rows, at.cols);
-                if loss.symmetric {
-                    col.update_columns(k, at.j0, &l, at.rows, at.cols);
-                }
-            },
-        );
-        let nf = n as f64;
-        let (w_row, w_col) = if loss.symmetric {
-            (0.5 / nf, 0.5 / nf)
-        } else {
-            (1.0 / nf, 0.0)
-        };
-        let mut xy = 0.0f64;
-        let mut yx = 0.0f64;
-        for i in 0..n {
-            let li = f64::from(diag[i]);
-            let zr = row.value(i) - li;
-            xy += softplus(zr);
-            // Row i's full log-sum-exp, for the off-diagonal probabilities; and
-            // 1 − pᵢᵢ = σ(zr), exact when the row is saturated.
-            let mut coef = w_row * sigmoid(zr);
-            set_split(li + softplus(zr), &mut row_hi[i], &mut row_lo[i]);
-            if loss.symmetric {
-                let zc = col.value(i) - li;
-                yx += softplus(zc);
-                coef += w_col * sigmoid(zc);
-                set_split(li + softplus(zc), &mut col_hi[i], &mut col_lo[i]);
-            }
-            diag_coef[i] = coef as f32;
-        }
-        if loss.symmetric {
-            (xy / nf + yx / nf) / 2.0
-        } else {
-            xy / nf
-        }
+        forward_rows(loss, &pair, panel, &mut row, diag, &mut col);
+        statistics(loss, &row, &col, diag, &mut st)
     };
     let Some((grad_x, grad_y)) = grads else {
         return value;
@@ -253,6 +213,140 @@ fn run(
     let mut w: &mut [f32] = &mut *work;
     let mut gx = GradRows::new(grad_x, dim, &mut w);
     let mut gy = GradRows::new(grad_y, dim, &mut w);
+    grad_rows(loss, &pair, panel, &st.view(), &mut gx, &mut gy);
+    gx.finish(x, inv_x);
+    gy.finish(y, inv_y);
+    value
+}
+
+/// Per row (and, for CLIP, per column) what the gradient pass needs from the forward.
+pub(super) struct Stats<'a> {
+    /// Row `i`'s full log-sum-exp, `hi + lo`.
+    pub row_hi: &'a mut [f32],
+    pub row_lo: &'a mut [f32],
+    /// Column `j`'s full log-sum-exp (CLIP).
+    pub col_hi: &'a mut [f32],
+    pub col_lo: &'a mut [f32],
+    /// `−∂L/∂Lᵢᵢ`, the diagonal's coefficient, from the exact `σ`.
+    pub diag_coef: &'a mut [f32],
+}
+
+/// [`Stats`], read-only (shared by the tasks of a parallel pass).
+pub(super) struct StatsRef<'a> {
+    row_hi: &'a [f32],
+    row_lo: &'a [f32],
+    col_hi: &'a [f32],
+    col_lo: &'a [f32],
+    diag_coef: &'a [f32],
+}
+
+impl Stats<'_> {
+    pub(super) fn view(&self) -> StatsRef<'_> {
+        StatsRef {
+            row_hi: self.row_hi,
+            row_lo: self.row_lo,
+            col_hi: self.col_hi,
+            col_lo: self.col_lo,
+            diag_coef: self.diag_coef,
+        }
+    }
+}
+
+/// The forward walk over `pair`'s rows (from `pair.row0`): their states in `row` and
+/// their diagonal logits in `diag` (both of those rows only), and with CLIP every
+/// column's state over those rows in `col`.
+pub(super) fn forward_rows(
+    loss: &InfoNceLoss,
+    pair: &Pair<'_>,
+    panel: &mut [f32],
+    row: &mut Lse<'_>,
+    diag: &mut [f32],
+    col: &mut Lse<'_>,
+) {
+    let k = pair.kernels;
+    let scale = loss.scale;
+    let row0 = pair.row0;
+    let mut l = [[0.0f32; TILE_COLS]; TILE_ROWS];
+    pair.walk(
+        panel,
+        |_| true,
+        |at: At, cos| {
+            for r in 0..at.rows {
+                // The whole tile row (columns past `at.cols` are never read).
+                for (l, &c) in l[r].iter_mut().zip(&cos[r]) {
+                    *l = scale * c;
+                }
+                let i = at.i0 + r;
+                // The diagonal is kept apart: each state is the log-sum-exp of the
+                // off-diagonal logits, so that a saturated row's loss is
+                // log1p(Σ e^(Lᵢⱼ − Lᵢᵢ)), exact, rather than lse − Lᵢᵢ ≈ 0 − 0.
+                if (at.j0..at.j0 + at.cols).contains(&i) {
+                    diag[i - row0] = l[r][i - at.j0];
+                    l[r][i - at.j0] = f32::NEG_INFINITY;
+                }
+            }
+            row.update_rows(k, at.i0, &l, at.rows, at.cols);
+            if loss.symmetric {
+                col.update_columns(k, at.j0, &l, at.rows, at.cols);
+            }
+        },
+    );
+}
+
+/// The loss from every row's (and column's) state and diagonal logit, and the [`Stats`]
+/// of the gradient pass.
+pub(super) fn statistics(
+    loss: &InfoNceLoss,
+    row: &Lse<'_>,
+    col: &Lse<'_>,
+    diag: &[f32],
+    st: &mut Stats<'_>,
+) -> f64 {
+    let n = diag.len();
+    let nf = n as f64;
+    let (w_row, w_col) = if loss.symmetric {
+        (0.5 / nf, 0.5 / nf)
+    } else {
+        (1.0 / nf, 0.0)
+    };
+    let mut xy = 0.0f64;
+    let mut yx = 0.0f64;
+    for i in 0..n {
+        let li = f64::from(diag[i]);
+        let zr = row.value(i) - li;
+        xy += softplus(zr);
+        // Row i's full log-sum-exp, for the off-diagonal probabilities; and
+        // 1 − pᵢᵢ = σ(zr), exact when the row is saturated.
+        let mut coef = w_row * sigmoid(zr);
+        set_split(li + softplus(zr), &mut st.row_hi[i], &mut st.row_lo[i]);
+        if loss.symmetric {
+            let zc = col.value(i) - li;
+            yx += softplus(zc);
+            coef += w_col * sigmoid(zc);
+            set_split(li + softplus(zc), &mut st.col_hi[i], &mut st.col_lo[i]);
+        }
+        st.diag_coef[i] = coef as f32;
+    }
+    if loss.symmetric {
+        (xy / nf + yx / nf) / 2.0
+    } else {
+        xy / nf
+    }
+}
+
+/// The gradient walk over `pair`'s rows: into `gx` (those rows) and `gy` (every row of
+/// `y`, the sums of those rows' tiles).
+pub(super) fn grad_rows(
+    loss: &InfoNceLoss,
+    pair: &Pair<'_>,
+    panel: &mut [f32],
+    st: &StatsRef<'_>,
+    gx: &mut GradRows<'_>,
+    gy: &mut GradRows<'_>,
+) {
+    let k = pair.kernels;
+    let scale = loss.scale;
+    let n = pair.y.len() / pair.dim;
     let nf = n as f32;
     let (w_row, w_col) = if loss.symmetric {
         (0.5 / nf, 0.5 / nf)
@@ -264,8 +358,8 @@ fn run(
     let mut pq = [[0.0f32; TILE_COLS]; 2 * TILE_ROWS];
     pair.walk_grad(
         panel,
-        &mut gx,
-        Some(&mut gy),
+        gx,
+        Some(gy),
         |_| true,
         |at, cos, h| {
             let c = at.cols.min(TILE_COLS);
@@ -273,13 +367,13 @@ fn run(
             let (p, q) = pq.split_at_mut(TILE_ROWS);
             for r in 0..rows {
                 let i = at.i0 + r;
-                let (hi, lo) = (row_hi[i], row_lo[i]);
+                let (hi, lo) = (st.row_hi[i], st.row_lo[i]);
                 for (p, &cos) in p[r].iter_mut().zip(&cos[r]) {
                     *p = (scale * cos - hi) - lo;
                 }
                 if loss.symmetric {
-                    let hi = &col_hi[at.j0..at.j0 + c];
-                    let lo = &col_lo[at.j0..at.j0 + c];
+                    let hi = &st.col_hi[at.j0..at.j0 + c];
+                    let lo = &st.col_lo[at.j0..at.j0 + c];
                     for (((q, &cos), &hi), &lo) in q[r].iter_mut().zip(&cos[r]).zip(hi).zip(lo) {
                         *q = (scale * cos - hi) - lo;
                     }
@@ -301,14 +395,11 @@ fn run(
                 }
                 if (at.j0..at.j0 + c).contains(&i) {
                     // The diagonal: −(1 − pᵢᵢ) from the forward's exact σ, not pᵢᵢ − 1.
-                    h[r][i - at.j0] = -scale * diag_coef[i];
+                    h[r][i - at.j0] = -scale * st.diag_coef[i];
                 }
             }
         },
     );
-    gx.finish(x, inv_x);
-    gy.finish(y, inv_y);
-    value
 }
 
 /// `1/(1 + e^−z)` in f64; 0 at `z = −∞`.

@@ -8,6 +8,8 @@
 pub(crate) mod engine;
 pub(crate) mod infonce;
 pub(crate) mod ntxent;
+#[cfg(feature = "rayon")]
+pub(crate) mod par;
 pub(crate) mod supcon;
 #[cfg(feature = "alloc")]
 pub(crate) mod vec;
@@ -45,26 +47,31 @@ pub(super) fn check_classes(n: usize, classes: &[u32]) -> Result<(), Error> {
 }
 
 /// The checks of a loss over one labelled batch: whole rows, one class per row, each named
-/// temperature finite and positive, and at least [`min_scratch`] of `per_row` floats a row.
+/// temperature finite and positive, and, given a scratch, at least [`min_scratch`] of
+/// `per_row` floats a row (the parallel calls allocate their own).
 pub(super) fn check_labelled(
     x: &[f32],
     dim: usize,
     classes: &[u32],
     temperatures: &[(&'static str, f32)],
     per_row: usize,
-    scratch: &[f32],
+    scratch: Option<&[f32]>,
 ) -> Result<(), Error> {
     let n = check_rows(x, dim)?;
     check_classes(n, classes)?;
     for &(argument, value) in temperatures {
         check_temperature(argument, value)?;
     }
-    check_scratch(min_scratch(per_row, n, dim), scratch)
+    match scratch {
+        Some(scratch) => check_scratch(min_scratch(per_row, n, dim), scratch),
+        None => Ok(()),
+    }
 }
 
 /// Writes, in the `impl` of a loss over one labelled batch (NT-Xent, SupCon), the methods
 /// they share: `with_backend`, `scratch_len`, `min_scratch_len`, `forward` and
-/// `forward_with_grad` (and the private `check`), over the module's
+/// `forward_with_grad` (and `check`, which the `rayon` twins in `par.rs` call without a
+/// scratch), over the module's
 /// `run(loss, kernels, x, dim, classes, scratch, grad) -> f64`, with `$per_row` floats of
 /// state a row and the named temperatures `$temperatures` of `$loss`, each checked finite
 /// and positive.
@@ -97,12 +104,12 @@ macro_rules! labelled_batch_api {
             super::min_scratch($per_row, n, dim)
         }
 
-        fn check(
+        pub(super) fn check(
             &self,
             x: &[f32],
             dim: usize,
             classes: &[u32],
-            scratch: &[f32],
+            scratch: Option<&[f32]>,
         ) -> Result<(), crate::Error> {
             let $loss = self;
             super::check_labelled(x, dim, classes, &$temperatures, $per_row, scratch)
@@ -125,7 +132,7 @@ macro_rules! labelled_batch_api {
             classes: &[u32],
             scratch: &mut [f32],
         ) -> Result<f32, crate::Error> {
-            self.check(x, dim, classes, scratch)?;
+            self.check(x, dim, classes, Some(scratch))?;
             let k = crate::kernels::dot_tile::select(self.backend)?;
             Ok(run(self, k, x, dim, classes, scratch, None) as f32)
         }
@@ -143,7 +150,7 @@ macro_rules! labelled_batch_api {
             grad: &mut [f32],
             scratch: &mut [f32],
         ) -> Result<f32, crate::Error> {
-            self.check(x, dim, classes, scratch)?;
+            self.check(x, dim, classes, Some(scratch))?;
             crate::check::same_len("grad", x.len(), grad.len())?;
             let k = crate::kernels::dot_tile::select(self.backend)?;
             Ok(run(self, k, x, dim, classes, scratch, Some(grad)) as f32)

@@ -88,7 +88,7 @@ fn run(
     engine::inverse_norms(x, dim, inv);
     let hi = take(&mut s, n);
     let lo = take(&mut s, n);
-    let mut a = Acc64(take(&mut s, Acc64::slots(n)));
+    let mut a = Acc64::new(take(&mut s, Acc64::slots(n)), 0);
     a.fill(0.0);
     let work = take(&mut s, 3 * n);
     let panel = s;
@@ -100,35 +100,84 @@ fn run(
         inv_y: inv,
         dim,
         width: engine::panel_width(panel.len(), dim),
+        row0: 0,
     };
-    let inv_t = 1.0 / loss.temperature;
     let has_negative = {
         let mut w: &mut [f32] = &mut *work;
         let mut neg = Lse::take(&mut w, n);
-        let mut l = [0.0f32; TILE_COLS];
-        let mut buf = [0.0f32; TILE_COLS];
-        pair.walk(
-            panel,
-            |_| true,
-            |at: At, cos| {
-                for r in 0..at.rows {
-                    let i = at.i0 + r;
-                    for j in 0..at.cols {
-                        let negative = classes[at.j0 + j] != classes[i];
-                        l[j] = if negative {
-                            cos[r][j] * inv_t
-                        } else {
-                            f32::NEG_INFINITY
-                        };
-                    }
-                    row_update(&mut neg, k, i, &l[..at.cols], &mut buf[..at.cols]);
-                }
-            },
-        );
+        negatives(loss, &pair, panel, classes, &mut neg);
         neg.split_into(hi, lo);
         neg.max.iter().any(|&m| m != f32::NEG_INFINITY)
     };
-    // Pass 2: the positive pairs' losses and, per anchor, aᵢ = Σₚ σ(lseᵢ − sᵢₚ).
+    let (sum, pairs) = positives(loss, &pair, panel, classes, hi, lo, &mut a);
+    let Some(grad) = grad else {
+        return value(sum, pairs, has_negative);
+    };
+    grad.fill(0.0);
+    if !(pairs > 0 && has_negative) {
+        return 0.0;
+    }
+    let mut w: &mut [f32] = &mut *work;
+    let mut rows = GradRows::new(grad, dim, &mut w);
+    grad_rows(loss, &pair, panel, classes, hi, lo, &a, pairs, &mut rows);
+    rows.finish(x, inv);
+    value(sum, pairs, has_negative)
+}
+
+/// The loss from the positive pairs' sum and count: 0 without a positive or a negative.
+pub(super) fn value(sum: f64, pairs: usize, has_negative: bool) -> f64 {
+    if pairs > 0 && has_negative {
+        sum / pairs as f64
+    } else {
+        0.0
+    }
+}
+
+/// Pass 1 over `pair`'s rows: each anchor's log-sum-exp over its negatives, into `neg`
+/// (those rows' states).
+pub(super) fn negatives(
+    loss: &NtXentLoss,
+    pair: &Pair<'_>,
+    panel: &mut [f32],
+    classes: &[u32],
+    neg: &mut Lse<'_>,
+) {
+    let k = pair.kernels;
+    let inv_t = 1.0 / loss.temperature;
+    let mut l = [0.0f32; TILE_COLS];
+    let mut buf = [0.0f32; TILE_COLS];
+    pair.walk(
+        panel,
+        |_| true,
+        |at: At, cos| {
+            for r in 0..at.rows {
+                let i = at.i0 + r;
+                for j in 0..at.cols {
+                    let negative = classes[at.j0 + j] != classes[i];
+                    l[j] = if negative {
+                        cos[r][j] * inv_t
+                    } else {
+                        f32::NEG_INFINITY
+                    };
+                }
+                row_update(neg, k, i, &l[..at.cols], &mut buf[..at.cols]);
+            }
+        },
+    );
+}
+
+/// Pass 2 over `pair`'s rows: the positive pairs' losses (their sum and count) and, per
+/// anchor, aᵢ = Σₚ σ(lseᵢ − sᵢₚ) into `a` (those rows'). `hi`, `lo`: every row's.
+pub(super) fn positives(
+    loss: &NtXentLoss,
+    pair: &Pair<'_>,
+    panel: &mut [f32],
+    classes: &[u32],
+    hi: &[f32],
+    lo: &[f32],
+    a: &mut Acc64<'_>,
+) -> (f64, usize) {
+    let inv_t = 1.0 / loss.temperature;
     let mut sum = 0.0f64;
     let mut pairs = 0usize;
     pair.walk(
@@ -153,24 +202,32 @@ fn run(
             }
         },
     );
-    let valid = pairs > 0 && has_negative;
-    let value = if valid { sum / pairs as f64 } else { 0.0 };
-    let Some(grad) = grad else {
-        return value;
-    };
-    grad.fill(0.0);
-    if !valid {
-        return value;
-    }
-    let mut w: &mut [f32] = &mut *work;
-    let mut rows = GradRows::new(grad, dim, &mut w);
+    (sum, pairs)
+}
+
+/// Pass 3 over `pair`'s rows, into `rows` (those rows' gradient); `hi`, `lo`, `a`:
+/// every row's; `pairs`: the batch's count of positive pairs.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn grad_rows(
+    loss: &NtXentLoss,
+    pair: &Pair<'_>,
+    panel: &mut [f32],
+    classes: &[u32],
+    hi: &[f32],
+    lo: &[f32],
+    a: &Acc64<'_>,
+    pairs: usize,
+    rows: &mut GradRows<'_>,
+) {
+    let k = pair.kernels;
+    let inv_t = 1.0 / loss.temperature;
     let wp = 1.0 / pairs as f32;
     let mut l = [0.0f32; TILE_COLS];
     let mut p = [0.0f32; TILE_COLS];
     let mut q = [0.0f32; TILE_COLS];
     pair.walk_grad(
         panel,
-        &mut rows,
+        rows,
         None,
         |_| true,
         |at, cos, h| {
@@ -206,8 +263,6 @@ fn run(
             }
         },
     );
-    rows.finish(x, inv);
-    value
 }
 
 /// The row update, skipping rows whose tile part is all masked (no negative in it).

@@ -140,80 +140,16 @@ fn run(
         inv_y: inv,
         dim,
         width: engine::panel_width(panel.len(), dim),
+        row0: 0,
     };
-    let inv_t = 1.0 / loss.temperature;
-    let factor = f64::from(loss.temperature) / f64::from(loss.base_temperature);
-    npos.fill(0.0);
     let (value, any_nan) = {
         let mut w: &mut [f32] = &mut *work;
         let mut row = Lse::take(&mut w, n);
-        let mut pos_sum = Acc64(take(&mut w, Acc64::slots(n)));
+        let mut pos_sum = Acc64::new(take(&mut w, Acc64::slots(n)), 0);
         pos_sum.fill(0.0);
-        let mut l = [0.0f32; TILE_COLS];
-        let mut buf = [0.0f32; TILE_COLS];
-        pair.walk(
-            panel,
-            |_| true,
-            |at: At, cos| {
-                for r in 0..at.rows {
-                    let i = at.i0 + r;
-                    let mut ps = 0.0f64;
-                    let mut pc = 0.0f32;
-                    for j in 0..at.cols {
-                        let jj = at.j0 + j;
-                        let v = cos[r][j] * inv_t;
-                        l[j] = if jj == i { f32::NEG_INFINITY } else { v };
-                        if jj != i && classes[jj] == classes[i] {
-                            ps += f64::from(v);
-                            pc += 1.0;
-                        }
-                    }
-                    row.update(k, i, &l[..at.cols], &mut buf[..at.cols]);
-                    pos_sum.add(i, ps);
-                    npos[i] += pc;
-                }
-            },
-        );
-        let mut any_nan = false;
+        forward_rows(loss, &pair, panel, classes, &mut row, &mut pos_sum, npos);
         row.split_into(hi, lo);
-        let mut sum = 0.0f64;
-        let mut count = 0usize;
-        for i in 0..n {
-            let mut li = if npos[i] > 0.0 {
-                factor * (row.value(i) - pos_sum.get(i) / f64::from(npos[i]))
-            } else if loss.no_positive == NoPositive::Nan {
-                f64::NAN
-            } else {
-                0.0
-            };
-            // An anchor's loss is > 0 in exact arithmetic whenever it has two positives, or
-            // one and a negative (a log-sum-exp exceeds the mean of two or more of its
-            // terms, and its one term by the others'). A saturated anchor's rounded value
-            // can be 0 or a little below: it is clamped, and whether it counts in the mean
-            // is decided from the counts, not from its sign.
-            if li < 0.0 {
-                li = 0.0;
-            }
-            any_nan |= li.is_nan();
-            let positive = npos[i] >= 2.0 || (npos[i] > 0.0 && (npos[i] as usize) < n - 1);
-            let kept = match loss.no_positive {
-                NoPositive::Exclude => positive || li.is_nan(),
-                NoPositive::Zero | NoPositive::Nan => true,
-            };
-            if kept {
-                sum += li;
-                count += 1;
-            }
-            // The anchor's weight in the gradient (0 for an anchor that is not kept or has
-            // no positive), set below once `count` is known; mark kept anchors here.
-            weight[i] = if kept && npos[i] > 0.0 { 1.0 } else { 0.0 };
-        }
-        let value = if count == 0 { 0.0 } else { sum / count as f64 };
-        let scale = if count == 0 { 0.0 } else { 1.0 / count as f32 };
-        for w in weight.iter_mut() {
-            *w *= scale;
-        }
-        (value, any_nan)
+        weights(loss, &row, &pos_sum, npos, weight)
     };
     let Some(grad) = grad else {
         return value;
@@ -225,13 +161,147 @@ fn run(
     }
     let mut w: &mut [f32] = &mut *work;
     let mut rows = GradRows::new(grad, dim, &mut w);
-    let f = factor as f32;
+    let st = Anchors {
+        hi,
+        lo,
+        weight,
+        npos,
+    };
+    grad_rows(loss, &pair, panel, classes, &st, &mut rows);
+    rows.finish(x, inv);
+    value
+}
+
+/// The forward walk over `pair`'s rows (from `pair.row0`), into those rows' states: the
+/// log-sum-exp over the other rows in `row`, the sum of the positives' logits in
+/// `pos_sum` and their count in `npos` (indexed from `pair.row0`).
+pub(super) fn forward_rows(
+    loss: &SupConLoss,
+    pair: &Pair<'_>,
+    panel: &mut [f32],
+    classes: &[u32],
+    row: &mut Lse<'_>,
+    pos_sum: &mut Acc64<'_>,
+    npos: &mut [f32],
+) {
+    let k = pair.kernels;
+    let inv_t = 1.0 / loss.temperature;
+    let row0 = pair.row0;
+    npos.fill(0.0);
+    let mut l = [0.0f32; TILE_COLS];
+    let mut buf = [0.0f32; TILE_COLS];
+    pair.walk(
+        panel,
+        |_| true,
+        |at: At, cos| {
+            for r in 0..at.rows {
+                let i = at.i0 + r;
+                let mut ps = 0.0f64;
+                let mut pc = 0.0f32;
+                for j in 0..at.cols {
+                    let jj = at.j0 + j;
+                    let v = cos[r][j] * inv_t;
+                    l[j] = if jj == i { f32::NEG_INFINITY } else { v };
+                    if jj != i && classes[jj] == classes[i] {
+                        ps += f64::from(v);
+                        pc += 1.0;
+                    }
+                }
+                row.update(k, i, &l[..at.cols], &mut buf[..at.cols]);
+                pos_sum.add(i, ps);
+                npos[i - row0] += pc;
+            }
+        },
+    );
+}
+
+/// The loss from every anchor's state, and each anchor's weight in the gradient (0 for
+/// an anchor that is not kept or has no positive); whether an anchor's loss is NaN.
+pub(super) fn weights(
+    loss: &SupConLoss,
+    row: &Lse<'_>,
+    pos_sum: &Acc64<'_>,
+    npos: &[f32],
+    weight: &mut [f32],
+) -> (f64, bool) {
+    let n = npos.len();
+    let factor = f64::from(loss.temperature) / f64::from(loss.base_temperature);
+    let mut any_nan = false;
+    let mut sum = 0.0f64;
+    let mut count = 0usize;
+    for i in 0..n {
+        let mut li = if npos[i] > 0.0 {
+            factor * (row.value(i) - pos_sum.get(i) / f64::from(npos[i]))
+        } else if loss.no_positive == NoPositive::Nan {
+            f64::NAN
+        } else {
+            0.0
+        };
+        // An anchor's loss is > 0 in exact arithmetic whenever it has two positives, or
+        // one and a negative (a log-sum-exp exceeds the mean of two or more of its
+        // terms, and its one term by the others'). A saturated anchor's rounded value
+        // can be 0 or a little below: it is clamped, and whether it counts in the mean
+        // is decided from the counts, not from its sign.
+        if li < 0.0 {
+            li = 0.0;
+        }
+        any_nan |= li.is_nan();
+        let positive = npos[i] >= 2.0 || (npos[i] > 0.0 && (npos[i] as usize) < n - 1);
+        let kept = match loss.no_positive {
+            NoPositive::Exclude => positive || li.is_nan(),
+            NoPositive::Zero | NoPositive::Nan => true,
+        };
+        if kept {
+            sum += li;
+            count += 1;
+        }
+        // Mark kept anchors with a positive; scaled by 1/count below.
+        weight[i] = if kept && npos[i] > 0.0 { 1.0 } else { 0.0 };
+    }
+    let value = if count == 0 { 0.0 } else { sum / count as f64 };
+    let scale = if count == 0 { 0.0 } else { 1.0 / count as f32 };
+    for w in weight.iter_mut() {
+        *w *= scale;
+    }
+    (value, any_nan)
+}
+
+/// Every anchor's statistics for the gradient pass.
+#[derive(Clone, Copy)]
+pub(super) struct Anchors<'a> {
+    /// The log-sum-exp, `hi + lo`.
+    pub hi: &'a [f32],
+    pub lo: &'a [f32],
+    /// The weight in the gradient (see [`weights`]).
+    pub weight: &'a [f32],
+    /// The count of positives.
+    pub npos: &'a [f32],
+}
+
+/// The gradient walk over `pair`'s rows, into `rows` (those rows' gradient).
+pub(super) fn grad_rows(
+    loss: &SupConLoss,
+    pair: &Pair<'_>,
+    panel: &mut [f32],
+    classes: &[u32],
+    st: &Anchors<'_>,
+    rows: &mut GradRows<'_>,
+) {
+    let k = pair.kernels;
+    let inv_t = 1.0 / loss.temperature;
+    let f = (f64::from(loss.temperature) / f64::from(loss.base_temperature)) as f32;
+    let Anchors {
+        hi,
+        lo,
+        weight,
+        npos,
+    } = *st;
     let mut l = [0.0f32; TILE_COLS];
     let mut p = [0.0f32; TILE_COLS];
     let mut q = [0.0f32; TILE_COLS];
     pair.walk_grad(
         panel,
-        &mut rows,
+        rows,
         None,
         |_| true,
         |at, cos, h| {
@@ -274,6 +344,4 @@ fn run(
             }
         },
     );
-    rows.finish(x, inv);
-    value
 }
