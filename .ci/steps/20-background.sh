@@ -43,13 +43,21 @@ trust_miri_pass() {
         cargo +nightly miri test --features libm/force-soft-floats "${TRUST_MIRI_TESTS[@]}"
 }
 
-# The benches' lints and build. Clippy in the bench profile: the peers' build scripts
-# (simsimd's and numkong's C, minutes of compiling) then run once for clippy and the
-# benches, instead of once per profile.
+# The benches' lints and build in one compile: clippy-driver as the workspace's compiler
+# wrapper lints the bench package (and the crate) while it builds them in the bench profile,
+# as `cargo clippy --all-targets -- -D warnings` would lint them, without a second, check-only
+# build of every dependency (about 100 s of CPU). The peers' build scripts (numkong's and
+# simsimd's C, about two minutes of one core) run once.
+bench_cargo() {
+    CARGO_TARGET_DIR=$BENCH_TARGET_DIR \
+        RUSTC_WORKSPACE_WRAPPER=$(rustup which clippy-driver) \
+        CLIPPY_ARGS="-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__" \
+        cargo bench "${BENCH[@]}" "$@"
+}
+# 40-bench.sh runs the benches through `bench_cargo` too: the same environment, so nothing
+# is built again.
 bench_build() {
-    export CARGO_TARGET_DIR=$BENCH_TARGET_DIR
-    cargo clippy "${BENCH[@]}" --all-targets --profile bench -- -D warnings &&
-        cargo bench "${BENCH[@]}" --no-run "${BENCH_TARGETS[@]}" --bench interleaved --bench x86_batches
+    bench_cargo --no-run
 }
 
 step "install nightly miri and rust-src" rustup +nightly component add miri rust-src

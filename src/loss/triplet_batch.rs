@@ -14,7 +14,7 @@
 
 use super::cosine_embedding::write_cosine_gradient;
 use super::direction::Leg;
-use super::triplet_batch_sym as sym;
+use super::triplet_batch_sym::{self as sym, two_rows};
 use super::triplet_hard;
 use crate::kernels::tile::TileKernels;
 use crate::kernels::{self, Kernels, select_tile};
@@ -64,22 +64,6 @@ fn check_in_batch(
         });
     }
     Ok(rows)
-}
-
-/// Rows `i` and `j` (`i ≠ j`) of `grad`, both mutable.
-pub(super) fn two_rows(
-    grad: &mut [f32],
-    dim: usize,
-    i: usize,
-    j: usize,
-) -> (&mut [f32], &mut [f32]) {
-    if i < j {
-        let (lo, hi) = grad.split_at_mut(j * dim);
-        (&mut lo[i * dim..(i + 1) * dim], &mut hi[..dim])
-    } else {
-        let (lo, hi) = grad.split_at_mut(i * dim);
-        (&mut hi[..dim], &mut lo[j * dim..(j + 1) * dim])
-    }
 }
 
 /// Adds `w·∂D/∂x_i` to row `i` of `grad` and `w·∂D/∂x_j` to row `j`, for the Euclidean

@@ -141,7 +141,7 @@ fn coefficient(b: &Batch, w: f32, d: f32, (i, j): (usize, usize), grad: &mut [f3
 fn add_rescaled(b: &Batch, w: f32, (i, j): (usize, usize), grad: &mut [f32]) {
     let dim = b.dim;
     let (xi, xj) = (&b.xs[i * dim..(i + 1) * dim], &b.xs[j * dim..(j + 1) * dim]);
-    let (gi, gj) = super::triplet_batch::two_rows(grad, dim, i, j);
+    let (gi, gj) = two_rows(grad, dim, i, j);
     pairwise::add_direction(xi, xj, w, gi, gj);
 }
 
@@ -295,7 +295,7 @@ pub(super) fn hinge(
                     let w = coefficient(b, c, d, (a, j), g);
                     if w != 0.0 {
                         let (xa, xj) = (&xs[a * dim..(a + 1) * dim], &xs[j * dim..(j + 1) * dim]);
-                        let (ga, gj) = super::triplet_batch::two_rows(g, dim, a, j);
+                        let (ga, gj) = two_rows(g, dim, a, j);
                         for (((g_a, g_j), &x), &y) in
                             ga.iter_mut().zip(gj.iter_mut()).zip(xa).zip(xj)
                         {
@@ -369,12 +369,28 @@ fn scatter_upper(b: &Batch, (a0, a1): (usize, usize), c: &[f32], grad: &mut [f32
                 continue;
             }
             let (xi, xj) = (&xa[i * dim..(i + 1) * dim], &xa[j * dim..(j + 1) * dim]);
-            let (gi, gj) = super::triplet_batch::two_rows(ga, dim, i, j);
+            let (gi, gj) = two_rows(ga, dim, i, j);
             for (((g_i, g_j), &x), &y) in gi.iter_mut().zip(gj.iter_mut()).zip(xi).zip(xj) {
                 let u = (x - y) * w;
                 *g_i += u;
                 *g_j -= u;
             }
         }
+    }
+}
+
+/// Rows `i` and `j` (`i ≠ j`) of `grad`, both mutable.
+pub(super) fn two_rows(
+    grad: &mut [f32],
+    dim: usize,
+    i: usize,
+    j: usize,
+) -> (&mut [f32], &mut [f32]) {
+    if i < j {
+        let (lo, hi) = grad.split_at_mut(j * dim);
+        (&mut lo[i * dim..(i + 1) * dim], &mut hi[..dim])
+    } else {
+        let (lo, hi) = grad.split_at_mut(i * dim);
+        (&mut hi[..dim], &mut lo[j * dim..(j + 1) * dim])
     }
 }
