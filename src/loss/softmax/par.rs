@@ -108,6 +108,19 @@ struct Batch<'a> {
 }
 
 impl<'a> Batch<'a> {
+    /// The view of a one-batch loss (NT-Xent, SupCon): `x` against itself, `inv` its
+    /// inverse norms.
+    fn one(k: &'static SoftmaxKernels, x: &'a [f32], inv: &'a [f32], dim: usize) -> Self {
+        Batch {
+            k,
+            x,
+            inv_x: inv,
+            y: x,
+            inv_y: inv,
+            dim,
+        }
+    }
+
     /// The walk over rows `r` of `x` against every row of `y`, full width.
     fn pair(&self, r: &Range<usize>) -> Pair<'a> {
         let d = self.dim;
@@ -280,14 +293,7 @@ fn supcon_par(
 ) -> f64 {
     let n = x.len() / dim;
     let inv = inverse_norms(x, dim);
-    let b = Batch {
-        k,
-        x,
-        inv_x: &inv,
-        y: x,
-        inv_y: &inv,
-        dim,
-    };
+    let b = Batch::one(k, x, &inv, dim);
     let ranges = row_chunks(n, TASKS_PER_THREAD * rayon::current_num_threads());
     let mut max = vec![0.0; n];
     let mut sum = vec![0.0; Acc64::slots(n)];
@@ -350,14 +356,7 @@ fn ntxent_par(
 ) -> f64 {
     let n = x.len() / dim;
     let inv = inverse_norms(x, dim);
-    let b = Batch {
-        k,
-        x,
-        inv_x: &inv,
-        y: x,
-        inv_y: &inv,
-        dim,
-    };
+    let b = Batch::one(k, x, &inv, dim);
     let ranges = row_chunks(n, TASKS_PER_THREAD * rayon::current_num_threads());
     let (mut hi, mut lo) = (vec![0.0; n], vec![0.0; n]);
     // Pass 1: each anchor's log-sum-exp over its negatives.
