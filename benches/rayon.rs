@@ -345,75 +345,75 @@ fn softmax(rounds_n: usize) {
 /// Serial against parallel softmax forwards (SupCon) of small batches: where the split
 /// starts to pay.
 fn softmax_threshold() {
-    let two = pool(2);
-    let dim = 64;
     let loss = SupConLoss::pml();
-    println!("rayon softmax threshold: SupCon forward, d = {dim}, 2 threads (serial over par)");
-    for n in [16usize, 32, 64, 96, 128, 180, 256, 384, 512] {
-        let x = data(n * dim, 2);
-        let c = classes(n);
-        let mut scratch = vec![0.0f32; loss.scratch_len(n, dim)];
-        let (xr, cr, two) = (&x, &c, &two);
-        let mut kernels: Vec<Kernel<'_>> = vec![
-            (
-                "serial".into(),
-                Box::new(move || {
-                    black_box(loss.forward(xr, dim, cr, &mut scratch).unwrap());
-                }),
-            ),
-            (
-                "par".into(),
-                Box::new(move || {
-                    two.install(|| black_box(loss.forward_par(xr, dim, cr).unwrap()));
-                }),
-            ),
-        ];
-        let reps = (50_000_000 / (n * n * dim)).clamp(5, 20_000);
-        let (times, cpu) = rounds(9, reps, &mut kernels);
-        let (b, m) = ratio(&times[1], &times[0]);
-        println!(
-            "N = {n:>4}: work N²d = {:>9}  serial {:>9.2} us  par {:>9.2} us  \
-             best {b:.2}x  median {m:.2}x  cpu par/serial {:.2}",
-            n * n * dim,
-            best(&times[0]) * 1e6,
-            best(&times[1]) * 1e6,
-            cpu[1] / cpu[0],
-        );
-    }
+    threshold_sweep(
+        "rayon softmax threshold: SupCon forward",
+        &[16, 32, 64, 96, 128, 180, 256, 384, 512],
+        ("N²d", |n| n * n),
+        |n, dim| loss.scratch_len(n, dim),
+        |x, dim, c, scratch| {
+            black_box(loss.forward(x, dim, c, scratch).unwrap());
+        },
+        |x, dim, c| {
+            black_box(loss.forward_par(x, dim, c).unwrap());
+        },
+    );
 }
 
 /// Serial against parallel forwards of small batches: where the split starts to pay.
 fn threshold() {
+    let loss = ContrastiveLoss::new(1.0);
+    threshold_sweep(
+        "rayon threshold: in_batch forward",
+        &[16, 32, 48, 64, 96, 128, 180, 256, 384, 512],
+        ("N(N-1)d", |n| n * (n - 1)),
+        |n, dim| loss.scratch_len(n, dim),
+        |x, dim, c, scratch| {
+            black_box(loss.in_batch(x, dim, c, scratch).unwrap());
+        },
+        |x, dim, c| {
+            black_box(loss.in_batch_par(x, dim, c).unwrap());
+        },
+    );
+}
+
+/// The serial call (`serial(x, dim, classes, scratch)`) against the parallel one in a pool
+/// of 2 threads, at d = 64 and each batch size of `sizes`; `work` names the pairs a call
+/// visits and counts them from `N`.
+fn threshold_sweep(
+    title: &str,
+    sizes: &[usize],
+    work: (&str, fn(usize) -> usize),
+    scratch_len: impl Fn(usize, usize) -> usize,
+    serial: impl Fn(&[f32], usize, &[u32], &mut [f32]),
+    par: impl Fn(&[f32], usize, &[u32]) + Sync,
+) {
     let two = pool(2);
     let dim = 64;
-    let loss = ContrastiveLoss::new(1.0);
-    println!("rayon threshold: in_batch forward, d = {dim}, 2 threads (serial over par)");
-    for n in [16usize, 32, 48, 64, 96, 128, 180, 256, 384, 512] {
+    println!("{title}, d = {dim}, 2 threads (serial over par)");
+    for &n in sizes {
         let x = data(n * dim, 2);
         let c = classes(n);
-        let mut scratch = vec![0.0f32; loss.scratch_len(n, dim)];
-        let (xr, cr, two) = (&x, &c, &two);
+        let mut scratch = vec![0.0f32; scratch_len(n, dim)];
+        let (xr, cr, two, serial, par) = (&x, &c, &two, &serial, &par);
         let mut kernels: Vec<Kernel<'_>> = vec![
             (
                 "serial".into(),
-                Box::new(move || {
-                    black_box(loss.in_batch(xr, dim, cr, &mut scratch).unwrap());
-                }),
+                Box::new(move || serial(xr, dim, cr, &mut scratch)),
             ),
             (
                 "par".into(),
-                Box::new(move || {
-                    two.install(|| black_box(loss.in_batch_par(xr, dim, cr).unwrap()));
-                }),
+                Box::new(move || two.install(|| par(xr, dim, cr))),
             ),
         ];
         let reps = (50_000_000 / (n * n * dim)).clamp(5, 20_000);
         let (times, cpu) = rounds(9, reps, &mut kernels);
         let (b, m) = ratio(&times[1], &times[0]);
         println!(
-            "N = {n:>4}: work N(N-1)d = {:>9}  serial {:>9.2} us  par {:>9.2} us  \
+            "N = {n:>4}: work {} = {:>9}  serial {:>9.2} us  par {:>9.2} us  \
              best {b:.2}x  median {m:.2}x  cpu par/serial {:.2}",
-            n * (n - 1) * dim,
+            work.0,
+            (work.1)(n) * dim,
             best(&times[0]) * 1e6,
             best(&times[1]) * 1e6,
             cpu[1] / cpu[0],
