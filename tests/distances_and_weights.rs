@@ -2,7 +2,7 @@
 //! the same loss as from the rows, a derivative that is the finite difference, weights
 //! that scale (and a weight of 0 that drops the pair), and their errors.
 
-mod common;
+use crate::common;
 
 use common::{Rng, assert_close, pair_rtol};
 use contrastive::{ContrastiveLoss, Distance, Error, Hinge, Mining, Reduction, euclidean};

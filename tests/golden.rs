@@ -7,7 +7,7 @@
 //! Where a golden expectation contradicts the numerical contract (docs/guarantees.md), the test asserts the crate's
 //! documented behaviour instead, case by case below, and says why.
 
-mod common;
+use crate::common;
 
 use common::{Pair, assert_close, golden_cases, inputs, number, numbers, pair_rtol};
 use contrastive::{Backend, ContrastiveLoss, Distance, Error, Reduction, seed};

@@ -4,7 +4,7 @@
 //! starts; near-duplicate rows and rows offset by 1e3; extreme magnitudes; every bad input
 //! and every empty case; gradients against float64 central differences (proptest).
 
-mod common;
+use crate::common;
 
 use common::inbatch_loss::loss_of;
 use common::inbatch_oracle::{self as oracle, Dist, Red};

@@ -8,7 +8,7 @@
 //! the scale the float64 oracle of tests/common/inbatch_oracle.rs computes; the oracle
 //! itself is checked against the file first.
 
-mod common;
+use crate::common;
 
 use common::inbatch_oracle::{self as oracle, Dist, Red};
 use common::{

@@ -10,7 +10,7 @@
 //! - gradients: per pair, `(2n + 16)·u` times the pair's scale (the largest component of
 //!   the sum of absolute terms of the gradient formula), as the crate documents.
 
-mod common;
+use crate::common;
 
 // `TINY` (2⁻¹⁴⁹) is the absolute slack: subnormal products may each lose up to that.
 use common::trust_oracle::TINY;

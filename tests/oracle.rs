@@ -5,7 +5,7 @@
 //! - Euclidean distance: `(n/2 + 4)·u` relative; cosine: `(2n + 16)·u` absolute;
 //! - losses and gradients: `(2n + 16)·u` of the pair's scale (see tests/common).
 
-mod common;
+use crate::common;
 
 use common::sweep::OFFSETS;
 use common::{Pair, Rng, U, assert_close, check_pair, pair_rtol, sum_rtol};

@@ -10,7 +10,7 @@
 //! 256 cases per property by default; CI raises it with `PROPTEST_CASES=10000` (which
 //! proptest reads itself) in release mode. Under Miri each property runs 4 cases.
 
-mod common;
+use crate::common;
 
 use common::trust_oracle as oracle;
 use contrastive::{Backend, ContrastiveLoss, Distance};

@@ -4,15 +4,15 @@
 //! golden constants still match `tests/data/golden.json`.
 
 #[path = "../qemu-selftest/src/checks/mod.rs"]
-mod selftest;
+mod checks;
 
-use selftest::{CHECKS, Golden, GoldenLoss, golden};
+use checks::{CHECKS, Golden, GoldenLoss, golden};
 use serde_json::Value;
 
 #[test]
 fn every_selftest_check_passes_on_the_host() {
     let mut failures = Vec::new();
-    let (passed, failed) = selftest::run_all(|name, result| {
+    let (passed, failed) = checks::run_all(|name, result| {
         if let Err(f) = result {
             failures.push(format!("{name}: {f}"));
         }
@@ -154,7 +154,7 @@ fn a_wrong_golden_value_is_caught() {
         expected_grad_a: leaked,
         ..copy_of(case)
     };
-    let failure = selftest::run_golden(&wrong).expect_err("a perturbed gradient must fail");
+    let failure = checks::run_golden(&wrong).expect_err("a perturbed gradient must fail");
     assert!(failure.what.contains("grad_a"), "{failure}");
 }
 

@@ -3,7 +3,7 @@
 //! 129 (strided), from misaligned starts; and the edge cases: saturated rows, NaN, zero
 //! rows, no positives, bad input.
 
-mod common;
+use crate::common;
 
 use common::Rng;
 use common::softmax_oracle::{self as oracle, check_all};

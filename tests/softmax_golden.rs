@@ -2,7 +2,7 @@
 //! `clip_infonce` cases, on every backend, against the documented bounds; and the f64
 //! oracle of `tests/common/softmax_oracle.rs` against the same cases.
 
-mod common;
+use crate::common;
 
 use common::softmax_oracle::{self as oracle, Grads, check_grad, check_loss, grad_tol, loss_tol};
 use common::{number, numbers};

@@ -2,7 +2,7 @@
 //! (proptest: random small batches, every backend). This checks the analytic gradients
 //! of the crate and, independently, the oracle's, which the other tests use as truth.
 
-mod common;
+use crate::common;
 
 use common::softmax_oracle as oracle;
 use contrastive::{Backend, InfoNceLoss, NoPositive, NtXentLoss, SupConLoss};

@@ -7,7 +7,7 @@
 //! Margins are picked away from every hinge (the largest gap between the triplets'
 //! `d_an − d_ap`), so that a correct f32 implementation makes the oracle's decisions.
 
-mod common;
+use crate::common;
 
 use common::sweep::batch_shapes;
 use common::triplet_oracle;

@@ -8,7 +8,7 @@
 // Index loops read as the formulas they check.
 #![allow(clippy::needless_range_loop)]
 
-mod common;
+use crate::common;
 
 use common::triplet_loss::InBatchTriplet;
 use common::triplet_oracle::{self, InBatchRef};

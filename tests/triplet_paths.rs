@@ -13,7 +13,7 @@
 // Index loops read as the formulas they check.
 #![allow(clippy::needless_range_loop)]
 
-mod common;
+use crate::common;
 
 use common::triplet_loss::check_every_backend;
 use common::triplet_oracle;

@@ -9,7 +9,7 @@
 // Index loops read as the formulas they check.
 #![allow(clippy::needless_range_loop)]
 
-mod common;
+use crate::common;
 
 use common::sweep::batch_shapes;
 use common::triplet_loss::check_every_backend;

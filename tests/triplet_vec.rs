@@ -2,7 +2,7 @@
 
 #![cfg(feature = "alloc")]
 
-mod common;
+use crate::common;
 
 use common::Rng;
 use contrastive::{

@@ -2,7 +2,7 @@
 //! backend and through every entry point they concern: NaN, infinities, zero distance,
 //! zero vectors, empty inputs and overflow.
 
-mod common;
+use crate::common;
 
 use common::trust_oracle as oracle;
 use contrastive::{Backend, ContrastiveLoss, Distance, Error, Reduction, seed};

@@ -34,7 +34,7 @@ trust_fuzz() {
 # Debug profile on purpose: 10-host.sh already built the test dependencies in it, and a
 # release build of them (numkong's C among them) costs minutes more than the cases save.
 step "property tests across magnitudes, 10,000 cases each" \
-    env PROPTEST_CASES=10000 cargo test --test properties_magnitudes
+    env PROPTEST_CASES=10000 cargo test --test suite properties_magnitudes::
 
 step "Miri: AVX-512 kernels" bg_wait "Miri pass avx512"
 step "Miri: AVX2+FMA kernels" bg_wait "Miri pass avx2"
