@@ -58,9 +58,10 @@ fn buffer(flavour: usize, side: usize, len: usize) -> Vec<f32> {
 }
 
 /// The backends to sweep: all available ones natively; under Miri only those that the
-/// pass's `-C target-feature` flags add (AVX-512 with `+avx512f`, AVX2 with `+avx2`, else
-/// portable, whose `wide` vectors are SSE2 intrinsics), so that three Miri passes cover
-/// every backend with `unsafe` or intrinsics once. The scalar backend is plain safe
+/// pass's `-C target-feature` flags add (AVX-512 and AVX2 with `+avx512f`, AVX2 with
+/// `+avx2` alone, else portable, whose `wide` vectors are SSE2 intrinsics), so that the
+/// Miri passes cover every backend with `unsafe` or intrinsics once. The AVX2 kernels are
+/// `#[target_feature]` functions: the AVX-512 pass runs them as it runs its own. The scalar backend is plain safe
 /// arithmetic: it runs natively only (every native sweep, and the aarch64, wasm32 and
 /// embedded suites).
 ///
@@ -74,7 +75,7 @@ fn backends(flavour: usize) -> Vec<Backend> {
         return vec![Backend::Portable];
     }
     let wanted: &[Backend] = if cfg!(target_feature = "avx512f") {
-        &[Backend::Avx512]
+        &[Backend::Avx512, Backend::Avx2]
     } else if cfg!(target_feature = "avx2") {
         &[Backend::Avx2]
     } else {

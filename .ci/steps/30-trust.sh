@@ -1,5 +1,5 @@
 # Trust tier: property tests at 10,000 cases, Miri over every kernel path it can run
-# (three passes, started in the background by 20-background.sh, which says what they run),
+# (two passes, started in the background by 20-background.sh, which says what they run),
 # and 60 s of each cargo-fuzz target. Sourced by .ci/run; uses `step` from .ci/lib.sh.
 
 TRUST_FUZZ_TARGETS=(distance_differential loss_differential api_robustness inbatch_differential
@@ -37,7 +37,6 @@ step "property tests across magnitudes, 10,000 cases each" \
     env PROPTEST_CASES=10000 cargo test --test suite properties_magnitudes::
 
 step "Miri: AVX-512 kernels" bg_wait "Miri pass avx512"
-step "Miri: AVX2+FMA kernels" bg_wait "Miri pass avx2"
 step "Miri: portable (SSE2) kernels" bg_wait "Miri pass scalar"
 step "cargo-fuzz: build the targets (nightly, ASan)" bg_wait "cargo-fuzz build"
 

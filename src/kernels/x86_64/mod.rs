@@ -124,20 +124,12 @@ mod tests {
         (x - y).abs() <= 1e-5 * (1.0 + x.abs().max(y.abs()))
     }
 
-    /// The x86 backends that can run here; under Miri, the one that the pass's target
-    /// features add (see `Backend::available`), so that the AVX-512 pass does not sweep
-    /// the AVX2 tables again.
-    /// The x86 tables that run here; under Miri only the one whose intrinsics the pass's
-    /// target features add (the AVX-512 pass leaves AVX2 to the AVX2+FMA pass).
+    /// The x86 tables that can run here, under Miri too: a pass with the AVX-512 features
+    /// runs both (the AVX2 kernels are `#[target_feature]` functions), one with AVX2+FMA
+    /// alone the AVX2 table, the portable pass neither.
     fn x86_tables() -> Vec<(Backend, &'static Kernels)> {
-        let miri_pass = if cfg!(target_feature = "avx512f") {
-            Backend::Avx512
-        } else {
-            Backend::Avx2
-        };
         Backend::available()
             .filter(|b| matches!(b, Backend::Avx2 | Backend::Avx512))
-            .filter(|&b| !cfg!(miri) || b == miri_pass)
             .filter_map(|b| table(b).ok().map(|k| (b, k)))
             .collect()
     }
