@@ -7,71 +7,11 @@
 use crate::common;
 
 use common::inbatch_loss::loss_of;
-use common::inbatch_oracle::{self as oracle, Dist, Red};
+use common::inbatch_oracle::{self as oracle, Dist, Red, configs, data, rtol};
 use common::sweep::{batch_shapes, placed};
-use common::{Rng, assert_close, pair_rtol};
+use common::{Rng, assert_close};
 use contrastive::{Backend, ContrastiveLoss, Distance, Error, Hinge, Reduction};
 use proptest::prelude::*;
-
-/// Configurations that between them reach every option: Hadsell (squared hinge, plain
-/// Euclidean, mean), PML (linear, normalised, AvgNonZero), cosine with a positive margin,
-/// squared Euclidean with a sum.
-fn configs(dim: usize) -> [oracle::Loss; 4] {
-    // Rows of uniform [-1, 1) components are about √(2d/3) apart.
-    let spread = (2.0 * dim as f64 / 3.0).sqrt();
-    [
-        oracle::Loss {
-            dist: Dist::Euclidean,
-            normalize: false,
-            m_pos: 0.0,
-            m_neg: spread,
-            power: 2,
-            w_pos: 0.5,
-            w_neg: 0.5,
-            red: Red::Mean,
-        },
-        // m₊ > 0: with d = 1 every pair of normalised rows is at 0 or 2 exactly, and a
-        // kink at 0 would make the AvgNonZero count depend on the last bit of a norm.
-        oracle::Loss {
-            dist: Dist::Euclidean,
-            normalize: true,
-            m_pos: 0.05,
-            m_neg: 1.4,
-            power: 1,
-            w_pos: 1.0,
-            w_neg: 1.0,
-            red: Red::AvgNonZero,
-        },
-        oracle::Loss {
-            dist: Dist::Cosine,
-            normalize: false,
-            m_pos: 0.1,
-            m_neg: 0.9,
-            power: 1,
-            w_pos: 2.0,
-            w_neg: 0.5,
-            red: Red::Sum,
-        },
-        oracle::Loss {
-            dist: Dist::Squared,
-            normalize: false,
-            m_pos: 0.25 * spread * spread,
-            m_neg: spread * spread,
-            power: 2,
-            w_pos: 1.0,
-            w_neg: 0.25,
-            red: Red::Sum,
-        },
-    ]
-}
-
-fn rtol(dim: usize) -> f64 {
-    4.0 * pair_rtol(dim)
-}
-
-fn data(rng: &mut Rng, n: usize) -> Vec<f32> {
-    (0..n).map(|_| 2.0 * rng.unit() - 1.0).collect()
-}
 
 fn check_grad(what: &str, got: &[f32], want: &[f64], scale: &[f64], rtol: f64) {
     for (k, ((&g, &w), &s)) in got.iter().zip(want).zip(scale).enumerate() {

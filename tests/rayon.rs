@@ -12,65 +12,9 @@
 mod common;
 
 use common::inbatch_loss::loss_of;
-use common::inbatch_oracle::{self as oracle, Dist, Red};
-use common::{Rng, assert_close, pair_rtol};
+use common::inbatch_oracle::{self as oracle, Red, configs, data, rtol};
+use common::{Rng, assert_close};
 use contrastive::{Backend, ContrastiveLoss, Error, Mining, Reduction};
-
-/// Every option between them: Euclidean (squared hinge, mean), normalised rows with
-/// AvgNonZero (two passes), cosine with a sum, squared Euclidean.
-fn configs(dim: usize) -> [oracle::Loss; 4] {
-    let spread = (2.0 * dim as f64 / 3.0).sqrt();
-    let base = oracle::Loss {
-        dist: Dist::Euclidean,
-        normalize: false,
-        m_pos: 0.0,
-        m_neg: spread,
-        power: 2,
-        w_pos: 0.5,
-        w_neg: 0.5,
-        red: Red::Mean,
-    };
-    [
-        base,
-        oracle::Loss {
-            normalize: true,
-            m_pos: 0.05,
-            m_neg: 1.4,
-            power: 1,
-            w_pos: 1.0,
-            w_neg: 1.0,
-            red: Red::AvgNonZero,
-            ..base
-        },
-        oracle::Loss {
-            dist: Dist::Cosine,
-            m_pos: 0.1,
-            m_neg: 0.9,
-            power: 1,
-            w_pos: 2.0,
-            w_neg: 0.5,
-            red: Red::Sum,
-            ..base
-        },
-        oracle::Loss {
-            dist: Dist::Squared,
-            m_pos: 0.25 * spread * spread,
-            m_neg: spread * spread,
-            w_pos: 1.0,
-            w_neg: 0.25,
-            red: Red::Sum,
-            ..base
-        },
-    ]
-}
-
-fn rtol(dim: usize) -> f64 {
-    4.0 * pair_rtol(dim)
-}
-
-fn data(rng: &mut Rng, n: usize) -> Vec<f32> {
-    (0..n).map(|_| 2.0 * rng.unit() - 1.0).collect()
-}
 
 fn pool(threads: usize) -> rayon::ThreadPool {
     rayon::ThreadPoolBuilder::new()
