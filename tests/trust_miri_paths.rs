@@ -57,37 +57,15 @@ fn buffer(flavour: usize, side: usize, len: usize) -> Vec<f32> {
     (0..len).map(|i| value(flavour, side, i)).collect()
 }
 
-/// The backends to sweep: all available ones natively; under Miri only those that the
-/// pass's `-C target-feature` flags add (AVX-512 and AVX2 with `+avx512f`, AVX2 with
-/// `+avx2` alone, else portable, whose `wide` vectors are SSE2 intrinsics), so that the
-/// Miri passes cover every backend with `unsafe` or intrinsics once. The AVX2 kernels are
-/// `#[target_feature]` functions: the AVX-512 pass runs them as it runs its own. The scalar backend is plain safe
-/// arithmetic: it runs natively only (every native sweep, and the aarch64, wasm32 and
-/// embedded suites).
-///
-/// The tiny and huge flavours test the cold rescaling paths, which are plain scalar code
-/// whatever the backend, so under Miri they run on the portable backend only.
+/// The backends to sweep (`common::miri::backends`: under Miri, those the pass's target
+/// features add). The tiny and huge flavours test the cold rescaling paths, which are
+/// plain scalar code whatever the backend, so under Miri they run on the portable backend
+/// only.
 fn backends(flavour: usize) -> Vec<Backend> {
-    if !cfg!(miri) {
-        return Backend::available().collect();
-    }
-    if flavour > 0 {
+    if cfg!(miri) && flavour > 0 {
         return vec![Backend::Portable];
     }
-    let wanted: &[Backend] = if cfg!(target_feature = "avx512f") {
-        &[Backend::Avx512, Backend::Avx2]
-    } else if cfg!(target_feature = "avx2") {
-        &[Backend::Avx2]
-    } else {
-        &[Backend::Portable]
-    };
-    for b in wanted {
-        assert!(
-            b.is_available(),
-            "{b:?} should run under these target features"
-        );
-    }
-    wanted.to_vec()
+    common::miri::backends()
 }
 
 fn offsets() -> usize {

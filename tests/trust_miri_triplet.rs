@@ -11,35 +11,15 @@
 #[path = "common/triplet_oracle.rs"]
 mod triplet_oracle;
 
+#[path = "common/miri.rs"]
+mod miri;
+use miri::backends;
+
 use contrastive::{
-    Backend, BatchAllTripletLoss, BatchHardTripletLoss, CosineEmbeddingLoss, Distance, TripletLoss,
+    BatchAllTripletLoss, BatchHardTripletLoss, CosineEmbeddingLoss, Distance, TripletLoss,
 };
 
 const U: f64 = 1.0 / (1u64 << 24) as f64;
-
-/// Every available backend natively; under Miri, those that the pass's target features
-/// add (AVX-512 and AVX2 with `+avx512f`, AVX2 with `+avx2` alone, else portable), as in
-/// `trust_miri_paths.rs`: the passes sweep each backend with `unsafe` or intrinsics once
-/// (the scalar backend is safe arithmetic and runs natively).
-fn backends() -> Vec<Backend> {
-    if !cfg!(miri) {
-        return Backend::available().collect();
-    }
-    let wanted: &[Backend] = if cfg!(target_feature = "avx512f") {
-        &[Backend::Avx512, Backend::Avx2]
-    } else if cfg!(target_feature = "avx2") {
-        &[Backend::Avx2]
-    } else {
-        &[Backend::Portable]
-    };
-    for b in wanted {
-        assert!(
-            b.is_available(),
-            "{b:?} should run under these target features"
-        );
-    }
-    wanted.to_vec()
-}
 
 fn close(what: &str, got: f32, want: f64, rtol: f64, scale: f64) {
     let tol = f64::from(f32::MIN_POSITIVE) + rtol * scale;

@@ -415,21 +415,21 @@ pub fn online(x1: &[f32], x2: &[f32], dim: usize, y: &[f64], margin: f64, cosine
 pub fn configs(dim: usize) -> [Loss; 4] {
     // Rows of uniform [-1, 1) components are about √(2d/3) apart.
     let spread = (2.0 * dim as f64 / 3.0).sqrt();
+    let hadsell = Loss {
+        dist: Dist::Euclidean,
+        normalize: false,
+        m_pos: 0.0,
+        m_neg: spread,
+        power: 2,
+        w_pos: 0.5,
+        w_neg: 0.5,
+        red: Red::Mean,
+    };
     [
-        Loss {
-            dist: Dist::Euclidean,
-            normalize: false,
-            m_pos: 0.0,
-            m_neg: spread,
-            power: 2,
-            w_pos: 0.5,
-            w_neg: 0.5,
-            red: Red::Mean,
-        },
+        hadsell,
         // m₊ > 0: with d = 1 every pair of normalised rows is at 0 or 2 exactly, and a
         // kink at 0 would make the AvgNonZero count depend on the last bit of a norm.
         Loss {
-            dist: Dist::Euclidean,
             normalize: true,
             m_pos: 0.05,
             m_neg: 1.4,
@@ -437,26 +437,25 @@ pub fn configs(dim: usize) -> [Loss; 4] {
             w_pos: 1.0,
             w_neg: 1.0,
             red: Red::AvgNonZero,
+            ..hadsell
         },
         Loss {
             dist: Dist::Cosine,
-            normalize: false,
             m_pos: 0.1,
             m_neg: 0.9,
             power: 1,
             w_pos: 2.0,
-            w_neg: 0.5,
             red: Red::Sum,
+            ..hadsell
         },
         Loss {
             dist: Dist::Squared,
-            normalize: false,
             m_pos: 0.25 * spread * spread,
             m_neg: spread * spread,
-            power: 2,
             w_pos: 1.0,
             w_neg: 0.25,
             red: Red::Sum,
+            ..hadsell
         },
     ]
 }

@@ -6,6 +6,7 @@
 
 pub mod inbatch_loss;
 pub mod inbatch_oracle;
+pub mod miri;
 pub mod sweep;
 pub mod triplet_loss;
 pub mod triplet_oracle;
