@@ -40,28 +40,6 @@ pub(crate) struct SoftmaxKernels {
     pub axpy_block: AxpyBlockFn,
 }
 
-/// The softmax table of `backend`, or `Err` if it cannot run here.
-pub(crate) fn table(backend: Backend) -> Result<&'static SoftmaxKernels, Error> {
-    // The pair table's availability is the backend's availability.
-    super::table(backend)?;
-    Ok(match backend {
-        Backend::Scalar => &SCALAR,
-        Backend::Portable if super::PORTABLE_IS_SIMD => &PORTABLE,
-        Backend::Portable => &SCALAR,
-        #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
-        Backend::Avx2 => &super::x86_64::dot_tile::AVX2,
-        #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
-        Backend::Avx512 => &super::x86_64::dot_tile::AVX512,
-        #[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
-        Backend::Avx2 | Backend::Avx512 => return Err(Error::BackendUnavailable { backend }),
-    })
-}
-
-/// The table of the named backend, or of the best one.
-pub(crate) fn select(backend: Option<Backend>) -> Result<&'static SoftmaxKernels, Error> {
-    table(backend.unwrap_or_else(Backend::best))
-}
-
 /// The scalar table: plain loops (which the compiler may vectorise for the baseline ISA).
 pub(crate) static SCALAR: SoftmaxKernels = SoftmaxKernels {
     exp: exp::exp_in_place_scalar,
@@ -186,7 +164,7 @@ impl Backend {
     /// # Errors
     /// [`Error::BackendUnavailable`] if this backend cannot run here.
     pub fn exp_in_place(self, x: &mut [f32]) -> Result<(), Error> {
-        (table(self)?.exp)(x);
+        (super::softmax_table(self)?.exp)(x);
         Ok(())
     }
 }

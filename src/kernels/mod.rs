@@ -249,6 +249,32 @@ pub(crate) fn select_tile(backend: Option<Backend>) -> Result<&'static tile::Til
     found.ok_or(Error::BackendUnavailable { backend })
 }
 
+/// The softmax table of `backend` ([`dot_tile::SoftmaxKernels`]), or `Err` if it cannot
+/// run here.
+pub(crate) fn softmax_table(backend: Backend) -> Result<&'static dot_tile::SoftmaxKernels, Error> {
+    // The pair table's availability is the backend's availability.
+    table(backend)?;
+    Ok(match backend {
+        Backend::Scalar => &dot_tile::SCALAR,
+        Backend::Portable if PORTABLE_IS_SIMD => &dot_tile::PORTABLE,
+        Backend::Portable => &dot_tile::SCALAR,
+        #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+        Backend::Avx2 => &x86_64::dot_tile::AVX2,
+        #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+        Backend::Avx512 => &x86_64::dot_tile::AVX512,
+        #[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
+        Backend::Avx2 | Backend::Avx512 => return Err(Error::BackendUnavailable { backend }),
+    })
+}
+
+/// The softmax table of the named backend, or of the best one: the same choice as
+/// [`select`].
+pub(crate) fn select_softmax(
+    backend: Option<Backend>,
+) -> Result<&'static dot_tile::SoftmaxKernels, Error> {
+    softmax_table(backend.unwrap_or_else(dispatch::best))
+}
+
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 mod dispatch {
     //! Run-time choice, made once and cached (memchr's pattern). The cache holds the chosen

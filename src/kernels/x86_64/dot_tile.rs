@@ -11,7 +11,7 @@
 use crate::kernels::dot_tile::{SoftmaxKernels, TILE_COLS, TILE_ROWS, Tile};
 use crate::kernels::exp::{EXP_HI, EXP_LO, LN2_HI, LN2_LO, LOG2E, P, ROUNDER};
 
-/// The AVX2+FMA softmax table. Only reachable through `dot_tile::table`, which checks
+/// The AVX2+FMA softmax table. Only reachable through `kernels::softmax_table`, which checks
 /// that the pair table of the same backend (same features) is available.
 pub(crate) static AVX2: SoftmaxKernels = SoftmaxKernels {
     exp: avx2::exp_in_place_entry,

@@ -136,7 +136,7 @@ impl InfoNceLoss {
         scratch: &mut [f32],
     ) -> Result<f32, Error> {
         self.check(x, y, dim, Some(scratch))?;
-        let kernels = dot_tile::select(self.backend)?;
+        let kernels = crate::kernels::select_softmax(self.backend)?;
         Ok(run(self, kernels, x, y, dim, scratch, None) as f32)
     }
 
@@ -157,7 +157,7 @@ impl InfoNceLoss {
         self.check(x, y, dim, Some(scratch))?;
         crate::check::same_len("grad_x", x.len(), grad_x.len())?;
         crate::check::same_len("grad_y", x.len(), grad_y.len())?;
-        let kernels = dot_tile::select(self.backend)?;
+        let kernels = crate::kernels::select_softmax(self.backend)?;
         Ok(run(self, kernels, x, y, dim, scratch, Some((grad_x, grad_y))) as f32)
     }
 }

@@ -133,7 +133,7 @@ macro_rules! labelled_batch_api {
             scratch: &mut [f32],
         ) -> Result<f32, crate::Error> {
             self.check(x, dim, classes, Some(scratch))?;
-            let k = crate::kernels::dot_tile::select(self.backend)?;
+            let k = crate::kernels::select_softmax(self.backend)?;
             Ok(run(self, k, x, dim, classes, scratch, None) as f32)
         }
 
@@ -152,7 +152,7 @@ macro_rules! labelled_batch_api {
         ) -> Result<f32, crate::Error> {
             self.check(x, dim, classes, Some(scratch))?;
             crate::check::same_len("grad", x.len(), grad.len())?;
-            let k = crate::kernels::dot_tile::select(self.backend)?;
+            let k = crate::kernels::select_softmax(self.backend)?;
             Ok(run(self, k, x, dim, classes, scratch, Some(grad)) as f32)
         }
     };

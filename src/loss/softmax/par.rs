@@ -25,7 +25,7 @@ use super::infonce::{self, InfoNceLoss, Stats};
 use super::ntxent::{self, NtXentLoss};
 use super::supcon::{self, Anchors, SupConLoss};
 use crate::Error;
-use crate::kernels::dot_tile::{self, SoftmaxKernels, TILE_COLS, TILE_ROWS};
+use crate::kernels::dot_tile::{SoftmaxKernels, TILE_COLS, TILE_ROWS};
 use alloc::vec;
 use alloc::vec::Vec;
 use core::ops::Range;
@@ -180,7 +180,7 @@ macro_rules! labelled_par {
                 classes: &[u32],
             ) -> Result<f32, Error> {
                 self.check(x, dim, classes, None)?;
-                let k = dot_tile::select(self.backend)?;
+                let k = crate::kernels::select_softmax(self.backend)?;
                 if !worth_splitting(x.len() / dim, dim) {
                     return self.forward_vec(x, dim, classes);
                 }
@@ -198,7 +198,7 @@ macro_rules! labelled_par {
             ) -> Result<f32, Error> {
                 self.check(x, dim, classes, None)?;
                 crate::check::same_len("grad", x.len(), grad.len())?;
-                let k = dot_tile::select(self.backend)?;
+                let k = crate::kernels::select_softmax(self.backend)?;
                 if !worth_splitting(x.len() / dim, dim) {
                     let mut s = vec![0.0; self.scratch_len(x.len() / dim, dim)];
                     return self.forward_with_grad(x, dim, classes, grad, &mut s);
@@ -429,7 +429,7 @@ impl InfoNceLoss {
     #[cfg_attr(docsrs, doc(cfg(feature = "rayon")))]
     pub fn forward_par(&self, x: &[f32], y: &[f32], dim: usize) -> Result<f32, Error> {
         self.check(x, y, dim, None)?;
-        let k = dot_tile::select(self.backend)?;
+        let k = crate::kernels::select_softmax(self.backend)?;
         if !worth_splitting(x.len() / dim, dim) {
             return self.forward_vec(x, y, dim);
         }
@@ -465,7 +465,7 @@ impl InfoNceLoss {
         self.check(x, y, dim, None)?;
         crate::check::same_len("grad_x", x.len(), grad_x.len())?;
         crate::check::same_len("grad_y", x.len(), grad_y.len())?;
-        let k = dot_tile::select(self.backend)?;
+        let k = crate::kernels::select_softmax(self.backend)?;
         if !worth_splitting(x.len() / dim, dim) {
             let mut s = vec![0.0; self.scratch_len(x.len() / dim, dim)];
             return self.forward_with_grad(x, y, dim, grad_x, grad_y, &mut s);
