@@ -257,6 +257,7 @@ impl Separation {
     /// Always the rescaled form (for callers whose coefficients overflowed on the plain
     /// form): `None` only for a true zero, an infinite input, or NaN.
     #[cold]
+    #[inline(never)]
     pub(crate) fn rescaled(a: &[f32], b: &[f32]) -> Separation {
         let mut largest = largest_difference(a, b, 1.0);
         let mut half = 1.0;

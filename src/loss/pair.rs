@@ -86,40 +86,41 @@ impl EuclideanGradient {
         } else {
             terms.q
         };
-        let rescaled = |scale| {
-            EuclideanGradient::Rescaled(RescaledTerms {
+        let scale = if sep.rescaled.is_some() {
+            sep.rescaled
+        } else if distance.is_infinite() {
+            // An infinite input (`h = 0`, `q = 0`): `2c·p` or `a − b` may overflow in the
+            // finite components, where the product does not.
+            Some(Rescaled::identity())
+        } else {
+            let pc = if terms.p != 0.0 { two_c * terms.p } else { 0.0 };
+            let qc = two_c * q;
+            // `h/D` first: `2c·q·h` alone can overflow for margins near f32::MAX.
+            let k = if qc == 0.0 {
+                pc
+            } else {
+                pc - qc * (h / distance)
+            };
+            // A weight that lost its precision multiplying by `2c` (subnormal or 0) would
+            // silently skew the gradient: only normal coefficients take the plain path.
+            // (`2c·w ≥ 0`: positive, normal and finite is one comparison of its bits.)
+            let kept = |c: f32, w: f32| w == 0.0 || numerics::is_positive_normal(c);
+            if k.is_finite() && kept(pc, terms.p) && kept(qc, q) {
+                return EuclideanGradient::Plain(k);
+            }
+            // `None` for a true zero (`δ = 0`, `q = 0`) whose `k` overflowed: `∞·0` would
+            // be NaN.
+            Separation::rescaled(a, b).rescaled
+        };
+        // One construction of the rescaled terms for the three ways here (flash).
+        match scale {
+            Some(scale) => EuclideanGradient::Rescaled(RescaledTerms {
                 two_c,
                 p: terms.p,
                 q,
                 h,
                 scale,
-            })
-        };
-        if let Some(scale) = sep.rescaled {
-            return rescaled(scale);
-        }
-        if distance.is_infinite() {
-            // An infinite input (`h = 0`, `q = 0`): `2c·p` or `a − b` may overflow in the
-            // finite components, where the product does not.
-            return rescaled(Rescaled::identity());
-        }
-        let pc = if terms.p != 0.0 { two_c * terms.p } else { 0.0 };
-        let qc = two_c * q;
-        // `h/D` first: `2c·q·h` alone can overflow for margins near f32::MAX.
-        let k = if qc == 0.0 {
-            pc
-        } else {
-            pc - qc * (h / distance)
-        };
-        // A weight that lost its precision multiplying by `2c` (subnormal or 0) would
-        // silently skew the gradient: only normal coefficients take the plain path.
-        let kept = |c: f32, w: f32| w == 0.0 || (f32::MIN_POSITIVE..=f32::MAX).contains(&c);
-        if k.is_finite() && kept(pc, terms.p) && kept(qc, q) {
-            return EuclideanGradient::Plain(k);
-        }
-        match Separation::rescaled(a, b).rescaled {
-            Some(scale) => rescaled(scale),
-            // A true zero (`δ = 0`, `q = 0`) whose `k` overflowed: `∞·0` would be NaN.
+            }),
             None => EuclideanGradient::Plain(0.0),
         }
     }
