@@ -165,7 +165,6 @@ fn exponent(x: f32) -> i32 {
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Rescaled {
     down: Pow2,
-    pub up: Pow2,
     up_exponent: i32,
     pub t: f32,
     half: f32,
@@ -174,11 +173,11 @@ pub(crate) struct Rescaled {
 impl Rescaled {
     /// No scale (`u = δ`, `t = 1`): for the gradient of a pair at infinite distance, whose
     /// finite components are formed one by one (see [`rescaled_difference`]).
-    pub(crate) fn identity() -> Rescaled {
-        let one = Pow2::new(0);
+    pub(crate) const fn identity() -> Rescaled {
         Rescaled {
-            down: one,
-            up: one,
+            down: Pow2 {
+                factors: [1.0, 1.0],
+            },
             up_exponent: 0,
             t: 1.0,
             half: 1.0,
@@ -280,9 +279,9 @@ impl Separation {
         }
         let e = exponent(largest);
         let up_exponent = if half == 0.5 { e + 1 } else { e };
+        let up = Pow2::new(up_exponent);
         let scale = Rescaled {
             down: Pow2::new(-e),
-            up: Pow2::new(up_exponent),
             up_exponent,
             t: 0.0,
             half,
@@ -296,8 +295,8 @@ impl Separation {
             })
             .sum::<f32>();
         Separation {
-            squared: scale.up.apply(scale.up.apply(t)),
-            distance: scale.up.apply(sqrt(t)),
+            squared: up.apply(up.apply(t)),
+            distance: up.apply(sqrt(t)),
             rescaled: Some(Rescaled { t, ..scale }),
         }
     }
@@ -315,14 +314,16 @@ fn largest_difference(a: &[f32], b: &[f32], half: f32) -> f32 {
 
 /// What the gradient of a pair whose distance was rescaled is made of: `2c`, the weights
 /// `p` and `q` (0 where the dissimilar term has no gradient), the hinge `h`, and the
-/// rescaling of the pair's difference.
+/// rescaling of the pair's difference: `None` where the caller has none yet (a finite
+/// distance whose plain coefficient overflowed or lost its precision), and
+/// [`rescaled_difference`] rescales the pair itself.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct RescaledTerms {
     pub two_c: f32,
     pub p: f32,
     pub q: f32,
     pub h: f32,
-    pub scale: Rescaled,
+    pub scale: Option<Rescaled>,
 }
 
 /// `g_a = 2c·(p·δ − q·h·δ/D)` and `g_b = −g_a`, in scalar code: the gradient of a pair
@@ -340,8 +341,14 @@ pub(crate) fn rescaled_difference(
     grad_a: &mut [f32],
     grad_b: &mut [f32],
 ) {
-    let r = terms.scale;
-    let k = rescaled_coefficient(terms);
+    let Some(r) = terms.scale.or_else(|| Separation::rescaled(a, b).rescaled) else {
+        // A true zero (`δ = 0`, `q = 0`) whose plain coefficient overflowed: 0, not
+        // `∞·0 = NaN`.
+        grad_a.fill(0.0);
+        grad_b.fill(0.0);
+        return;
+    };
+    let k = rescaled_coefficient(terms, r);
     // `u` is scaled first: beyond `f32::MAX` the gradient overflows too (`|m| ≥ 1`).
     let scale = Scale::new(k.e);
     for (((&x, &y), ga), gb) in a.iter().zip(b).zip(grad_a).zip(grad_b) {
@@ -360,14 +367,8 @@ pub(crate) fn rescaled_difference(
 /// `K = 2c·(p·up − q·h/√t)` for finite `2c` in `(0, 2]`, `p, q, h ≥ 0`. `p`, `q` and `h`
 /// are split into mantissa and exponent, so `p·up` and `q·h` never overflow or underflow
 /// however extreme the weights and margin.
-fn rescaled_coefficient(terms: RescaledTerms) -> Wide {
-    let RescaledTerms {
-        two_c,
-        p,
-        q,
-        h,
-        scale: r,
-    } = terms;
+fn rescaled_coefficient(terms: RescaledTerms, r: Rescaled) -> Wide {
+    let RescaledTerms { two_c, p, q, h, .. } = terms;
     let qh = Wide::product(q, h);
     // `√t` is in `[1, 2·√n)`: dividing by it keeps the mantissa normal and within a few
     // powers of two of `[1, 2)`, which is all the alignment needs.

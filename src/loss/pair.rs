@@ -74,7 +74,7 @@ pub(crate) enum EuclideanGradient {
 impl EuclideanGradient {
     /// The gradient of `c·L` for a pair at separation `sep`; `two_c` is `2c`.
     #[inline]
-    pub(crate) fn new(terms: Terms, sep: Separation, two_c: f32, a: &[f32], b: &[f32]) -> Self {
+    pub(crate) fn new(terms: Terms, sep: Separation, two_c: f32) -> Self {
         let distance = sep.distance;
         if distance.is_nan() {
             return EuclideanGradient::Plain(f32::NAN);
@@ -108,21 +108,18 @@ impl EuclideanGradient {
             if k.is_finite() && kept(pc, terms.p) && kept(qc, q) {
                 return EuclideanGradient::Plain(k);
             }
-            // `None` for a true zero (`δ = 0`, `q = 0`) whose `k` overflowed: `∞·0` would
-            // be NaN.
-            Separation::rescaled(a, b).rescaled
+            // Rescaled by the writer ([`numerics::rescaled_difference`]), which reads `a`
+            // and `b` again: one call for every call site of this function (flash).
+            None
         };
         // One construction of the rescaled terms for the three ways here (flash).
-        match scale {
-            Some(scale) => EuclideanGradient::Rescaled(RescaledTerms {
-                two_c,
-                p: terms.p,
-                q,
-                h,
-                scale,
-            }),
-            None => EuclideanGradient::Plain(0.0),
-        }
+        EuclideanGradient::Rescaled(RescaledTerms {
+            two_c,
+            p: terms.p,
+            q,
+            h,
+            scale,
+        })
     }
 
     /// The coefficient `k` of the plain form `k·δ`, if this gradient has it.
