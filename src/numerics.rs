@@ -127,34 +127,44 @@ fn pow2_normal(k: i32) -> f32 {
     f32::from_bits(((k + 127) as u32) << 23)
 }
 
-/// `2^e` for any `e`, as two [`Pow2`]: scaling by it is exact until the result leaves the
-/// normal range. Beyond `f32::MAX` the result overflows as it should (for `|x| ≥ 1`);
-/// below `f32::MIN_POSITIVE` each of the last few roundings is within `2⁻¹⁴⁹`. Exponents
-/// past ±300 give ±∞ or 0 for every `x` with `2⁻¹⁴⁹ ≤ |x| < 2¹²⁸` either way.
+/// `2^e` for any `e`, as three normal factors of about `2^(e/3)`: scaling by it is exact
+/// until the result leaves the normal range. Beyond `f32::MAX` the result overflows as it
+/// should (for `|x| ≥ 1`); below `f32::MIN_POSITIVE` each of the last few roundings is
+/// within `2⁻¹⁴⁹`. Exponents past ±300 give ±∞ or 0 for every `x` with
+/// `2⁻¹⁴⁹ ≤ |x| < 2¹²⁸` either way.
 #[derive(Clone, Copy, Debug)]
-struct Scale(Pow2, Pow2);
+struct Scale([f32; 3]);
 
 impl Scale {
     // Out of line, like `Pow2::new`: two cold paths build one.
     #[inline(never)]
     fn new(e: i32) -> Scale {
         let e = e.clamp(-300, 300);
-        Scale(Pow2::new(e / 2), Pow2::new(e - e / 2))
+        // Each part within ±100: three normal powers of two, no call to `Pow2::new`.
+        let first = e / 3;
+        let second = (e - first) / 2;
+        Scale([
+            pow2_normal(first),
+            pow2_normal(second),
+            pow2_normal(e - first - second),
+        ])
     }
     #[inline]
     fn apply(self, x: f32) -> f32 {
-        self.1.apply(self.0.apply(x))
+        x * self.0[0] * self.0[1] * self.0[2]
     }
 }
 
 /// The exponent `e` with `2^e ≤ x < 2^(e+1)`, for finite `x > 0` (subnormals included).
 #[inline(never)]
 fn exponent(x: f32) -> i32 {
-    if x < f32::MIN_POSITIVE {
-        exponent(x * pow2_normal(64)) - 64
+    // A subnormal times `2^64` is normal (and exact).
+    let (x, bias) = if x < f32::MIN_POSITIVE {
+        (x * pow2_normal(64), 127 + 64)
     } else {
-        ((x.to_bits() >> 23) & 0xff) as i32 - 127
-    }
+        (x, 127)
+    };
+    (x.to_bits() >> 23) as i32 - bias
 }
 
 /// A rescaled view of a difference vector: `u = δ·down` has its largest component in
@@ -204,11 +214,15 @@ impl Rescaled {
     /// finite (only under the identity scale; a real scale is halved already).
     fn gradient_unit(&self, x: f32, y: f32) -> (f32, f32) {
         let u = self.unit(x, y);
-        if u.is_infinite() && x.is_finite() && y.is_finite() {
-            (self.down.apply(x * 0.5 - y * 0.5), 2.0)
-        } else {
-            (u, 1.0)
+        if u.is_infinite() {
+            // Finite halves where `x` and `y` are finite (their difference overflowed);
+            // an infinite input keeps `u` (±∞).
+            let halves = self.down.apply(x * 0.5 - y * 0.5);
+            if halves.is_finite() {
+                return (halves, 2.0);
+            }
         }
+        (u, 1.0)
     }
 }
 
@@ -389,7 +403,10 @@ pub(crate) struct Wide {
 }
 
 impl Wide {
-    const ZERO: Wide = Wide { m: 0.0, e: 0 };
+    /// Zero, with an exponent below that of any nonzero value here (products and shifts
+    /// of f32 stay above −600), so that the larger of two exponents is a nonzero term's
+    /// where there is one, and sums of a few such exponents stay far from `i32::MIN`.
+    const ZERO: Wide = Wide { m: 0.0, e: -1000 };
 
     /// `self·2^d`.
     fn shifted(self, d: i32) -> Wide {
@@ -415,15 +432,12 @@ impl Wide {
     /// happen.
     #[inline(always)]
     pub(crate) fn difference(two_c: f32, x: Wide, y: Wide) -> Wide {
-        let e = match (x.m == 0.0, y.m == 0.0) {
-            (true, true) => return Wide::ZERO,
-            (true, false) => y.e,
-            (false, true) => x.e,
-            (false, false) => x.e.max(y.e),
-        };
+        // A zero term's exponent is below any other ([`Wide::ZERO`]): `e` is a nonzero
+        // term's where there is one (two zeros give zero, whatever `e`).
+        let e = x.e.max(y.e);
         // Shifts of 150 or more leave less than `2⁻¹⁴⁹` of a term: nothing next to the
-        // other. A nonzero term's shift is at most 0 (`e` is the larger exponent); a zero
-        // term's can be far above `Pow2`'s range, and `∞·0` would be NaN.
+        // other. Every shift is at most 0 (`e` is the larger exponent); a zero term's can be
+        // far below `Pow2`'s range, and is clamped (`0·2^-150` is 0).
         let align = |w: Wide| Pow2::new((w.e - e).clamp(-150, 0)).apply(w.m);
         Wide::of(two_c * (align(x) - align(y))).shifted(e)
     }
