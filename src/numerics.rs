@@ -127,31 +127,32 @@ fn pow2_normal(k: i32) -> f32 {
     f32::from_bits(((k + 127) as u32) << 23)
 }
 
-/// `2^e` for any `e`, as three normal factors of about `2^(e/3)`: scaling by it is exact
-/// until the result leaves the normal range. Beyond `f32::MAX` the result overflows as it
-/// should (for `|x| ≥ 1`); below `f32::MIN_POSITIVE` each of the last few roundings is
-/// within `2⁻¹⁴⁹`. Exponents past ±300 give ±∞ or 0 for every `x` with
-/// `2⁻¹⁴⁹ ≤ |x| < 2¹²⁸` either way.
+/// `2^e` for any `e`, as normal factors `2^f` (three times) and `2^(e − 3f)`, `f = ⌊e/4⌋`:
+/// scaling by it is exact until the result leaves the normal range. Beyond `f32::MAX` the
+/// result overflows as it should (for `|x| ≥ 1`); below `f32::MIN_POSITIVE` each of the
+/// last few roundings is within `2⁻¹⁴⁹`. Exponents past ±300 give ±∞ or 0 for every `x`
+/// with `2⁻¹⁴⁹ ≤ |x| < 2¹²⁸` either way.
 #[derive(Clone, Copy, Debug)]
-struct Scale([f32; 3]);
+struct Scale {
+    quarter: f32,
+    last: f32,
+}
 
 impl Scale {
     // Out of line, like `Pow2::new`: two cold paths build one.
     #[inline(never)]
     fn new(e: i32) -> Scale {
         let e = e.clamp(-300, 300);
-        // Each part within ±100: three normal powers of two, no call to `Pow2::new`.
-        let first = e / 3;
-        let second = (e - first) / 2;
-        Scale([
-            pow2_normal(first),
-            pow2_normal(second),
-            pow2_normal(e - first - second),
-        ])
+        // `f` in [-75, 75], `e − 3f` in [-75, 78]: both normal powers of two.
+        let f = e >> 2;
+        Scale {
+            quarter: pow2_normal(f),
+            last: pow2_normal(e - 3 * f),
+        }
     }
     #[inline]
     fn apply(self, x: f32) -> f32 {
-        x * self.0[0] * self.0[1] * self.0[2]
+        x * self.quarter * self.quarter * self.quarter * self.last
     }
 }
 
@@ -355,14 +356,12 @@ pub(crate) fn rescaled_difference(
     grad_a: &mut [f32],
     grad_b: &mut [f32],
 ) {
-    let Some(r) = terms.scale.or_else(|| Separation::rescaled(a, b).rescaled) else {
-        // A true zero (`δ = 0`, `q = 0`) whose plain coefficient overflowed: 0, not
-        // `∞·0 = NaN`.
-        grad_a.fill(0.0);
-        grad_b.fill(0.0);
-        return;
+    let (r, k) = match terms.scale.or_else(|| Separation::rescaled(a, b).rescaled) {
+        Some(r) => (r, rescaled_coefficient(terms, r)),
+        // A true zero (`δ = 0`, `q = 0`) whose plain coefficient overflowed: the loop
+        // below writes 0 for `K = 0`, not `∞·0 = NaN`.
+        None => (Rescaled::identity(), Wide::ZERO),
     };
-    let k = rescaled_coefficient(terms, r);
     // `u` is scaled first: beyond `f32::MAX` the gradient overflows too (`|m| ≥ 1`).
     let scale = Scale::new(k.e);
     for (((&x, &y), ga), gb) in a.iter().zip(b).zip(grad_a).zip(grad_b) {
