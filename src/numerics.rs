@@ -274,17 +274,19 @@ impl Separation {
     #[inline(never)]
     pub(crate) fn rescaled(a: &[f32], b: &[f32]) -> Separation {
         let mut largest = largest_difference(a, b, 1.0);
-        let mut half = 1.0;
+        let (mut half, mut halved) = (1.0, 0);
         if largest.is_infinite() {
             // `a − b` overflowed: if the inputs are finite (then their halves' difference
             // is), work on halves.
             let of_halves = largest_difference(a, b, 0.5);
             if of_halves.is_finite() {
                 largest = of_halves;
-                half = 0.5;
+                (half, halved) = (0.5, 1);
             }
         }
-        if largest.is_nan() || largest == 0.0 || largest.is_infinite() {
+        // `largest` is `+0`, positive or `+NaN` (a magnitude): positive and finite is one
+        // unsigned comparison of its bits.
+        if largest.to_bits().wrapping_sub(1) >= f32::INFINITY.to_bits() - 1 {
             // All equal (a true zero), an infinite input, or NaN.
             return Separation {
                 squared: largest * largest,
@@ -293,7 +295,7 @@ impl Separation {
             };
         }
         let e = exponent(largest);
-        let up_exponent = if half == 0.5 { e + 1 } else { e };
+        let up_exponent = e + halved;
         let up = Pow2::new(up_exponent);
         let scale = Rescaled {
             down: Pow2::new(-e),
