@@ -330,35 +330,40 @@ fn largest_difference(a: &[f32], b: &[f32], half: f32) -> f32 {
 }
 
 /// What the gradient of a pair whose distance was rescaled is made of: `2c`, the weights
-/// `p` and `q` (0 where the dissimilar term has no gradient), the hinge `h`, and the
-/// rescaling of the pair's difference: `None` where the caller has none yet (a finite
-/// distance whose plain coefficient overflowed or lost its precision), and
-/// [`rescaled_difference`] rescales the pair itself.
+/// `p` and `q` (0 where the dissimilar term has no gradient) and the hinge `h`. Four
+/// floats: passed in registers.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct RescaledTerms {
     pub two_c: f32,
     pub p: f32,
     pub q: f32,
     pub h: f32,
-    pub scale: Option<Rescaled>,
 }
 
-/// `g_a = 2c·(p·δ − q·h·δ/D)` and `g_b = −g_a`, in scalar code: the gradient of a pair
-/// whose distance was rescaled, where `h/D`, `δ` or either term alone would overflow or
-/// lose all precision; and, under [`Rescaled::identity`] with `q = 0`, of a pair at
-/// infinite distance. With `u = δ·down`, `δ = u·up` and `δ/D = u/√t`, so the gradient is
-/// `K·u` for the one coefficient `K = 2c·(p·up − q·h/√t)`. `K` is held as a mantissa and
-/// a power of two ([`Wide`]), so neither term overflows on its own: a component is ±∞ only
-/// when the true gradient is beyond f32 (or `u` is infinite), and never `∞ − ∞` or `∞·0`.
+/// `g_a = 2c·(p·δ − q·h·δ/D)` and `g_b = −g_a`, in scalar code, at the separation `sep`:
+/// the gradient of a pair whose distance was rescaled, where `h/D`, `δ` or either term
+/// alone would overflow or lose all precision; under [`Rescaled::identity`] (with
+/// `q = 0`), of a pair at infinite distance; and of a pair whose plain coefficient
+/// overflowed or lost its precision, rescaled here (0 for a true zero, `δ = 0`). With
+/// `u = δ·down`, `δ = u·up` and `δ/D = u/√t`, so the gradient is `K·u` for the one
+/// coefficient `K = 2c·(p·up − q·h/√t)`. `K` is held as a mantissa and a power of two
+/// ([`Wide`]), so neither term overflows on its own: a component is ±∞ only when the true
+/// gradient is beyond f32 (or `u` is infinite), and never `∞ − ∞` or `∞·0`.
 #[cold]
 pub(crate) fn rescaled_difference(
     a: &[f32],
     b: &[f32],
     terms: RescaledTerms,
+    sep: &Separation,
     grad_a: &mut [f32],
     grad_b: &mut [f32],
 ) {
-    let (r, k) = match terms.scale.or_else(|| Separation::rescaled(a, b).rescaled) {
+    let scale = match sep.rescaled {
+        Some(r) => Some(r),
+        None if sep.distance.is_infinite() => Some(Rescaled::identity()),
+        None => Separation::rescaled(a, b).rescaled,
+    };
+    let (r, k) = match scale {
         Some(r) => (r, rescaled_coefficient(terms, r)),
         // A true zero (`δ = 0`, `q = 0`) whose plain coefficient overflowed: the loop
         // below writes 0 for `K = 0`, not `∞·0 = NaN`.
@@ -383,7 +388,7 @@ pub(crate) fn rescaled_difference(
 /// are split into mantissa and exponent, so `p·up` and `q·h` never overflow or underflow
 /// however extreme the weights and margin.
 fn rescaled_coefficient(terms: RescaledTerms, r: Rescaled) -> Wide {
-    let RescaledTerms { two_c, p, q, h, .. } = terms;
+    let RescaledTerms { two_c, p, q, h } = terms;
     let qh = Wide::product(q, h);
     // `√t` is in `[1, 2·√n)`: dividing by it keeps the mantissa normal and within a few
     // powers of two of `[1, 2)`, which is all the alignment needs.

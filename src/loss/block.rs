@@ -362,7 +362,7 @@ fn rewrite_rescaled_rows(
         let sep = Separation::of(kernels, ra, rb);
         let gradient = EuclideanGradient::new(w.terms(y), sep, w.two_c);
         if gradient.plain().is_none() {
-            gradient.write(kernels, ra, rb, ga, gb);
+            gradient.write(kernels, &sep, (ra, rb), (ga, gb));
         }
     }
 }

@@ -7,7 +7,7 @@
 #![forbid(unsafe_code)]
 
 use crate::kernels::Kernels;
-use crate::numerics::{self, Cosine, Rescaled, RescaledTerms, Separation, Wide};
+use crate::numerics::{self, Cosine, RescaledTerms, Separation, Wide};
 
 /// Effective weights and margin of one pair.
 #[derive(Clone, Copy, Debug)]
@@ -86,13 +86,10 @@ impl EuclideanGradient {
         } else {
             terms.q
         };
-        let scale = if sep.rescaled.is_some() {
-            sep.rescaled
-        } else if distance.is_infinite() {
-            // An infinite input (`h = 0`, `q = 0`): `2c·p` or `a − b` may overflow in the
-            // finite components, where the product does not.
-            Some(Rescaled::identity())
-        } else {
+        // A rescaled separation or an infinite distance (an infinite input, `h = 0`,
+        // `q = 0`, where `2c·p` or `a − b` may overflow in the finite components) always
+        // takes the rescaled writer; a finite one where its plain coefficient fails.
+        if sep.rescaled.is_none() && !distance.is_infinite() {
             let pc = if terms.p != 0.0 { two_c * terms.p } else { 0.0 };
             let qc = two_c * q;
             // `h/D` first: `2c·q·h` alone can overflow for margins near f32::MAX.
@@ -108,17 +105,14 @@ impl EuclideanGradient {
             if k.is_finite() && kept(pc, terms.p) && kept(qc, q) {
                 return EuclideanGradient::Plain(k);
             }
-            // Rescaled by the writer ([`numerics::rescaled_difference`]), which reads `a`
-            // and `b` again: one call for every call site of this function (flash).
-            None
-        };
-        // One construction of the rescaled terms for the three ways here (flash).
+        }
+        // The writer ([`numerics::rescaled_difference`]) chooses the scale from the
+        // separation: one call, four floats, for every case (flash).
         EuclideanGradient::Rescaled(RescaledTerms {
             two_c,
             p: terms.p,
             q,
             h,
-            scale,
         })
     }
 
@@ -131,20 +125,19 @@ impl EuclideanGradient {
         }
     }
 
-    /// Writes the gradient of one pair.
+    /// Writes the gradient of one pair, at the separation `sep` it was made from.
     #[inline]
     pub(crate) fn write(
         self,
         kernels: &Kernels,
-        a: &[f32],
-        b: &[f32],
-        grad_a: &mut [f32],
-        grad_b: &mut [f32],
+        sep: &Separation,
+        (a, b): (&[f32], &[f32]),
+        (grad_a, grad_b): (&mut [f32], &mut [f32]),
     ) {
         match self {
             EuclideanGradient::Plain(k) => (kernels.scaled_difference)(a, b, k, grad_a, grad_b),
             EuclideanGradient::Rescaled(terms) => {
-                numerics::rescaled_difference(a, b, terms, grad_a, grad_b)
+                numerics::rescaled_difference(a, b, terms, sep, grad_a, grad_b)
             }
         }
     }
