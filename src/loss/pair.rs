@@ -90,7 +90,8 @@ impl EuclideanGradient {
         // `q = 0`, where `2c·p` or `a − b` may overflow in the finite components) always
         // takes the rescaled writer; a finite one where its plain coefficient fails.
         if sep.rescaled.is_none() && !distance.is_infinite() {
-            let pc = if terms.p != 0.0 { two_c * terms.p } else { 0.0 };
+            // (`2c` is finite: `2c·0 = 0`.)
+            let pc = two_c * terms.p;
             let qc = two_c * q;
             // `h/D` first: `2c·q·h` alone can overflow for margins near f32::MAX.
             let k = if qc == 0.0 {
