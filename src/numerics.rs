@@ -441,10 +441,12 @@ impl Wide {
         // A zero term's exponent is below any other ([`Wide::ZERO`]): `e` is a nonzero
         // term's where there is one (two zeros give zero, whatever `e`).
         let e = x.e.max(y.e);
-        // Shifts of 150 or more leave less than `2⁻¹⁴⁹` of a term: nothing next to the
-        // other. Every shift is at most 0 (`e` is the larger exponent); a zero term's can be
-        // far below `Pow2`'s range, and is clamped (`0·2^-150` is 0).
-        let align = |w: Wide| Pow2::new((w.e - e).clamp(-150, 0)).apply(w.m);
+        // Every shift is at most 0 (`e` is the larger exponent). A term shifted by 60 or
+        // more is below a quarter of an ulp of the other, whose mantissa is at least
+        // `2⁻³⁰` (`[1, 4)`, or that divided by `√t < 2·√n`): it changes no bit of the
+        // difference, and the shift is clamped there, to one normal power of two (a zero
+        // term's shift is far below f32's range, and `0·2⁻⁶⁰` is 0).
+        let align = |w: Wide| w.m * pow2_normal((w.e - e).max(-60));
         Wide::of(two_c * (align(x) - align(y))).shifted(e)
     }
 
