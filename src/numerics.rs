@@ -411,8 +411,12 @@ pub(crate) struct Wide {
 impl Wide {
     /// Zero, with an exponent below that of any nonzero value here (products and shifts
     /// of f32 stay above −600), so that the larger of two exponents is a nonzero term's
-    /// where there is one, and sums of a few such exponents stay far from `i32::MIN`.
-    const ZERO: Wide = Wide { m: 0.0, e: -1000 };
+    /// where there is one; sums of a few such exponents stay far from `i32::MIN`.
+    /// (`−2²⁸`: one instruction on Arm, `mov r, #0xf0000000`.)
+    const ZERO: Wide = Wide {
+        m: 0.0,
+        e: -(1 << 28),
+    };
 
     /// `self·2^d`.
     fn shifted(self, d: i32) -> Wide {
