@@ -103,10 +103,12 @@ pub(crate) fn weight(argument: &'static str, weight: f32) -> Result<(), Error> {
     }
 }
 
-/// `0 ≤ x ≤ f32::MAX` (−0 included, NaN and infinities not): two float comparisons, which
-/// on Cortex-M4F take fewer bytes than `is_finite() && x >= 0.0` (an integer test of the
-/// bits, then a float comparison).
+/// `0 ≤ x ≤ f32::MAX` (−0 included, NaN and infinities not), on the bits: `+0` up to
+/// `f32::MAX` are the patterns below that of `+∞`, and `−0` is the sign bit alone. Integer
+/// comparisons: on Cortex-M4F fewer bytes than `is_finite() && x >= 0.0`, and on cores
+/// without an FPU no call to a float comparison routine.
 #[inline(always)]
 fn in_finite_non_negative(x: f32) -> bool {
-    (0.0..=f32::MAX).contains(&x)
+    let bits = x.to_bits();
+    bits < f32::INFINITY.to_bits() || bits == (-0.0f32).to_bits()
 }
