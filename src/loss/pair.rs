@@ -67,7 +67,8 @@ pub(crate) enum EuclideanGradient {
     Plain(f32),
     /// `2c·(p·δ − q·h·δ/D)` evaluated on the rescaled difference, where `h/D`, `k` or
     /// `k·δ` would overflow or `D` was not representable; `q` is 0 where the dissimilar
-    /// term has no gradient.
+    /// term has no gradient. [`write`](Self::write) takes the separation the gradient
+    /// was made from, whose rescaling it uses (or makes).
     Rescaled(RescaledTerms),
 }
 
