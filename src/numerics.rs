@@ -107,7 +107,8 @@ impl Pow2 {
     fn new(k: i32) -> Pow2 {
         // The fuzzers build with debug assertions: an exponent out of range panics there.
         debug_assert!((-150..=254).contains(&k), "2^{k} is out of Pow2's range");
-        let half = k / 2;
+        // `⌊k/2⌋` by a shift: both factors in [-75, 127].
+        let half = k >> 1;
         Pow2 {
             factors: [pow2_normal(half), pow2_normal(k - half)],
         }
@@ -127,34 +128,45 @@ fn pow2_normal(k: i32) -> f32 {
     f32::from_bits(((k + 127) as u32) << 23)
 }
 
-/// `2^e` for any `e`, as two [`Pow2`]: scaling by it is exact until the result leaves the
-/// normal range. Beyond `f32::MAX` the result overflows as it should (for `|x| ≥ 1`);
-/// below `f32::MIN_POSITIVE` each of the last few roundings is within `2⁻¹⁴⁹`. Exponents
-/// past ±300 give ±∞ or 0 for every `x` with `2⁻¹⁴⁹ ≤ |x| < 2¹²⁸` either way.
+/// `2^e` for any `e`, as normal factors `2^f` (three times) and `2^(e − 3f)`, `f = ⌊e/4⌋`:
+/// scaling by it is exact until the result leaves the normal range. Beyond `f32::MAX` the
+/// result overflows as it should (for `|x| ≥ 1`); below `f32::MIN_POSITIVE` each of the
+/// last few roundings is within `2⁻¹⁴⁹`. Exponents past ±300 give ±∞ or 0 for every `x`
+/// with `2⁻¹⁴⁹ ≤ |x| < 2¹²⁸` either way.
 #[derive(Clone, Copy, Debug)]
-struct Scale(Pow2, Pow2);
+struct Scale {
+    quarter: f32,
+    last: f32,
+}
 
 impl Scale {
     // Out of line, like `Pow2::new`: two cold paths build one.
     #[inline(never)]
     fn new(e: i32) -> Scale {
         let e = e.clamp(-300, 300);
-        Scale(Pow2::new(e / 2), Pow2::new(e - e / 2))
+        // `f` in [-75, 75], `e − 3f` in [-75, 78]: both normal powers of two.
+        let f = e >> 2;
+        Scale {
+            quarter: pow2_normal(f),
+            last: pow2_normal(e - 3 * f),
+        }
     }
     #[inline]
     fn apply(self, x: f32) -> f32 {
-        self.1.apply(self.0.apply(x))
+        x * self.quarter * self.quarter * self.quarter * self.last
     }
 }
 
 /// The exponent `e` with `2^e ≤ x < 2^(e+1)`, for finite `x > 0` (subnormals included).
 #[inline(never)]
 fn exponent(x: f32) -> i32 {
-    if x < f32::MIN_POSITIVE {
-        exponent(x * pow2_normal(64)) - 64
+    // A subnormal times `2^64` is normal (and exact).
+    let (x, bias) = if x < f32::MIN_POSITIVE {
+        (x * pow2_normal(64), 127 + 64)
     } else {
-        ((x.to_bits() >> 23) & 0xff) as i32 - 127
-    }
+        (x, 127)
+    };
+    (x.to_bits() >> 23) as i32 - bias
 }
 
 /// A rescaled view of a difference vector: `u = δ·down` has its largest component in
@@ -165,7 +177,6 @@ fn exponent(x: f32) -> i32 {
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Rescaled {
     down: Pow2,
-    pub up: Pow2,
     up_exponent: i32,
     pub t: f32,
     half: f32,
@@ -174,11 +185,11 @@ pub(crate) struct Rescaled {
 impl Rescaled {
     /// No scale (`u = δ`, `t = 1`): for the gradient of a pair at infinite distance, whose
     /// finite components are formed one by one (see [`rescaled_difference`]).
-    pub(crate) fn identity() -> Rescaled {
-        let one = Pow2::new(0);
+    pub(crate) const fn identity() -> Rescaled {
         Rescaled {
-            down: one,
-            up: one,
+            down: Pow2 {
+                factors: [1.0, 1.0],
+            },
             up_exponent: 0,
             t: 1.0,
             half: 1.0,
@@ -205,11 +216,15 @@ impl Rescaled {
     /// finite (only under the identity scale; a real scale is halved already).
     fn gradient_unit(&self, x: f32, y: f32) -> (f32, f32) {
         let u = self.unit(x, y);
-        if u.is_infinite() && x.is_finite() && y.is_finite() {
-            (self.down.apply(x * 0.5 - y * 0.5), 2.0)
-        } else {
-            (u, 1.0)
+        if u.is_infinite() {
+            // Finite halves where `x` and `y` are finite (their difference overflowed);
+            // an infinite input keeps `u` (±∞).
+            let halves = self.down.apply(x * 0.5 - y * 0.5);
+            if halves.is_finite() {
+                return (halves, 2.0);
+            }
         }
+        (u, 1.0)
     }
 }
 
@@ -257,19 +272,22 @@ impl Separation {
     /// Always the rescaled form (for callers whose coefficients overflowed on the plain
     /// form): `None` only for a true zero, an infinite input, or NaN.
     #[cold]
+    #[inline(never)]
     pub(crate) fn rescaled(a: &[f32], b: &[f32]) -> Separation {
         let mut largest = largest_difference(a, b, 1.0);
-        let mut half = 1.0;
+        let (mut half, mut halved) = (1.0, 0);
         if largest.is_infinite() {
             // `a − b` overflowed: if the inputs are finite (then their halves' difference
             // is), work on halves.
             let of_halves = largest_difference(a, b, 0.5);
             if of_halves.is_finite() {
                 largest = of_halves;
-                half = 0.5;
+                (half, halved) = (0.5, 1);
             }
         }
-        if largest.is_nan() || largest == 0.0 || largest.is_infinite() {
+        // `largest` is `+0`, positive or `+NaN` (a magnitude): positive and finite is one
+        // unsigned comparison of its bits.
+        if largest.to_bits().wrapping_sub(1) >= f32::INFINITY.to_bits() - 1 {
             // All equal (a true zero), an infinite input, or NaN.
             return Separation {
                 squared: largest * largest,
@@ -278,10 +296,10 @@ impl Separation {
             };
         }
         let e = exponent(largest);
-        let up_exponent = if half == 0.5 { e + 1 } else { e };
+        let up_exponent = e + halved;
+        let up = Pow2::new(up_exponent);
         let scale = Rescaled {
             down: Pow2::new(-e),
-            up: Pow2::new(up_exponent),
             up_exponent,
             t: 0.0,
             half,
@@ -295,8 +313,8 @@ impl Separation {
             })
             .sum::<f32>();
         Separation {
-            squared: scale.up.apply(scale.up.apply(t)),
-            distance: scale.up.apply(sqrt(t)),
+            squared: up.apply(up.apply(t)),
+            distance: up.apply(sqrt(t)),
             rescaled: Some(Rescaled { t, ..scale }),
         }
     }
@@ -313,34 +331,45 @@ fn largest_difference(a: &[f32], b: &[f32], half: f32) -> f32 {
 }
 
 /// What the gradient of a pair whose distance was rescaled is made of: `2c`, the weights
-/// `p` and `q` (0 where the dissimilar term has no gradient), the hinge `h`, and the
-/// rescaling of the pair's difference.
+/// `p` and `q` (0 where the dissimilar term has no gradient) and the hinge `h`. Four
+/// floats: passed in registers.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct RescaledTerms {
     pub two_c: f32,
     pub p: f32,
     pub q: f32,
     pub h: f32,
-    pub scale: Rescaled,
 }
 
-/// `g_a = 2c·(p·δ − q·h·δ/D)` and `g_b = −g_a`, in scalar code: the gradient of a pair
-/// whose distance was rescaled, where `h/D`, `δ` or either term alone would overflow or
-/// lose all precision; and, under [`Rescaled::identity`] with `q = 0`, of a pair at
-/// infinite distance. With `u = δ·down`, `δ = u·up` and `δ/D = u/√t`, so the gradient is
-/// `K·u` for the one coefficient `K = 2c·(p·up − q·h/√t)`. `K` is held as a mantissa and
-/// a power of two ([`Wide`]), so neither term overflows on its own: a component is ±∞ only
-/// when the true gradient is beyond f32 (or `u` is infinite), and never `∞ − ∞` or `∞·0`.
+/// `g_a = 2c·(p·δ − q·h·δ/D)` and `g_b = −g_a`, in scalar code, at the separation `sep`:
+/// the gradient of a pair whose distance was rescaled, where `h/D`, `δ` or either term
+/// alone would overflow or lose all precision; under [`Rescaled::identity`] (with
+/// `q = 0`), of a pair at infinite distance; and of a pair whose plain coefficient
+/// overflowed or lost its precision, rescaled here (0 for a true zero, `δ = 0`). With
+/// `u = δ·down`, `δ = u·up` and `δ/D = u/√t`, so the gradient is `K·u` for the one
+/// coefficient `K = 2c·(p·up − q·h/√t)`. `K` is held as a mantissa and a power of two
+/// ([`Wide`]), so neither term overflows on its own: a component is ±∞ only when the true
+/// gradient is beyond f32 (or `u` is infinite), and never `∞ − ∞` or `∞·0`.
 #[cold]
 pub(crate) fn rescaled_difference(
     a: &[f32],
     b: &[f32],
     terms: RescaledTerms,
+    sep: &Separation,
     grad_a: &mut [f32],
     grad_b: &mut [f32],
 ) {
-    let r = terms.scale;
-    let k = rescaled_coefficient(terms);
+    let scale = match sep.rescaled {
+        Some(r) => Some(r),
+        None if sep.distance.is_infinite() => Some(Rescaled::identity()),
+        None => Separation::rescaled(a, b).rescaled,
+    };
+    let (r, k) = match scale {
+        Some(r) => (r, rescaled_coefficient(terms, r)),
+        // A true zero (`δ = 0`, `q = 0`) whose plain coefficient overflowed: the loop
+        // below writes 0 for `K = 0`, not `∞·0 = NaN`.
+        None => (Rescaled::identity(), Wide::ZERO),
+    };
     // `u` is scaled first: beyond `f32::MAX` the gradient overflows too (`|m| ≥ 1`).
     let scale = Scale::new(k.e);
     for (((&x, &y), ga), gb) in a.iter().zip(b).zip(grad_a).zip(grad_b) {
@@ -359,14 +388,8 @@ pub(crate) fn rescaled_difference(
 /// `K = 2c·(p·up − q·h/√t)` for finite `2c` in `(0, 2]`, `p, q, h ≥ 0`. `p`, `q` and `h`
 /// are split into mantissa and exponent, so `p·up` and `q·h` never overflow or underflow
 /// however extreme the weights and margin.
-fn rescaled_coefficient(terms: RescaledTerms) -> Wide {
-    let RescaledTerms {
-        two_c,
-        p,
-        q,
-        h,
-        scale: r,
-    } = terms;
+fn rescaled_coefficient(terms: RescaledTerms, r: Rescaled) -> Wide {
+    let RescaledTerms { two_c, p, q, h } = terms;
     let qh = Wide::product(q, h);
     // `√t` is in `[1, 2·√n)`: dividing by it keeps the mantissa normal and within a few
     // powers of two of `[1, 2)`, which is all the alignment needs.
@@ -387,7 +410,14 @@ pub(crate) struct Wide {
 }
 
 impl Wide {
-    const ZERO: Wide = Wide { m: 0.0, e: 0 };
+    /// Zero, with an exponent below that of any nonzero value here (products and shifts
+    /// of f32 stay above −600), so that the larger of two exponents is a nonzero term's
+    /// where there is one; sums of a few such exponents stay far from `i32::MIN`.
+    /// (`−2²⁸`: one instruction on Arm, `mov r, #0xf0000000`.)
+    const ZERO: Wide = Wide {
+        m: 0.0,
+        e: -(1 << 28),
+    };
 
     /// `self·2^d`.
     fn shifted(self, d: i32) -> Wide {
@@ -413,16 +443,15 @@ impl Wide {
     /// happen.
     #[inline(always)]
     pub(crate) fn difference(two_c: f32, x: Wide, y: Wide) -> Wide {
-        let e = match (x.m == 0.0, y.m == 0.0) {
-            (true, true) => return Wide::ZERO,
-            (true, false) => y.e,
-            (false, true) => x.e,
-            (false, false) => x.e.max(y.e),
-        };
-        // Shifts of 150 or more leave less than `2⁻¹⁴⁹` of a term: nothing next to the
-        // other. A nonzero term's shift is at most 0 (`e` is the larger exponent); a zero
-        // term's can be far above `Pow2`'s range, and `∞·0` would be NaN.
-        let align = |w: Wide| Pow2::new((w.e - e).clamp(-150, 0)).apply(w.m);
+        // A zero term's exponent is below any other ([`Wide::ZERO`]): `e` is a nonzero
+        // term's where there is one (two zeros give zero, whatever `e`).
+        let e = x.e.max(y.e);
+        // Every shift is at most 0 (`e` is the larger exponent). A term shifted by 60 or
+        // more is below a quarter of an ulp of the other, whose mantissa is at least
+        // `2⁻³⁰` (`[1, 4)`, or that divided by `√t < 2·√n`): it changes no bit of the
+        // difference, and the shift is clamped there, to one normal power of two (a zero
+        // term's shift is far below f32's range, and `0·2⁻⁶⁰` is 0).
+        let align = |w: Wide| w.m * pow2_normal((w.e - e).max(-60));
         Wide::of(two_c * (align(x) - align(y))).shifted(e)
     }
 

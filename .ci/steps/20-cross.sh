@@ -120,11 +120,11 @@ step "test suite on wasm32-wasip1 without simd128 under wasmtime (WASI)" \
 
 # --- Flash -------------------------------------------------------------------------------
 # What pair_with_grad (d = 64) costs in a Cortex-M4F firmware (lto = true), called from
-# main, behind a wrapper and in a loop; fails if any shape is over 2,752 bytes (2,400 from
-# main, 2,288 behind a wrapper, 2,544 in a loop; the 2 KiB target is missed by the cold
-# paths that keep extreme magnitudes right: docs/targets.md).
-step "flash report (Cortex-M4F, opt-level s): pair_with_grad within 2,752 bytes in every call shape" \
-    env -u CARGO_TARGET_DIR FLASH_BUDGET=2752 qemu-selftest/flash-report.sh
+# main, behind a wrapper and in a loop; fails if any shape is over 2,240 bytes (2,020 from
+# main, 2,048 behind a wrapper, 2,132 in a loop, whose own code is counted too; about 5%
+# above the largest: docs/targets.md).
+step "flash report (Cortex-M4F, opt-level s): pair_with_grad within 2,240 bytes in every call shape" \
+    env -u CARGO_TARGET_DIR FLASH_BUDGET=2240 qemu-selftest/flash-report.sh
 
 # --- Instruction counts -------------------------------------------------------------------
 # Executed instructions per element on Cortex-M4F, Cortex-M0 and RV32IMAC at opt-level "s"

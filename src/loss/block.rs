@@ -251,8 +251,7 @@ impl Block {
             let terms = w.terms(y);
             let sep = Separation::from_sum(self.sums[r], ra, rb);
             self.losses[r] = terms.loss_at(&sep);
-            self.coefficients[r] = match EuclideanGradient::new(terms, sep, w.two_c, ra, rb).plain()
-            {
+            self.coefficients[r] = match EuclideanGradient::new(terms, sep, w.two_c).plain() {
                 Some(k) => k,
                 None => {
                     self.rescaled = true;
@@ -361,9 +360,9 @@ fn rewrite_rescaled_rows(
     );
     for (((ra, rb), (ga, gb)), &y) in rows.zip(labels) {
         let sep = Separation::of(kernels, ra, rb);
-        let gradient = EuclideanGradient::new(w.terms(y), sep, w.two_c, ra, rb);
+        let gradient = EuclideanGradient::new(w.terms(y), sep, w.two_c);
         if gradient.plain().is_none() {
-            gradient.write(kernels, ra, rb, ga, gb);
+            gradient.write(kernels, &sep, (ra, rb), (ga, gb));
         }
     }
 }

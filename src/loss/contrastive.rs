@@ -844,6 +844,6 @@ fn euclidean_loss_with_grad(
     grad_b: &mut [f32],
 ) -> f32 {
     let sep = Separation::of(kernels, a, b);
-    EuclideanGradient::new(terms, sep, two_c, a, b).write(kernels, a, b, grad_a, grad_b);
+    EuclideanGradient::new(terms, sep, two_c).write(kernels, &sep, (a, b), (grad_a, grad_b));
     terms.loss_at(&sep)
 }

@@ -7,7 +7,7 @@
 #![forbid(unsafe_code)]
 
 use crate::kernels::Kernels;
-use crate::numerics::{self, Cosine, Rescaled, RescaledTerms, Separation, Wide};
+use crate::numerics::{self, Cosine, RescaledTerms, Separation, Wide};
 
 /// Effective weights and margin of one pair.
 #[derive(Clone, Copy, Debug)]
@@ -67,14 +67,15 @@ pub(crate) enum EuclideanGradient {
     Plain(f32),
     /// `2c·(p·δ − q·h·δ/D)` evaluated on the rescaled difference, where `h/D`, `k` or
     /// `k·δ` would overflow or `D` was not representable; `q` is 0 where the dissimilar
-    /// term has no gradient.
+    /// term has no gradient. [`write`](Self::write) takes the separation the gradient
+    /// was made from, whose rescaling it uses (or makes).
     Rescaled(RescaledTerms),
 }
 
 impl EuclideanGradient {
     /// The gradient of `c·L` for a pair at separation `sep`; `two_c` is `2c`.
     #[inline]
-    pub(crate) fn new(terms: Terms, sep: Separation, two_c: f32, a: &[f32], b: &[f32]) -> Self {
+    pub(crate) fn new(terms: Terms, sep: Separation, two_c: f32) -> Self {
         let distance = sep.distance;
         if distance.is_nan() {
             return EuclideanGradient::Plain(f32::NAN);
@@ -86,42 +87,35 @@ impl EuclideanGradient {
         } else {
             terms.q
         };
-        let rescaled = |scale| {
-            EuclideanGradient::Rescaled(RescaledTerms {
-                two_c,
-                p: terms.p,
-                q,
-                h,
-                scale,
-            })
-        };
-        if let Some(scale) = sep.rescaled {
-            return rescaled(scale);
+        // A rescaled separation or an infinite distance (an infinite input, `h = 0`,
+        // `q = 0`, where `2c·p` or `a − b` may overflow in the finite components) always
+        // takes the rescaled writer; a finite one where its plain coefficient fails.
+        if sep.rescaled.is_none() && !distance.is_infinite() {
+            // (`2c` is finite: `2c·0 = 0`.)
+            let pc = two_c * terms.p;
+            let qc = two_c * q;
+            // `h/D` first: `2c·q·h` alone can overflow for margins near f32::MAX.
+            let k = if qc == 0.0 {
+                pc
+            } else {
+                pc - qc * (h / distance)
+            };
+            // A weight that lost its precision multiplying by `2c` (subnormal or 0) would
+            // silently skew the gradient: only normal coefficients take the plain path.
+            // (`2c·w ≥ 0`: positive, normal and finite is one comparison of its bits.)
+            let kept = |c: f32, w: f32| w == 0.0 || numerics::is_positive_normal(c);
+            if k.is_finite() && kept(pc, terms.p) && kept(qc, q) {
+                return EuclideanGradient::Plain(k);
+            }
         }
-        if distance.is_infinite() {
-            // An infinite input (`h = 0`, `q = 0`): `2c·p` or `a − b` may overflow in the
-            // finite components, where the product does not.
-            return rescaled(Rescaled::identity());
-        }
-        let pc = if terms.p != 0.0 { two_c * terms.p } else { 0.0 };
-        let qc = two_c * q;
-        // `h/D` first: `2c·q·h` alone can overflow for margins near f32::MAX.
-        let k = if qc == 0.0 {
-            pc
-        } else {
-            pc - qc * (h / distance)
-        };
-        // A weight that lost its precision multiplying by `2c` (subnormal or 0) would
-        // silently skew the gradient: only normal coefficients take the plain path.
-        let kept = |c: f32, w: f32| w == 0.0 || (f32::MIN_POSITIVE..=f32::MAX).contains(&c);
-        if k.is_finite() && kept(pc, terms.p) && kept(qc, q) {
-            return EuclideanGradient::Plain(k);
-        }
-        match Separation::rescaled(a, b).rescaled {
-            Some(scale) => rescaled(scale),
-            // A true zero (`δ = 0`, `q = 0`) whose `k` overflowed: `∞·0` would be NaN.
-            None => EuclideanGradient::Plain(0.0),
-        }
+        // The writer ([`numerics::rescaled_difference`]) chooses the scale from the
+        // separation: one call, four floats, for every case (flash).
+        EuclideanGradient::Rescaled(RescaledTerms {
+            two_c,
+            p: terms.p,
+            q,
+            h,
+        })
     }
 
     /// The coefficient `k` of the plain form `k·δ`, if this gradient has it.
@@ -133,20 +127,19 @@ impl EuclideanGradient {
         }
     }
 
-    /// Writes the gradient of one pair.
+    /// Writes the gradient of one pair, at the separation `sep` it was made from.
     #[inline]
     pub(crate) fn write(
         self,
         kernels: &Kernels,
-        a: &[f32],
-        b: &[f32],
-        grad_a: &mut [f32],
-        grad_b: &mut [f32],
+        sep: &Separation,
+        (a, b): (&[f32], &[f32]),
+        (grad_a, grad_b): (&mut [f32], &mut [f32]),
     ) {
         match self {
             EuclideanGradient::Plain(k) => (kernels.scaled_difference)(a, b, k, grad_a, grad_b),
             EuclideanGradient::Rescaled(terms) => {
-                numerics::rescaled_difference(a, b, terms, grad_a, grad_b)
+                numerics::rescaled_difference(a, b, terms, sep, grad_a, grad_b)
             }
         }
     }

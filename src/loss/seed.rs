@@ -227,8 +227,7 @@ fn seed_loss(
     };
     let sep = Separation::of(kernels, input_1, input_2);
     if let Some((g1, g2)) = grads {
-        EuclideanGradient::new(terms, sep, 2.0, input_1, input_2)
-            .write(kernels, input_1, input_2, g1, g2);
+        EuclideanGradient::new(terms, sep, 2.0).write(kernels, &sep, (input_1, input_2), (g1, g2));
     }
     Ok(terms.loss_at(&sep))
 }
