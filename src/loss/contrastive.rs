@@ -712,24 +712,26 @@ impl ContrastiveLoss {
         }
     }
 
-    /// `Σ losses` of a Euclidean batch: each block through the backend's one-pass forward
-    /// where it has one, else (or where a row needs care, or a label is invalid) the block
-    /// path, which checks the block's labels. The same bits either way.
+    /// `Σ losses` of a Euclidean batch: runs of blocks ([`block::spans`]) through the
+    /// backend's one-pass forward where it has one, else (or where a row needs care, or a
+    /// label is invalid) block by block through the block path, which checks the block's
+    /// labels. The same bits either way: the blocks' sums are added in order.
     fn euclidean_batch_sum(&self, kernels: &Kernels, pairs: LabelledPairs) -> Result<f64, Error> {
         let LabelledPairs { a, b, dim, labels } = pairs;
         let w = self.weights(2.0);
         let mut total = 0.0f64;
         let mut block = Block::new();
-        // As in `euclidean_batch_with_grad`: where blocks that need care outnumber the
+        let per_block = block::block_rows(dim);
+        // As in `euclidean_batch_with_grad`: where runs that need care outnumber the
         // others, the rest of the batch takes the block path only.
         let (mut one_pass, mut done, mut redone) = (true, 0usize, 0usize);
-        for r in block::ranges(a, b, dim, labels.len(), block::block_rows(dim)) {
-            let block_pairs = pairs.rows(r.clone());
+        for (run, block_rows) in block::spans(a, b, dim, labels.len(), per_block) {
             if one_pass {
-                let LabelledPairs { a, b, labels, .. } = block_pairs;
-                match (kernels.contrastive_forward)(a, b, dim, labels, w.params()) {
+                let LabelledPairs { a, b, labels, .. } = pairs.rows(run.clone());
+                let params = w.params();
+                match (kernels.contrastive_forward)(a, b, dim, labels, params, block_rows, total) {
                     OnePass::Done(sum) => {
-                        total += sum;
+                        total = sum;
                         done += 1;
                         continue;
                     }
@@ -740,8 +742,11 @@ impl ContrastiveLoss {
                     OnePass::Declined => {}
                 }
             }
-            block.compute(kernels, r.start, block_pairs, w, false)?;
-            total += block.sum;
+            for first in run.clone().step_by(block_rows) {
+                let r = first..run.end.min(first + block_rows);
+                block.compute(kernels, r.start, pairs.rows(r), w, false)?;
+                total += block.sum;
+            }
         }
         Ok(total)
     }

@@ -386,6 +386,74 @@ fn transposed_squared_rows(a: &[f32], b: &[f32], dim: usize, out: &mut [f32]) {
     }
 }
 
+/// The one-pass forward of rows of more than 4 (see `contrastive_forward`): each row's
+/// lane-wise sums as [`transposed_squared_rows`] takes them (the same `row` for the same
+/// `dim`), through `transposed_forward`; `sum_full` sums a whole chunk of 64 losses (the
+/// table's epilogue's sum: this backend's, or AVX-512's, whose rows kernel is this one's
+/// for rows longer than its vector).
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+pub(super) fn long_forward_with(
+    a: &[f32],
+    b: &[f32],
+    dim: usize,
+    labels: &[f32],
+    params: [f32; 4],
+    blocks: (usize, f64),
+    sum_full: impl Fn(&[__m256; EPILOGUE_ROWS / LANES]) -> f64,
+) -> Option<f64> {
+    if dim == LANES {
+        // A whole vector: a masked load of all its lanes, unmasked.
+        let row = |x: &[f32], y: &[f32]| match (x.first_chunk(), y.first_chunk()) {
+            (Some(x), Some(y)) => squared_difference(load(x), load(y)),
+            _ => squared_difference(load_partial(x), load_partial(y)),
+        };
+        transposed_forward::<true, LANES>(a, b, dim, labels, params, blocks, row, sum_full)
+    } else if dim < LANES {
+        let row = |x: &[f32], y: &[f32]| squared_difference(load_partial(x), load_partial(y));
+        transposed_forward::<true, 0>(a, b, dim, labels, params, blocks, row, sum_full)
+    } else if dim == 2 * LANES {
+        let row = |x: &[f32], y: &[f32]| match (x.as_chunks::<LANES>(), y.as_chunks::<LANES>()) {
+            (([x0, x1], _), ([y0, y1], _)) => _mm256_add_ps(
+                squared_difference(load(x0), load(y0)),
+                squared_difference(load(x1), load(y1)),
+            ),
+            _ => squared_euclidean_lanes(x, y),
+        };
+        transposed_forward::<true, { 2 * LANES }>(a, b, dim, labels, params, blocks, row, sum_full)
+    } else if dim <= 2 * LANES {
+        let row = |x: &[f32], y: &[f32]| match (x.split_first_chunk(), y.split_first_chunk()) {
+            (Some((x0, x1)), Some((y0, y1))) => _mm256_add_ps(
+                squared_difference(load(x0), load(y0)),
+                squared_difference(load_partial(x1), load_partial(y1)),
+            ),
+            _ => squared_euclidean_lanes(x, y),
+        };
+        transposed_forward::<true, 0>(a, b, dim, labels, params, blocks, row, sum_full)
+    } else {
+        let row = |x: &[f32], y: &[f32]| squared_euclidean_lanes(x, y);
+        transposed_forward::<false, 0>(a, b, dim, labels, params, blocks, row, sum_full)
+    }
+}
+
+/// [`long_forward_with`] this backend's sum of a chunk of losses.
+// Not inlined: inlined into `contrastive_forward`, it slowed the tiny rows' loop there
+// (AVX2 at d = 2 in cache: 0.26 to 0.22 of the read roofline); it runs once a block.
+#[inline(never)]
+#[target_feature(enable = "avx2,fma")]
+fn long_forward(
+    a: &[f32],
+    b: &[f32],
+    dim: usize,
+    labels: &[f32],
+    params: [f32; 4],
+    block_rows: usize,
+    total: f64,
+) -> Option<f64> {
+    let blocks = (block_rows, total);
+    long_forward_with(a, b, dim, labels, params, blocks, |l| sum_f64_of(*l))
+}
+
 /// Lane `r` of the result is the sum of the 8 lanes of `v[r]`: a transpose folded into the
 /// additions (unpack pairs of rows, then pairs of pairs, then 128-bit halves).
 #[inline]

@@ -333,6 +333,56 @@ fn transposed_squared_rows(a: &[f32], b: &[f32], dim: usize, out: &mut [f32]) {
     transposed_rows::<true>(a, b, dim, out, row);
 }
 
+/// The one-pass forward of rows of more than 8 (see `contrastive_forward`), summed as
+/// [`squared_euclidean_rows`] sums them: rows of up to 16 here (one masked step a row,
+/// through `transposed_forward`), longer ones by the AVX2 kernel whose rows kernel that is,
+/// each whole chunk's losses summed as this table's epilogue sums them.
+// Not inlined: inlined into `contrastive_forward`, it slowed the tiny rows' loop there
+// (AVX2 at d = 2 in cache: 0.26 to 0.22 of the read roofline); it runs once a block.
+#[inline(never)]
+#[target_feature(enable = "avx512f,avx2,fma")]
+fn long_forward(
+    a: &[f32],
+    b: &[f32],
+    dim: usize,
+    labels: &[f32],
+    params: [f32; 4],
+    block_rows: usize,
+    total: f64,
+) -> Option<f64> {
+    let blocks = (block_rows, total);
+    let sum_full = |losses: &[__m512; EPILOGUE_ROWS / LANES]| sum_f64_of(*losses);
+    if dim == LANES {
+        // A whole vector: a masked load of all its lanes, unmasked.
+        let row = |x: &[f32], y: &[f32]| match (x.first_chunk(), y.first_chunk()) {
+            (Some(x), Some(y)) => squared_difference(load(x), load(y)),
+            _ => squared_difference(load_partial(x), load_partial(y)),
+        };
+        transposed_forward::<true, LANES>(a, b, dim, labels, params, blocks, row, sum_full)
+    } else if dim < LANES {
+        let row = |x: &[f32], y: &[f32]| squared_difference(load_partial(x), load_partial(y));
+        transposed_forward::<true, 0>(a, b, dim, labels, params, blocks, row, sum_full)
+    } else {
+        let sum_full = |losses: &[__m256; EPILOGUE_ROWS / 8]| {
+            let mut all = [0.0f32; EPILOGUE_ROWS];
+            let halves = all.as_chunks_mut::<8>().0.iter_mut().zip(losses);
+            for (x, &v) in halves {
+                store_half(x, v);
+            }
+            sum_f64(&all)
+        };
+        super::avx2::long_forward_with(a, b, dim, labels, params, blocks, sum_full)
+    }
+}
+
+/// Writes the 8 lanes of `v` to `x`.
+#[inline]
+#[target_feature(enable = "avx512f,avx2,fma")]
+fn store_half(x: &mut [f32; 8], v: __m256) {
+    // SAFETY: `x` holds exactly the 8 f32 an unaligned 256-bit store writes.
+    unsafe { _mm256_storeu_ps(x.as_mut_ptr(), v) }
+}
+
 /// Lane `r` of the result is the sum of the 16 lanes of `v[r]`: a transpose folded into
 /// the additions (unpack pairs of rows, then pairs of pairs, then 128-bit blocks), 45
 /// shuffles and adds where 16 horizontal sums take about 128.
