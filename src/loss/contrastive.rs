@@ -720,7 +720,9 @@ impl ContrastiveLoss {
         let LabelledPairs { a, b, dim, labels } = pairs;
         let w = self.weights(2.0);
         let mut total = 0.0f64;
-        let mut block = Block::new();
+        // Made on the first block the one-pass kernel leaves: 3 KiB to zero, which a call
+        // on a few long rows would otherwise pay for nothing.
+        let mut block: Option<Block> = None;
         let per_block = block::block_rows(dim);
         // As in `euclidean_batch_with_grad`: where runs that need care outnumber the
         // others, the rest of the batch takes the block path only.
@@ -742,6 +744,7 @@ impl ContrastiveLoss {
                     OnePass::Declined => {}
                 }
             }
+            let block = block.get_or_insert_with(Block::new);
             for first in run.clone().step_by(block_rows) {
                 let r = first..run.end.min(first + block_rows);
                 block.compute(kernels, r.start, pairs.rows(r), w, false)?;
