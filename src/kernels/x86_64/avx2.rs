@@ -642,6 +642,50 @@ pub(super) fn long_rows(
     OnePass::Done(sum)
 }
 
+/// The epilogue's loss without gradient of 8 rows (see `contrastive_lanes::<false>`), for
+/// the one-pass forward, and the rows that need care (`s` not normal, all bits set).
+/// Fewer operations: `p·s` and `q·h·h` are not masked where `p` or `q` is zero. The same
+/// bits wherever the row needs no care: `s` is then normal, so `d`, `h` and the products
+/// are not NaN, a zero weight makes a product ±0 where the epilogue selects +0, and
+/// `±0 + x` is the same as `+0 + x` unless `x` is ±0 too, where the loss may be −0.0 here
+/// and +0.0 there, which adds the same to the f64 sums (which start at +0.0). Rows that
+/// need care have loss 0.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn forward_lanes(s: __m256, y: __m256, params: [__m256; 4]) -> (__m256, __m256i) {
+    let [positive, negative, margin, _] = params;
+    let p = _mm256_mul_ps(positive, y);
+    let q = _mm256_mul_ps(negative, _mm256_sub_ps(_mm256_set1_ps(1.0), y));
+    let d = _mm256_sqrt_ps(s);
+    let h = _mm256_sub_ps(margin, d);
+    let active = _mm256_cmp_ps::<_CMP_GT_OQ>(h, _mm256_setzero_ps());
+    let similar = _mm256_mul_ps(p, s);
+    let dissimilar = _mm256_and_ps(active, _mm256_mul_ps(_mm256_mul_ps(q, h), h));
+    // Not `MIN_POSITIVE ≤ s ≤ MAX` (unordered: true for NaN).
+    let care = _mm256_or_ps(
+        _mm256_cmp_ps::<_CMP_NGE_UQ>(s, _mm256_set1_ps(f32::MIN_POSITIVE)),
+        _mm256_cmp_ps::<_CMP_NLE_UQ>(s, _mm256_set1_ps(f32::MAX)),
+    );
+    let loss = _mm256_andnot_ps(care, _mm256_add_ps(similar, dissimilar));
+    (loss, _mm256_castps_si256(care))
+}
+
+/// The lane-wise unsigned maximum of `max` and the bits of `y`.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn label_bits_max(max: __m256i, y: __m256) -> __m256i {
+    _mm256_max_epu32(max, _mm256_castps_si256(y))
+}
+
+/// Whether a lane of `max` is above the bits of 1.0.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn labels_above_one(max: __m256i) -> bool {
+    let one = _mm256_set1_epi32(1.0f32.to_bits() as i32);
+    let at_most_one = _mm256_cmpeq_epi32(_mm256_max_epu32(max, one), one);
+    _mm256_movemask_ps(_mm256_castsi256_ps(at_most_one)) != 0xff
+}
+
 /// All bits set in the lanes of `y` outside `[0, 1]` (NaN included).
 #[inline]
 #[target_feature(enable = "avx2,fma")]

@@ -596,6 +596,48 @@ fn contrastive_lanes<const GRADIENT: bool>(
     (_mm512_maskz_add_ps(!care, similar, dissimilar), k, care)
 }
 
+/// The epilogue's loss without gradient of 16 rows (see `contrastive_lanes::<false>`), for
+/// the one-pass forward, and the rows that need care (`s` not normal). Fewer operations:
+/// `p·s` and `q·h·h` are not masked where `p` or `q` is zero, and `h > 0` is one signed
+/// integer compare on its bits (true for positive NaN too). The same bits wherever the row
+/// needs no care: `s` is then normal, so `d`, `h` and the products are not NaN, a zero
+/// weight makes a product ±0 where the epilogue selects +0, and `±0 + x` is the same as
+/// `+0 + x` unless `x` is ±0 too, where the loss may be −0.0 here and +0.0 there, which
+/// adds the same to the f64 sums (which start at +0.0). Rows that need care have loss 0.
+#[inline]
+#[target_feature(enable = "avx512f,avx2,fma")]
+fn forward_lanes(s: __m512, y: __m512, params: [__m512; 4]) -> (__m512, __mmask16) {
+    let [positive, negative, margin, _] = params;
+    let p = _mm512_mul_ps(positive, y);
+    let q = _mm512_mul_ps(negative, _mm512_sub_ps(_mm512_set1_ps(1.0), y));
+    let d = _mm512_sqrt_ps(s);
+    let h = _mm512_sub_ps(margin, d);
+    let active = _mm512_cmpgt_epi32_mask(_mm512_castps_si512(h), _mm512_setzero_si512());
+    let similar = _mm512_mul_ps(p, s);
+    let dissimilar = _mm512_maskz_mul_ps(active, _mm512_mul_ps(q, h), h);
+    // `MIN_POSITIVE <= s <= MAX`, on the bits (as in `contrastive_lanes`).
+    let low = f32::MIN_POSITIVE.to_bits();
+    let offset = _mm512_sub_epi32(_mm512_castps_si512(s), _mm512_set1_epi32(low as i32));
+    let span = _mm512_set1_epi32((f32::INFINITY.to_bits() - low) as i32);
+    let normal = _mm512_cmplt_epu32_mask(offset, span);
+    (_mm512_maskz_add_ps(normal, similar, dissimilar), !normal)
+}
+
+/// The lane-wise unsigned maximum of `max` and the bits of `y`.
+#[inline]
+#[target_feature(enable = "avx512f,avx2,fma")]
+fn label_bits_max(max: __m512i, y: __m512) -> __m512i {
+    _mm512_max_epu32(max, _mm512_castps_si512(y))
+}
+
+/// Whether a lane of `max` is above the bits of 1.0.
+#[inline]
+#[target_feature(enable = "avx512f,avx2,fma")]
+fn labels_above_one(max: __m512i) -> bool {
+    let one = _mm512_set1_epi32(1.0f32.to_bits() as i32);
+    _mm512_cmpgt_epu32_mask(max, one) != 0
+}
+
 /// The lanes of `y` outside `[0, 1]` (NaN included): as integers, the valid labels are
 /// `bits ≤ bits(1.0)` (unsigned) and `−0.0`.
 #[inline]

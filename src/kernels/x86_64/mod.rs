@@ -511,7 +511,10 @@ mod tests {
                     let labels: Vec<f32> = (0..rows)
                         .map(|r| [1.0, 0.0, 0.25, -0.0, 1.0][r % 5])
                         .collect();
-                    let params = [0.7, 1.3, (dim as f32 / 6.0).sqrt(), 2.0];
+                    // A zero weight, either one, where the one-pass forward multiplies
+                    // by it and the epilogue selects 0.
+                    let weights = [(0.7, 1.3), (0.0, 1.3), (0.7, 0.0)][rows % 3];
+                    let params = [weights.0, weights.1, (dim as f32 / 6.0).sqrt(), 2.0];
                     let [positive, negative, margin, two_c] = params;
                     let w = Weights {
                         positive,

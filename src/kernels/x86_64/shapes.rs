@@ -16,8 +16,9 @@
 //!   `k == 0`), `permute` (with `RowOf`, the coefficient of each lane's row), `row_sums`
 //!   (8 or 16 rows of `D` summed, from their `D` vectors of squares), `sum_each` (lane `r`
 //!   the sum of vector `r`), `sum_f64_of` (the f64 sum of a chunk of losses);
-//! - the one-pass epilogue in lanes: `contrastive_lanes`, `invalid_labels`, and `no_flags`,
-//!   `either` and `any` over `Flags`.
+//! - the one-pass epilogue in lanes: `contrastive_lanes`, `forward_lanes` (the loss
+//!   alone), `invalid_labels`, `label_bits_max` and `labels_above_one` (labels checked a
+//!   chunk at a time), and `no_flags`, `either` and `any` over `Flags`.
 //!
 //! Every function the macro writes is `#[inline]` and `#[target_feature]` with the
 //! module's features, so the helpers above inline into it and it inlines into the table's
@@ -530,11 +531,31 @@ macro_rules! loop_shapes {
             Some(total)
         }
 
+        /// Whether every label of `ys` lies in `[0, 1]`, given `max`, the lane-wise
+        /// unsigned maximum of their bits ([`label_bits_max`]): all of them are if no lane
+        /// went above the bits of 1.0 (negative labels, NaN and −0.0 do, as integers), and
+        /// otherwise each is looked at ([`invalid_labels`], which takes −0.0). One integer
+        /// maximum a vector of rows where comparing each took three or four operations.
+        #[inline]
+        #[target_feature(enable = $features)]
+        fn labels_valid(max: Indices, ys: &[f32]) -> bool {
+            if !labels_above_one(max) {
+                return true;
+            }
+            let (whole, rest) = ys.as_chunks::<LANES>();
+            let mut invalid = whole.iter().fold(no_flags(), |f, y| either(f, invalid_labels(load(y))));
+            if !rest.is_empty() {
+                invalid = either(invalid, invalid_labels(load_partial(rest)));
+            }
+            !any(invalid)
+        }
+
         /// [`tiny_rows`] without the gradient: the losses of rows of `D ≤ TINY_ROWS` in
         /// whole chunks of 64 rows, a vector of rows a step, with the bits of the block
-        /// path's forward (the epilogue without gradient: no coefficient, no division);
-        /// `None` at the first chunk with a row that needs care or a label outside
-        /// `[0, 1]`.
+        /// path's forward (the epilogue without gradient: no coefficient, no division, in
+        /// [`forward_lanes`]; the labels checked a chunk at a time, [`labels_valid`]),
+        /// each block's sum added to `total` ([`over_blocks`]); `None` at the first chunk
+        /// with a row that needs care or a label outside `[0, 1]`.
         #[inline]
         #[target_feature(enable = $features)]
         fn tiny_forward<const D: usize>(
@@ -566,6 +587,7 @@ macro_rules! loop_shapes {
             for ((xa, xb), ys) in inputs.zip(labels.as_chunks::<EPILOGUE_ROWS>().0) {
                 let mut losses = [zero(); EPILOGUE_ROWS / LANES];
                 let mut care: Flags = no_flags();
+                let mut labels_max = splat_i32(0);
                 let steps = xa.chunks_exact(step).zip(xb.chunks_exact(step));
                 let steps = steps.zip(ys.as_chunks::<LANES>().0);
                 for (((xa, xb), y), loss) in steps.zip(&mut losses) {
@@ -573,11 +595,12 @@ macro_rules! loop_shapes {
                     let squares: [Vector; D] =
                         core::array::from_fn(|j| squared_difference(load(&xa[j]), load(&xb[j])));
                     let y = load(y);
-                    let (l, _, flagged) = contrastive_lanes::<false>(row_sums(&squares), y, params);
+                    let (l, flagged) = forward_lanes(row_sums(&squares), y, params);
                     *loss = l;
-                    care = either(care, either(flagged, invalid_labels(y)));
+                    care = either(care, flagged);
+                    labels_max = label_bits_max(labels_max, y);
                 }
-                if any(care) {
+                if any(care) || !labels_valid(labels_max, ys) {
                     return None;
                 }
                 sum += sum_f64_of(losses);
@@ -588,8 +611,8 @@ macro_rules! loop_shapes {
         /// The forward of rows longer than `TINY_ROWS`, in one pass with the bits of the
         /// block path: each `LANES` rows' lane-wise sums by `row` (`ONE_STEP` as in
         /// [`transposed_rows`], with the same `row` as the rows kernel), summed across lanes
-        /// together ([`sum_each`]), their losses computed in lanes as the epilogue computes
-        /// them ([`contrastive_lanes`]) and the losses of each 64 rows summed as the block
+        /// together ([`sum_each`]), their losses computed in lanes with the epilogue's bits
+        /// ([`forward_lanes`]) and the losses of each 64 rows summed as the block
         /// path sums them (`sum_full` a whole chunk's, in order a shorter one); `None` at
         /// the first chunk with a row that needs care or a label outside `[0, 1]`. Any
         /// number of rows (the slices' lengths were checked). Why: the block path stores
@@ -640,6 +663,7 @@ macro_rules! loop_shapes {
             for ((ca, cb), ys) in inputs.zip(labels.chunks(EPILOGUE_ROWS)) {
                 let mut losses = [zero(); EPILOGUE_ROWS / LANES];
                 let mut care: Flags = no_flags();
+                let mut labels_max = splat_i32(0);
                 let (groups_a, groups_b) = (ca.chunks_exact(group), cb.chunks_exact(group));
                 let (rest_a, rest_b) = (groups_a.remainder(), groups_b.remainder());
                 let (whole_ys, rest_ys) = ys.as_chunks::<LANES>();
@@ -659,9 +683,10 @@ macro_rules! loop_shapes {
                         lanes
                     };
                     let y = load(y);
-                    let (l, _, flagged) = contrastive_lanes::<false>(sum_each(lanes), y, params);
+                    let (l, flagged) = forward_lanes(sum_each(lanes), y, params);
                     *loss = l;
-                    care = either(care, either(flagged, invalid_labels(y)));
+                    care = either(care, flagged);
+                    labels_max = label_bits_max(labels_max, y);
                 }
                 if !rest_ys.is_empty() {
                     // The last rows (fewer than `LANES`), the missing ones all ones (a
@@ -672,11 +697,12 @@ macro_rules! loop_shapes {
                         *l = row(ra, rb);
                     }
                     let y = load_partial(rest_ys);
-                    let (l, _, flagged) = contrastive_lanes::<false>(sum_each(lanes), y, params);
+                    let (l, flagged) = forward_lanes(sum_each(lanes), y, params);
                     losses[whole_ys.len()] = l;
-                    care = either(care, either(flagged, invalid_labels(y)));
+                    care = either(care, flagged);
+                    labels_max = label_bits_max(labels_max, y);
                 }
-                if any(care) {
+                if any(care) || !labels_valid(labels_max, ys) {
                     return None;
                 }
                 sum += if ys.len() == EPILOGUE_ROWS {
