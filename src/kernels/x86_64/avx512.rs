@@ -371,7 +371,7 @@ fn long_forward(
             }
             sum_f64(&all)
         };
-        super::avx2::long_forward_with(a, b, dim, labels, params, blocks, sum_full)
+        super::avx2::long_forward_for_avx512(a, b, dim, labels, params, blocks, sum_full)
     }
 }
 
