@@ -493,8 +493,9 @@ mod tests {
     /// for −0.0, which is in it).
     #[test]
     fn forward_one_pass_gives_the_block_paths_bits() {
+        // Under Miri, 9 (a masked load a row) is trust_miri_paths' (17 rows).
         let dims: &[usize] = if cfg!(miri) {
-            &[2, 5, 9, 17]
+            &[2, 5, 16, 17]
         } else {
             &[1, 2, 3, 4, 5, 8, 9, 15, 16, 17, 24, 33, 100, 300]
         };
