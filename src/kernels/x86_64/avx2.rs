@@ -32,6 +32,10 @@ type Indices = __m256i;
 type Flags = __m256i;
 /// This backend makes no non-temporal stores (`store_to` ignores `STREAM`).
 const STREAMS: bool = false;
+/// The one-pass forward of tiny rows checks its labels a chunk at a time (one unsigned
+/// maximum a vector of labels): in cache at d = 2 and 3 it ran 1.03-1.05x as fast as with
+/// a check of each vector, out of cache no slower.
+const TINY_LABELS_BY_CHUNK: bool = true;
 
 // ---------------------------------------------------------------------------------------
 // Memory access: every load and store of this backend, bounded by its argument.

@@ -40,6 +40,11 @@ type Indices = __m512i;
 type Flags = __mmask16;
 /// This backend streams aligned vectors when asked (`store_to`).
 const STREAMS: bool = true;
+/// The one-pass forward of tiny rows checks each vector of labels (`invalid_labels`), not a
+/// chunk at a time: that ran 1.15x as fast in cache at d = 2 and 3 but 1.1-1.2x as long
+/// out of cache at d = 2 (best of 9 passes over 64 MiB a side, builds alternating; the
+/// cause was not found: the labels' loads were not late).
+const TINY_LABELS_BY_CHUNK: bool = false;
 
 // ---------------------------------------------------------------------------------------
 // Memory access: every load and store of this backend, bounded by its argument.

@@ -18,7 +18,8 @@
 //!   the sum of vector `r`), `sum_f64_of` (the f64 sum of a chunk of losses);
 //! - the one-pass epilogue in lanes: `contrastive_lanes`, `forward_lanes` (the loss
 //!   alone), `invalid_labels`, `label_bits_max` and `labels_above_one` (labels checked a
-//!   chunk at a time), and `no_flags`, `either` and `any` over `Flags`.
+//!   chunk at a time, in tiny rows where `TINY_LABELS_BY_CHUNK`), and `no_flags`,
+//!   `either` and `any` over `Flags`.
 //!
 //! Every function the macro writes is `#[inline]` and `#[target_feature]` with the
 //! module's features, so the helpers above inline into it and it inlines into the table's
@@ -553,7 +554,8 @@ macro_rules! loop_shapes {
         /// [`tiny_rows`] without the gradient: the losses of rows of `D ≤ TINY_ROWS` in
         /// whole chunks of 64 rows, a vector of rows a step, with the bits of the block
         /// path's forward (the epilogue without gradient: no coefficient, no division, in
-        /// [`forward_lanes`]; the labels checked a chunk at a time, [`labels_valid`]),
+        /// [`forward_lanes`]; the labels checked a chunk at a time, [`labels_valid`], where
+        /// the backend says so, `TINY_LABELS_BY_CHUNK`, else each vector of them),
         /// each block's sum added to `total` ([`over_blocks`]); `None` at the first chunk
         /// with a row that needs care or a label outside `[0, 1]`.
         #[inline]
@@ -597,10 +599,14 @@ macro_rules! loop_shapes {
                     let y = load(y);
                     let (l, flagged) = forward_lanes(row_sums(&squares), y, params);
                     *loss = l;
-                    care = either(care, flagged);
-                    labels_max = label_bits_max(labels_max, y);
+                    if TINY_LABELS_BY_CHUNK {
+                        care = either(care, flagged);
+                        labels_max = label_bits_max(labels_max, y);
+                    } else {
+                        care = either(care, either(flagged, invalid_labels(y)));
+                    }
                 }
-                if any(care) || !labels_valid(labels_max, ys) {
+                if any(care) || (TINY_LABELS_BY_CHUNK && !labels_valid(labels_max, ys)) {
                     return None;
                 }
                 sum += sum_f64_of(losses);
