@@ -724,13 +724,16 @@ impl ContrastiveLoss {
         // on a few long rows would otherwise pay for nothing.
         let mut block: Option<Block> = None;
         let per_block = block::block_rows(dim);
-        // As in `euclidean_batch_with_grad`: where runs that need care outnumber the
-        // others, the rest of the batch takes the block path only.
+        // As in `euclidean_batch_with_grad`: where runs and blocks that need care outnumber
+        // the others, the rest of the batch takes the block path only.
         let (mut one_pass, mut done, mut redone) = (true, 0usize, 0usize);
+        let params = w.params();
         for (run, block_rows) in block::spans(a, b, dim, labels.len(), per_block) {
+            // Where a row of a run of several blocks needs care, its blocks are tried one
+            // by one, so that only the blocks with such a row take the block path.
+            let mut by_block = false;
             if one_pass {
                 let LabelledPairs { a, b, labels, .. } = pairs.rows(run.clone());
-                let params = w.params();
                 match (kernels.contrastive_forward)(a, b, dim, labels, params, block_rows, total) {
                     OnePass::Done(sum) => {
                         total = sum;
@@ -740,6 +743,7 @@ impl ContrastiveLoss {
                     OnePass::NeedsCare => {
                         redone += 1;
                         one_pass = redone <= done + 2;
+                        by_block = one_pass && run.len() > block_rows;
                     }
                     OnePass::Declined => {}
                 }
@@ -747,9 +751,21 @@ impl ContrastiveLoss {
             let block = block.get_or_insert_with(Block::new);
             for first in run.clone().step_by(block_rows) {
                 let r = first..run.end.min(first + block_rows);
+                if by_block {
+                    let LabelledPairs { a, b, labels, .. } = pairs.rows(r.clone());
+                    let one =
+                        (kernels.contrastive_forward)(a, b, dim, labels, params, r.len(), total);
+                    if let OnePass::Done(sum) = one {
+                        total = sum;
+                        done += 1;
+                        continue;
+                    }
+                    redone += 1;
+                }
                 block.compute(kernels, r.start, pairs.rows(r), w, false)?;
                 total += block.sum;
             }
+            one_pass = redone <= done + 2;
         }
         Ok(total)
     }
