@@ -81,7 +81,7 @@ macro_rules! lanes_backend {
             contrastive_epilogue,
             contrastive_one_pass: |_, _, _, _, _, _, _, _| crate::kernels::OnePass::Declined,
             one_pass_takes: |_, _| false,
-            contrastive_forward: |_, _, _, _, _| crate::kernels::OnePass::Declined,
+            contrastive_forward: |_, _, _, _, _, _, _| crate::kernels::OnePass::Declined,
             fence: || {},
         };
     };

@@ -62,8 +62,10 @@ pub(crate) enum OnePass {
 pub(crate) type ContrastiveOnePassFn =
     fn(&[f32], &[f32], usize, &[f32], [f32; 4], &mut [f32], &mut [f32], bool) -> OnePass;
 
-/// `(a, b, dim, labels, [w⁺, w⁻, m, 2c]) -> OnePass` (nothing is written).
-pub(crate) type ContrastiveForwardFn = fn(&[f32], &[f32], usize, &[f32], [f32; 4]) -> OnePass;
+/// `(a, b, dim, labels, [w⁺, w⁻, m, 2c], block_rows, total) -> OnePass` (nothing is
+/// written).
+pub(crate) type ContrastiveForwardFn =
+    fn(&[f32], &[f32], usize, &[f32], [f32; 4], usize, f64) -> OnePass;
 
 /// The primitives every backend provides. Slices passed together have equal lengths.
 pub(crate) struct Kernels {
@@ -111,16 +113,20 @@ pub(crate) struct Kernels {
     /// (with `stream`): asked once per batch, so that a backend without the kernel for
     /// them costs no call per block (1-2% of the gradient at d = 16 in cache).
     pub one_pass_takes: fn(usize, bool) -> bool,
-    /// The forward alone of a block of rows in one pass, where the backend has such a
-    /// kernel: `Done(Σ losses)` with the bits of the block path (rows kernel, then the
-    /// epilogue without gradient), or `NeedsCare` where a row needs care or a label is not
-    /// in `[0, 1]` (the caller then takes the block path, which says which), or
-    /// `Declined`. `(a, b, dim, labels, [w⁺, w⁻, m, 2c])`. The AVX2 and AVX-512 backends
-    /// have it for rows of up to 4 and 8 in whole chunks of [`EPILOGUE_ROWS`]; the others
-    /// decline. Why: the
-    /// block path's rows kernel streams a block in and the epilogue then works from L1,
-    /// with no load from memory under way; at d = 2 and 3 the AVX2 forward ran at 0.6-0.8
-    /// of the read roofline out of cache.
+    /// The forward alone of a run of blocks of rows in one pass, where the backend has
+    /// such a kernel: `(a, b, dim, labels, [w⁺, w⁻, m, 2c], block_rows, total)` gives
+    /// `Done(total + Σ blocks)`, each block's `Σ losses` (blocks of `block_rows` rows, the
+    /// last one shorter) with the bits of the block path (rows kernel, then the epilogue
+    /// without gradient), added to `total` one block after the other, as the block path
+    /// adds them; or `NeedsCare` where a row needs care or a label is not in `[0, 1]`
+    /// (the caller then takes the block path, which says which), or `Declined`. The AVX2
+    /// and AVX-512 backends have it for rows of up to 4 and 8 in whole chunks of
+    /// [`EPILOGUE_ROWS`] (blocks too), and for longer rows in any number; the others
+    /// decline. Why: the block path's rows kernel streams a block in and the epilogue
+    /// then works from L1, with no load from memory under way (at d = 2 and 3 the AVX2
+    /// forward ran at 0.6-0.8 of the read roofline out of cache), and its distances make
+    /// a round trip through memory; a run of blocks a call, because each call and block
+    /// cost about 200 instructions of bookkeeping (3-4 a row at d = 16).
     pub contrastive_forward: ContrastiveForwardFn,
     /// Orders the non-temporal stores of earlier `stream` calls before every later store
     /// (`sfence`; nothing where the backend has no such stores). Once per batch, not per

@@ -712,36 +712,60 @@ impl ContrastiveLoss {
         }
     }
 
-    /// `Σ losses` of a Euclidean batch: each block through the backend's one-pass forward
-    /// where it has one, else (or where a row needs care, or a label is invalid) the block
-    /// path, which checks the block's labels. The same bits either way.
+    /// `Σ losses` of a Euclidean batch: runs of blocks ([`block::spans`]) through the
+    /// backend's one-pass forward where it has one, else (or where a row needs care, or a
+    /// label is invalid) block by block through the block path, which checks the block's
+    /// labels. The same bits either way: the blocks' sums are added in order.
     fn euclidean_batch_sum(&self, kernels: &Kernels, pairs: LabelledPairs) -> Result<f64, Error> {
         let LabelledPairs { a, b, dim, labels } = pairs;
         let w = self.weights(2.0);
         let mut total = 0.0f64;
-        let mut block = Block::new();
-        // As in `euclidean_batch_with_grad`: where blocks that need care outnumber the
-        // others, the rest of the batch takes the block path only.
+        // Made on the first block the one-pass kernel leaves: 3 KiB to zero, which a call
+        // on a few long rows would otherwise pay for nothing.
+        let mut block: Option<Block> = None;
+        let per_block = block::block_rows(dim);
+        // As in `euclidean_batch_with_grad`: where runs and blocks that need care outnumber
+        // the others, the rest of the batch takes the block path only.
         let (mut one_pass, mut done, mut redone) = (true, 0usize, 0usize);
-        for r in block::ranges(a, b, dim, labels.len(), block::block_rows(dim)) {
-            let block_pairs = pairs.rows(r.clone());
+        let params = w.params();
+        for (run, block_rows) in block::spans(a, b, dim, labels.len(), per_block) {
+            // Where a row of a run of several blocks needs care, its blocks are tried one
+            // by one, so that only the blocks with such a row take the block path.
+            let mut by_block = false;
             if one_pass {
-                let LabelledPairs { a, b, labels, .. } = block_pairs;
-                match (kernels.contrastive_forward)(a, b, dim, labels, w.params()) {
+                let LabelledPairs { a, b, labels, .. } = pairs.rows(run.clone());
+                match (kernels.contrastive_forward)(a, b, dim, labels, params, block_rows, total) {
                     OnePass::Done(sum) => {
-                        total += sum;
+                        total = sum;
                         done += 1;
                         continue;
                     }
                     OnePass::NeedsCare => {
                         redone += 1;
                         one_pass = redone <= done + 2;
+                        by_block = one_pass && run.len() > block_rows;
                     }
                     OnePass::Declined => {}
                 }
             }
-            block.compute(kernels, r.start, block_pairs, w, false)?;
-            total += block.sum;
+            let block = block.get_or_insert_with(Block::new);
+            for first in run.clone().step_by(block_rows) {
+                let r = first..run.end.min(first + block_rows);
+                if by_block {
+                    let LabelledPairs { a, b, labels, .. } = pairs.rows(r.clone());
+                    let one =
+                        (kernels.contrastive_forward)(a, b, dim, labels, params, r.len(), total);
+                    if let OnePass::Done(sum) = one {
+                        total = sum;
+                        done += 1;
+                        continue;
+                    }
+                    redone += 1;
+                }
+                block.compute(kernels, r.start, pairs.rows(r), w, false)?;
+                total += block.sum;
+            }
+            one_pass = redone <= done + 2;
         }
         Ok(total)
     }

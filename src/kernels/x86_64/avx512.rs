@@ -40,6 +40,11 @@ type Indices = __m512i;
 type Flags = __mmask16;
 /// This backend streams aligned vectors when asked (`store_to`).
 const STREAMS: bool = true;
+/// The one-pass forward of tiny rows checks each vector of labels (`invalid_labels`), not a
+/// chunk at a time: that ran 1.15x as fast in cache at d = 2 and 3 but 1.1-1.2x as long
+/// out of cache at d = 2 (best of 9 passes over 64 MiB a side, builds alternating; the
+/// cause was not found: the labels' loads were not late).
+const TINY_LABELS_BY_CHUNK: bool = false;
 
 // ---------------------------------------------------------------------------------------
 // Memory access: every load and store of this backend, bounded by its argument.
@@ -333,6 +338,56 @@ fn transposed_squared_rows(a: &[f32], b: &[f32], dim: usize, out: &mut [f32]) {
     transposed_rows::<true>(a, b, dim, out, row);
 }
 
+/// The one-pass forward of rows of more than 8 (see `contrastive_forward`), summed as
+/// [`squared_euclidean_rows`] sums them: rows of up to 16 here (one masked step a row,
+/// through `transposed_forward`), longer ones by the AVX2 kernel whose rows kernel that is,
+/// each whole chunk's losses summed as this table's epilogue sums them.
+// Not inlined: inlined into `contrastive_forward`, it slowed the tiny rows' loop there
+// (AVX2 at d = 2 in cache: 0.26 to 0.22 of the read roofline); it runs once a block.
+#[inline(never)]
+#[target_feature(enable = "avx512f,avx2,fma")]
+fn long_forward(
+    a: &[f32],
+    b: &[f32],
+    dim: usize,
+    labels: &[f32],
+    params: [f32; 4],
+    block_rows: usize,
+    total: f64,
+) -> Option<f64> {
+    let blocks = (block_rows, total);
+    let sum_full = |losses: &[__m512; EPILOGUE_ROWS / LANES]| sum_f64_of(*losses);
+    if dim == LANES {
+        // A whole vector: a masked load of all its lanes, unmasked.
+        let row = |x: &[f32], y: &[f32]| match (x.first_chunk(), y.first_chunk()) {
+            (Some(x), Some(y)) => squared_difference(load(x), load(y)),
+            _ => squared_difference(load_partial(x), load_partial(y)),
+        };
+        transposed_forward::<true, LANES>(a, b, dim, labels, params, blocks, row, sum_full)
+    } else if dim < LANES {
+        let row = |x: &[f32], y: &[f32]| squared_difference(load_partial(x), load_partial(y));
+        transposed_forward::<true, 0>(a, b, dim, labels, params, blocks, row, sum_full)
+    } else {
+        let sum_full = |losses: &[__m256; EPILOGUE_ROWS / 8]| {
+            let mut all = [0.0f32; EPILOGUE_ROWS];
+            let halves = all.as_chunks_mut::<8>().0.iter_mut().zip(losses);
+            for (x, &v) in halves {
+                store_half(x, v);
+            }
+            sum_f64(&all)
+        };
+        super::avx2::long_forward_for_avx512(a, b, dim, labels, params, blocks, sum_full)
+    }
+}
+
+/// Writes the 8 lanes of `v` to `x`.
+#[inline]
+#[target_feature(enable = "avx512f,avx2,fma")]
+fn store_half(x: &mut [f32; 8], v: __m256) {
+    // SAFETY: `x` holds exactly the 8 f32 an unaligned 256-bit store writes.
+    unsafe { _mm256_storeu_ps(x.as_mut_ptr(), v) }
+}
+
 /// Lane `r` of the result is the sum of the 16 lanes of `v[r]`: a transpose folded into
 /// the additions (unpack pairs of rows, then pairs of pairs, then 128-bit blocks), 45
 /// shuffles and adds where 16 horizontal sums take about 128.
@@ -544,6 +599,48 @@ fn contrastive_lanes<const GRADIENT: bool>(
     let k = _mm512_sub_ps(k_similar, k_dissimilar);
     let care = !(normal(s) & finite(k));
     (_mm512_maskz_add_ps(!care, similar, dissimilar), k, care)
+}
+
+/// The epilogue's loss without gradient of 16 rows (see `contrastive_lanes::<false>`), for
+/// the one-pass forward, and the rows that need care (`s` not normal). Fewer operations:
+/// `p·s` and `q·h·h` are not masked where `p` or `q` is zero, and `h > 0` is one signed
+/// integer compare on its bits (true for positive NaN too). The same bits wherever the row
+/// needs no care: `s` is then normal, so `d`, `h` and the products are not NaN, a zero
+/// weight makes a product ±0 where the epilogue selects +0, and `±0 + x` is the same as
+/// `+0 + x` unless `x` is ±0 too, where the loss may be −0.0 here and +0.0 there, which
+/// adds the same to the f64 sums (which start at +0.0). Rows that need care have loss 0.
+#[inline]
+#[target_feature(enable = "avx512f,avx2,fma")]
+fn forward_lanes(s: __m512, y: __m512, params: [__m512; 4]) -> (__m512, __mmask16) {
+    let [positive, negative, margin, _] = params;
+    let p = _mm512_mul_ps(positive, y);
+    let q = _mm512_mul_ps(negative, _mm512_sub_ps(_mm512_set1_ps(1.0), y));
+    let d = _mm512_sqrt_ps(s);
+    let h = _mm512_sub_ps(margin, d);
+    let active = _mm512_cmpgt_epi32_mask(_mm512_castps_si512(h), _mm512_setzero_si512());
+    let similar = _mm512_mul_ps(p, s);
+    let dissimilar = _mm512_maskz_mul_ps(active, _mm512_mul_ps(q, h), h);
+    // `MIN_POSITIVE <= s <= MAX`, on the bits (as in `contrastive_lanes`).
+    let low = f32::MIN_POSITIVE.to_bits();
+    let offset = _mm512_sub_epi32(_mm512_castps_si512(s), _mm512_set1_epi32(low as i32));
+    let span = _mm512_set1_epi32((f32::INFINITY.to_bits() - low) as i32);
+    let normal = _mm512_cmplt_epu32_mask(offset, span);
+    (_mm512_maskz_add_ps(normal, similar, dissimilar), !normal)
+}
+
+/// The lane-wise unsigned maximum of `max` and the bits of `y`.
+#[inline]
+#[target_feature(enable = "avx512f,avx2,fma")]
+fn label_bits_max(max: __m512i, y: __m512) -> __m512i {
+    _mm512_max_epu32(max, _mm512_castps_si512(y))
+}
+
+/// Whether a lane of `max` is above the bits of 1.0.
+#[inline]
+#[target_feature(enable = "avx512f,avx2,fma")]
+fn labels_above_one(max: __m512i) -> bool {
+    let one = _mm512_set1_epi32(1.0f32.to_bits() as i32);
+    _mm512_cmpgt_epu32_mask(max, one) != 0
 }
 
 /// The lanes of `y` outside `[0, 1]` (NaN included): as integers, the valid labels are

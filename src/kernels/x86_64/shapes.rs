@@ -16,7 +16,9 @@
 //!   `k == 0`), `permute` (with `RowOf`, the coefficient of each lane's row), `row_sums`
 //!   (8 or 16 rows of `D` summed, from their `D` vectors of squares), `sum_each` (lane `r`
 //!   the sum of vector `r`), `sum_f64_of` (the f64 sum of a chunk of losses);
-//! - the one-pass epilogue in lanes: `contrastive_lanes`, `invalid_labels`, and `no_flags`,
+//! - the one-pass epilogue in lanes: `contrastive_lanes`, `forward_lanes` (the loss
+//!   alone), `invalid_labels`, `label_bits_max` and `labels_above_one` (labels checked a
+//!   chunk at a time, in tiny rows where `TINY_LABELS_BY_CHUNK`), and `no_flags`,
 //!   `either` and `any` over `Flags`.
 //!
 //! Every function the macro writes is `#[inline]` and `#[target_feature]` with the
@@ -469,7 +471,10 @@ macro_rules! loop_shapes {
         }
 
         /// See `Kernels::contrastive_forward`: rows of up to `TINY_ROWS` in whole chunks of
-        /// 64 ([`tiny_forward`]).
+        /// 64 ([`tiny_forward`]), longer rows in any number (`long_forward`, which sums
+        /// them as this backend's rows kernel does, through [`transposed_forward`]); each
+        /// block's losses summed by [`over_blocks`].
+        #[allow(clippy::too_many_arguments)]
         #[target_feature(enable = $features)]
         fn contrastive_forward(
             a: &[f32],
@@ -477,27 +482,82 @@ macro_rules! loop_shapes {
             dim: usize,
             labels: &[f32],
             params: [f32; 4],
+            block_rows: usize,
+            total: f64,
         ) -> OnePass {
             let n = dim.checked_mul(labels.len());
             let fits = n.is_some_and(|n| a.len() == n && b.len() == n);
-            if !labels.len().is_multiple_of(EPILOGUE_ROWS) || !fits {
+            if !fits || dim == 0 || block_rows == 0 {
                 return OnePass::Declined;
             }
-            let sum = match dim {
-                $($d => tiny_forward::<$d>(a, b, labels, params),)+
-                _ => return OnePass::Declined,
+            let total = if dim > TINY_ROWS {
+                long_forward(a, b, dim, labels, params, block_rows, total)
+            } else {
+                let whole = |rows: usize| rows.is_multiple_of(EPILOGUE_ROWS);
+                if !whole(labels.len()) || !whole(block_rows) {
+                    return OnePass::Declined;
+                }
+                match dim {
+                    $($d => tiny_forward::<$d>(a, b, labels, params, block_rows, total),)+
+                    _ => return OnePass::Declined,
+                }
             };
-            match sum {
-                Some(sum) => OnePass::Done(sum),
+            match total {
+                Some(total) => OnePass::Done(total),
                 None => OnePass::NeedsCare,
             }
         }
 
+        /// `total` plus the sum of `block` over the blocks of `block_rows` rows of `a`, `b`
+        /// and `labels` (rows of `dim`; the last block may be shorter), added one after the
+        /// other as the block path adds them; `None` as soon as a block is `None`.
+        #[inline]
+        #[target_feature(enable = $features)]
+        fn over_blocks(
+            a: &[f32],
+            b: &[f32],
+            dim: usize,
+            labels: &[f32],
+            block_rows: usize,
+            total: f64,
+            mut block: impl FnMut(&[f32], &[f32], &[f32]) -> Option<f64>,
+        ) -> Option<f64> {
+            // No wrap (`dim · labels.len()` did not overflow, but `dim · block_rows` may).
+            let n = dim.saturating_mul(block_rows);
+            let blocks = a.chunks(n).zip(b.chunks(n)).zip(labels.chunks(block_rows));
+            let mut total = total;
+            for ((xa, xb), ys) in blocks {
+                total += block(xa, xb, ys)?;
+            }
+            Some(total)
+        }
+
+        /// Whether every label of `ys` lies in `[0, 1]`, given `max`, the lane-wise
+        /// unsigned maximum of their bits ([`label_bits_max`]): all of them are if no lane
+        /// went above the bits of 1.0 (negative labels, NaN and −0.0 do, as integers), and
+        /// otherwise each is looked at ([`invalid_labels`], which takes −0.0). One integer
+        /// maximum a vector of rows where comparing each took three or four operations.
+        #[inline]
+        #[target_feature(enable = $features)]
+        fn labels_valid(max: Indices, ys: &[f32]) -> bool {
+            if !labels_above_one(max) {
+                return true;
+            }
+            let (whole, rest) = ys.as_chunks::<LANES>();
+            let mut invalid = whole.iter().fold(no_flags(), |f, y| either(f, invalid_labels(load(y))));
+            if !rest.is_empty() {
+                invalid = either(invalid, invalid_labels(load_partial(rest)));
+            }
+            !any(invalid)
+        }
+
         /// [`tiny_rows`] without the gradient: the losses of rows of `D ≤ TINY_ROWS` in
         /// whole chunks of 64 rows, a vector of rows a step, with the bits of the block
-        /// path's forward (the epilogue without gradient: no coefficient, no division);
-        /// `None` at the first chunk with a row that needs care or a label outside
-        /// `[0, 1]`.
+        /// path's forward (the epilogue without gradient: no coefficient, no division, in
+        /// [`forward_lanes`]; the labels checked a chunk at a time, [`labels_valid`], where
+        /// the backend says so, `TINY_LABELS_BY_CHUNK`, else each vector of them),
+        /// each block's sum added to `total` ([`over_blocks`]); `None` at the first chunk
+        /// with a row that needs care or a label outside `[0, 1]`.
         #[inline]
         #[target_feature(enable = $features)]
         fn tiny_forward<const D: usize>(
@@ -505,14 +565,31 @@ macro_rules! loop_shapes {
             b: &[f32],
             labels: &[f32],
             params: [f32; 4],
+            block_rows: usize,
+            total: f64,
+        ) -> Option<f64> {
+            let params = splat4(params);
+            over_blocks(a, b, D, labels, block_rows, total, |a, b, labels| {
+                tiny_forward_block::<D>(a, b, labels, params)
+            })
+        }
+
+        /// [`tiny_forward`] of one block: the sum of its losses.
+        #[inline]
+        #[target_feature(enable = $features)]
+        fn tiny_forward_block<const D: usize>(
+            a: &[f32],
+            b: &[f32],
+            labels: &[f32],
+            params: [Vector; 4],
         ) -> Option<f64> {
             let (step, chunk) = (D * LANES, D * EPILOGUE_ROWS);
-            let params = splat4(params);
             let inputs = a.chunks_exact(chunk).zip(b.chunks_exact(chunk));
             let mut sum = 0.0;
             for ((xa, xb), ys) in inputs.zip(labels.as_chunks::<EPILOGUE_ROWS>().0) {
                 let mut losses = [zero(); EPILOGUE_ROWS / LANES];
                 let mut care: Flags = no_flags();
+                let mut labels_max = splat_i32(0);
                 let steps = xa.chunks_exact(step).zip(xb.chunks_exact(step));
                 let steps = steps.zip(ys.as_chunks::<LANES>().0);
                 for (((xa, xb), y), loss) in steps.zip(&mut losses) {
@@ -520,14 +597,130 @@ macro_rules! loop_shapes {
                     let squares: [Vector; D] =
                         core::array::from_fn(|j| squared_difference(load(&xa[j]), load(&xb[j])));
                     let y = load(y);
-                    let (l, _, flagged) = contrastive_lanes::<false>(row_sums(&squares), y, params);
+                    let (l, flagged) = forward_lanes(row_sums(&squares), y, params);
                     *loss = l;
-                    care = either(care, either(flagged, invalid_labels(y)));
+                    if TINY_LABELS_BY_CHUNK {
+                        care = either(care, flagged);
+                        labels_max = label_bits_max(labels_max, y);
+                    } else {
+                        care = either(care, either(flagged, invalid_labels(y)));
+                    }
                 }
-                if any(care) {
+                if any(care) || (TINY_LABELS_BY_CHUNK && !labels_valid(labels_max, ys)) {
                     return None;
                 }
                 sum += sum_f64_of(losses);
+            }
+            Some(sum)
+        }
+
+        /// The forward of rows longer than `TINY_ROWS`, in one pass with the bits of the
+        /// block path: each `LANES` rows' lane-wise sums by `row` (`ONE_STEP` as in
+        /// [`transposed_rows`], with the same `row` as the rows kernel), summed across lanes
+        /// together ([`sum_each`]), their losses computed in lanes with the epilogue's bits
+        /// ([`forward_lanes`]) and the losses of each 64 rows summed as the block
+        /// path sums them (`sum_full` a whole chunk's, in order a shorter one); `None` at
+        /// the first chunk with a row that needs care or a label outside `[0, 1]`. Any
+        /// number of rows (the slices' lengths were checked). Why: the block path stores
+        /// a block's distances, then reads them again in the epilogue, through two calls
+        /// and the block's bookkeeping; at d = 16 in cache that was about a third of the
+        /// instructions of a row, and the loads from L2 stopped while the epilogue ran.
+        ///
+        /// `D`, if not 0, is `dim` known at compile time: the rows' offsets are then
+        /// constants, with no address arithmetic per row, and their loads need no mask
+        /// (at d = 16, about 2 instructions a row fewer and no spilled registers on AVX2).
+        #[allow(clippy::too_many_arguments)]
+        #[inline]
+        #[target_feature(enable = $features)]
+        fn transposed_forward<const ONE_STEP: bool, const D: usize>(
+            a: &[f32],
+            b: &[f32],
+            dim: usize,
+            labels: &[f32],
+            params: [f32; 4],
+            (block_rows, total): (usize, f64),
+            row: impl Fn(&[f32], &[f32]) -> Vector,
+            sum_full: impl Fn(&[Vector; EPILOGUE_ROWS / LANES]) -> f64,
+        ) -> Option<f64> {
+            let dim = if D == 0 { dim } else { D };
+            let params = splat4(params);
+            over_blocks(a, b, dim, labels, block_rows, total, |a, b, labels| {
+                transposed_forward_block::<ONE_STEP>(a, b, dim, labels, params, &row, &sum_full)
+            })
+        }
+
+        /// [`transposed_forward`] of one block: the sum of its losses.
+        #[inline]
+        #[target_feature(enable = $features)]
+        fn transposed_forward_block<const ONE_STEP: bool>(
+            a: &[f32],
+            b: &[f32],
+            dim: usize,
+            labels: &[f32],
+            params: [Vector; 4],
+            row: impl Fn(&[f32], &[f32]) -> Vector,
+            sum_full: impl Fn(&[Vector; EPILOGUE_ROWS / LANES]) -> f64,
+        ) -> Option<f64> {
+            let group = LANES * dim;
+            // No wrap (`dim · labels.len()` did not overflow, but `dim · 64` may).
+            let chunk = dim.saturating_mul(EPILOGUE_ROWS);
+            let inputs = a.chunks(chunk).zip(b.chunks(chunk));
+            let mut sum = 0.0;
+            for ((ca, cb), ys) in inputs.zip(labels.chunks(EPILOGUE_ROWS)) {
+                let mut losses = [zero(); EPILOGUE_ROWS / LANES];
+                let mut care: Flags = no_flags();
+                let mut labels_max = splat_i32(0);
+                let (groups_a, groups_b) = (ca.chunks_exact(group), cb.chunks_exact(group));
+                let (rest_a, rest_b) = (groups_a.remainder(), groups_b.remainder());
+                let (whole_ys, rest_ys) = ys.as_chunks::<LANES>();
+                let groups = groups_a.zip(groups_b).zip(whole_ys);
+                for (((ga, gb), y), loss) in groups.zip(&mut losses) {
+                    let lanes = if ONE_STEP {
+                        core::array::from_fn(|r| {
+                            let rows = r * dim..(r + 1) * dim;
+                            row(&ga[rows.clone()], &gb[rows])
+                        })
+                    } else {
+                        let mut lanes = [zero(); LANES];
+                        let rows = ga.chunks_exact(dim).zip(gb.chunks_exact(dim));
+                        for (l, (ra, rb)) in lanes.iter_mut().zip(rows) {
+                            *l = row(ra, rb);
+                        }
+                        lanes
+                    };
+                    let y = load(y);
+                    let (l, flagged) = forward_lanes(sum_each(lanes), y, params);
+                    *loss = l;
+                    care = either(care, flagged);
+                    labels_max = label_bits_max(labels_max, y);
+                }
+                if !rest_ys.is_empty() {
+                    // The last rows (fewer than `LANES`), the missing ones all ones (a
+                    // normal sum: no flag) with label 0; their losses are left out below.
+                    let mut lanes = [splat(1.0); LANES];
+                    let rows = rest_a.chunks_exact(dim).zip(rest_b.chunks_exact(dim));
+                    for (l, (ra, rb)) in lanes.iter_mut().zip(rows) {
+                        *l = row(ra, rb);
+                    }
+                    let y = load_partial(rest_ys);
+                    let (l, flagged) = forward_lanes(sum_each(lanes), y, params);
+                    losses[whole_ys.len()] = l;
+                    care = either(care, flagged);
+                    labels_max = label_bits_max(labels_max, y);
+                }
+                if any(care) || !labels_valid(labels_max, ys) {
+                    return None;
+                }
+                sum += if ys.len() == EPILOGUE_ROWS {
+                    sum_full(&losses)
+                } else {
+                    // As the block path sums a short chunk's losses: one by one.
+                    let mut all = [0.0f32; EPILOGUE_ROWS];
+                    for (x, &l) in all.as_chunks_mut::<LANES>().0.iter_mut().zip(&losses) {
+                        store(x, l);
+                    }
+                    all[..ys.len()].iter().map(|&l| f64::from(l)).sum::<f64>()
+                };
             }
             Some(sum)
         }
@@ -646,9 +839,11 @@ macro_rules! kernel_table {
                 dim: usize,
                 labels: &[f32],
                 params: [f32; 4],
+                block_rows: usize,
+                total: f64,
             ) -> crate::kernels::OnePass {
                 // SAFETY: the table is only handed out after its features were detected.
-                unsafe { super::contrastive_forward(a, b, dim, labels, params) }
+                unsafe { super::contrastive_forward(a, b, dim, labels, params, block_rows, total) }
             }
 
             #[doc = concat!("Safe entries for kernels that need ", $features, ".")]
