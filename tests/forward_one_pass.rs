@@ -11,7 +11,7 @@
 //! `(2·dim + 16)·u` of its scale (`w⁺·y·s + w⁻·(1 − y)·(m + D)²`), plus `2⁻¹⁴⁹` a row for
 //! subnormal results.
 
-mod common;
+use crate::common;
 
 use common::trust_oracle::TINY;
 use common::{Rng, U};

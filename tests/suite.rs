@@ -14,6 +14,9 @@ mod distances_and_weights;
 #[path = "errors.rs"]
 mod errors;
 
+#[path = "forward_one_pass.rs"]
+mod forward_one_pass;
+
 #[path = "golden.rs"]
 mod golden;
 
@@ -82,3 +85,31 @@ mod unsupported_options;
 
 #[path = "vec_helpers.rs"]
 mod vec_helpers;
+
+/// A file of `tests/` that is neither a module here nor a test target of its own in
+/// Cargo.toml (`autotests = false`) would never be built: this fails instead.
+#[cfg(not(target_family = "wasm"))]
+#[test]
+fn every_file_of_tests_is_built() {
+    let suite = include_str!("suite.rs");
+    let manifest = include_str!("../Cargo.toml");
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(dir).expect("read tests/") {
+        let name = entry.expect("a directory entry").file_name();
+        let Some(stem) = name.to_str().and_then(|n| n.strip_suffix(".rs")) else {
+            continue;
+        };
+        if stem == "suite" {
+            continue;
+        }
+        seen += 1;
+        let module = format!("mod {stem};");
+        let target = format!("[[test]]\nname = \"{stem}\"");
+        assert!(
+            suite.lines().any(|l| l == module) || manifest.contains(&target),
+            "tests/{stem}.rs is built by nothing: add `#[path = \"{stem}.rs\"] mod {stem};` to tests/suite.rs"
+        );
+    }
+    assert!(seen > 20, "only {seen} files found in {dir}");
+}
