@@ -6,8 +6,9 @@
 
 use crate::common;
 
+use common::inbatch_cases::{configs, data, rtol};
 use common::inbatch_loss::loss_of;
-use common::inbatch_oracle::{self as oracle, Dist, Red, configs, data, rtol};
+use common::inbatch_oracle::{self as oracle, Dist, Red};
 use common::sweep::{batch_shapes, placed};
 use common::{Rng, assert_close};
 use contrastive::{Backend, ContrastiveLoss, Distance, Error, Hinge, Reduction};

@@ -11,8 +11,9 @@
 
 mod common;
 
+use common::inbatch_cases::{configs, data, rtol};
 use common::inbatch_loss::loss_of;
-use common::inbatch_oracle::{self as oracle, Red, configs, data, rtol};
+use common::inbatch_oracle::{self as oracle, Red};
 use common::{Rng, assert_close};
 use contrastive::{Backend, ContrastiveLoss, Error, Mining, Reduction};
 

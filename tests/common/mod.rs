@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod inbatch_cases;
 pub mod inbatch_loss;
 pub mod inbatch_oracle;
 pub mod miri;
