@@ -18,9 +18,9 @@
 # sweep, index or address arithmetic) runs natively only (`#[cfg_attr(miri, ignore = ...)]`)
 # or shrinks under `cfg(miri)`; a test that takes seconds natively takes an hour here.
 
-# The library's unit tests (the x86 kernels' own), the Miri-sized sweep of every loop shape
-# (each pass sweeps the backends its features add), and the regression cases.
-TRUST_MIRI_TESTS=(--lib --test trust_miri_paths --test trust_regressions --test trust_miri_triplet)
+# The library's unit tests (the x86 kernels' own), and the Miri-sized sweeps of every loop
+# shape (each pass sweeps the backends its features add) and the regression cases.
+TRUST_MIRI_INTEGRATION=(--test trust_miri_paths --test trust_regressions --test trust_miri_triplet)
 # Each Miri pass has its own target dir (their RUSTFLAGS differ: in one dir each would
 # rebuild the others' artifacts, and cargo's lock would serialize them); so do the benches
 # (cargo's lock on target/ would otherwise hold the cross tier's builds back); the fuzz
@@ -38,13 +38,27 @@ trust_install_cargo_fuzz() {
     fi
 }
 
-# trust_miri_pass dir "target features": one Miri run of TRUST_MIRI_TESTS, with the features
-# enabled at compile time (and so detected at run time) in both RUSTFLAGS and RUSTDOCFLAGS.
+# trust_miri_pass dir "target features": one Miri pass over the library's unit tests and
+# TRUST_MIRI_INTEGRATION, with the features enabled at compile time (and so detected at run
+# time) in both RUSTFLAGS and RUSTDOCFLAGS. One build, then the unit tests and the
+# integration tests as two processes at once: Miri runs on one thread, and the AVX-512 pass
+# is the last background job to end, so one core would otherwise idle behind it.
 trust_miri_pass() {
-    local flags=""
+    local flags="" lib_log rc=0 lib_rc=0
     [ -n "$2" ] && flags="-C target-feature=$2"
-    CARGO_TARGET_DIR="$bg_target_dir/miri-$1" RUSTFLAGS="$flags" RUSTDOCFLAGS="$flags" \
-        cargo +nightly miri test --features libm/force-soft-floats "${TRUST_MIRI_TESTS[@]}"
+    miri_test() {
+        CARGO_TARGET_DIR="$bg_target_dir/miri-$1" RUSTFLAGS="$flags" RUSTDOCFLAGS="$flags" \
+            cargo +nightly miri test --features libm/force-soft-floats "${@:2}"
+    }
+    miri_test "$1" --lib "${TRUST_MIRI_INTEGRATION[@]}" --no-run || return
+    lib_log=$(mktemp)
+    miri_test "$1" --lib >"$lib_log" 2>&1 &
+    local lib=$!
+    miri_test "$1" "${TRUST_MIRI_INTEGRATION[@]}" || rc=$?
+    wait "$lib" || lib_rc=$?
+    cat "$lib_log"
+    rm -f "$lib_log"
+    [ "$rc" = 0 ] && [ "$lib_rc" = 0 ]
 }
 
 # The benches' lints and build in one compile: clippy-driver as the workspace's compiler
