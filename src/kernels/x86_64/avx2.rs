@@ -446,7 +446,6 @@ pub(super) fn long_forward_with(
 /// as long in cache at d = 32, 128 and 768 (best of 9, builds alternating). `sum_full`
 /// (AVX-512's sum of a whole chunk, so that the bits are that table's block path's) stays
 /// a call, once a chunk of 64 rows.
-#[allow(clippy::too_many_arguments)]
 #[inline(never)]
 #[target_feature(enable = "avx2,fma")]
 pub(super) fn long_forward_for_avx512(

@@ -297,6 +297,34 @@ macro_rules! loop_shapes {
         // -------------------------------------------------------------------------------
         // Rows summed across lanes together.
 
+        /// `row` of each of the `LANES` rows of a group (`ga`, `gb`: `LANES` rows of `dim`):
+        /// the lane-wise sums that [`sum_each`] turns into one vector of row sums.
+        #[inline]
+        #[target_feature(enable = $features)]
+        fn group_lanes<const ONE_STEP: bool>(
+            ga: &[f32],
+            gb: &[f32],
+            dim: usize,
+            row: &impl Fn(&[f32], &[f32]) -> Vector,
+        ) -> [Vector; LANES] {
+            if ONE_STEP {
+                // Rows by index: the loop unrolls and their sums stay in registers (through
+                // the stack, the forward pass at d = 16 ran 1.5x slower in cache).
+                core::array::from_fn(|r| {
+                    let rows = r * dim..(r + 1) * dim;
+                    row(&ga[rows.clone()], &gb[rows])
+                })
+            } else {
+                // Rows that loop stay a loop: unrolled, d = 24 and 40 ran 1.2-1.6x slower.
+                let mut lanes = [zero(); LANES];
+                let rows = ga.chunks_exact(dim).zip(gb.chunks_exact(dim));
+                for (l, (ra, rb)) in lanes.iter_mut().zip(rows) {
+                    *l = row(ra, rb);
+                }
+                lanes
+            }
+        }
+
         /// `out[r] = Σ (a_r − b_r)²` of rows longer than the packed kernels take, over
         /// `row`, the lane-wise sums of one row (`ONE_STEP`: one step, no loop): a vector
         /// of rows at a time summed across lanes by a transpose ([`sum_each`]).
@@ -314,25 +342,7 @@ macro_rules! loop_shapes {
             let (rest_a, rest_b) = (groups_a.remainder(), groups_b.remainder());
             let (groups_out, rest_out) = out.as_chunks_mut::<LANES>();
             for ((ga, gb), o) in groups_a.zip(groups_b).zip(groups_out) {
-                let lanes = if ONE_STEP {
-                    // Rows by index: the loop unrolls and their sums stay in registers
-                    // (through the stack, the forward pass at d = 16 ran 1.5x slower in
-                    // cache).
-                    core::array::from_fn(|r| {
-                        let rows = r * dim..(r + 1) * dim;
-                        row(&ga[rows.clone()], &gb[rows])
-                    })
-                } else {
-                    // Rows that loop stay a loop: unrolled, d = 24 and 40 ran 1.2-1.6x
-                    // slower.
-                    let mut lanes = [zero(); LANES];
-                    let rows = ga.chunks_exact(dim).zip(gb.chunks_exact(dim));
-                    for (l, (ra, rb)) in lanes.iter_mut().zip(rows) {
-                        *l = row(ra, rb);
-                    }
-                    lanes
-                };
-                store(o, sum_each(lanes));
+                store(o, sum_each(group_lanes::<ONE_STEP>(ga, gb, dim, &row)));
             }
             // Leftover rows (fewer than a vector's) go through the same transpose, the
             // missing rows zero: it never adds lanes of different rows, so a row's sum has
@@ -474,7 +484,6 @@ macro_rules! loop_shapes {
         /// 64 ([`tiny_forward`]), longer rows in any number (`long_forward`, which sums
         /// them as this backend's rows kernel does, through [`transposed_forward`]); each
         /// block's losses summed by [`over_blocks`].
-        #[allow(clippy::too_many_arguments)]
         #[target_feature(enable = $features)]
         fn contrastive_forward(
             a: &[f32],
@@ -675,19 +684,7 @@ macro_rules! loop_shapes {
                 let (whole_ys, rest_ys) = ys.as_chunks::<LANES>();
                 let groups = groups_a.zip(groups_b).zip(whole_ys);
                 for (((ga, gb), y), loss) in groups.zip(&mut losses) {
-                    let lanes = if ONE_STEP {
-                        core::array::from_fn(|r| {
-                            let rows = r * dim..(r + 1) * dim;
-                            row(&ga[rows.clone()], &gb[rows])
-                        })
-                    } else {
-                        let mut lanes = [zero(); LANES];
-                        let rows = ga.chunks_exact(dim).zip(gb.chunks_exact(dim));
-                        for (l, (ra, rb)) in lanes.iter_mut().zip(rows) {
-                            *l = row(ra, rb);
-                        }
-                        lanes
-                    };
+                    let lanes = group_lanes::<ONE_STEP>(ga, gb, dim, &row);
                     let y = load(y);
                     let (l, flagged) = forward_lanes(sum_each(lanes), y, params);
                     *loss = l;
